@@ -1,0 +1,425 @@
+//! Stores on DynamoDB. Each item carries its key and index attributes as top-level strings
+//! (the names `infra/template.yaml` declares) and the whole record as JSON in `doc`, so the
+//! mapping is one place and cannot drift field by field.
+
+use super::unavailable;
+use crate::domain::attempt::AttemptStatus;
+use crate::domain::time::{epoch_secs, sortable, Timestamp};
+use crate::domain::{Attempt, StoredEvent};
+use crate::error::{StoreError, StoreResult};
+use crate::ports::{ConfigStore, DedupStore, DeliveryStore, EventStore, Page, PageRequest, Record};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use std::collections::{BTreeMap, HashMap};
+use std::marker::PhantomData;
+use std::time::Duration;
+
+type Item = HashMap<String, AttributeValue>;
+
+const DOC: &str = "doc";
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn to_doc<T: serde::Serialize>(value: &T) -> StoreResult<AttributeValue> {
+    serde_json::to_string(value)
+        .map(AttributeValue::S)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_doc<T: serde::de::DeserializeOwned>(item: &Item) -> StoreResult<T> {
+    let doc = item
+        .get(DOC)
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError::Corrupt("item has no doc attribute".into()))?;
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn string_attr<'a>(item: &'a Item, name: &str) -> StoreResult<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| StoreError::Corrupt(format!("item has no {name} attribute")))
+}
+
+/// Whether an SDK error is DynamoDB's ConditionalCheckFailedException.
+fn is_condition_failure<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+/// Sources or subscriptions in a table keyed by `id`.
+pub struct DynamoConfigStore<T> {
+    client: Client,
+    table: String,
+    _record: PhantomData<fn() -> T>,
+}
+
+impl<T> DynamoConfigStore<T> {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            _record: PhantomData,
+        }
+    }
+}
+
+impl<T: Record> DynamoConfigStore<T> {
+    fn item(record: &T) -> StoreResult<Item> {
+        Ok(HashMap::from([
+            ("id".to_owned(), s(record.id())),
+            (DOC.to_owned(), to_doc(record)?),
+        ]))
+    }
+
+    async fn put_with_condition(
+        &self,
+        record: &T,
+        condition: &str,
+        on_fail: StoreError,
+    ) -> StoreResult<()> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::item(record)?))
+            .condition_expression(condition)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(on_fail),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: Record> ConfigStore<T> for DynamoConfigStore<T> {
+    async fn create(&self, record: &T) -> StoreResult<()> {
+        self.put_with_condition(record, "attribute_not_exists(id)", StoreError::Conflict)
+            .await
+    }
+
+    async fn get(&self, id: &str) -> StoreResult<Option<T>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", s(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item.as_ref().map(from_doc).transpose()
+    }
+
+    /// Configuration tables are small (tens to thousands of rows): a paged scan is the
+    /// intended access path here, unlike the event and delivery tables.
+    async fn list(&self) -> StoreResult<Vec<T>> {
+        let mut records: Vec<T> = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                records.push(from_doc(&item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        records.sort_by(|a, b| a.id().cmp(b.id()));
+        Ok(records)
+    }
+
+    async fn update(&self, record: &T) -> StoreResult<()> {
+        self.put_with_condition(record, "attribute_exists(id)", StoreError::NotFound)
+            .await
+    }
+
+    async fn delete(&self, id: &str) -> StoreResult<()> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", s(id))
+            .condition_expression("attribute_exists(id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::NotFound),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+/// Events keyed by `id`, indexed by source and by call id (`by_source`, `by_call`).
+pub struct DynamoEventStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoEventStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for DynamoEventStore {
+    async fn put(&self, event: &StoredEvent, expires_at: Timestamp) -> StoreResult<()> {
+        let env = &event.envelope;
+        let mut item = HashMap::from([
+            ("id".to_owned(), s(&env.id)),
+            ("source".to_owned(), s(&env.source)),
+            ("received_at".to_owned(), s(sortable(&env.received_at))),
+            ("expires_at".to_owned(), n(epoch_secs(&expires_at))),
+            (DOC.to_owned(), to_doc(event)?),
+        ]);
+        if let Some(call_id) = env.call_id() {
+            item.insert("call_id".to_owned(), s(call_id));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> StoreResult<Option<StoredEvent>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", s(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item.as_ref().map(from_doc).transpose()
+    }
+}
+
+/// Attempts keyed by (`event_id`, `sk` = `{subscription_id}#{attempt:06}`), indexed by
+/// subscription, call, status and day (`by_subscription`, `by_call`, `by_status`, `recent`).
+pub struct DynamoDeliveryStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDeliveryStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn sort_key(subscription_id: &str, attempt: u32) -> String {
+        format!("{subscription_id}#{attempt:06}")
+    }
+
+    async fn query_event(
+        &self,
+        event_id: &str,
+        start: Option<Item>,
+        limit: Option<i32>,
+    ) -> StoreResult<(Vec<Item>, Option<Item>)> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("event_id = :e")
+            .expression_attribute_values(":e", s(event_id))
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .set_limit(limit)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let next = out.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok((out.items.unwrap_or_default(), next))
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for DynamoDeliveryStore {
+    async fn record(&self, attempt: &Attempt, expires_at: Timestamp) -> StoreResult<()> {
+        let attempted_at = sortable(&attempt.attempted_at);
+        let mut item = HashMap::from([
+            ("event_id".to_owned(), s(&attempt.event_id)),
+            (
+                "sk".to_owned(),
+                s(Self::sort_key(&attempt.subscription_id, attempt.attempt)),
+            ),
+            ("subscription_id".to_owned(), s(&attempt.subscription_id)),
+            ("status".to_owned(), s(attempt.status.as_str())),
+            ("day".to_owned(), s(&attempted_at[..10])),
+            ("attempted_at".to_owned(), s(attempted_at)),
+            ("expires_at".to_owned(), n(epoch_secs(&expires_at))),
+            (DOC.to_owned(), to_doc(attempt)?),
+        ]);
+        if let Some(call_id) = &attempt.call_id {
+            item.insert("call_id".to_owned(), s(call_id));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn list_by_event(
+        &self,
+        event_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let start = page.cursor.as_ref().map(|sk| {
+            HashMap::from([
+                ("event_id".to_owned(), s(event_id)),
+                ("sk".to_owned(), s(sk)),
+            ])
+        });
+        let limit = i32::try_from(page.limit.clamp(1, 1000)).unwrap_or(1000);
+        let (items, next) = self.query_event(event_id, start, Some(limit)).await?;
+        let items = items
+            .iter()
+            .map(from_doc)
+            .collect::<StoreResult<Vec<Attempt>>>()?;
+        let next_cursor = match next {
+            Some(k) => Some(string_attr(&k, "sk")?.to_owned()),
+            None => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn latest_by_subscription(
+        &self,
+        event_id: &str,
+    ) -> StoreResult<Vec<(String, u32, AttemptStatus)>> {
+        let mut latest: BTreeMap<String, (u32, AttemptStatus)> = BTreeMap::new();
+        let mut start = None;
+        loop {
+            let (items, next) = self.query_event(event_id, start, None).await?;
+            for item in &items {
+                // Items come sorted by sk, so the last one per subscription is the newest.
+                let a: Attempt = from_doc(item)?;
+                latest.insert(a.subscription_id, (a.attempt, a.status));
+            }
+            match next {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        Ok(latest.into_iter().map(|(s, (n, st))| (s, n, st)).collect())
+    }
+}
+
+/// Provider-retry claims keyed by `key`, expiring through TTL (`expires_at`). DynamoDB's TTL
+/// deletes lazily, so the claim condition also treats an expired item as free.
+pub struct DynamoDedupStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDedupStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl DedupStore for DynamoDedupStore {
+    async fn claim(&self, key: &str, event_id: &str, ttl: Duration) -> StoreResult<Option<String>> {
+        let now = crate::domain::time::now();
+        let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("key", s(key))
+            .item("event_id", s(event_id))
+            .item("expires_at", n(epoch_secs(&expires)))
+            .condition_expression("attribute_not_exists(#k) OR expires_at < :now")
+            .expression_attribute_names("#k", "key")
+            .expression_attribute_values(":now", n(epoch_secs(&now)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(e) if is_condition_failure(&e) => {
+                let out = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("key", s(key))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                let existing = out
+                    .item
+                    .as_ref()
+                    .map(|i| string_attr(i, "event_id").map(str::to_owned))
+                    .transpose()?;
+                // Gone between the two calls (expired and reaped): treat as a duplicate of
+                // nothing we know, i.e. claim again.
+                match existing {
+                    Some(id) => Ok(Some(id)),
+                    None => self.claim(key, event_id, ttl).await,
+                }
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn release(&self, key: &str, event_id: &str) -> StoreResult<()> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("key", s(key))
+            .condition_expression("event_id = :e")
+            .expression_attribute_values(":e", s(event_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}

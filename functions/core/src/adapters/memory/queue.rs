@@ -1,0 +1,181 @@
+//! An in-memory queue with SQS semantics: delays, visibility timeout, receive counts and a
+//! dead-letter list after `max_receives`.
+
+use super::lock;
+use crate::domain::QueueMessage;
+use crate::error::{StoreError, StoreResult};
+use crate::ports::{EventQueue, QueueConsumer, ReceivedMessage, MAX_QUEUE_DELAY};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+struct Entry {
+    id: String,
+    body: String,
+    visible_at: Instant,
+    receive_count: u32,
+}
+
+#[derive(Default)]
+struct State {
+    ready: VecDeque<Entry>,
+    delayed: Vec<Entry>,
+    in_flight: BTreeMap<String, Entry>,
+    dead: Vec<String>,
+}
+
+pub struct MemoryQueue {
+    state: Mutex<State>,
+    notify: Notify,
+    next_id: AtomicU64,
+    visibility: Duration,
+    max_receives: u32,
+}
+
+impl MemoryQueue {
+    /// `visibility`: how long a received message stays hidden; `max_receives`: receipts before
+    /// a message is moved to the dead-letter list (SQS's redrive `maxReceiveCount`).
+    pub fn new(visibility: Duration, max_receives: u32) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            notify: Notify::new(),
+            next_id: AtomicU64::new(1),
+            visibility,
+            max_receives: max_receives.max(1),
+        }
+    }
+
+    /// Bodies that exceeded `max_receives`.
+    pub fn dead_letters(&self) -> Vec<String> {
+        lock(&self.state).dead.clone()
+    }
+
+    /// Messages not yet deleted (ready, delayed or in flight).
+    pub fn len(&self) -> usize {
+        let s = lock(&self.state);
+        s.ready.len() + s.delayed.len() + s.in_flight.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Moves due delayed and timed-out in-flight messages back to ready; returns the
+    /// earliest future time something becomes visible.
+    fn promote(&self, state: &mut State, now: Instant) -> Option<Instant> {
+        let mut earliest: Option<Instant> = None;
+        let mut i = 0;
+        while i < state.delayed.len() {
+            if state.delayed[i].visible_at <= now {
+                let e = state.delayed.swap_remove(i);
+                state.ready.push_back(e);
+            } else {
+                earliest = Some(earliest.map_or(state.delayed[i].visible_at, |t: Instant| {
+                    t.min(state.delayed[i].visible_at)
+                }));
+                i += 1;
+            }
+        }
+        let expired: Vec<String> = state
+            .in_flight
+            .iter()
+            .filter(|(_, e)| e.visible_at <= now)
+            .map(|(r, _)| r.clone())
+            .collect();
+        for receipt in expired {
+            if let Some(e) = state.in_flight.remove(&receipt) {
+                if e.receive_count >= self.max_receives {
+                    state.dead.push(e.body);
+                } else {
+                    state.ready.push_back(e);
+                }
+            }
+        }
+        for e in state.in_flight.values() {
+            earliest = Some(earliest.map_or(e.visible_at, |t| t.min(e.visible_at)));
+        }
+        earliest
+    }
+}
+
+#[async_trait]
+impl EventQueue for MemoryQueue {
+    async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()> {
+        let body = message
+            .to_json()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let id = format!("m-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        let delay = delay.min(MAX_QUEUE_DELAY);
+        let entry = Entry {
+            id,
+            body,
+            visible_at: Instant::now() + delay,
+            receive_count: 0,
+        };
+        {
+            let mut s = lock(&self.state);
+            if delay.is_zero() {
+                s.ready.push_back(entry);
+            } else {
+                s.delayed.push(entry);
+            }
+        }
+        self.notify.notify_one();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl QueueConsumer for MemoryQueue {
+    async fn receive(&self, max: usize, wait: Duration) -> StoreResult<Vec<ReceivedMessage>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let notified = self.notify.notified();
+            let next_visible = {
+                let mut s = lock(&self.state);
+                let now = Instant::now();
+                let next_visible = self.promote(&mut s, now);
+                let mut out = Vec::new();
+                while out.len() < max.max(1) {
+                    let Some(mut e) = s.ready.pop_front() else {
+                        break;
+                    };
+                    e.receive_count += 1;
+                    e.visible_at = now + self.visibility;
+                    let receipt = format!("{}#{}", e.id, e.receive_count);
+                    out.push(ReceivedMessage {
+                        message_id: e.id.clone(),
+                        receipt: receipt.clone(),
+                        body: e.body.clone(),
+                        receive_count: e.receive_count,
+                    });
+                    s.in_flight.insert(receipt, e);
+                }
+                if !out.is_empty() {
+                    if !s.ready.is_empty() {
+                        // Wake another consumer for what is left.
+                        self.notify.notify_one();
+                    }
+                    return Ok(out);
+                }
+                next_visible
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Vec::new());
+            }
+            let until = next_visible.map_or(deadline, |t| t.min(deadline));
+            let _ = tokio::time::timeout_at(until, notified).await;
+        }
+    }
+
+    async fn delete(&self, receipt: &str) -> StoreResult<()> {
+        // Like SQS, deleting with a stale receipt is not an error.
+        lock(&self.state).in_flight.remove(receipt);
+        Ok(())
+    }
+}

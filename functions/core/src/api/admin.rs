@@ -1,0 +1,446 @@
+//! `/admin/...`: sources, subscriptions, events and delivery records.
+
+use super::response::{empty, error_response, json};
+use super::App;
+use crate::delivery::signing::generate_secret;
+use crate::domain::ids::{is_valid_slug, subscription_id};
+use crate::domain::subscription::Format;
+use crate::domain::time::now;
+use crate::domain::{Source, SourceInput, Subscription, SubscriptionInput};
+use crate::error::ApiError;
+use crate::ports::PageRequest;
+use crate::redact::Secret;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use serde::de::DeserializeOwned;
+
+pub(super) async fn handle(app: &App, req: &Request<Bytes>, path: &[&str]) -> Response<Bytes> {
+    match route(app, req, path).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn route(
+    app: &App,
+    req: &Request<Bytes>,
+    path: &[&str],
+) -> Result<Response<Bytes>, ApiError> {
+    let method = req.method().clone();
+    match (method, path) {
+        (Method::POST, ["sources"]) => create_source(app, req).await,
+        (Method::GET, ["sources"]) => {
+            let items: Vec<Source> = app
+                .ports
+                .sources
+                .list()
+                .await?
+                .iter()
+                .map(Source::redacted)
+                .collect();
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"items": items, "next_cursor": null}),
+            ))
+        }
+        (Method::GET, ["sources", id]) => {
+            let s = app
+                .ports
+                .sources
+                .get(id)
+                .await?
+                .ok_or_else(|| not_found("source", id))?;
+            Ok(json(StatusCode::OK, &s.redacted()))
+        }
+        (Method::PATCH, ["sources", id]) => update_source(app, req, id).await,
+        (Method::DELETE, ["sources", id]) => {
+            app.ports
+                .sources
+                .delete(id)
+                .await
+                .map_err(|e| missing_as(e, "source", id))?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (Method::POST, ["subscriptions"]) => create_subscription(app, req).await,
+        (Method::GET, ["subscriptions"]) => {
+            let items: Vec<Subscription> = app
+                .ports
+                .subscriptions
+                .list()
+                .await?
+                .iter()
+                .map(Subscription::redacted)
+                .collect();
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"items": items, "next_cursor": null}),
+            ))
+        }
+        (Method::GET, ["subscriptions", id]) => {
+            let s = app
+                .ports
+                .subscriptions
+                .get(id)
+                .await?
+                .ok_or_else(|| not_found("subscription", id))?;
+            Ok(json(StatusCode::OK, &s.redacted()))
+        }
+        (Method::PATCH, ["subscriptions", id]) => update_subscription(app, req, id).await,
+        (Method::DELETE, ["subscriptions", id]) => {
+            app.ports
+                .subscriptions
+                .delete(id)
+                .await
+                .map_err(|e| missing_as(e, "subscription", id))?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (Method::GET, ["events", id]) => {
+            let e = app
+                .ports
+                .events
+                .get(id)
+                .await?
+                .ok_or_else(|| not_found("event", id))?;
+            Ok(json(StatusCode::OK, &e))
+        }
+        (Method::GET, ["deliveries"]) => list_deliveries(app, req).await,
+        (_, ["sources" | "subscriptions" | "deliveries" | "events", ..]) => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{} is not allowed here", req.method()),
+        )),
+        _ => Err(ApiError::not_found(format!(
+            "no admin route for {}",
+            req.uri().path()
+        ))),
+    }
+}
+
+fn not_found(kind: &str, id: &str) -> ApiError {
+    ApiError::not_found(format!("no {kind} with id {id:?}"))
+}
+
+fn missing_as(err: crate::error::StoreError, kind: &str, id: &str) -> ApiError {
+    match err {
+        crate::error::StoreError::NotFound => not_found(kind, id),
+        other => other.into(),
+    }
+}
+
+fn body<T: DeserializeOwned>(req: &Request<Bytes>) -> Result<T, ApiError> {
+    serde_json::from_slice(req.body())
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
+}
+
+async fn create_source(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
+    let input: SourceInput = body(req)?;
+    let id = input
+        .id
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("invalid_body", "id is required"))?;
+    if !is_valid_slug(&id) {
+        return Err(ApiError::bad_request(
+            "invalid_id",
+            "id must be 1-64 characters of letters, digits, '-' or '_'",
+        ));
+    }
+    let provider = input
+        .provider
+        .ok_or_else(|| ApiError::bad_request("invalid_body", "provider is required"))?;
+    let verification = input.verification.clone().ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_body",
+            "verification is required; use {\"type\": \"none\"} to accept unverified requests",
+        )
+    })?;
+    let t = now();
+    let source = Source {
+        id,
+        provider,
+        verification,
+        timezone: None,
+        body_limit_bytes: None,
+        ip_allow: Vec::new(),
+        mapping: None,
+        description: None,
+        created_at: t,
+        updated_at: t,
+    };
+    let source = apply_source(source, input)?;
+    app.ports
+        .sources
+        .create(&source)
+        .await
+        .map_err(|e| match e {
+            crate::error::StoreError::Conflict => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("a source with id {:?} exists", source.id),
+            ),
+            other => other.into(),
+        })?;
+    Ok(json(StatusCode::CREATED, &source.redacted()))
+}
+
+async fn update_source(
+    app: &App,
+    req: &Request<Bytes>,
+    id: &str,
+) -> Result<Response<Bytes>, ApiError> {
+    let input: SourceInput = body(req)?;
+    if input.id.as_deref().is_some_and(|new| new != id) {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "id cannot be changed",
+        ));
+    }
+    let current = app
+        .ports
+        .sources
+        .get(id)
+        .await?
+        .ok_or_else(|| not_found("source", id))?;
+    let mut updated = apply_source(current, input)?;
+    updated.updated_at = now();
+    app.ports
+        .sources
+        .update(&updated)
+        .await
+        .map_err(|e| missing_as(e, "source", id))?;
+    Ok(json(StatusCode::OK, &updated.redacted()))
+}
+
+/// Applies the optional fields of an input to a source, validating them.
+fn apply_source(mut s: Source, input: SourceInput) -> Result<Source, ApiError> {
+    if let Some(p) = input.provider {
+        s.provider = p;
+    }
+    if let Some(v) = input.verification {
+        s.verification = v;
+    }
+    if let Some(tz) = input.timezone {
+        s.timezone = Some(tz);
+    }
+    if let Some(limit) = input.body_limit_bytes {
+        if limit == 0 || limit > 6 * 1024 * 1024 {
+            return Err(ApiError::bad_request(
+                "invalid_body_limit",
+                "body_limit_bytes must be between 1 and 6291456 (Lambda's payload limit)",
+            ));
+        }
+        s.body_limit_bytes = Some(limit);
+    }
+    if let Some(rules) = input.ip_allow {
+        s.ip_allow = rules;
+    }
+    if let Some(m) = input.mapping {
+        s.mapping = Some(m);
+    }
+    if let Some(d) = input.description {
+        s.description = Some(d);
+    }
+    Ok(s)
+}
+
+async fn create_subscription(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
+    let input: SubscriptionInput = body(req)?;
+    let t = now();
+    let secret = generate_secret();
+    let sub = Subscription {
+        id: subscription_id(),
+        url: String::new(),
+        method: Default::default(),
+        enabled: true,
+        event_types: Vec::new(),
+        source: None,
+        filter: None,
+        format: Format::Envelope,
+        template: None,
+        headers: Default::default(),
+        timeout_ms: None,
+        retry_schedule_secs: None,
+        description: None,
+        secret: Secret::new(secret.clone()),
+        previous_secret: None,
+        disabled_reason: None,
+        created_at: t,
+        updated_at: t,
+    };
+    let sub = apply_subscription(sub, input)?;
+    app.ports.subscriptions.create(&sub).await?;
+    // The secret is shown once, on creation.
+    let mut shown = serde_json::to_value(sub.redacted()).map_err(|_| ApiError::internal())?;
+    shown["secret"] = serde_json::Value::String(secret);
+    Ok(json(StatusCode::CREATED, &shown))
+}
+
+async fn update_subscription(
+    app: &App,
+    req: &Request<Bytes>,
+    id: &str,
+) -> Result<Response<Bytes>, ApiError> {
+    let input: SubscriptionInput = body(req)?;
+    let current = app
+        .ports
+        .subscriptions
+        .get(id)
+        .await?
+        .ok_or_else(|| not_found("subscription", id))?;
+    let re_enabled = input.enabled == Some(true);
+    let mut updated = apply_subscription(current, input)?;
+    if re_enabled {
+        updated.disabled_reason = None;
+    }
+    updated.updated_at = now();
+    app.ports
+        .subscriptions
+        .update(&updated)
+        .await
+        .map_err(|e| missing_as(e, "subscription", id))?;
+    Ok(json(StatusCode::OK, &updated.redacted()))
+}
+
+fn apply_subscription(
+    mut s: Subscription,
+    input: SubscriptionInput,
+) -> Result<Subscription, ApiError> {
+    if let Some(url) = input.url {
+        s.url = url;
+    }
+    if let Some(m) = input.method {
+        s.method = m;
+    }
+    if let Some(e) = input.enabled {
+        s.enabled = e;
+    }
+    if let Some(types) = input.event_types {
+        s.event_types = types;
+    }
+    if let Some(src) = input.source {
+        s.source = Some(src);
+    }
+    if let Some(f) = input.filter {
+        s.filter = Some(f);
+    }
+    if let Some(f) = input.format {
+        s.format = f;
+    }
+    if let Some(t) = input.template {
+        s.template = Some(t);
+    }
+    if let Some(h) = input.headers {
+        s.headers = h;
+    }
+    if let Some(t) = input.timeout_ms {
+        s.timeout_ms = Some(t);
+    }
+    if let Some(r) = input.retry_schedule_secs {
+        s.retry_schedule_secs = Some(r);
+    }
+    if let Some(d) = input.description {
+        s.description = Some(d);
+    }
+    validate_subscription(&s)?;
+    Ok(s)
+}
+
+fn validate_subscription(s: &Subscription) -> Result<(), ApiError> {
+    let url = reqwest::Url::parse(&s.url).map_err(|e| {
+        ApiError::bad_request("invalid_url", format!("url is not a valid URL: {e}"))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ApiError::bad_request(
+            "invalid_url",
+            "url must be an http or https URL with a host",
+        ));
+    }
+    if s.event_types.is_empty() || s.event_types.iter().any(|t| t.trim().is_empty()) {
+        return Err(ApiError::bad_request(
+            "invalid_event_types",
+            "event_types must list at least one type, e.g. [\"call.*\"] or [\"*\"]",
+        ));
+    }
+    if s.format == Format::Template {
+        return Err(ApiError::bad_request(
+            "unsupported_format",
+            "the template format is not available yet; use envelope or raw",
+        ));
+    }
+    if let Some(t) = s.timeout_ms {
+        if !(100..=60_000).contains(&t) {
+            return Err(ApiError::bad_request(
+                "invalid_timeout",
+                "timeout_ms must be between 100 and 60000",
+            ));
+        }
+    }
+    if let Some(r) = &s.retry_schedule_secs {
+        if r.len() > 20 || r.iter().any(|d| *d > 86_400) {
+            return Err(ApiError::bad_request(
+                "invalid_retry_schedule",
+                "retry_schedule_secs takes at most 20 delays of at most 86400 seconds",
+            ));
+        }
+    }
+    if let Some(src) = &s.source {
+        if !is_valid_slug(src) {
+            return Err(ApiError::bad_request(
+                "invalid_source",
+                "source must be a source id",
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn list_deliveries(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
+    let params: Vec<(String, String)> =
+        form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    for (k, _) in &params {
+        if !matches!(k.as_str(), "event_id" | "cursor" | "limit") {
+            return Err(ApiError::bad_request(
+                "invalid_filter",
+                format!("unsupported filter {k:?}; this version filters deliveries by event_id"),
+            ));
+        }
+    }
+    let event_id = get("event_id")
+        .ok_or_else(|| ApiError::bad_request("invalid_filter", "event_id is required"))?;
+    let limit = match get("limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::bad_request("invalid_filter", "limit must be 1..=1000"))?,
+        None => 100,
+    };
+    let page = app
+        .ports
+        .deliveries
+        .list_by_event(
+            &event_id,
+            &PageRequest {
+                limit,
+                cursor: get("cursor"),
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            crate::error::StoreError::Corrupt(_) => {
+                ApiError::bad_request("invalid_cursor", "cursor is not valid")
+            }
+            other => other.into(),
+        })?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"items": page.items, "next_cursor": page.next_cursor}),
+    ))
+}

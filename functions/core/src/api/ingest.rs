@@ -1,0 +1,139 @@
+//! `POST|GET|PUT /hooks/{source}[/{token}]`: verify, parse, queue, answer 202.
+
+use super::response::{error_response, json};
+use super::verify::{query_without_token, verify};
+use super::App;
+use crate::domain::envelope::{Envelope, RawRequest, StoredEvent};
+use crate::domain::ids::{event_id, is_valid_slug};
+use crate::domain::time::now;
+use crate::domain::QueueMessage;
+use crate::error::ApiError;
+use crate::providers::{self, Incoming};
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use std::time::Duration;
+
+pub(super) async fn handle(
+    app: &App,
+    req: &Request<Bytes>,
+    source_id: &str,
+    path_token: Option<&str>,
+) -> Response<Bytes> {
+    match accept(app, req, source_id, path_token).await {
+        Ok(resp) => resp,
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn accept(
+    app: &App,
+    req: &Request<Bytes>,
+    source_id: &str,
+    path_token: Option<&str>,
+) -> Result<Response<Bytes>, ApiError> {
+    if !matches!(*req.method(), Method::POST | Method::GET | Method::PUT) {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "webhooks are accepted by POST, PUT or GET",
+        ));
+    }
+    let unknown = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_source",
+            format!("no source named {source_id:?}"),
+        )
+    };
+    if !is_valid_slug(source_id) {
+        return Err(unknown());
+    }
+    let source = app
+        .ports
+        .sources
+        .get(source_id)
+        .await?
+        .ok_or_else(unknown)?;
+    if req.body().len() > source.body_limit() {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "body is larger than this source's limit of {} bytes",
+                source.body_limit()
+            ),
+        ));
+    }
+    verify(&source, req, path_token)?;
+
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let query = query_without_token(&source, req.uri().query());
+    let incoming = Incoming {
+        method: req.method().as_str(),
+        content_type: content_type.as_deref(),
+        query: query.as_deref(),
+        body: req.body(),
+    };
+    let parsed = providers::parse(&source, &incoming);
+    let id = event_id();
+
+    let dedup_key = parsed
+        .dedup_key
+        .as_ref()
+        .map(|k| format!("{source_id}:{k}"));
+    if let Some(key) = &dedup_key {
+        if let Some(original) = app
+            .ports
+            .dedup
+            .claim(key, &id, app.settings.dedup_window)
+            .await?
+        {
+            return Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"id": original, "duplicate": true}),
+            ));
+        }
+    }
+
+    let event = StoredEvent {
+        envelope: Envelope {
+            id: id.clone(),
+            event_type: parsed.event_type,
+            provider_event: parsed.provider_event,
+            source: source.id.clone(),
+            occurred_at: parsed.occurred_at,
+            received_at: now(),
+            call: parsed.call,
+            data: parsed.data,
+            raw_unparsed: parsed.unparsed,
+        },
+        raw: RawRequest {
+            method: req.method().as_str().to_owned(),
+            content_type,
+            query,
+            body: req.body().clone(),
+        },
+        dedup_key: dedup_key.clone(),
+    };
+    let message = QueueMessage::Event {
+        event: Box::new(event),
+    };
+    if let Err(e) = app.ports.queue.send(&message, Duration::ZERO).await {
+        tracing::error!(error = %e, source = %source_id, "queue send failed; answering 503");
+        if let Some(key) = &dedup_key {
+            // Free the claim so the provider's retry is accepted, not called a duplicate.
+            if let Err(e) = app.ports.dedup.release(key, &id).await {
+                tracing::warn!(error = %e, "could not release the dedup claim");
+            }
+        }
+        return Err(ApiError::unavailable(
+            "the event could not be queued; retry later",
+        ));
+    }
+    tracing::info!(event_id = %id, source = %source_id, "accepted");
+    Ok(json(StatusCode::ACCEPTED, &serde_json::json!({"id": id})))
+}

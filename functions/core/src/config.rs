@@ -1,0 +1,158 @@
+//! Settings read from the environment once, at cold start, and validated with messages that
+//! name the variable. The Lambda template sets every variable; `serve` needs none of them.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set; the stack template sets it")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Names of the AWS resources, as the template passes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsResources {
+    pub queue_url: String,
+    pub sources_table: String,
+    pub subscriptions_table: String,
+    pub events_table: String,
+    pub deliveries_table: String,
+    pub dedup_table: String,
+}
+
+pub const QUEUE_URL: &str = "SWITCHBOARD_QUEUE_URL";
+pub const SOURCES_TABLE: &str = "SWITCHBOARD_SOURCES_TABLE";
+pub const SUBSCRIPTIONS_TABLE: &str = "SWITCHBOARD_SUBSCRIPTIONS_TABLE";
+pub const EVENTS_TABLE: &str = "SWITCHBOARD_EVENTS_TABLE";
+pub const DELIVERIES_TABLE: &str = "SWITCHBOARD_DELIVERIES_TABLE";
+pub const DEDUP_TABLE: &str = "SWITCHBOARD_DEDUP_TABLE";
+pub const RETENTION_DAYS: &str = "SWITCHBOARD_RETENTION_DAYS";
+pub const DELIVERY_CONCURRENCY: &str = "SWITCHBOARD_DELIVERY_CONCURRENCY";
+pub const ALLOW_PRIVATE_TARGETS: &str = "SWITCHBOARD_ALLOW_PRIVATE_TARGETS";
+
+impl AwsResources {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let req = |name: &'static str| {
+            get(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        Ok(Self {
+            queue_url: req(QUEUE_URL)?,
+            sources_table: req(SOURCES_TABLE)?,
+            subscriptions_table: req(SUBSCRIPTIONS_TABLE)?,
+            events_table: req(EVENTS_TABLE)?,
+            deliveries_table: req(DELIVERIES_TABLE)?,
+            dedup_table: req(DEDUP_TABLE)?,
+        })
+    }
+}
+
+/// Behaviour settings shared by every entry point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// How long events and attempts are kept (DynamoDB TTL).
+    pub retention: Duration,
+    /// Concurrent deliveries per dispatch batch.
+    pub delivery_concurrency: usize,
+    /// Default per-request timeout when a subscription sets none.
+    pub default_timeout: Duration,
+    /// How long a provider's retry of the same event is recognised.
+    pub dedup_window: Duration,
+    /// Subscriber address classes allowed despite the SSRF guard (`loopback`, `private`, ...).
+    pub allow_private_targets: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(30 * 86_400),
+            delivery_concurrency: 32,
+            default_timeout: Duration::from_secs(15),
+            dedup_window: Duration::from_secs(25 * 3600),
+            allow_private_targets: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut s = Self::default();
+        if let Some(v) = get(RETENTION_DAYS) {
+            let days: u64 = v.trim().parse().map_err(|_| ConfigError::Invalid {
+                name: RETENTION_DAYS,
+                reason: format!("expected a whole number of days, got {v:?}"),
+            })?;
+            if days == 0 {
+                return Err(ConfigError::Invalid {
+                    name: RETENTION_DAYS,
+                    reason: "must be at least 1".into(),
+                });
+            }
+            s.retention = Duration::from_secs(days * 86_400);
+        }
+        if let Some(v) = get(DELIVERY_CONCURRENCY) {
+            s.delivery_concurrency = v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1024).contains(n))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: DELIVERY_CONCURRENCY,
+                    reason: format!("expected 1..=1024, got {v:?}"),
+                })?;
+        }
+        if let Some(v) = get(ALLOW_PRIVATE_TARGETS) {
+            s.allow_private_targets = v
+                .split(',')
+                .map(|c| c.trim().to_ascii_lowercase())
+                .filter(|c| !c.is_empty() && c != "none")
+                .collect();
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn missing_resource_names_the_variable() {
+        let err = AwsResources::from_lookup(env(&[(QUEUE_URL, "q")])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing(SOURCES_TABLE));
+        assert!(err.to_string().contains("SWITCHBOARD_SOURCES_TABLE"));
+    }
+
+    #[test]
+    fn settings_validate() {
+        let s = Settings::from_lookup(env(&[
+            (RETENTION_DAYS, "7"),
+            (ALLOW_PRIVATE_TARGETS, "none"),
+        ]))
+        .unwrap();
+        assert_eq!(s.retention, Duration::from_secs(7 * 86_400));
+        assert!(s.allow_private_targets.is_empty());
+        assert!(Settings::from_lookup(env(&[(RETENTION_DAYS, "x")])).is_err());
+        assert!(Settings::from_lookup(env(&[(DELIVERY_CONCURRENCY, "0")])).is_err());
+    }
+}

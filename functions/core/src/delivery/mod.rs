@@ -1,0 +1,9 @@
+//! Delivering one event to one subscriber: request building, signing, the HTTP call, and
+//! what to do after a failure.
+
+pub mod client;
+pub mod render;
+pub mod retry;
+pub mod signing;
+
+pub use client::{DeliveryClient, Outcome};
