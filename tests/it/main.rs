@@ -1,1 +1,11 @@
+//! Switchboard's integration tests: one binary, the real pipeline in-process, real HTTP
+//! sinks on 127.0.0.1, and the AWS adapters over the wire against the emulator the test
+//! script starts (`AWS_ENDPOINT_URL`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+mod contract;
+mod e2e_aws;
+mod ingest_errors;
+mod serve;
+mod support;

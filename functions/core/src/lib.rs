@@ -14,6 +14,7 @@ pub mod config;
 pub mod delivery;
 pub mod dispatch;
 pub mod domain;
+pub mod entry;
 pub mod error;
 pub mod ports;
 pub mod providers;

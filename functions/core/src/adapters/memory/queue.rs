@@ -60,6 +60,13 @@ impl MemoryQueue {
         s.ready.len() + s.delayed.len() + s.in_flight.len()
     }
 
+    /// Messages ready now or in flight (not counting delayed ones).
+    pub fn active_len(&self) -> usize {
+        let mut s = lock(&self.state);
+        self.promote(&mut s, Instant::now());
+        s.ready.len() + s.in_flight.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -1,0 +1,5 @@
+//! The `switchboard` command's library: `serve` (everything on one machine) and the
+//! pieces the integration tests start in-process.
+
+pub mod http_server;
+pub mod serve;

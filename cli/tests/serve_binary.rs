@@ -1,0 +1,77 @@
+//! The real `switchboard serve` binary: prints its URL and token, relays, stops on Ctrl-C.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[test]
+fn serve_binary_prints_url_and_token_and_stops_on_sigint() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            "bin-test-token",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .strip_prefix("Switchboard listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    let rest: Vec<String> = lines.by_ref().take(4).map(|l| l.unwrap()).collect();
+    assert!(rest
+        .iter()
+        .any(|l| l.contains("admin token:") && l.contains("bin-test-token")));
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let r = http
+            .get(format!("{url}/admin/sources"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let r = http
+            .get(format!("{url}/admin/sources"))
+            .bearer_auth("bin-test-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = http
+            .post(format!("{url}/hooks/missing"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        let json: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(json["error"]["code"], "unknown_source");
+    });
+
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            assert!(exit.success(), "serve exited with {exit}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,91 @@
+//! Cold-start wiring for the Lambda functions: read and validate the environment, build the
+//! SDK clients once, and hand back what the handler closure captures.
+
+use crate::api::{AdminAuth, App, Surface};
+use crate::config::{AwsResources, ConfigError, Settings};
+use crate::delivery::DeliveryClient;
+use crate::dispatch::Dispatcher;
+use crate::state::{load_sdk_config, Ports};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+async fn aws_ports() -> Result<(Ports, Settings), InitError> {
+    let names = AwsResources::from_env()?;
+    let settings = Settings::from_env()?;
+    let sdk = load_sdk_config().await;
+    Ok((Ports::aws(&sdk, &names), settings))
+}
+
+/// The ingest function's app: `/hooks/...` only.
+pub async fn ingest_app() -> Result<App, InitError> {
+    let (ports, settings) = aws_ports().await?;
+    Ok(App {
+        ports,
+        settings,
+        admin_auth: AdminAuth::Iam,
+        surface: Surface::Ingest,
+    })
+}
+
+/// The admin function's app: `/admin/...` only, behind API Gateway's IAM authorizer.
+pub async fn admin_app() -> Result<App, InitError> {
+    let (ports, settings) = aws_ports().await?;
+    Ok(App {
+        ports,
+        settings,
+        admin_auth: AdminAuth::Iam,
+        surface: Surface::Admin,
+    })
+}
+
+/// The dispatch function's dispatcher, with its pooled client.
+pub async fn dispatcher() -> Result<Dispatcher, InitError> {
+    let (ports, settings) = aws_ports().await?;
+    let client = DeliveryClient::new(settings.default_timeout)
+        .map_err(|e| InitError::Client(e.to_string()))?;
+    Ok(Dispatcher::new(ports, client, settings))
+}
+
+#[cfg(feature = "lambda-http")]
+pub mod http_glue {
+    //! Between lambda_http's request/response types and the library's.
+
+    use crate::api::{App, ClientIp};
+    use bytes::Bytes;
+    use lambda_http::request::RequestContext;
+    use lambda_http::{Body, Request, RequestExt, Response};
+
+    /// Runs one API Gateway request through the app.
+    pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+        let client_ip = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => {
+                ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok())
+            }
+            _ => None,
+        };
+        let (parts, body) = req.into_parts();
+        let bytes = match body {
+            Body::Empty => Bytes::new(),
+            Body::Text(s) => Bytes::from(s),
+            Body::Binary(b) => Bytes::from(b),
+            _ => Bytes::new(),
+        };
+        let mut request = http::Request::from_parts(parts, bytes);
+        if let Some(ip) = client_ip {
+            request.extensions_mut().insert(ClientIp(ip));
+        }
+        let (parts, body) = app.handle(request).await.into_parts();
+        let body = match String::from_utf8(body.to_vec()) {
+            Ok(text) if text.is_empty() => Body::Empty,
+            Ok(text) => Body::Text(text),
+            Err(e) => Body::Binary(e.into_bytes()),
+        };
+        Ok(Response::from_parts(parts, body))
+    }
+}

@@ -1,0 +1,89 @@
+//! Shared test fixtures: HTTP sinks, emulator resources, in-process apps.
+
+pub mod aws;
+pub mod sink;
+
+use bytes::Bytes;
+use http::Request;
+use switchboard_core::api::{AdminAuth, App, Surface};
+use switchboard_core::config::Settings;
+use switchboard_core::state::Ports;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// The Hipcall call-end fixture, as a provider sends it.
+pub const HIPCALL_CALL_HANGUP: &str =
+    include_str!("../../../events/providers/hipcall/call_hangup.json");
+
+/// Settings for tests: deliveries to the loopback sinks are allowed.
+pub fn settings() -> Settings {
+    Settings {
+        allow_private_targets: vec!["loopback".into()],
+        ..Settings::default()
+    }
+}
+
+pub fn app(ports: Ports) -> App {
+    App {
+        ports,
+        settings: settings(),
+        admin_auth: AdminAuth::Bearer(switchboard_core::redact::Secret::new(ADMIN_TOKEN)),
+        surface: Surface::All,
+    }
+}
+
+/// Calls the app in-process; returns status and JSON body (Null when empty).
+pub async fn call(
+    app: &App,
+    method: &str,
+    uri: &str,
+    content_type: Option<&str>,
+    body: impl Into<Bytes>,
+) -> (u16, serde_json::Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if uri.starts_with("/admin") {
+        req = req.header("authorization", format!("Bearer {ADMIN_TOKEN}"));
+    }
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let resp = app.handle(req.body(body.into()).unwrap()).await;
+    let status = resp.status().as_u16();
+    let json = if resp.body().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(resp.body()).unwrap()
+    };
+    (status, json)
+}
+
+/// Creates a source with verification `none` through the admin handler.
+pub async fn create_source(app: &App, id: &str, provider: &str) {
+    let body =
+        serde_json::json!({"id": id, "provider": provider, "verification": {"type": "none"}});
+    let (status, json) = call(app, "POST", "/admin/sources", None, body.to_string()).await;
+    assert_eq!(status, 201, "{json}");
+}
+
+/// Creates a subscription through the admin handler; returns its JSON (with the secret).
+pub async fn create_subscription(app: &App, body: serde_json::Value) -> serde_json::Value {
+    let (status, json) = call(app, "POST", "/admin/subscriptions", None, body.to_string()).await;
+    assert_eq!(status, 201, "{json}");
+    json
+}
+
+/// Polls `check` every 20 ms until it returns true or `secs` pass.
+pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
