@@ -117,6 +117,9 @@ impl Source {
         if let Some(tz) = &self.timezone {
             parse_timezone(tz)?;
         }
+        for rule in &self.ip_allow {
+            valid_ip_rule(rule)?;
+        }
         if self.mapping.is_some() && self.provider != Provider::Generic {
             return Err("mapping is only used by sources whose provider is generic".into());
         }
@@ -180,6 +183,23 @@ pub fn parse_timezone(name: &str) -> Result<chrono_tz::Tz, String> {
     name.parse::<chrono_tz::Tz>().map_err(|_| {
         format!("unknown time zone {name:?}; use an IANA name such as \"Europe/Istanbul\"")
     })
+}
+
+/// An allow-list rule: an address (`203.0.113.7`) or a CIDR block (`203.0.113.0/24`).
+pub fn valid_ip_rule(rule: &str) -> Result<(), String> {
+    let bad = || format!("ip_allow rule {rule:?} is not an address or CIDR block");
+    let (addr, len) = match rule.split_once('/') {
+        Some((a, l)) => (a, Some(l.parse::<u8>().map_err(|_| bad())?)),
+        None => (rule, None),
+    };
+    let max = match addr.parse::<std::net::IpAddr>().map_err(|_| bad())? {
+        std::net::IpAddr::V4(_) => 32,
+        std::net::IpAddr::V6(_) => 128,
+    };
+    if len.is_some_and(|l| l > max) {
+        return Err(bad());
+    }
+    Ok(())
 }
 
 fn valid_timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -488,6 +508,33 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn source_validation() {
+        let mut s: Source = serde_json::from_str(
+            r#"{"id":"a","provider":"callerdesk","verification":{"type":"none"},
+                "timezone":"Asia/Kolkata","ip_allow":["203.0.113.0/24","2001:db8::1"],
+                "created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(s.validate(), Ok(()));
+        assert_eq!(s.zone(), chrono_tz::Asia::Kolkata);
+        s.ip_allow = vec!["10.0.0.0/33".into()];
+        assert!(s.validate().is_err());
+        s.ip_allow = vec!["example.com".into()];
+        assert!(s.validate().is_err());
+        s.ip_allow = vec![];
+        s.mapping = Some(GenericMapping::default());
+        assert!(s.validate().unwrap_err().contains("generic"));
+        s.mapping = None;
+        s.timezone = Some("Nowhere/Land".into());
+        assert!(s.validate().is_err());
+        assert_eq!(
+            s.zone(),
+            chrono_tz::UTC,
+            "an unknown stored zone reads as UTC"
+        );
     }
 
     #[test]
