@@ -327,6 +327,27 @@ fn hipcall_legacy_numeric_direction_one_is_outbound() {
     assert_eq!(c.from.as_deref(), Some("+908508850000"));
     assert_eq!(c.to.as_deref(), Some("905438856301"));
     assert_eq!(c.agent.as_deref(), Some("3"));
+    // Microseconds survive.
+    let body = br#"{"event":"call::hangup","data":{"uuid":"u","direction":"1",
+        "startstamp":"2023-04-04T09:59:51.123456Z","timestamp":"2023-04-04T09:59:59.654321Z"}}"#;
+    let p = post(
+        &source(Provider::Hipcall, None, None),
+        "application/json",
+        None,
+        body,
+    );
+    let micros = |t: Option<switchboard_core::domain::time::Timestamp>| {
+        t.unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    };
+    assert_eq!(micros(call(&p).started_at), "2023-04-04T09:59:51.123456Z");
+    assert_eq!(micros(call(&p).ended_at), "2023-04-04T09:59:59.654321Z");
+    assert_eq!(call(&p).duration_secs, Some(8));
+    assert_eq!(
+        call(&p).direction.as_deref(),
+        Some("outbound"),
+        "\"1\" as a string too"
+    );
     // An undocumented value leaves direction (and so from/to) unset, never guessed.
     let body = br#"{"event":"call::init","data":{"uuid":"u","direction":7,"contact_number":"1"}}"#;
     let p = post(

@@ -467,3 +467,34 @@ async fn sources_need_an_explicit_verification_and_a_real_zone() {
     assert_eq!(s, 201, "{b}");
     assert_eq!(b["timezone"], "Asia/Kolkata");
 }
+
+// ---------------------------------------------------------------------------------------
+// Any attempt other than the exact token is refused, and nothing panics
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+
+    #[test]
+    fn only_the_exact_token_passes(
+        attempt in proptest::prop_oneof![proptest::strategy::Just(TOKEN.to_owned()), "[!-~]{0,40}"]
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let h = Harness::new(vec![
+                source("hdr", Provider::Generic, token(TokenLocation::Header, None)),
+                source("qry", Provider::Generic, token(TokenLocation::Query, None)),
+            ])
+            .await;
+            let expected = if attempt == TOKEN { 202 } else { 401 };
+            let (s, _) = h
+                .send(req("POST", "/hooks/hdr").header("x-switchboard-token", &attempt).body("{}"))
+                .await;
+            assert_eq!(s, expected);
+            let q: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("token", &attempt)
+                .finish();
+            let (s, _) = h.send(req("POST", &format!("/hooks/qry?{q}")).body("{}")).await;
+            assert_eq!(s, expected);
+        });
+    }
+}
