@@ -130,7 +130,7 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 fn decode_signature(s: &str, encoding: SignatureEncoding) -> Option<Vec<u8>> {
     match encoding {
         SignatureEncoding::Hex => {
-            if !s.len().is_multiple_of(2) || !s.is_ascii() {
+            if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return None;
             }
             (0..s.len())
@@ -251,6 +251,7 @@ mod tests {
         assert_eq!(decode_signature("00ffAB", hex), Some(vec![0, 255, 171]));
         assert_eq!(decode_signature("0ff", hex), None);
         assert_eq!(decode_signature("zz", hex), None);
+        assert_eq!(decode_signature("+f", hex), None, "no sign prefix");
         assert_eq!(decode_signature("éé", hex), None);
         let b64 = SignatureEncoding::Base64;
         for s in ["+/8=", "+/8", "-_8=", "-_8"] {
