@@ -4,6 +4,7 @@
 mod admin;
 mod ingest;
 pub mod response;
+pub mod source_cache;
 mod verify;
 
 use crate::config::Settings;

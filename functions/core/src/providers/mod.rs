@@ -1,15 +1,23 @@
 //! Provider parsers: a provider's request in, the canonical fields out.
 //!
-//! Parsing never fails the request: a body that no parser understands is kept raw, flagged
-//! `raw_unparsed`, and typed from the URL's `?event=` when it names one.
+//! Every request yields something to deliver. The body is first decoded into a JSON value
+//! (a JSON body, a form body, or the query string of a body-less request, see [`decode`]);
+//! the source's provider then normalizes that value. A body that cannot be decoded is kept
+//! raw, flagged `raw_unparsed`, and typed from the URL's `?event=` when it names one, read
+//! through the provider's own event names (`?event=Call:Hangup` is `call.ended` for
+//! VoIPappz).
 
-mod fallback;
+mod callerdesk;
+mod fields;
+mod generic;
 mod hipcall;
+mod voipappz;
 
-use crate::domain::source::Provider;
+use crate::domain::source::{is_type_like, GenericMapping, Provider};
 use crate::domain::time::Timestamp;
 use crate::domain::{CallInfo, Source};
-use serde_json::Value;
+use serde_json::{Map, Value};
+use sha2::Digest as _;
 
 /// The parts of a provider request the parsers read.
 #[derive(Debug, Clone, Copy)]
@@ -28,10 +36,15 @@ impl Incoming<'_> {
         form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
+            .filter(|v| !v.trim().is_empty())
     }
 }
 
 /// What a parser made of a request.
+///
+/// Invariant: either the payload was decoded (`data` is `Some`, `unparsed` is false) or it
+/// was kept raw (`data` is `None`, `unparsed` is true, and there is neither `call` nor
+/// `dedup_key`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parsed {
     pub event_type: String,
@@ -45,11 +58,17 @@ pub struct Parsed {
 }
 
 impl Parsed {
-    /// A body nothing understood: typed from `?event=` when the URL names one.
+    /// A body nothing understood: typed from `?event=` when the URL names one (a canonical
+    /// type such as `call.ended` is taken as it is; other names become `unknown`).
     pub fn unparsed(incoming: &Incoming<'_>) -> Self {
         let provider_event = incoming.query_param("event");
+        let event_type = provider_event
+            .as_deref()
+            .filter(|e| is_type_like(e))
+            .unwrap_or(UNKNOWN)
+            .to_owned();
         Self {
-            event_type: "unknown".into(),
+            event_type,
             provider_event,
             occurred_at: None,
             call: None,
@@ -58,36 +77,183 @@ impl Parsed {
             unparsed: true,
         }
     }
-}
 
-/// Parses a request for a source; always yields something to deliver.
-pub fn parse(source: &Source, incoming: &Incoming<'_>) -> Parsed {
-    let parsed = match source.provider {
-        Provider::Hipcall => hipcall::parse(incoming),
-        Provider::Voipappz | Provider::Callerdesk | Provider::Generic => fallback::parse(incoming),
-    };
-    parsed.unwrap_or_else(|| Parsed::unparsed(incoming))
-}
-
-/// Parses a JSON body, bounded in nesting depth (serde_json stops at 128 levels).
-pub(crate) fn json_body(body: &[u8]) -> Option<Value> {
-    serde_json::from_slice(body).ok()
-}
-
-/// A JSON value as a plain string: strings as they are, numbers and booleans printed.
-pub(crate) fn as_text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+    /// A decoded payload whose event nothing names or recognises.
+    fn untyped(data: Value, provider_event: Option<String>) -> Self {
+        Self {
+            event_type: UNKNOWN.into(),
+            provider_event,
+            occurred_at: None,
+            call: None,
+            data: Some(data),
+            dedup_key: None,
+            unparsed: false,
+        }
     }
 }
 
-/// An RFC 3339 timestamp from a JSON string.
-pub(crate) fn as_time(v: Option<&Value>) -> Option<Timestamp> {
-    let s = v?.as_str()?;
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
+/// The type of an event nothing names.
+pub const UNKNOWN: &str = "unknown";
+
+/// Dedup keys longer than this are replaced by a digest (DynamoDB keys are bounded, and a
+/// provider field can be any length).
+const MAX_KEY_LEN: usize = 200;
+
+/// Parses a request for a source; always yields something to deliver.
+pub fn parse(source: &Source, incoming: &Incoming<'_>) -> Parsed {
+    let Some(payload) = decode(incoming) else {
+        let mut parsed = Parsed::unparsed(incoming);
+        if let Some(t) = parsed
+            .provider_event
+            .as_deref()
+            .and_then(|e| canonical_type(source.provider, source.mapping.as_ref(), e))
+        {
+            parsed.event_type = t;
+        }
+        return parsed;
+    };
+    let tz = source.zone();
+    let mut parsed = match source.provider {
+        Provider::Hipcall => hipcall::normalize(payload, incoming),
+        Provider::Voipappz => voipappz::normalize(payload, incoming, tz),
+        Provider::Callerdesk => callerdesk::normalize(payload, incoming, tz),
+        Provider::Generic => generic::normalize(payload, incoming, source.mapping.as_ref(), tz),
+    };
+    parsed.dedup_key = parsed.dedup_key.map(bounded_key);
+    parsed
+}
+
+/// The canonical type a provider's own event name stands for, if it is one it documents.
+pub fn canonical_type(
+    provider: Provider,
+    mapping: Option<&GenericMapping>,
+    name: &str,
+) -> Option<String> {
+    match provider {
+        Provider::Hipcall => hipcall::canonical_type(name),
+        Provider::Voipappz => voipappz::canonical_type(name).map(str::to_owned),
+        Provider::Callerdesk => callerdesk::kind_from_name(name).map(|k| k.default_type().into()),
+        Provider::Generic => generic::canonical_type(mapping, name),
+    }
+}
+
+/// The request's payload as a JSON value, or `None` when the body cannot be read:
+///
+/// - an empty (or blank) body: the query string's parameters (GET webhooks), possibly `{}`;
+/// - `application/x-www-form-urlencoded`: the form's fields (UTF-8 only);
+/// - a JSON content type (`application/json`, `*/*+json`, `text/json`): JSON only;
+/// - `multipart/*`: not decoded (kept raw);
+/// - anything else or no content type: JSON when it parses, else a form when the body is a
+///   single line of `key=value` pairs, else nothing.
+///
+/// Form and query values are strings; a repeated key keeps its last value.
+pub fn decode(incoming: &Incoming<'_>) -> Option<Value> {
+    let body = incoming.body;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Some(pairs(incoming.query.unwrap_or("").as_bytes()));
+    }
+    let ct = incoming
+        .content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if ct == "application/x-www-form-urlencoded" {
+        return std::str::from_utf8(body).ok().map(|s| pairs(s.as_bytes()));
+    }
+    if ct.ends_with("/json") || ct.ends_with("+json") {
+        return serde_json::from_slice(body).ok();
+    }
+    if ct.starts_with("multipart/") {
+        return None;
+    }
+    if let Ok(v) = serde_json::from_slice(body) {
+        return Some(v);
+    }
+    let text = std::str::from_utf8(body).ok()?.trim();
+    let looks_like_form = text.contains('=')
+        && !text.starts_with(['{', '['])
+        && !text.chars().any(char::is_whitespace);
+    looks_like_form.then(|| pairs(text.as_bytes()))
+}
+
+fn pairs(bytes: &[u8]) -> Value {
+    let map: Map<String, Value> = form_urlencoded::parse(bytes)
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    Value::Object(map)
+}
+
+/// A dedup key from its parts, e.g. `hipcall:<uuid>:call_hangup`.
+pub(crate) fn key(parts: &[&str]) -> String {
+    parts.join(":")
+}
+
+fn bounded_key(k: String) -> String {
+    if k.len() <= MAX_KEY_LEN {
+        return k;
+    }
+    let digest = sha2::Sha256::digest(k.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Whether a call block says anything at all.
+pub(crate) fn non_empty(call: CallInfo) -> Option<CallInfo> {
+    (call != CallInfo::default()).then_some(call)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inc<'a>(ct: Option<&'a str>, query: Option<&'a str>, body: &'a [u8]) -> Incoming<'a> {
+        Incoming {
+            method: "POST",
+            content_type: ct,
+            query,
+            body,
+        }
+    }
+
+    #[test]
+    fn decode_picks_the_payload() {
+        let json = decode(&inc(Some("application/json"), None, br#"{"a":1}"#)).unwrap();
+        assert_eq!(json["a"], 1);
+        let form = decode(&inc(
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+            None,
+            b"CallSid=1.2&Status=ANSWER&Status=BUSY",
+        ))
+        .unwrap();
+        assert_eq!(form["CallSid"], "1.2");
+        assert_eq!(form["Status"], "BUSY");
+        let get = decode(&inc(None, Some("event=Call%3AHangup&uuid=u1"), b"")).unwrap();
+        assert_eq!(get["event"], "Call:Hangup");
+        let sniffed = decode(&inc(Some("text/plain"), None, b"a=1&b=2")).unwrap();
+        assert_eq!(sniffed["b"], "2");
+        assert_eq!(
+            decode(&inc(None, None, b"")).unwrap(),
+            serde_json::json!({})
+        );
+        assert!(decode(&inc(Some("application/json"), None, b"{\"a\": 01}")).is_none());
+        assert!(decode(&inc(Some("text/plain"), None, b"hello world")).is_none());
+        assert!(decode(&inc(Some("multipart/form-data"), None, b"a=1")).is_none());
+        assert!(decode(&inc(
+            Some("application/x-www-form-urlencoded"),
+            None,
+            b"a=\xff"
+        ))
+        .is_none());
+    }
+
+    #[test]
+    fn long_keys_are_digested() {
+        assert_eq!(bounded_key("k".into()), "k");
+        let long = bounded_key("x".repeat(500));
+        assert!(long.starts_with("sha256:") && long.len() == 71);
+    }
 }
