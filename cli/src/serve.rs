@@ -85,7 +85,9 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
         source,
     })?;
     let queue = Arc::new(MemoryQueue::new(config.visibility, config.max_receives));
-    let ports = Ports::in_memory(queue.clone());
+    // Admin writes go through the same cache and invalidate it, so serve sees them at once.
+    let ports = Ports::in_memory(queue.clone())
+        .with_source_cache(switchboard_core::api::source_cache::DEFAULT_TTL);
     let client = DeliveryClient::new(config.settings.default_timeout)
         .map_err(|e| ServeError::Client(e.to_string()))?;
     let dispatcher = Arc::new(Dispatcher::new(

@@ -64,7 +64,7 @@ async fn malformed_json_is_accepted_kept_raw_and_forwarded_byte_for_byte() {
         body.to_vec(),
     )
     .await;
-    // Then it is accepted and queued, flagged unparsed, typed unknown, raw body intact
+    // Then it is accepted and queued, flagged unparsed, raw body intact
     assert_eq!(status, 202, "{json}");
     let msgs = queue.receive(10, Duration::ZERO).await.unwrap();
     assert_eq!(msgs.len(), 1);
@@ -73,7 +73,8 @@ async fn malformed_json_is_accepted_kept_raw_and_forwarded_byte_for_byte() {
     };
     assert_eq!(event.envelope.id, json["id"].as_str().unwrap());
     assert!(event.envelope.raw_unparsed);
-    assert_eq!(event.envelope.event_type, "unknown");
+    // typed from the URL's ?event= (DESIGN: "gets the type its URL names")
+    assert_eq!(event.envelope.event_type, "call.ended");
     assert_eq!(
         event.envelope.provider_event.as_deref(),
         Some("call_hangup")

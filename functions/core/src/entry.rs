@@ -22,9 +22,11 @@ async fn aws_ports() -> Result<(Ports, Settings), InitError> {
     Ok((Ports::aws(&sdk, &names), settings))
 }
 
-/// The ingest function's app: `/hooks/...` only.
+/// The ingest function's app: `/hooks/...` only, sources read through a cache of bounded
+/// staleness (`SWITCHBOARD_SOURCE_CACHE_SECS`, default 30 s).
 pub async fn ingest_app() -> Result<App, InitError> {
     let (ports, settings) = aws_ports().await?;
+    let ports = ports.with_source_cache(crate::api::source_cache::SourceCache::ttl_from_env()?);
     Ok(App {
         ports,
         settings,

@@ -1,8 +1,7 @@
 //! Provider-retry dedup across two ingest calls over the real adapters: the dedup claim in
-//! DynamoDB, the event on SQS, against an emulator. Runs when
-//! `SWITCHBOARD_TEST_AWS_ENDPOINT` names one (e.g. `moto_server -p 5055` →
-//! `http://127.0.0.1:5055`); otherwise it says so and passes. Table and queue names are
-//! random per run.
+//! DynamoDB, the event on SQS, against the emulator `./scripts/test` starts and names in
+//! `AWS_ENDPOINT_URL`. Without one the test fails: it is never skipped. Table and queue
+//! names are random per run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -22,7 +21,7 @@ use switchboard_core::domain::{QueueMessage, Verification};
 use switchboard_core::ports::QueueConsumer;
 use switchboard_core::state::Ports;
 
-const ENDPOINT: &str = "SWITCHBOARD_TEST_AWS_ENDPOINT";
+const ENDPOINT: &str = "AWS_ENDPOINT_URL";
 
 async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -37,10 +36,9 @@ async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
 
 #[tokio::test]
 async fn provider_retries_are_deduplicated_over_sqs_and_dynamodb() {
-    let Ok(endpoint) = std::env::var(ENDPOINT) else {
-        eprintln!("skipped: set {ENDPOINT} to an SQS + DynamoDB emulator to run this test");
-        return;
-    };
+    let endpoint = std::env::var(ENDPOINT).unwrap_or_else(|_| {
+        panic!("{ENDPOINT} is not set: run ./scripts/test, which starts the emulator")
+    });
     let sdk = sdk(&endpoint).await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);

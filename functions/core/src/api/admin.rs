@@ -239,6 +239,8 @@ fn apply_source(mut s: Source, input: SourceInput) -> Result<Source, ApiError> {
     if let Some(d) = input.description {
         s.description = Some(d);
     }
+    s.validate()
+        .map_err(|reason| ApiError::bad_request("invalid_source", reason))?;
     Ok(s)
 }
 
