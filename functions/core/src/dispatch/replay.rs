@@ -220,7 +220,7 @@ async fn replay_since(
     for a in page.items {
         report.scanned += 1;
         let failed = matches!(a.status, AttemptStatus::Failed | AttemptStatus::Exhausted);
-        if !failed || !seen.insert(a.event_id.clone()) {
+        if !failed || seen.contains(&a.event_id) {
             report.skipped += 1;
             continue;
         }
@@ -228,6 +228,7 @@ async fn replay_since(
         let latest = latest(ports, &a.event_id).await?;
         match latest.get(sub_id) {
             Some((n, status)) if *n == a.attempt && *status == a.status => {
+                seen.insert(a.event_id.clone());
                 report
                     .deliveries
                     .push(enqueue(ports, &a.event_id, sub_id, n + 1).await?);

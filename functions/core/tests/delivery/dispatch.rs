@@ -248,11 +248,7 @@ async fn override_schedule_exhausts_and_emits_delivery_exhausted() {
             .unwrap();
         let (_, at) = next_at(msg);
         let last = h.attempts(&ev.envelope.id).await;
-        let last = last
-            .iter()
-            .filter(|a| a.subscription_id == sub.id)
-            .last()
-            .unwrap();
+        let last = last.iter().rfind(|a| a.subscription_id == sub.id).unwrap();
         let wait = (at - last.attempted_at).num_milliseconds() as f64 / 1000.0;
         assert!(wait >= base * 0.8 - 0.01 && wait <= base * 1.2 + 1.0);
         assert!(*delay <= Duration::from_secs(3));
