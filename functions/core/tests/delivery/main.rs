@@ -7,5 +7,6 @@
 mod admin;
 mod common;
 mod dispatch;
+mod signatures;
 mod sink;
 mod ssrf;
