@@ -273,13 +273,20 @@ fn datetimeformat(value: &str, fmt: &str) -> Result<String, Error> {
 /// Compiles a template and checks it against the sandbox's rules: size, syntax, known
 /// filters/tests/functions, no unbounded operators. Does not render.
 pub fn check(source: &str) -> Result<(), TemplateError> {
+    let env = environment();
+    compile(&env, source).map(|_| ())
+}
+
+fn compile<'s>(
+    env: &'s Environment<'s>,
+    source: &'s str,
+) -> Result<minijinja::Template<'s, 's>, TemplateError> {
     if source.len() > MAX_SOURCE_BYTES {
         return Err(TemplateError(format!(
             "template is {} bytes; the limit is {MAX_SOURCE_BYTES}",
             source.len()
         )));
     }
-    let env = environment();
     let tmpl = env
         .template_from_named_str("template", source)
         .map_err(|e| TemplateError::from_minijinja(&e))?;
@@ -330,7 +337,7 @@ pub fn check(source: &str) -> Result<(), TemplateError> {
             idx += 1;
         }
     }
-    Ok(())
+    Ok(tmpl)
 }
 
 /// The template's variables for one event.
@@ -367,11 +374,8 @@ impl std::io::Write for Bounded {
 
 /// Checks and renders a template.
 pub fn render(source: &str, ctx: Value) -> Result<String, TemplateError> {
-    check(source)?;
     let env = environment();
-    let tmpl = env
-        .template_from_named_str("template", source)
-        .map_err(|e| TemplateError::from_minijinja(&e))?;
+    let tmpl = compile(&env, source)?;
     let mut out = Bounded(Vec::new());
     match tmpl.render_captured_to(ctx, &mut out) {
         Ok(_) => {}

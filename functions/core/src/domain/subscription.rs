@@ -46,7 +46,7 @@ pub struct RetiringSecret {
     pub expires_at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Subscription {
     pub id: String,
     pub url: String,
@@ -90,6 +90,34 @@ pub struct Subscription {
     pub failing_since: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// Debug without credentials: the signing secrets print as `[redacted]`, extra headers by
+/// name only, the URL without credential-like query values.
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .field("url", &crate::delivery::client::redact_url(&self.url))
+            .field("method", &self.method)
+            .field("enabled", &self.enabled)
+            .field("event_types", &self.event_types)
+            .field("source", &self.source)
+            .field("filter", &self.filter)
+            .field("format", &self.format)
+            .field("template_len", &self.template.as_ref().map(String::len))
+            .field("content_type", &self.content_type)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("timeout_ms", &self.timeout_ms)
+            .field("retry_schedule_secs", &self.retry_schedule_secs)
+            .field("secret", &self.secret)
+            .field("previous_secret", &self.previous_secret)
+            .field("disabled_reason", &self.disabled_reason)
+            .field("failing_since", &self.failing_since)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
 }
 
 /// The source of Switchboard's own operational events.
@@ -148,9 +176,22 @@ impl Subscription {
             .unwrap_or(default)
     }
 
-    /// The subscription as the admin API lists it: the signing secret hidden.
+    /// The subscription as the admin API lists it: the signing secrets and credential-like
+    /// header values (`Authorization`, `X-Api-Key`, ...) hidden.
     pub fn redacted(&self) -> Self {
         Self {
+            headers: self
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    let shown = if crate::delivery::client::is_sensitive_name(k) {
+                        "[redacted]".to_owned()
+                    } else {
+                        v.clone()
+                    };
+                    (k.clone(), shown)
+                })
+                .collect(),
             secret: Secret::new("[redacted]"),
             previous_secret: self.previous_secret.as_ref().map(|p| RetiringSecret {
                 secret: Secret::new("[redacted]"),
@@ -266,5 +307,21 @@ mod tests {
         s.filter = None;
         s.source = Some("other".into());
         assert!(!s.matches(&envelope("hipcall", "call.ended")));
+    }
+
+    #[test]
+    fn debug_and_redacted_hide_credentials() {
+        let mut s = sub(&["*"]);
+        s.url = "https://crm.example.com/hook?api_key=k3y&team=a".into();
+        s.headers
+            .insert("Authorization".into(), "Bearer t0k".into());
+        s.headers.insert("X-Team".into(), "sales".into());
+        let debug = format!("{s:?}");
+        for leaked in ["k3y", "t0k", "whsec_x", "sales"] {
+            assert!(!debug.contains(leaked), "{leaked} in {debug}");
+        }
+        let shown = serde_json::to_string(&s.redacted()).unwrap();
+        assert!(!shown.contains("t0k") && !shown.contains("whsec_x"));
+        assert!(shown.contains("sales"));
     }
 }
