@@ -225,6 +225,45 @@ mod tests {
         assert!(!f.matches(&env()));
     }
 
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-z.]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("all".to_owned()),
+                        Just("any".to_owned()),
+                        Just("not".to_owned()),
+                        Just("in".to_owned()),
+                        Just("equals".to_owned()),
+                        Just("exists".to_owned()),
+                        "[a-z.]{1,8}"
+                    ],
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_and_match_never_panic(filter in arb_json(), doc in arb_json()) {
+            if let Ok(f) = Filter::parse(&filter) {
+                let _ = f.matches(&doc);
+                let _ = f.matches(&env());
+            }
+        }
+    }
+
     #[test]
     fn errors_say_where() {
         let e = Filter::parse(&json!({"call.direction": {"like": "in%"}})).unwrap_err();

@@ -488,6 +488,18 @@ mod tests {
         assert!(check(&big).is_err());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        #[test]
+        fn check_and_render_never_panic(src in "[{}%#a-z0-9 ()|.,'\"~+*=\n-]{0,60}") {
+            if check(&src).is_ok() {
+                if let Ok(out) = render(&src, ctx()) {
+                    proptest::prop_assert!(out.len() <= MAX_OUTPUT_BYTES);
+                }
+            }
+        }
+    }
+
     #[test]
     fn rendering_is_bounded() {
         let e = render(
