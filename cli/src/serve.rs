@@ -8,7 +8,6 @@ use std::time::Duration;
 use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::Settings;
-use switchboard_core::delivery::DeliveryClient;
 use switchboard_core::dispatch::{poller, Dispatcher};
 use switchboard_core::redact::Secret;
 use switchboard_core::state::Ports;
@@ -88,13 +87,10 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
     // Admin writes go through the same cache and invalidate it, so serve sees them at once.
     let ports = Ports::in_memory(queue.clone())
         .with_source_cache(switchboard_core::api::source_cache::DEFAULT_TTL);
-    let client = DeliveryClient::new(config.settings.default_timeout)
-        .map_err(|e| ServeError::Client(e.to_string()))?;
-    let dispatcher = Arc::new(Dispatcher::new(
-        ports.clone(),
-        client,
-        config.settings.clone(),
-    ));
+    let dispatcher = Arc::new(
+        Dispatcher::from_settings(ports.clone(), config.settings.clone())
+            .map_err(|e| ServeError::Client(e.to_string()))?,
+    );
     let app = Arc::new(App {
         ports: ports.clone(),
         settings: config.settings.clone(),

@@ -7,7 +7,6 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::adapters::aws::SqsQueue;
-use switchboard_core::delivery::DeliveryClient;
 use switchboard_core::dispatch::Dispatcher;
 use switchboard_core::ports::QueueConsumer;
 use switchboard_core::state::Ports;
@@ -73,11 +72,7 @@ async fn hipcall_call_hangup_is_delivered_and_recorded_through_sqs_and_dynamodb(
     let event_id = accepted["id"].as_str().unwrap().to_owned();
 
     // Then SQS holds it, and dispatch delivers it to the CRM only
-    let dispatcher = Dispatcher::new(
-        ports.clone(),
-        DeliveryClient::new(Duration::from_secs(5)).unwrap(),
-        support::settings(),
-    );
+    let dispatcher = Dispatcher::from_settings(ports.clone(), support::settings()).unwrap();
     let consumer = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names.queue_url);
     let mut handled = 0;
     for _ in 0..5 {
@@ -176,11 +171,7 @@ async fn a_failing_subscriber_gets_a_retry_scheduled_on_sqs() {
     .await;
     assert_eq!(status, 202);
     let event_id = accepted["id"].as_str().unwrap().to_owned();
-    let dispatcher = Dispatcher::new(
-        ports.clone(),
-        DeliveryClient::new(Duration::from_secs(5)).unwrap(),
-        support::settings(),
-    );
+    let dispatcher = Dispatcher::from_settings(ports.clone(), support::settings()).unwrap();
     let consumer = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names.queue_url);
     // First attempt fails with 500 and schedules attempt 2; the subscriber recovers; the
     // retry delivers; then the schedule ([1]) would have been used up.

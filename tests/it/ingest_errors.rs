@@ -83,11 +83,8 @@ async fn malformed_json_is_accepted_kept_raw_and_forwarded_byte_for_byte() {
     assert_eq!(&event.raw.body[..], body);
     assert_eq!(event.dedup_key, None);
     // And dispatch forwards those exact bytes to the raw subscriber
-    let dispatcher = switchboard_core::dispatch::Dispatcher::new(
-        ports,
-        switchboard_core::delivery::DeliveryClient::new(Duration::from_secs(5)).unwrap(),
-        support::settings(),
-    );
+    let dispatcher =
+        switchboard_core::dispatch::Dispatcher::from_settings(ports, support::settings()).unwrap();
     let failed = dispatcher
         .handle_batch(vec![switchboard_core::dispatch::BatchRecord {
             message_id: msgs[0].message_id.clone(),

@@ -31,6 +31,7 @@ pub const DEDUP_TABLE: &str = "SWITCHBOARD_DEDUP_TABLE";
 pub const RETENTION_DAYS: &str = "SWITCHBOARD_RETENTION_DAYS";
 pub const DELIVERY_CONCURRENCY: &str = "SWITCHBOARD_DELIVERY_CONCURRENCY";
 pub const ALLOW_PRIVATE_TARGETS: &str = "SWITCHBOARD_ALLOW_PRIVATE_TARGETS";
+pub const DISABLE_AFTER_HOURS: &str = "SWITCHBOARD_DISABLE_AFTER_HOURS";
 
 impl AwsResources {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -67,6 +68,8 @@ pub struct Settings {
     pub dedup_window: Duration,
     /// Subscriber address classes allowed despite the SSRF guard (`loopback`, `private`, ...).
     pub allow_private_targets: Vec<String>,
+    /// A subscription whose attempts keep failing for this long is disabled (endpoint health).
+    pub disable_after: Duration,
 }
 
 impl Default for Settings {
@@ -77,6 +80,7 @@ impl Default for Settings {
             default_timeout: Duration::from_secs(15),
             dedup_window: Duration::from_secs(25 * 3600),
             allow_private_targets: Vec::new(),
+            disable_after: Duration::from_secs(5 * 86_400),
         }
     }
 }
@@ -118,6 +122,24 @@ impl Settings {
                 .map(|c| c.trim().to_ascii_lowercase())
                 .filter(|c| !c.is_empty() && c != "none")
                 .collect();
+            crate::delivery::guard::Policy::from_names(&s.allow_private_targets).map_err(|e| {
+                ConfigError::Invalid {
+                    name: ALLOW_PRIVATE_TARGETS,
+                    reason: e.to_string(),
+                }
+            })?;
+        }
+        if let Some(v) = get(DISABLE_AFTER_HOURS) {
+            let hours = v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|h| (1..=24 * 365).contains(h))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: DISABLE_AFTER_HOURS,
+                    reason: format!("expected 1..=8760 hours, got {v:?}"),
+                })?;
+            s.disable_after = Duration::from_secs(hours * 3600);
         }
         Ok(s)
     }
@@ -154,5 +176,8 @@ mod tests {
         assert!(s.allow_private_targets.is_empty());
         assert!(Settings::from_lookup(env(&[(RETENTION_DAYS, "x")])).is_err());
         assert!(Settings::from_lookup(env(&[(DELIVERY_CONCURRENCY, "0")])).is_err());
+        assert!(Settings::from_lookup(env(&[(ALLOW_PRIVATE_TARGETS, "loopback,lan")])).is_err());
+        let s = Settings::from_lookup(env(&[(DISABLE_AFTER_HOURS, "48")])).unwrap();
+        assert_eq!(s.disable_after, Duration::from_secs(48 * 3600));
     }
 }

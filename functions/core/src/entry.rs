@@ -3,7 +3,6 @@
 
 use crate::api::{AdminAuth, App, Surface};
 use crate::config::{AwsResources, ConfigError, Settings};
-use crate::delivery::DeliveryClient;
 use crate::dispatch::Dispatcher;
 use crate::state::{load_sdk_config, Ports};
 
@@ -46,12 +45,10 @@ pub async fn admin_app() -> Result<App, InitError> {
     })
 }
 
-/// The dispatch function's dispatcher, with its pooled client.
+/// The dispatch function's dispatcher, with its pooled client and SSRF policy.
 pub async fn dispatcher() -> Result<Dispatcher, InitError> {
     let (ports, settings) = aws_ports().await?;
-    let client = DeliveryClient::new(settings.default_timeout)
-        .map_err(|e| InitError::Client(e.to_string()))?;
-    Ok(Dispatcher::new(ports, client, settings))
+    Dispatcher::from_settings(ports, settings).map_err(|e| InitError::Client(e.to_string()))
 }
 
 #[cfg(feature = "lambda-http")]

@@ -2,9 +2,12 @@
 
 use super::response::{empty, error_response, json};
 use super::App;
+use crate::delivery::guard::{check_url_at_create, Policy, SystemLookup};
 use crate::delivery::signing::generate_secret;
+use crate::delivery::{filter::Filter, template};
+use crate::dispatch::replay::{replay, ReplayError, ReplayRequest};
 use crate::domain::ids::{is_valid_slug, subscription_id};
-use crate::domain::subscription::Format;
+use crate::domain::subscription::{Format, Method as SubMethod, RetiringSecret};
 use crate::domain::time::now;
 use crate::domain::{Source, SourceInput, Subscription, SubscriptionInput};
 use crate::error::ApiError;
@@ -86,6 +89,8 @@ async fn route(
             Ok(json(StatusCode::OK, &s.redacted()))
         }
         (Method::PATCH, ["subscriptions", id]) => update_subscription(app, req, id).await,
+        (Method::POST, ["subscriptions", id, "rotate-secret"]) => rotate_secret(app, id).await,
+        (Method::POST, ["replay"]) => replay_route(app, req).await,
         (Method::DELETE, ["subscriptions", id]) => {
             app.ports
                 .subscriptions
@@ -104,11 +109,13 @@ async fn route(
             Ok(json(StatusCode::OK, &e))
         }
         (Method::GET, ["deliveries"]) => list_deliveries(app, req).await,
-        (_, ["sources" | "subscriptions" | "deliveries" | "events", ..]) => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("{} is not allowed here", req.method()),
-        )),
+        (_, ["sources" | "subscriptions" | "deliveries" | "events" | "replay", ..]) => {
+            Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{} is not allowed here", req.method()),
+            ))
+        }
         _ => Err(ApiError::not_found(format!(
             "no admin route for {}",
             req.uri().path()
@@ -258,6 +265,7 @@ async fn create_subscription(app: &App, req: &Request<Bytes>) -> Result<Response
         filter: None,
         format: Format::Envelope,
         template: None,
+        content_type: None,
         headers: Default::default(),
         timeout_ms: None,
         retry_schedule_secs: None,
@@ -265,10 +273,12 @@ async fn create_subscription(app: &App, req: &Request<Bytes>) -> Result<Response
         secret: Secret::new(secret.clone()),
         previous_secret: None,
         disabled_reason: None,
+        failing_since: None,
         created_at: t,
         updated_at: t,
     };
     let sub = apply_subscription(sub, input)?;
+    check_target(app, &sub).await?;
     app.ports.subscriptions.create(&sub).await?;
     // The secret is shown once, on creation.
     let mut shown = serde_json::to_value(sub.redacted()).map_err(|_| ApiError::internal())?;
@@ -289,9 +299,14 @@ async fn update_subscription(
         .await?
         .ok_or_else(|| not_found("subscription", id))?;
     let re_enabled = input.enabled == Some(true);
+    let url_changed = input.url.as_ref().is_some_and(|u| *u != current.url);
     let mut updated = apply_subscription(current, input)?;
     if re_enabled {
         updated.disabled_reason = None;
+        updated.failing_since = None;
+    }
+    if url_changed || re_enabled {
+        check_target(app, &updated).await?;
     }
     updated.updated_at = now();
     app.ports
@@ -330,6 +345,9 @@ fn apply_subscription(
     if let Some(t) = input.template {
         s.template = Some(t);
     }
+    if let Some(ct) = input.content_type {
+        s.content_type = Some(ct);
+    }
     if let Some(h) = input.headers {
         s.headers = h;
     }
@@ -356,17 +374,106 @@ fn validate_subscription(s: &Subscription) -> Result<(), ApiError> {
             "url must be an http or https URL with a host",
         ));
     }
-    if s.event_types.is_empty() || s.event_types.iter().any(|t| t.trim().is_empty()) {
+    if url.fragment().is_some() {
         return Err(ApiError::bad_request(
-            "invalid_event_types",
-            "event_types must list at least one type, e.g. [\"call.*\"] or [\"*\"]",
+            "invalid_url",
+            "url must not have a #fragment",
         ));
     }
-    if s.format == Format::Template {
+    if s.event_types.is_empty() || s.event_types.len() > 50 {
         return Err(ApiError::bad_request(
-            "unsupported_format",
-            "the template format is not available yet; use envelope or raw",
+            "invalid_event_types",
+            "event_types must list 1 to 50 types, e.g. [\"call.*\"] or [\"*\"]",
         ));
+    }
+    for t in &s.event_types {
+        let body = t.strip_suffix(".*").unwrap_or(t);
+        let valid = t == "*"
+            || (!body.is_empty()
+                && body.len() <= 100
+                && body.split('.').all(|seg| {
+                    !seg.is_empty()
+                        && seg.bytes().all(|b| {
+                            b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b':'
+                        })
+                }));
+        if !valid {
+            return Err(ApiError::bad_request(
+                "invalid_event_types",
+                format!("event type {t:?} is not valid: use an exact type (call.ended), a prefix wildcard (call.*) or *"),
+            ));
+        }
+    }
+    match s.format {
+        Format::Template => {
+            let source = s.template.as_deref().ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_template",
+                    "format template needs a template (the body, or the query string for GET)",
+                )
+            })?;
+            check_template(s, source)?;
+        }
+        Format::Envelope if s.method == SubMethod::Get => {
+            return Err(ApiError::bad_request(
+                "invalid_format",
+                "a GET subscription carries no body: use format raw (the provider's query string) or template (a query string you write)",
+            ));
+        }
+        Format::Raw | Format::Envelope => {
+            if s.template.is_some() {
+                return Err(ApiError::bad_request(
+                    "invalid_template",
+                    "template is only used with format template",
+                ));
+            }
+        }
+    }
+    if let Some(ct) = &s.content_type {
+        if s.format != Format::Template || s.method == SubMethod::Get {
+            return Err(ApiError::bad_request(
+                "invalid_content_type",
+                "content_type applies only to template bodies (POST or PUT)",
+            ));
+        }
+        if ct.len() > 200 || http::HeaderValue::from_str(ct).is_err() || !ct.contains('/') {
+            return Err(ApiError::bad_request(
+                "invalid_content_type",
+                "content_type must be a media type such as application/json",
+            ));
+        }
+    }
+    if let Some(f) = &s.filter {
+        Filter::parse(f).map_err(|e| ApiError::bad_request("invalid_filter", e.to_string()))?;
+    }
+    if s.headers.len() > 20 {
+        return Err(ApiError::bad_request(
+            "invalid_headers",
+            "headers takes at most 20 entries",
+        ));
+    }
+    for (name, value) in &s.headers {
+        let lower = name.to_ascii_lowercase();
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || http::HeaderValue::from_str(value).is_err()
+            || value.len() > 4096
+        {
+            return Err(ApiError::bad_request(
+                "invalid_headers",
+                format!("header {name:?} is not a valid HTTP header name and value"),
+            ));
+        }
+        if lower.starts_with("webhook-")
+            || matches!(
+                lower.as_str(),
+                "host" | "content-length" | "transfer-encoding" | "connection" | "content-type"
+            )
+        {
+            return Err(ApiError::bad_request(
+                "invalid_headers",
+                format!("header {name:?} is set by Switchboard and cannot be overridden"),
+            ));
+        }
     }
     if let Some(t) = s.timeout_ms {
         if !(100..=60_000).contains(&t) {
@@ -392,7 +499,91 @@ fn validate_subscription(s: &Subscription) -> Result<(), ApiError> {
             ));
         }
     }
+    if s.description.as_ref().is_some_and(|d| d.len() > 1000) {
+        return Err(ApiError::bad_request(
+            "invalid_description",
+            "description takes at most 1000 characters",
+        ));
+    }
     Ok(())
+}
+
+/// Compiles the template, renders it over a sample call event, and for JSON bodies checks
+/// that the result parses: mistakes surface at create, not at the first delivery.
+fn check_template(s: &Subscription, source: &str) -> Result<(), ApiError> {
+    let bad = |msg: String| ApiError::bad_request("invalid_template", msg);
+    template::check(source).map_err(|e| bad(format!("template error: {e}")))?;
+    let sample = template::sample_envelope();
+    let out = template::render(source, template::context(&sample, b""))
+        .map_err(|e| bad(format!("template fails on a sample call event: {e}")))?;
+    let json = s
+        .content_type
+        .as_deref()
+        .unwrap_or(crate::delivery::render::DEFAULT_TEMPLATE_CONTENT_TYPE)
+        .to_ascii_lowercase()
+        .contains("json");
+    if s.method != SubMethod::Get && json {
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(&out) {
+            return Err(bad(format!(
+                "template output for a sample call event is not valid JSON ({e}); quote values with \"{{{{ x }}}}\" or {{{{ x|tojson }}}}, or set content_type for a non-JSON body"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The SSRF check at create/update time, under the deployment's policy.
+async fn check_target(app: &App, s: &Subscription) -> Result<(), ApiError> {
+    let policy = Policy::from_names(&app.settings.allow_private_targets).map_err(|e| {
+        tracing::error!(error = %e, "invalid SSRF policy in settings");
+        ApiError::internal()
+    })?;
+    let url = reqwest::Url::parse(&s.url).map_err(|e| {
+        ApiError::bad_request("invalid_url", format!("url is not a valid URL: {e}"))
+    })?;
+    check_url_at_create(&policy, &SystemLookup, &url)
+        .await
+        .map_err(|e| ApiError::bad_request("target_not_allowed", e.to_string()))
+}
+
+async fn rotate_secret(app: &App, id: &str) -> Result<Response<Bytes>, ApiError> {
+    let mut sub = app
+        .ports
+        .subscriptions
+        .get(id)
+        .await?
+        .ok_or_else(|| not_found("subscription", id))?;
+    let secret = generate_secret();
+    let t = now();
+    let expires_at = t + chrono::Duration::hours(24);
+    sub.previous_secret = Some(RetiringSecret {
+        secret: std::mem::replace(&mut sub.secret, Secret::new(secret.clone())),
+        expires_at,
+    });
+    sub.updated_at = t;
+    app.ports
+        .subscriptions
+        .update(&sub)
+        .await
+        .map_err(|e| missing_as(e, "subscription", id))?;
+    // The new secret is shown once, here.
+    let mut shown = serde_json::to_value(sub.redacted()).map_err(|_| ApiError::internal())?;
+    shown["secret"] = serde_json::Value::String(secret);
+    shown["previous_secret_expires_at"] = serde_json::json!(expires_at);
+    Ok(json(StatusCode::OK, &shown))
+}
+
+async fn replay_route(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
+    let input: ReplayRequest = body(req)?;
+    let report = replay(&app.ports, input).await.map_err(|e| match e {
+        ReplayError::Invalid(m) => ApiError::bad_request("invalid_body", m),
+        ReplayError::NotFound { .. } => ApiError::not_found(e.to_string()),
+        ReplayError::Disabled(_) => {
+            ApiError::new(StatusCode::CONFLICT, "subscription_disabled", e.to_string())
+        }
+        ReplayError::Store(err) => err.into(),
+    })?;
+    Ok(json(StatusCode::ACCEPTED, &report))
 }
 
 async fn list_deliveries(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {

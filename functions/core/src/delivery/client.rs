@@ -1,25 +1,68 @@
 //! The pooled HTTP client that makes one delivery attempt.
 
+use super::guard::{find_refusal, GuardedResolver, Lookup, Policy, SystemLookup};
 use super::render::render;
 use super::signing::signature_header;
 use crate::domain::attempt::{ErrorKind, RESPONSE_EXCERPT_BYTES};
 use crate::domain::time::{now, Timestamp};
 use crate::domain::{StoredEvent, Subscription};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const USER_AGENT: &str = concat!("Switchboard/", env!("CARGO_PKG_VERSION"));
 
-/// Headers whose values are credentials: recorded as `[redacted]`.
-fn is_sensitive_header(name: &str) -> bool {
+const REDACTED: &str = "[redacted]";
+
+/// Names (headers, query parameters) whose values are credentials: recorded as `[redacted]`.
+pub fn is_sensitive_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n == "authorization"
         || n == "cookie"
         || n == "webhook-signature"
-        || n.contains("token")
-        || n.contains("secret")
-        || n.contains("key")
-        || n.contains("password")
+        || [
+            "token",
+            "secret",
+            "key",
+            "password",
+            "passwd",
+            "auth",
+            "sig",
+            "credential",
+            "session",
+            "api",
+        ]
+        .iter()
+        .any(|w| n.contains(w))
+}
+
+/// A URL as it may be logged or recorded: user info dropped, sensitive query values hidden.
+pub fn redact_url(url: &str) -> String {
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        // Not parseable: keep only what precedes the query.
+        return url.split('?').next().unwrap_or_default().to_owned();
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // Cannot fail for http(s) URLs, which have a host; ignore for others.
+        let _ = parsed.set_username("");
+        let _ = parsed.set_password(None);
+    }
+    if parsed.query().is_some() {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let shown = if is_sensitive_name(&k) {
+                    REDACTED.to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), shown)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// What one attempt produced.
@@ -43,28 +86,83 @@ impl Outcome {
     }
 }
 
+/// How the delivery client is built.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// Per-request timeout when a subscription sets none.
+    pub default_timeout: Duration,
+    /// Which address classes subscribers may resolve to.
+    pub policy: Policy,
+    /// Where names are looked up (the system resolver; a table in tests).
+    pub lookup: Arc<dyn Lookup>,
+    /// Source address for outgoing connections (tests bind to 127.0.0.1 so that nothing can
+    /// leave the machine even if the guard were broken).
+    pub local_address: Option<IpAddr>,
+    /// Idle pooled connections kept per host.
+    pub max_idle_per_host: usize,
+}
+
+impl ClientOptions {
+    pub fn new(default_timeout: Duration, policy: Policy) -> Self {
+        Self {
+            default_timeout,
+            policy,
+            lookup: Arc::new(SystemLookup),
+            local_address: None,
+            max_idle_per_host: 256,
+        }
+    }
+}
+
 /// One `reqwest` client for the life of the process: pooled connections, rustls, no
-/// redirects (a 3xx is a failure: following it could leave the vetted host), no proxies.
-#[derive(Clone, Debug)]
+/// redirects (a 3xx is a failure: following it could leave the vetted host), no proxies,
+/// and the SSRF guard as its only DNS resolver.
+#[derive(Clone)]
 pub struct DeliveryClient {
     http: reqwest::Client,
     default_timeout: Duration,
+    policy: Arc<Policy>,
+}
+
+impl std::fmt::Debug for DeliveryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryClient")
+            .field("default_timeout", &self.default_timeout)
+            .field("policy", &self.policy)
+            .finish()
+    }
 }
 
 impl DeliveryClient {
-    pub fn new(default_timeout: Duration) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+    /// A client using the system resolver.
+    pub fn new(default_timeout: Duration, policy: Policy) -> Result<Self, reqwest::Error> {
+        Self::with_options(ClientOptions::new(default_timeout, policy))
+    }
+
+    pub fn with_options(options: ClientOptions) -> Result<Self, reqwest::Error> {
+        let policy = Arc::new(options.policy);
+        let resolver = GuardedResolver::new(options.lookup, policy.clone());
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
+            .dns_resolver(Arc::new(resolver))
             .user_agent(USER_AGENT)
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(options.max_idle_per_host)
             .pool_idle_timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(5))
-            .build()?;
+            .tcp_nodelay(true);
+        if let Some(addr) = options.local_address {
+            builder = builder.local_address(addr);
+        }
         Ok(Self {
-            http,
-            default_timeout,
+            http: builder.build()?,
+            default_timeout: options.default_timeout,
+            policy,
         })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// The `webhook-id`: stable per (event, subscription), so receivers can deduplicate.
@@ -77,7 +175,7 @@ impl DeliveryClient {
         let attempted_at = now();
         let started = Instant::now();
         let mut outcome = Outcome {
-            url: sub.url.clone(),
+            url: redact_url(&sub.url),
             method: sub.method.as_str().to_owned(),
             request_headers: BTreeMap::new(),
             http_status: None,
@@ -101,7 +199,21 @@ impl DeliveryClient {
             Some(q) => format!("{}?{q}", sub.url),
             None => sub.url.clone(),
         };
-        outcome.url = url.clone();
+        outcome.url = redact_url(&url);
+        let url = match reqwest::Url::parse(&url) {
+            Ok(u) => u,
+            Err(e) => {
+                outcome.error_kind = Some(ErrorKind::Request);
+                outcome.error = Some(format!("invalid url: {e}"));
+                return outcome;
+            }
+        };
+        // IP literals never reach the resolver: check them here, before any connection.
+        if let Err(refused) = self.policy.check_url(&url) {
+            outcome.error_kind = Some(ErrorKind::Refused);
+            outcome.error = Some(refused.to_string());
+            return outcome;
+        }
 
         let msg_id = Self::message_id(&event.envelope.id, &sub.id);
         let timestamp = attempted_at.timestamp();
@@ -128,8 +240,8 @@ impl DeliveryClient {
         outcome.request_headers = headers
             .iter()
             .map(|(k, v)| {
-                let shown = if is_sensitive_header(k) {
-                    "[redacted]".to_owned()
+                let shown = if is_sensitive_name(k) {
+                    REDACTED.to_owned()
                 } else {
                     v.clone()
                 };
@@ -144,7 +256,7 @@ impl DeliveryClient {
         };
         let mut request = self
             .http
-            .request(method, &url)
+            .request(method, url)
             .timeout(sub.timeout(self.default_timeout));
         for (k, v) in &headers {
             request = request.header(k.as_str(), v.as_str());
@@ -155,6 +267,16 @@ impl DeliveryClient {
 
         match request.send().await {
             Ok(mut response) => {
+                // Last line of defence: the peer we actually reached.
+                if let Some(peer) = response.remote_addr() {
+                    if let Err(refused) = self.policy.check_ip(peer.ip()) {
+                        tracing::error!(%refused, "connected to a refused address; discarding the response");
+                        outcome.error_kind = Some(ErrorKind::Refused);
+                        outcome.error = Some(refused.to_string());
+                        outcome.duration = started.elapsed();
+                        return outcome;
+                    }
+                }
                 outcome.http_status = Some(response.status().as_u16());
                 outcome.retry_after = response
                     .headers()
@@ -184,13 +306,25 @@ impl DeliveryClient {
                 }
                 if !outcome.succeeded() {
                     outcome.error_kind = Some(ErrorKind::Status);
-                    outcome.error = Some(format!("subscriber answered HTTP {}", response.status()));
+                    outcome.error = Some(if response.status().is_redirection() {
+                        format!(
+                            "subscriber answered HTTP {}; redirects are not followed",
+                            response.status()
+                        )
+                    } else {
+                        format!("subscriber answered HTTP {}", response.status())
+                    });
                 }
             }
             Err(e) => {
-                let (kind, message) = classify(&e);
-                outcome.error_kind = Some(kind);
-                outcome.error = Some(message);
+                if let Some(refused) = find_refusal(&e) {
+                    outcome.error_kind = Some(ErrorKind::Refused);
+                    outcome.error = Some(refused.to_string());
+                } else {
+                    let (kind, message) = classify(&e);
+                    outcome.error_kind = Some(kind);
+                    outcome.error = Some(message);
+                }
             }
         }
         outcome.duration = started.elapsed();

@@ -2,8 +2,11 @@
 //! what to do after a failure.
 
 pub mod client;
+pub mod filter;
+pub mod guard;
 pub mod render;
 pub mod retry;
 pub mod signing;
+pub mod template;
 
 pub use client::{DeliveryClient, Outcome};

@@ -1,8 +1,18 @@
 //! The request body a subscription receives, by its format.
+//!
+//! | format   | POST / PUT body                              | GET                          |
+//! |----------|----------------------------------------------|------------------------------|
+//! | raw      | provider's body, provider's content type     | provider's query string      |
+//! | envelope | canonical JSON envelope                      | (rejected at create)         |
+//! | template | rendered template, `content_type` (JSON)     | rendered template as query   |
 
+use super::template;
 use crate::domain::subscription::{Format, Method};
 use crate::domain::{StoredEvent, Subscription};
 use bytes::Bytes;
+
+/// Content type of a template body when the subscription names none.
+pub const DEFAULT_TEMPLATE_CONTENT_TYPE: &str = "application/json";
 
 /// What to send: body (none for GET), its content type, and a query string to append.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,7 +24,7 @@ pub struct Rendered {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RenderError {
-    #[error("template format is not available for this subscription: {0}")]
+    #[error("template error: {0}")]
     Template(String),
     #[error("could not serialise the envelope: {0}")]
     Serialise(String),
@@ -35,9 +45,30 @@ pub fn render(sub: &Subscription, event: &StoredEvent) -> Result<Rendered, Rende
             query: None,
         },
         Format::Template => {
-            return Err(RenderError::Template(
-                "templates are rendered by the template engine, not configured here".into(),
-            ))
+            let source = sub
+                .template
+                .as_deref()
+                .ok_or_else(|| RenderError::Template("the subscription has no template".into()))?;
+            let envelope = serde_json::to_value(&event.envelope)
+                .map_err(|e| RenderError::Serialise(e.to_string()))?;
+            let out = template::render(source, template::context(&envelope, &event.raw.body))
+                .map_err(|e| RenderError::Template(e.0))?;
+            match sub.method {
+                Method::Get => Rendered {
+                    body: Bytes::new(),
+                    content_type: None,
+                    query: Some(query_string(&out)).filter(|q| !q.is_empty()),
+                },
+                Method::Post | Method::Put => Rendered {
+                    body: Bytes::from(out),
+                    content_type: Some(
+                        sub.content_type
+                            .clone()
+                            .unwrap_or_else(|| DEFAULT_TEMPLATE_CONTENT_TYPE.to_owned()),
+                    ),
+                    query: None,
+                },
+            }
         }
     };
     Ok(match sub.method {
@@ -52,4 +83,24 @@ pub fn render(sub: &Subscription, event: &StoredEvent) -> Result<Rendered, Rende
             ..rendered
         },
     })
+}
+
+/// A rendered query string, tidied: surrounding whitespace, line breaks and a leading `?`
+/// (templates are often written one parameter per line) are dropped.
+fn query_string(out: &str) -> String {
+    out.split(['\n', '\r'])
+        .map(str::trim)
+        .collect::<String>()
+        .trim_start_matches('?')
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_lines_join() {
+        assert_eq!(query_string("?a=1\n  &b=2\r\n"), "a=1&b=2");
+    }
 }

@@ -7,16 +7,31 @@
 //!   message (partial batch response) so SQS redelivers it;
 //! - never re-sent after success on purpose: a redelivered message skips pairs that
 //!   already have an attempt at or beyond its own (checked in the delivery records).
+//!
+//! After each attempt: 2xx succeeds; 410 fails the pair and disables the subscription; a
+//! refused target (SSRF guard) or an unrenderable template fails the pair without retry;
+//! anything else (3xx included: redirects are not followed) retries on the schedule, no
+//! sooner than a 429/503 `Retry-After` asks, until the schedule is used up (`exhausted`).
+//! A subscription whose attempts keep failing for `Settings::disable_after` is disabled.
+//! Operational events (`subscription.disabled`, `delivery.exhausted`) are queued as events of
+//! source `switchboard` for the subscriptions that name them.
 
 pub mod lambda;
 pub mod poller;
+pub mod replay;
 
 use crate::config::Settings;
+use crate::delivery::client::{redact_url, ClientOptions};
+use crate::delivery::guard::{Policy, UnknownClass};
 use crate::delivery::retry::{jitter, next_delay, parse_retry_after, DEFAULT_SCHEDULE_SECS};
 use crate::delivery::{DeliveryClient, Outcome};
-use crate::domain::attempt::AttemptStatus;
-use crate::domain::time::now;
-use crate::domain::{Attempt, QueueMessage, StoredEvent, Subscription, Trigger};
+use crate::domain::attempt::{AttemptStatus, ErrorKind};
+use crate::domain::ids::event_id;
+use crate::domain::subscription::{DELIVERY_EXHAUSTED, OPERATIONAL_SOURCE, SUBSCRIPTION_DISABLED};
+use crate::domain::time::{now, Timestamp};
+use crate::domain::{
+    Attempt, Envelope, QueueMessage, RawRequest, StoredEvent, Subscription, Trigger,
+};
 use crate::error::StoreError;
 use crate::ports::MAX_QUEUE_DELAY;
 use crate::state::Ports;
@@ -42,6 +57,15 @@ pub enum DispatchError {
     Store(#[from] StoreError),
 }
 
+/// Why a dispatcher could not be built at cold start.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Policy(#[from] UnknownClass),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
 pub struct Dispatcher {
     ports: Ports,
     client: DeliveryClient,
@@ -57,8 +81,21 @@ impl Dispatcher {
         }
     }
 
+    /// The usual wiring: one pooled client with the system resolver and the SSRF policy of
+    /// `settings.allow_private_targets`.
+    pub fn from_settings(ports: Ports, settings: Settings) -> Result<Self, InitError> {
+        let policy = Policy::from_names(&settings.allow_private_targets)?;
+        let client =
+            DeliveryClient::with_options(ClientOptions::new(settings.default_timeout, policy))?;
+        Ok(Self::new(ports, client, settings))
+    }
+
     pub fn ports(&self) -> &Ports {
         &self.ports
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// Handles a batch; returns the ids of the messages that failed and must be retried.
@@ -71,7 +108,7 @@ impl Dispatcher {
                 return records.into_iter().map(|r| r.message_id).collect();
             }
         };
-        let permits = Semaphore::new(self.settings.delivery_concurrency);
+        let permits = Semaphore::new(self.settings.delivery_concurrency.max(1));
         let permits = &permits;
         let subscriptions = &subscriptions;
         futures::stream::iter(records)
@@ -130,7 +167,11 @@ impl Dispatcher {
                         return Ok(());
                     }
                 }
-                self.deliver_one(&event_id, &subscription_id, attempt, trigger, permits)
+                let pair = Pair {
+                    event_id: &event_id,
+                    subscription_id: &subscription_id,
+                };
+                self.deliver_one(pair, attempt, trigger, subscriptions, permits)
                     .await
             }
         }
@@ -147,10 +188,15 @@ impl Dispatcher {
         let expires =
             now() + chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
         self.ports.events.put(event, expires).await?;
-        let targets: Vec<&Subscription> = subscriptions
+        let mut targets: Vec<&Subscription> = subscriptions
             .iter()
             .filter(|s| s.wants(&event.envelope))
             .collect();
+        if targets.iter().any(|s| s.filter.is_some()) {
+            let json = serde_json::to_value(&event.envelope)
+                .map_err(|e| DispatchError::Decode(e.to_string()))?;
+            targets.retain(|s| s.wants_content(&json));
+        }
         if targets.is_empty() {
             return Ok(());
         }
@@ -166,7 +212,7 @@ impl Dispatcher {
             targets
                 .into_iter()
                 .filter(|s| !done.contains_key(&s.id))
-                .map(|sub| self.attempt(event, sub, 1, Trigger::Initial, permits)),
+                .map(|sub| self.attempt(event, sub, 1, Trigger::Initial, subscriptions, permits)),
         )
         .await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
@@ -176,12 +222,16 @@ impl Dispatcher {
     /// A retry or replay of one pair.
     async fn deliver_one(
         &self,
-        event_id: &str,
-        subscription_id: &str,
+        pair: Pair<'_>,
         attempt: u32,
         trigger: Trigger,
+        subscriptions: &[Subscription],
         permits: &Semaphore,
     ) -> Result<(), DispatchError> {
+        let Pair {
+            event_id,
+            subscription_id,
+        } = pair;
         let Some(event) = self.ports.events.get(event_id).await? else {
             tracing::warn!(%event_id, "event no longer stored (retention?); dropping delivery");
             return Ok(());
@@ -216,7 +266,8 @@ impl Dispatcher {
             self.record(&record).await?;
             return Ok(());
         }
-        self.attempt(&event, &sub, attempt, trigger, permits).await
+        self.attempt(&event, &sub, attempt, trigger, subscriptions, permits)
+            .await
     }
 
     /// Makes attempt `n` of a pair, queues the next one if it failed, then records it.
@@ -228,6 +279,7 @@ impl Dispatcher {
         sub: &Subscription,
         n: u32,
         trigger: Trigger,
+        subscriptions: &[Subscription],
         permits: &Semaphore,
     ) -> Result<(), DispatchError> {
         let span = tracing::info_span!("delivery", event_id = %event.envelope.id, subscription_id = %sub.id, attempt = n);
@@ -236,7 +288,12 @@ impl Dispatcher {
                 let _permit = permits.acquire().await.ok();
                 self.client.deliver(sub, event).await
             };
-            let (status, next_at) = self.decide(sub, n, &outcome);
+            let (mut status, mut next_at) = self.decide(sub, n, &outcome);
+            let disable_reason = self.health(sub, &outcome).await?;
+            if disable_reason.is_some() {
+                status = AttemptStatus::Failed;
+                next_at = None;
+            }
             if let Some(at) = next_at {
                 let delay = (at - now()).to_std().unwrap_or(Duration::ZERO);
                 let retry = QueueMessage::Deliver {
@@ -248,8 +305,31 @@ impl Dispatcher {
                 };
                 self.ports.queue.send(&retry, delay.min(MAX_QUEUE_DELAY)).await?;
             }
-            if outcome.http_status == Some(410) {
-                self.disable(sub, "the endpoint answered 410 Gone").await?;
+            if let Some(reason) = &disable_reason {
+                if let Some(disabled) = self.disable(sub, reason).await? {
+                    let data = serde_json::json!({
+                        "subscription_id": disabled.id,
+                        "url": redact_url(&disabled.url),
+                        "reason": reason,
+                        "failing_since": disabled.failing_since,
+                        "disabled_at": disabled.updated_at,
+                    });
+                    self.emit(subscriptions, SUBSCRIPTION_DISABLED, data, Some(&sub.id))
+                        .await?;
+                }
+            }
+            if status == AttemptStatus::Exhausted && event.envelope.source != OPERATIONAL_SOURCE {
+                let data = serde_json::json!({
+                    "event_id": event.envelope.id,
+                    "event_type": event.envelope.event_type,
+                    "source": event.envelope.source,
+                    "subscription_id": sub.id,
+                    "url": outcome.url,
+                    "attempts": n,
+                    "http_status": outcome.http_status,
+                    "error": outcome.error,
+                });
+                self.emit(subscriptions, DELIVERY_EXHAUSTED, data, None).await?;
             }
             let record = attempt_record(event, sub, n, trigger, status, next_at, outcome);
             tracing::info!(status = status.as_str(), http_status = ?record.http_status, duration_ms = record.duration_ms, "attempt");
@@ -265,42 +345,124 @@ impl Dispatcher {
         sub: &Subscription,
         n: u32,
         outcome: &Outcome,
-    ) -> (AttemptStatus, Option<crate::domain::time::Timestamp>) {
-        if outcome.succeeded() {
-            return (AttemptStatus::Succeeded, None);
-        }
-        if outcome.http_status == Some(410) {
-            return (AttemptStatus::Failed, None);
-        }
-        let schedule = sub
-            .retry_schedule_secs
-            .as_deref()
-            .unwrap_or(&DEFAULT_SCHEDULE_SECS);
-        let Some(mut delay) = next_delay(schedule, n, jitter()) else {
-            return (AttemptStatus::Exhausted, None);
-        };
-        if matches!(outcome.http_status, Some(429 | 503)) {
-            if let Some(asked) = outcome
-                .retry_after
-                .as_deref()
-                .and_then(|v| parse_retry_after(v, outcome.attempted_at))
-            {
-                delay = delay.max(asked);
-            }
-        }
-        let at = now() + chrono::Duration::from_std(delay).unwrap_or_default();
-        (AttemptStatus::Retrying, Some(at))
+    ) -> (AttemptStatus, Option<Timestamp>) {
+        decide(sub, n, outcome, jitter())
     }
 
-    async fn disable(&self, sub: &Subscription, reason: &str) -> Result<(), StoreError> {
-        let mut updated = sub.clone();
-        updated.enabled = false;
-        updated.disabled_reason = Some(reason.to_owned());
-        updated.updated_at = now();
-        match self.ports.subscriptions.update(&updated).await {
-            Ok(()) | Err(StoreError::NotFound) => Ok(()),
+    /// Endpoint health: tracks the start of a run of failures on the subscription and
+    /// returns a reason to disable it (410, or failing for longer than allowed).
+    async fn health(
+        &self,
+        sub: &Subscription,
+        outcome: &Outcome,
+    ) -> Result<Option<String>, StoreError> {
+        if outcome.http_status == Some(410) {
+            return Ok(Some("the endpoint answered 410 Gone".to_owned()));
+        }
+        if outcome.succeeded() {
+            if sub.failing_since.is_some() {
+                self.update_fresh(&sub.id, |s| s.failing_since.take().is_some())
+                    .await?;
+            }
+            return Ok(None);
+        }
+        let at = outcome.attempted_at;
+        match sub.failing_since {
+            Some(since) => {
+                let limit = chrono::Duration::from_std(self.settings.disable_after)
+                    .unwrap_or(chrono::Duration::MAX);
+                if at - since >= limit {
+                    return Ok(Some(format!(
+                        "every attempt failed since {} (longer than {} hours)",
+                        crate::domain::time::sortable(&since),
+                        self.settings.disable_after.as_secs() / 3600
+                    )));
+                }
+            }
+            None => {
+                self.update_fresh(&sub.id, |s| {
+                    if s.failing_since.is_none() {
+                        s.failing_since = Some(at);
+                        true
+                    } else {
+                        false
+                    }
+                })
+                .await?;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Re-reads a subscription and writes it back if `change` says it changed it; the
+    /// re-read keeps concurrent admin edits (the batch's copy may be stale).
+    async fn update_fresh(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut Subscription) -> bool,
+    ) -> Result<Option<Subscription>, StoreError> {
+        let Some(mut current) = self.ports.subscriptions.get(id).await? else {
+            return Ok(None);
+        };
+        if !change(&mut current) {
+            return Ok(None);
+        }
+        match self.ports.subscriptions.update(&current).await {
+            Ok(()) => Ok(Some(current)),
+            Err(StoreError::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Disables a subscription; returns it when this call disabled it.
+    async fn disable(
+        &self,
+        sub: &Subscription,
+        reason: &str,
+    ) -> Result<Option<Subscription>, StoreError> {
+        let disabled = self
+            .update_fresh(&sub.id, |s| {
+                if !s.enabled {
+                    return false;
+                }
+                s.enabled = false;
+                s.disabled_reason = Some(reason.to_owned());
+                s.updated_at = now();
+                true
+            })
+            .await?;
+        if disabled.is_some() {
+            tracing::warn!(subscription_id = %sub.id, %reason, "subscription disabled");
+        }
+        Ok(disabled)
+    }
+
+    /// Queues an operational event, if any subscription (other than `except`) wants it.
+    async fn emit(
+        &self,
+        subscriptions: &[Subscription],
+        event_type: &str,
+        data: serde_json::Value,
+        except: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let event = operational_event(event_type, data);
+        let wanted = subscriptions
+            .iter()
+            .filter(|s| except.is_none_or(|id| s.id != id))
+            .any(|s| s.matches(&event.envelope));
+        if !wanted {
+            return Ok(());
+        }
+        tracing::info!(event_id = %event.envelope.id, %event_type, "operational event");
+        self.ports
+            .queue
+            .send(
+                &QueueMessage::Event {
+                    event: Box::new(event),
+                },
+                Duration::ZERO,
+            )
+            .await
     }
 
     async fn record(&self, attempt: &Attempt) -> Result<(), DispatchError> {
@@ -319,7 +481,7 @@ impl Dispatcher {
         why: &str,
     ) -> Attempt {
         let outcome = Outcome {
-            url: sub.url.clone(),
+            url: redact_url(&sub.url),
             method: sub.method.as_str().to_owned(),
             request_headers: Default::default(),
             http_status: None,
@@ -334,13 +496,89 @@ impl Dispatcher {
     }
 }
 
+#[derive(Clone, Copy)]
+struct Pair<'a> {
+    event_id: &'a str,
+    subscription_id: &'a str,
+}
+
+/// The retry decision for attempt `n`, with the jitter factor given (so it can be tested):
+/// `(status, next attempt time)`.
+pub fn decide(
+    sub: &Subscription,
+    n: u32,
+    outcome: &Outcome,
+    jitter: f64,
+) -> (AttemptStatus, Option<Timestamp>) {
+    if outcome.succeeded() {
+        return (AttemptStatus::Succeeded, None);
+    }
+    if outcome.http_status == Some(410)
+        || matches!(
+            outcome.error_kind,
+            Some(ErrorKind::Refused | ErrorKind::Request)
+        )
+    {
+        return (AttemptStatus::Failed, None);
+    }
+    let schedule = sub
+        .retry_schedule_secs
+        .as_deref()
+        .unwrap_or(&DEFAULT_SCHEDULE_SECS);
+    let Some(mut delay) = next_delay(schedule, n, jitter) else {
+        return (AttemptStatus::Exhausted, None);
+    };
+    if matches!(outcome.http_status, Some(429 | 503)) {
+        if let Some(asked) = outcome
+            .retry_after
+            .as_deref()
+            .and_then(|v| parse_retry_after(v, outcome.attempted_at))
+        {
+            // Never sooner than the subscriber asked (bounded by MAX_RETRY_AFTER), never
+            // sooner than the schedule either: a burst of 503s must not use it up.
+            delay = delay.max(asked);
+        }
+    }
+    // Counted from the end of the failed attempt.
+    let ended =
+        outcome.attempted_at + chrono::Duration::from_std(outcome.duration).unwrap_or_default();
+    let at = ended + chrono::Duration::from_std(delay).unwrap_or_default();
+    (AttemptStatus::Retrying, Some(at))
+}
+
+/// A synthetic event of source `switchboard`.
+pub fn operational_event(event_type: &str, data: serde_json::Value) -> StoredEvent {
+    let at = now();
+    let body = serde_json::to_vec(&data).unwrap_or_default();
+    StoredEvent {
+        envelope: Envelope {
+            id: event_id(),
+            event_type: event_type.to_owned(),
+            provider_event: None,
+            source: OPERATIONAL_SOURCE.to_owned(),
+            occurred_at: Some(at),
+            received_at: at,
+            call: None,
+            data: Some(data),
+            raw_unparsed: false,
+        },
+        raw: RawRequest {
+            method: "POST".into(),
+            content_type: Some("application/json".into()),
+            query: None,
+            body: body.into(),
+        },
+        dedup_key: None,
+    }
+}
+
 fn attempt_record(
     event: &StoredEvent,
     sub: &Subscription,
     n: u32,
     trigger: Trigger,
     status: AttemptStatus,
-    next_attempt_at: Option<crate::domain::time::Timestamp>,
+    next_attempt_at: Option<Timestamp>,
     outcome: Outcome,
 ) -> Attempt {
     Attempt {

@@ -116,6 +116,20 @@ pub trait DeliveryStore: Send + Sync {
         &self,
         event_id: &str,
     ) -> StoreResult<Vec<(String, u32, AttemptStatus)>>;
+    /// Attempts of one subscription made at or after `since` (and before `until`), oldest
+    /// first. Used by bulk replay. Stores without the index answer `Unavailable`.
+    async fn list_by_subscription(
+        &self,
+        subscription_id: &str,
+        since: Timestamp,
+        until: Option<Timestamp>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let _ = (subscription_id, since, until, page);
+        Err(crate::error::StoreError::Unavailable(
+            "this delivery store cannot list deliveries by subscription".into(),
+        ))
+    }
 }
 
 /// Provider-retry detection: the first claim of a key wins for `ttl`.

@@ -139,6 +139,41 @@ impl DeliveryStore for MemoryDeliveryStore {
         }
         Ok(latest.into_iter().map(|(s, (n, st))| (s, n, st)).collect())
     }
+
+    async fn list_by_subscription(
+        &self,
+        subscription_id: &str,
+        since: Timestamp,
+        until: Option<Timestamp>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let key = |a: &Attempt| {
+            format!(
+                "{}#{}#{:010}",
+                crate::domain::time::sortable(&a.attempted_at),
+                a.event_id,
+                a.attempt
+            )
+        };
+        let mut items: Vec<(String, Attempt)> = lock(&self.attempts)
+            .values()
+            .filter(|a| a.subscription_id == subscription_id)
+            .filter(|a| a.attempted_at >= since && until.is_none_or(|u| a.attempted_at < u))
+            .map(|a| (key(a), a.clone()))
+            .filter(|(k, _)| page.cursor.as_ref().is_none_or(|c| k > c))
+            .collect();
+        items.sort_by(|x, y| x.0.cmp(&y.0));
+        let next_cursor = if items.len() > page.limit {
+            items.truncate(page.limit);
+            items.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        Ok(Page {
+            items: items.into_iter().map(|(_, a)| a).collect(),
+            next_cursor,
+        })
+    }
 }
 
 fn parse_cursor(cursor: &str) -> StoreResult<(String, u32)> {
