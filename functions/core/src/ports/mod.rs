@@ -10,6 +10,9 @@ use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
 
+pub mod queries;
+pub use queries::{DeliveryQueries, DeliveryQuery, EventQueries, EventQuery, TimeRange};
+
 /// Longest delay SQS accepts on a message; longer waits re-queue with `not_before`.
 pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
 
