@@ -2,7 +2,10 @@
 //! ingest and admin Lambdas and by `switchboard serve` alike.
 
 mod admin;
+mod admin_ops;
+mod console;
 mod ingest;
+pub mod openapi;
 pub mod response;
 mod verify;
 
@@ -62,6 +65,7 @@ impl App {
                 }
                 admin::handle(self, &req, rest).await
             }
+            [""] if admin && req.method() == Method::GET => console::page(),
             _ if req.method() == Method::OPTIONS => response::empty(http::StatusCode::NO_CONTENT),
             _ => error_response(&ApiError::not_found(format!("no route for {path}"))),
         }
