@@ -704,3 +704,24 @@ fn form_urlencoded_byte_serialize(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn method_not_allowed_answers_name_the_allowed_methods() {
+    let app = new_app();
+    for (method, uri, allow) in [
+        ("PUT", "/admin/sources", "GET, POST"),
+        ("POST", "/admin/sources/x", "DELETE, GET, PATCH"),
+        ("DELETE", "/admin/events", "GET"),
+        ("POST", "/", "GET"),
+    ] {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .body(Bytes::new())
+            .unwrap();
+        let resp = app.handle(req).await;
+        assert_eq!(resp.status(), 405, "{method} {uri}");
+        assert_eq!(resp.headers()["allow"], allow, "{method} {uri}");
+    }
+}
