@@ -12,8 +12,8 @@ use client::{query, segment, CliError, CliResult, Client};
 use serde_json::{json, Map, Value};
 use std::io::{IsTerminal, Write};
 
-/// Options every ops command takes (before or after the noun).
-#[derive(Args, Debug, Clone)]
+/// Options every ops command takes (before or after the noun). No `Debug`: it holds the token.
+#[derive(Args, Clone)]
 pub struct Global {
     /// Admin API base URL: `serve`'s URL, or the deployed stack's API URL.
     #[arg(long, global = true, env = "SWITCHBOARD_ENDPOINT")]
@@ -26,7 +26,7 @@ pub struct Global {
     pub json: bool,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum SourcesCmd {
     /// List sources.
     List,
@@ -67,7 +67,7 @@ pub enum SourcesCmd {
     Delete { id: String },
 }
 
-#[derive(Args, Debug, Default)]
+#[derive(Args, Default)]
 pub struct SubscriptionFields {
     /// Where deliveries go.
     #[arg(long)]
@@ -105,7 +105,7 @@ pub struct SubscriptionFields {
     body: Option<String>,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum SubscriptionsCmd {
     /// List subscriptions (date created, status, URL, method).
     List,
@@ -135,7 +135,7 @@ pub enum SubscriptionsCmd {
     RotateSecret { id: String },
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct Paging {
     /// Items per page (1-1000).
     #[arg(long)]
@@ -148,7 +148,7 @@ pub struct Paging {
     all: bool,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum EventsCmd {
     /// Show one event: envelope and raw request.
     Show {
@@ -175,7 +175,7 @@ pub enum EventsCmd {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum DeliveriesCmd {
     /// List delivery attempts; without filters, the most recent.
     List {
@@ -202,7 +202,7 @@ pub enum DeliveriesCmd {
     },
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct ReplayArgs {
     /// Replay this event (to every subscription it went to, or to --subscription).
     #[arg(long, required_unless_present = "since")]
@@ -219,7 +219,7 @@ pub struct ReplayArgs {
     dry_run: bool,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum OpsCommand {
     /// Provider sources: where webhooks come from and how they are verified.
     #[command(subcommand)]
