@@ -2,4 +2,5 @@
 //! pieces the integration tests start in-process.
 
 pub mod http_server;
+pub mod ops;
 pub mod serve;

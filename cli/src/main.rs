@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use switchboard_cli::ops;
 use switchboard_cli::serve::{self, ServeConfig};
 use switchboard_core::redact::Secret;
 
@@ -12,7 +13,13 @@ use switchboard_core::redact::Secret;
     version,
     about = "Webhook relay for telephony and CRM events"
 )]
+#[command(
+    after_help = "Exit codes: 0 success; 1 the API answered an error (4xx/5xx, its message on stderr); \
+2 usage or connection problems (bad flags, no endpoint or credentials, API unreachable)."
+)]
 struct Cli {
+    #[command(flatten)]
+    global: ops::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -21,6 +28,8 @@ struct Cli {
 enum Command {
     /// Ingest, admin API and delivery on one port, with no AWS at all.
     Serve(ServeArgs),
+    #[command(flatten)]
+    Ops(Box<ops::OpsCommand>),
 }
 
 #[derive(clap::Args)]
@@ -97,7 +106,9 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    match cli.command {
         Command::Serve(args) => run_serve(args).await,
+        Command::Ops(command) => ExitCode::from(ops::run(cli.global, *command).await),
     }
 }

@@ -4,7 +4,7 @@
 use crate::support::aws;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_core::adapters::aws::SqsQueue;
+use switchboard_core::adapters::aws::{DynamoDeliveryStore, DynamoEventStore, SqsQueue};
 use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
 use switchboard_core::domain::envelope::{Envelope, RawRequest, StoredEvent};
@@ -328,8 +328,419 @@ async fn dedup_contract(ports: &Ports) {
     assert_eq!(d.claim("k2", "evt_6", day).await.unwrap(), None);
 }
 
+fn at(offset: chrono::Duration) -> switchboard_core::domain::time::Timestamp {
+    // Whole milliseconds: stored times keep microseconds, and the test compares records.
+    let t = now() - offset;
+    t - chrono::Duration::nanoseconds(i64::from(t.timestamp_subsec_nanos() % 1_000_000))
+}
+
+fn hours(h: i64) -> chrono::Duration {
+    chrono::Duration::hours(h)
+}
+
+fn minutes(m: i64) -> chrono::Duration {
+    chrono::Duration::minutes(m)
+}
+
+fn event_at(id: &str, source: &str, call: Option<&str>, ago: chrono::Duration) -> StoredEvent {
+    let mut e = event(id, call);
+    e.envelope.source = source.into();
+    e.envelope.received_at = at(ago);
+    e
+}
+
+fn attempt_at(
+    event_id: &str,
+    sub: &str,
+    n: u32,
+    status: AttemptStatus,
+    call: Option<&str>,
+    ago: chrono::Duration,
+) -> Attempt {
+    let mut a = attempt(event_id, sub, n, status);
+    a.call_id = call.map(str::to_owned);
+    a.attempted_at = at(ago);
+    a
+}
+
+/// Reads every page (at most `limit` items each, only the last may be empty); returns the
+/// ids of what was listed, in order.
+async fn all_pages<T, F, Fut>(limit: usize, mut read: F, id: impl Fn(&T) -> String) -> Vec<String>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<switchboard_core::ports::Page<T>, StoreError>>,
+{
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..50 {
+        let page = read(PageRequest { limit, cursor }).await.unwrap();
+        assert!(page.items.len() <= limit);
+        if page.items.is_empty() {
+            assert!(page.next_cursor.is_none(), "an empty page must be the last");
+        }
+        seen.extend(page.items.iter().map(&id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return seen,
+        }
+    }
+    panic!("more than 50 pages");
+}
+
+async fn queries_contract(ports: &Ports) {
+    use switchboard_core::ports::{DeliveryQuery as D, EventQuery as E, TimeRange};
+    let expires = now() + chrono::Duration::days(60);
+    // Given four events over three hours, two sources, two calls
+    for e in [
+        event_at("evt_q1", "src-a", Some("c1"), hours(3)),
+        event_at("evt_q2", "src-a", Some("c2"), hours(2)),
+        event_at("evt_q3", "src-b", Some("c1"), hours(1)),
+        event_at("evt_q4", "src-a", None, minutes(30)),
+    ] {
+        ports.events.put(&e, expires).await.unwrap();
+    }
+    let eq = &ports.event_queries;
+    let events = |q: E, limit: usize| {
+        let eq = eq.clone();
+        async move {
+            all_pages(
+                limit,
+                |p| {
+                    let q = q.clone();
+                    let eq = eq.clone();
+                    async move { eq.query_events(&q, &p).await }
+                },
+                |e: &switchboard_core::domain::Envelope| e.id.clone(),
+            )
+            .await
+        }
+    };
+    let open = TimeRange::default();
+    let src_a = E::Source {
+        source: "src-a".into(),
+        range: open,
+    };
+    // Then listings by source and by call are newest first, in pages of any size
+    for limit in [1, 2, 100] {
+        assert_eq!(
+            events(src_a.clone(), limit).await,
+            ["evt_q4", "evt_q2", "evt_q1"]
+        );
+    }
+    let window = TimeRange {
+        since: Some(at(minutes(150))),
+        until: Some(at(minutes(45))),
+    };
+    assert_eq!(
+        events(
+            E::Source {
+                source: "src-a".into(),
+                range: window
+            },
+            10
+        )
+        .await,
+        ["evt_q2"]
+    );
+    assert_eq!(
+        events(
+            E::Call {
+                call_id: "c1".into(),
+                range: open
+            },
+            1
+        )
+        .await,
+        ["evt_q3", "evt_q1"]
+    );
+    assert!(events(
+        E::Source {
+            source: "nope".into(),
+            range: open
+        },
+        10
+    )
+    .await
+    .is_empty());
+    // And a listed envelope is the stored one, without the raw request
+    let first = eq
+        .query_events(
+            &src_a,
+            &PageRequest {
+                limit: 1,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    let stored = ports.events.get("evt_q4").await.unwrap().unwrap();
+    assert_eq!(first.items, vec![stored.envelope]);
+    // And a cursor only works for the query that handed it out
+    let cursor = first.next_cursor.clone().unwrap();
+    let other = E::Call {
+        call_id: "c1".into(),
+        range: open,
+    };
+    for bad in [cursor.as_str(), "garbage", ""] {
+        let r = eq
+            .query_events(
+                &other,
+                &PageRequest {
+                    limit: 1,
+                    cursor: Some(bad.into()),
+                },
+            )
+            .await;
+        assert!(matches!(r, Err(StoreError::InvalidCursor)), "{bad:?}");
+    }
+
+    // Given attempts over three days (and one 40 days old)
+    use AttemptStatus::*;
+    for a in [
+        attempt_at("evt_1", "sub_a", 1, Retrying, Some("c1"), hours(50)),
+        attempt_at("evt_1", "sub_a", 2, Succeeded, Some("c1"), hours(49)),
+        attempt_at("evt_1", "sub_b", 1, Exhausted, Some("c1"), hours(3)),
+        attempt_at("evt_2", "sub_a", 1, Failed, Some("c2"), hours(2)),
+        attempt_at("evt_3", "sub_b", 1, Succeeded, None, hours(1)),
+        attempt_at("evt_old", "sub_a", 1, Failed, Some("c2"), hours(40 * 24)),
+    ] {
+        ports.deliveries.record(&a, expires).await.unwrap();
+    }
+    let dq = &ports.delivery_queries;
+    let deliveries = |q: D, limit: usize| {
+        let dq = dq.clone();
+        async move {
+            all_pages(
+                limit,
+                |p| {
+                    let q = q.clone();
+                    let dq = dq.clone();
+                    async move { dq.query_deliveries(&q, &p).await }
+                },
+                |a: &Attempt| format!("{}/{}/{}", a.event_id, a.subscription_id, a.attempt),
+            )
+            .await
+        }
+    };
+    let sub_a = D::Subscription {
+        subscription_id: "sub_a".into(),
+        status: None,
+        range: open,
+    };
+    for limit in [1, 2, 100] {
+        // Attempts of an event in key order, optionally of one subscription
+        assert_eq!(
+            deliveries(
+                D::Event {
+                    event_id: "evt_1".into(),
+                    subscription_id: None
+                },
+                limit
+            )
+            .await,
+            ["evt_1/sub_a/1", "evt_1/sub_a/2", "evt_1/sub_b/1"]
+        );
+        // By subscription, newest first
+        assert_eq!(
+            deliveries(sub_a.clone(), limit).await,
+            [
+                "evt_2/sub_a/1",
+                "evt_1/sub_a/2",
+                "evt_1/sub_a/1",
+                "evt_old/sub_a/1"
+            ]
+        );
+        // The most recent, across day buckets, within the default window
+        assert_eq!(
+            deliveries(D::Recent { range: open }, limit).await,
+            [
+                "evt_3/sub_b/1",
+                "evt_2/sub_a/1",
+                "evt_1/sub_b/1",
+                "evt_1/sub_a/2",
+                "evt_1/sub_a/1"
+            ]
+        );
+    }
+    assert_eq!(
+        deliveries(
+            D::Event {
+                event_id: "evt_1".into(),
+                subscription_id: Some("sub_a".into())
+            },
+            1
+        )
+        .await,
+        ["evt_1/sub_a/1", "evt_1/sub_a/2"]
+    );
+    let since_49h30 = TimeRange {
+        since: Some(at(minutes(49 * 60 + 30))),
+        until: None,
+    };
+    assert_eq!(
+        deliveries(
+            D::Subscription {
+                subscription_id: "sub_a".into(),
+                status: None,
+                range: since_49h30
+            },
+            10
+        )
+        .await,
+        ["evt_2/sub_a/1", "evt_1/sub_a/2"]
+    );
+    assert_eq!(
+        deliveries(
+            D::Subscription {
+                subscription_id: "sub_a".into(),
+                status: Some(Failed),
+                range: open
+            },
+            1
+        )
+        .await,
+        ["evt_2/sub_a/1", "evt_old/sub_a/1"]
+    );
+    // By call, optionally of one status
+    assert_eq!(
+        deliveries(
+            D::Call {
+                call_id: "c1".into(),
+                status: None,
+                range: open
+            },
+            2
+        )
+        .await,
+        ["evt_1/sub_b/1", "evt_1/sub_a/2", "evt_1/sub_a/1"]
+    );
+    assert_eq!(
+        deliveries(
+            D::Call {
+                call_id: "c1".into(),
+                status: Some(Succeeded),
+                range: open
+            },
+            2
+        )
+        .await,
+        ["evt_1/sub_a/2"]
+    );
+    // By status over a time range
+    assert_eq!(
+        deliveries(
+            D::Status {
+                status: Failed,
+                range: open
+            },
+            1
+        )
+        .await,
+        ["evt_2/sub_a/1", "evt_old/sub_a/1"]
+    );
+    let until_10d = TimeRange {
+        since: None,
+        until: Some(at(hours(240))),
+    };
+    assert_eq!(
+        deliveries(
+            D::Status {
+                status: Failed,
+                range: until_10d
+            },
+            10
+        )
+        .await,
+        ["evt_old/sub_a/1"]
+    );
+    assert!(deliveries(
+        D::Status {
+            status: Exhausted,
+            range: until_10d
+        },
+        10
+    )
+    .await
+    .is_empty());
+    // Recent reaches older days when asked to
+    let since_41d = TimeRange {
+        since: Some(at(hours(41 * 24))),
+        until: Some(at(hours(48))),
+    };
+    assert_eq!(
+        deliveries(D::Recent { range: since_41d }, 2).await,
+        ["evt_1/sub_a/2", "evt_1/sub_a/1", "evt_old/sub_a/1"]
+    );
+    // A listed attempt is the recorded one
+    let exhausted = attempt_at("evt_q5", "sub_z", 1, Exhausted, None, hours(5));
+    ports.deliveries.record(&exhausted, expires).await.unwrap();
+    let page = dq
+        .query_deliveries(
+            &D::Subscription {
+                subscription_id: "sub_z".into(),
+                status: None,
+                range: open,
+            },
+            &PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items, vec![exhausted]);
+    // A cursor only works for the query that handed it out
+    let first = dq
+        .query_deliveries(
+            &sub_a,
+            &PageRequest {
+                limit: 1,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    let cursor = first.next_cursor.unwrap();
+    for q in [
+        D::Status {
+            status: Failed,
+            range: open,
+        },
+        D::Subscription {
+            subscription_id: "sub_b".into(),
+            status: None,
+            range: open,
+        },
+        D::Recent { range: open },
+        D::Event {
+            event_id: "evt_1".into(),
+            subscription_id: None,
+        },
+    ] {
+        let r = dq
+            .query_deliveries(
+                &q,
+                &PageRequest {
+                    limit: 1,
+                    cursor: Some(cursor.clone()),
+                },
+            )
+            .await;
+        assert!(matches!(r, Err(StoreError::InvalidCursor)), "{q:?}");
+    }
+    // An empty range lists nothing
+    let empty = TimeRange {
+        since: Some(at(hours(1))),
+        until: Some(at(hours(2))),
+    };
+    assert!(deliveries(D::Recent { range: empty }, 10).await.is_empty());
+}
+
 mod memory {
     use super::*;
+
+    #[tokio::test]
+    async fn queries() {
+        let ports = memory_ports();
+        queries_contract(&ports).await;
+    }
 
     #[tokio::test]
     async fn queue() {
@@ -363,6 +774,35 @@ mod memory {
 
 mod emulator {
     use super::*;
+
+    /// The event and delivery queries, on stores whose client fails any Scan and records
+    /// every DynamoDB operation: each listing must be a Query on a key or an index.
+    #[tokio::test]
+    async fn queries_use_keys_and_indexes_never_scans() {
+        let sdk = aws::sdk().await;
+        let names = aws::resources(&sdk, VISIBILITY_SECS).await;
+        let recorder = crate::support::no_scan::OperationRecorder::default();
+        let client = recorder.client(&sdk);
+        let mut ports = Ports::aws(&sdk, &names);
+        let events = Arc::new(DynamoEventStore::new(client.clone(), &names.events_table));
+        let deliveries = Arc::new(DynamoDeliveryStore::new(client, &names.deliveries_table));
+        ports.events = events.clone();
+        ports.event_queries = events;
+        ports.deliveries = deliveries.clone();
+        ports.delivery_queries = deliveries;
+        queries_contract(&ports).await;
+        let ops = recorder.operations();
+        // The recorder does refuse a scan (so the assertion below means something)
+        let scan = recorder
+            .client(&sdk)
+            .scan()
+            .table_name(&names.deliveries_table)
+            .send()
+            .await;
+        assert!(scan.is_err());
+        assert!(ops.iter().any(|o| o == "Query"), "{ops:?}");
+        assert!(!ops.iter().any(|o| o == "Scan"), "{ops:?}");
+    }
 
     #[tokio::test]
     async fn queue() {

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
+mod admin_api;
+mod console_browser;
 mod contract;
 mod e2e_aws;
 mod ingest_errors;

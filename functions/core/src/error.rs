@@ -13,6 +13,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored item is corrupt: {0}")]
     Corrupt(String),
+    /// A pagination cursor that this query did not hand out.
+    #[error("invalid cursor")]
+    InvalidCursor,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -68,6 +71,10 @@ impl From<StoreError> for ApiError {
                 tracing::error!(%cause, "store unavailable");
                 Self::unavailable("a backing store is unavailable; retry later")
             }
+            StoreError::InvalidCursor => Self::bad_request(
+                "invalid_cursor",
+                "cursor is not valid for this query; pass the next_cursor of the previous page",
+            ),
             StoreError::Corrupt(cause) => {
                 tracing::error!(%cause, "corrupt stored item");
                 Self::internal()

@@ -8,7 +8,8 @@ use crate::adapters::memory::{
 };
 use crate::config::AwsResources;
 use crate::ports::{
-    DedupStore, DeliveryStore, EventQueue, EventStore, SourceStore, SubscriptionStore,
+    DedupStore, DeliveryQueries, DeliveryStore, EventQueries, EventQueue, EventStore, SourceStore,
+    SubscriptionStore,
 };
 use std::sync::Arc;
 
@@ -20,18 +21,26 @@ pub struct Ports {
     pub events: Arc<dyn EventStore>,
     pub deliveries: Arc<dyn DeliveryStore>,
     pub dedup: Arc<dyn DedupStore>,
+    /// Ops listings over the events store (the same data as `events`).
+    pub event_queries: Arc<dyn EventQueries>,
+    /// Ops listings over the deliveries store (the same data as `deliveries`).
+    pub delivery_queries: Arc<dyn DeliveryQueries>,
 }
 
 impl Ports {
     /// Everything in memory, around the given queue (whose consumer side the caller drives).
     pub fn in_memory(queue: Arc<MemoryQueue>) -> Self {
+        let events = Arc::new(MemoryEventStore::default());
+        let deliveries = Arc::new(MemoryDeliveryStore::default());
         Self {
             queue,
             sources: Arc::new(MemoryConfigStore::default()),
             subscriptions: Arc::new(MemoryConfigStore::default()),
-            events: Arc::new(MemoryEventStore::default()),
-            deliveries: Arc::new(MemoryDeliveryStore::default()),
+            events: events.clone(),
+            deliveries: deliveries.clone(),
             dedup: Arc::new(MemoryDedupStore::default()),
+            event_queries: events,
+            delivery_queries: deliveries,
         }
     }
 
@@ -39,6 +48,11 @@ impl Ports {
     pub fn aws(sdk: &aws_config::SdkConfig, names: &AwsResources) -> Self {
         let ddb = aws_sdk_dynamodb::Client::new(sdk);
         let sqs = aws_sdk_sqs::Client::new(sdk);
+        let events = Arc::new(DynamoEventStore::new(ddb.clone(), &names.events_table));
+        let deliveries = Arc::new(DynamoDeliveryStore::new(
+            ddb.clone(),
+            &names.deliveries_table,
+        ));
         Self {
             queue: Arc::new(SqsQueue::new(sqs, &names.queue_url)),
             sources: Arc::new(DynamoConfigStore::new(ddb.clone(), &names.sources_table)),
@@ -46,12 +60,11 @@ impl Ports {
                 ddb.clone(),
                 &names.subscriptions_table,
             )),
-            events: Arc::new(DynamoEventStore::new(ddb.clone(), &names.events_table)),
-            deliveries: Arc::new(DynamoDeliveryStore::new(
-                ddb.clone(),
-                &names.deliveries_table,
-            )),
+            events: events.clone(),
+            deliveries: deliveries.clone(),
             dedup: Arc::new(DynamoDedupStore::new(ddb, &names.dedup_table)),
+            event_queries: events,
+            delivery_queries: deliveries,
         }
     }
 }

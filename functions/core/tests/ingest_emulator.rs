@@ -13,9 +13,7 @@ use common::{fixture, req, source, Harness};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::adapters::aws::{DynamoDedupStore, SqsQueue};
-use switchboard_core::adapters::memory::{
-    MemoryConfigStore, MemoryDeliveryStore, MemoryEventStore, MemoryQueue,
-};
+use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::domain::source::Provider;
 use switchboard_core::domain::{QueueMessage, Verification};
 use switchboard_core::ports::QueueConsumer;
@@ -73,14 +71,9 @@ async fn provider_retries_are_deduplicated_over_sqs_and_dynamodb() {
         .queue_url
         .unwrap();
     let sqs_queue = Arc::new(SqsQueue::new(sqs.clone(), &queue_url));
-    let ports = Ports {
-        queue: sqs_queue.clone(),
-        sources: Arc::new(MemoryConfigStore::default()),
-        subscriptions: Arc::new(MemoryConfigStore::default()),
-        events: Arc::new(MemoryEventStore::default()),
-        deliveries: Arc::new(MemoryDeliveryStore::default()),
-        dedup: Arc::new(DynamoDedupStore::new(ddb.clone(), &table)),
-    };
+    let mut ports = Ports::in_memory(Arc::new(MemoryQueue::new(Duration::from_secs(1), 1)));
+    ports.queue = sqs_queue.clone();
+    ports.dedup = Arc::new(DynamoDedupStore::new(ddb.clone(), &table));
     for s in [
         source("hip", Provider::Hipcall, Verification::None),
         source("cd", Provider::Callerdesk, Verification::None),

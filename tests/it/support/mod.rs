@@ -1,6 +1,7 @@
 //! Shared test fixtures: HTTP sinks, emulator resources, in-process apps.
 
 pub mod aws;
+pub mod no_scan;
 pub mod sink;
 
 use bytes::Bytes;

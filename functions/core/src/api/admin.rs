@@ -11,7 +11,6 @@ use crate::domain::subscription::{Format, Method as SubMethod, RetiringSecret};
 use crate::domain::time::now;
 use crate::domain::{Source, SourceInput, Subscription, SubscriptionInput};
 use crate::error::ApiError;
-use crate::ports::PageRequest;
 use crate::redact::Secret;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -108,14 +107,17 @@ async fn route(
                 .ok_or_else(|| not_found("event", id))?;
             Ok(json(StatusCode::OK, &e))
         }
-        (Method::GET, ["deliveries"]) => list_deliveries(app, req).await,
-        (_, ["sources" | "subscriptions" | "deliveries" | "events" | "replay", ..]) => {
-            Err(ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                format!("{} is not allowed here", req.method()),
-            ))
-        }
+        (Method::GET, ["events"]) => super::admin_ops::list_events(app, req).await,
+        (Method::GET, ["deliveries"]) => super::admin_ops::list_deliveries(app, req).await,
+        (Method::GET, ["openapi.json"]) => Ok(super::admin_ops::openapi()),
+        (
+            _,
+            ["sources" | "subscriptions" | "deliveries" | "events" | "replay" | "openapi.json", ..],
+        ) => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{} is not allowed here", req.method()),
+        )),
         _ => Err(ApiError::not_found(format!(
             "no admin route for {}",
             req.uri().path()
@@ -134,9 +136,23 @@ fn missing_as(err: crate::error::StoreError, kind: &str, id: &str) -> ApiError {
     }
 }
 
+/// Parses a JSON object body. An explicit `null` is refused rather than read as "absent",
+/// so a client's mistake is not silently turned into a different request.
 fn body<T: DeserializeOwned>(req: &Request<Bytes>) -> Result<T, ApiError> {
-    serde_json::from_slice(req.body())
-        .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
+    let invalid = |e: serde_json::Error| {
+        ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}"))
+    };
+    let value: serde_json::Value = serde_json::from_slice(req.body()).map_err(invalid)?;
+    if let Some(field) = value
+        .as_object()
+        .and_then(|o| o.iter().find(|(_, v)| v.is_null()).map(|(k, _)| k.clone()))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            format!("{field} is null; omit a field instead of sending null"),
+        ));
+    }
+    serde_json::from_value(value).map_err(invalid)
 }
 
 async fn create_source(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
@@ -584,56 +600,4 @@ async fn replay_route(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
         ReplayError::Store(err) => err.into(),
     })?;
     Ok(json(StatusCode::ACCEPTED, &report))
-}
-
-async fn list_deliveries(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
-    let params: Vec<(String, String)> =
-        form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    for (k, _) in &params {
-        if !matches!(k.as_str(), "event_id" | "cursor" | "limit") {
-            return Err(ApiError::bad_request(
-                "invalid_filter",
-                format!("unsupported filter {k:?}; this version filters deliveries by event_id"),
-            ));
-        }
-    }
-    let event_id = get("event_id")
-        .ok_or_else(|| ApiError::bad_request("invalid_filter", "event_id is required"))?;
-    let limit = match get("limit") {
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::bad_request("invalid_filter", "limit must be 1..=1000"))?,
-        None => 100,
-    };
-    let page = app
-        .ports
-        .deliveries
-        .list_by_event(
-            &event_id,
-            &PageRequest {
-                limit,
-                cursor: get("cursor"),
-            },
-        )
-        .await
-        .map_err(|e| match e {
-            crate::error::StoreError::Corrupt(_) => {
-                ApiError::bad_request("invalid_cursor", "cursor is not valid")
-            }
-            other => other.into(),
-        })?;
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({"items": page.items, "next_cursor": page.next_cursor}),
-    ))
 }

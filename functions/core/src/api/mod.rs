@@ -2,7 +2,10 @@
 //! ingest and admin Lambdas and by `switchboard serve` alike.
 
 mod admin;
+mod admin_ops;
+mod console;
 mod ingest;
+pub mod openapi;
 pub mod response;
 pub mod source_cache;
 mod verify;
@@ -61,8 +64,17 @@ impl App {
                 if !self.admin_authorized(&req) {
                     return error_response(&ApiError::unauthorized());
                 }
-                admin::handle(self, &req, rest).await
+                openapi::with_allow(admin::handle(self, &req, rest).await, &path)
             }
+            [""] if admin && req.method() == Method::GET => console::page(),
+            [""] if admin && req.method() != Method::OPTIONS => openapi::with_allow(
+                error_response(&ApiError::new(
+                    http::StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    format!("{} is not allowed here", req.method()),
+                )),
+                &path,
+            ),
             _ if req.method() == Method::OPTIONS => response::empty(http::StatusCode::NO_CONTENT),
             _ => error_response(&ApiError::not_found(format!("no route for {path}"))),
         }

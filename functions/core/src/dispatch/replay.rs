@@ -12,6 +12,7 @@ use crate::domain::attempt::AttemptStatus;
 use crate::domain::time::Timestamp;
 use crate::domain::{QueueMessage, Subscription, Trigger};
 use crate::error::StoreError;
+use crate::ports::queries::{DeliveryQuery, TimeRange};
 use crate::ports::PageRequest;
 use crate::state::Ports;
 use serde::{Deserialize, Serialize};
@@ -196,12 +197,18 @@ async fn replay_since(
         )));
     }
     enabled_subscription(ports, sub_id).await?;
+    let query = DeliveryQuery::Subscription {
+        subscription_id: sub_id.to_owned(),
+        status: None,
+        range: TimeRange {
+            since: Some(since),
+            until: req.until,
+        },
+    };
     let page = ports
-        .deliveries
-        .list_by_subscription(
-            sub_id,
-            since,
-            req.until,
+        .delivery_queries
+        .query_deliveries(
+            &query,
             &PageRequest {
                 limit,
                 cursor: req.cursor.clone(),
@@ -209,7 +216,9 @@ async fn replay_since(
         )
         .await
         .map_err(|e| match e {
-            StoreError::Corrupt(_) => ReplayError::Invalid("cursor is not valid".into()),
+            StoreError::Corrupt(_) | StoreError::InvalidCursor => {
+                ReplayError::Invalid("cursor is not valid".into())
+            }
             other => other.into(),
         })?;
     let mut report = ReplayReport {

@@ -10,6 +10,9 @@ use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
 
+pub mod queries;
+pub use queries::{DeliveryQueries, DeliveryQuery, EventQueries, EventQuery, TimeRange};
+
 /// Longest delay SQS accepts on a message; longer waits re-queue with `not_before`.
 pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
 
@@ -116,20 +119,6 @@ pub trait DeliveryStore: Send + Sync {
         &self,
         event_id: &str,
     ) -> StoreResult<Vec<(String, u32, AttemptStatus)>>;
-    /// Attempts of one subscription made at or after `since` (and before `until`), oldest
-    /// first. Used by bulk replay. Stores without the index answer `Unavailable`.
-    async fn list_by_subscription(
-        &self,
-        subscription_id: &str,
-        since: Timestamp,
-        until: Option<Timestamp>,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Attempt>> {
-        let _ = (subscription_id, since, until, page);
-        Err(crate::error::StoreError::Unavailable(
-            "this delivery store cannot list deliveries by subscription".into(),
-        ))
-    }
 }
 
 /// Provider-retry detection: the first claim of a key wins for `ttl`.

@@ -52,7 +52,7 @@ impl RecordingQueue {
 
 /// A delivery store that fails the `fail_at`-th call to `record` (1-based), once.
 pub struct FlakyDeliveryStore {
-    inner: MemoryDeliveryStore,
+    pub inner: Arc<MemoryDeliveryStore>,
     calls: AtomicUsize,
     pub fail_at: AtomicUsize,
 }
@@ -60,7 +60,7 @@ pub struct FlakyDeliveryStore {
 impl Default for FlakyDeliveryStore {
     fn default() -> Self {
         Self {
-            inner: MemoryDeliveryStore::default(),
+            inner: Arc::new(MemoryDeliveryStore::default()),
             calls: AtomicUsize::new(0),
             fail_at: AtomicUsize::new(0),
         }
@@ -88,17 +88,6 @@ impl DeliveryStore for FlakyDeliveryStore {
         event_id: &str,
     ) -> StoreResult<Vec<(String, u32, AttemptStatus)>> {
         self.inner.latest_by_subscription(event_id).await
-    }
-    async fn list_by_subscription(
-        &self,
-        subscription_id: &str,
-        since: Timestamp,
-        until: Option<Timestamp>,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Attempt>> {
-        self.inner
-            .list_by_subscription(subscription_id, since, until, page)
-            .await
     }
 }
 
@@ -147,6 +136,8 @@ impl Harness {
         let mut ports = Ports::in_memory(Arc::new(MemoryQueue::new(Duration::from_secs(30), 5)));
         ports.queue = queue.clone();
         ports.deliveries = store.clone();
+        // Ops queries (bulk replay) read the same attempts the flaky store records.
+        ports.delivery_queries = store.inner.clone();
         let client = client(policy, lookup, settings.default_timeout);
         let dispatcher = Dispatcher::new(ports.clone(), client, settings);
         Self {

@@ -5,8 +5,12 @@
 use super::unavailable;
 use crate::domain::attempt::AttemptStatus;
 use crate::domain::time::{epoch_secs, sortable, Timestamp};
+use crate::domain::Envelope;
 use crate::domain::{Attempt, StoredEvent};
 use crate::error::{StoreError, StoreResult};
+use crate::ports::queries::{
+    recent_days, Cursor, DeliveryQueries, DeliveryQuery, EventQueries, EventQuery, TimeRange,
+};
 use crate::ports::{ConfigStore, DedupStore, DeliveryStore, EventStore, Page, PageRequest, Record};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -224,6 +228,340 @@ impl EventStore for DynamoEventStore {
             .await
             .map_err(unavailable)?;
         out.item.as_ref().map(from_doc).transpose()
+    }
+}
+
+/// One key-or-index query (never a scan), read page by page.
+struct IndexQuery<'a> {
+    client: &'a Client,
+    table: &'a str,
+    index: Option<&'static str>,
+    /// Hash attribute name and value.
+    hash: (&'static str, String),
+    /// Range attribute name and the key condition on it, if any.
+    range: Option<(&'static str, RangeCondition)>,
+    /// Only attempts of this status (a filter on top of the key condition).
+    status: Option<&'static str>,
+    newest_first: bool,
+}
+
+enum RangeCondition {
+    Between(Option<String>, Option<String>),
+    BeginsWith(String),
+}
+
+/// Most queries one page may take (filters can make DynamoDB pages sparse).
+const MAX_ROUNDS: usize = 20;
+
+fn cursor_item(cursor: &Cursor) -> Item {
+    cursor.0.iter().map(|(k, v)| (k.clone(), s(v))).collect()
+}
+
+fn item_cursor(item: &Item) -> Cursor {
+    Cursor(
+        item.iter()
+            .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone())))
+            .collect(),
+    )
+}
+
+/// What one page read returned: the items, and where to resume when more may follow.
+struct PageRead {
+    items: Vec<Item>,
+    /// Resume after this key: the last item kept when the page was cut, else DynamoDB's
+    /// LastEvaluatedKey when a read stopped early.
+    resume: Option<Item>,
+    /// Whether the page was cut at the limit with items left over.
+    cut: bool,
+}
+
+impl IndexQuery<'_> {
+    /// Up to `limit` items after `start`, in as many rounds as a filter needs (bounded).
+    async fn read(&self, start: Option<Item>, limit: usize) -> StoreResult<PageRead> {
+        let mut names = HashMap::from([("#h".to_owned(), self.hash.0.to_owned())]);
+        let mut values = HashMap::from([(":h".to_owned(), s(&self.hash.1))]);
+        let mut condition = "#h = :h".to_owned();
+        if let Some((name, range)) = &self.range {
+            let clause = match range {
+                RangeCondition::Between(Some(a), Some(b)) => {
+                    values.insert(":a".into(), s(a));
+                    values.insert(":b".into(), s(b));
+                    Some("#r BETWEEN :a AND :b")
+                }
+                RangeCondition::Between(Some(a), None) => {
+                    values.insert(":a".into(), s(a));
+                    Some("#r >= :a")
+                }
+                RangeCondition::Between(None, Some(b)) => {
+                    values.insert(":b".into(), s(b));
+                    Some("#r <= :b")
+                }
+                RangeCondition::Between(None, None) => None,
+                RangeCondition::BeginsWith(p) => {
+                    values.insert(":p".into(), s(p));
+                    Some("begins_with(#r, :p)")
+                }
+            };
+            if let Some(clause) = clause {
+                names.insert("#r".into(), (*name).to_owned());
+                condition = format!("{condition} AND {clause}");
+            }
+        }
+        let filter = self.status.map(|st| {
+            names.insert("#st".into(), "status".into());
+            values.insert(":st".into(), s(st));
+            "#st = :st".to_owned()
+        });
+        let limit = limit.max(1);
+        let mut items: Vec<Item> = Vec::new();
+        let mut start = start;
+        for _ in 0..MAX_ROUNDS {
+            let want = limit - items.len();
+            // One more than needed tells whether more follow without an empty extra page.
+            let ask = if filter.is_some() {
+                (want + 1).max(100)
+            } else {
+                want + 1
+            };
+            let out = self
+                .client
+                .query()
+                .table_name(self.table)
+                .set_index_name(self.index.map(str::to_owned))
+                .key_condition_expression(&condition)
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(!self.newest_first)
+                .set_consistent_read(self.index.is_none().then_some(true))
+                .set_exclusive_start_key(start.take())
+                .limit(i32::try_from(ask.min(1000)).unwrap_or(1000))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(out.items.unwrap_or_default());
+            if items.len() > limit {
+                items.truncate(limit);
+                let resume = items.last().cloned();
+                return Ok(PageRead {
+                    items,
+                    resume,
+                    cut: true,
+                });
+            }
+            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(k) if items.len() < limit => start = Some(k),
+                Some(k) => {
+                    return Ok(PageRead {
+                        items,
+                        resume: Some(k),
+                        cut: false,
+                    })
+                }
+                None => {
+                    return Ok(PageRead {
+                        items,
+                        resume: None,
+                        cut: false,
+                    })
+                }
+            }
+        }
+        Ok(PageRead {
+            items,
+            resume: start,
+            cut: false,
+        })
+    }
+}
+
+/// The names of the key attributes a cursor keeps, from an item that has them all.
+fn key_of(item: &Item, names: &[&str]) -> Item {
+    names
+        .iter()
+        .filter_map(|n| item.get(*n).map(|v| ((*n).to_owned(), v.clone())))
+        .collect()
+}
+
+#[async_trait]
+impl EventQueries for DynamoEventStore {
+    async fn query_events(
+        &self,
+        query: &EventQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Envelope>> {
+        let start = match &page.cursor {
+            Some(raw) => Some(cursor_item(&query.decode_cursor(raw)?)),
+            None => None,
+        };
+        let range = query.range();
+        if range.is_empty() {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let (name, value) = query.hash();
+        let (a, b) = range.sortable_bounds();
+        let q = IndexQuery {
+            client: &self.client,
+            table: &self.table,
+            index: Some(match query {
+                EventQuery::Source { .. } => "by_source",
+                EventQuery::Call { .. } => "by_call",
+            }),
+            hash: (name, value.to_owned()),
+            range: Some(("received_at", RangeCondition::Between(a, b))),
+            status: None,
+            newest_first: true,
+        };
+        let read = q.read(start, page.limit).await?;
+        let items = read
+            .items
+            .iter()
+            .map(|i| from_doc::<StoredEvent>(i).map(|e| e.envelope))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let names = query.cursor_names();
+        let next_cursor = read
+            .resume
+            .map(|k| item_cursor(&key_of(&k, &names)).encode());
+        Ok(Page { items, next_cursor })
+    }
+}
+
+impl DynamoDeliveryStore {
+    fn index_query<'a>(&'a self, query: &DeliveryQuery, day: Option<&str>) -> IndexQuery<'a> {
+        let between = |r: &TimeRange| {
+            let (a, b) = r.sortable_bounds();
+            Some(("attempted_at", RangeCondition::Between(a, b)))
+        };
+        let (index, hash_name) = query.index();
+        let (hash, range, status) = match query {
+            DeliveryQuery::Event {
+                event_id,
+                subscription_id,
+            } => (
+                event_id.clone(),
+                subscription_id
+                    .as_ref()
+                    .map(|sub| ("sk", RangeCondition::BeginsWith(format!("{sub}#")))),
+                None,
+            ),
+            DeliveryQuery::Subscription {
+                subscription_id,
+                status,
+                range,
+            } => (
+                subscription_id.clone(),
+                between(range),
+                status.map(|s| s.as_str()),
+            ),
+            DeliveryQuery::Call {
+                call_id,
+                status,
+                range,
+            } => (call_id.clone(), between(range), status.map(|s| s.as_str())),
+            DeliveryQuery::Status { status, range } => {
+                (status.as_str().to_owned(), between(range), None)
+            }
+            DeliveryQuery::Recent { range } => {
+                (day.unwrap_or_default().to_owned(), between(range), None)
+            }
+        };
+        IndexQuery {
+            client: &self.client,
+            table: &self.table,
+            index,
+            hash: (hash_name, hash),
+            range,
+            status,
+            newest_first: index.is_some(),
+        }
+    }
+}
+
+#[async_trait]
+impl DeliveryQueries for DynamoDeliveryStore {
+    async fn query_deliveries(
+        &self,
+        query: &DeliveryQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let now = crate::domain::time::now();
+        let cursor = match &page.cursor {
+            Some(raw) => Some(query.decode_cursor(raw, now)?),
+            None => None,
+        };
+        let range = match query {
+            DeliveryQuery::Event { .. } => TimeRange::default(),
+            DeliveryQuery::Subscription { range, .. }
+            | DeliveryQuery::Call { range, .. }
+            | DeliveryQuery::Status { range, .. }
+            | DeliveryQuery::Recent { range } => *range,
+        };
+        let empty = Page {
+            items: Vec::new(),
+            next_cursor: None,
+        };
+        if range.is_empty() {
+            return Ok(empty);
+        }
+        let names = query.cursor_names();
+        let limit = page.limit.max(1);
+        let DeliveryQuery::Recent { range } = query else {
+            let read = self
+                .index_query(query, None)
+                .read(cursor.as_ref().map(cursor_item), limit)
+                .await?;
+            let items = read
+                .items
+                .iter()
+                .map(from_doc)
+                .collect::<StoreResult<Vec<Attempt>>>()?;
+            let next_cursor = read
+                .resume
+                .map(|k| item_cursor(&key_of(&k, &names)).encode());
+            return Ok(Page { items, next_cursor });
+        };
+        // Day buckets, newest first, resuming in the cursor's day.
+        let days = recent_days(range, now);
+        let (first, mut start) = match &cursor {
+            Some(c) => (
+                days.iter()
+                    .position(|d| Some(d.as_str()) == c.0.get("day").map(String::as_str)),
+                Some(cursor_item(c)),
+            ),
+            None => (Some(0), None),
+        };
+        let Some(first) = first else {
+            return Err(crate::error::StoreError::InvalidCursor);
+        };
+        let mut items: Vec<Item> = Vec::new();
+        let mut next: Option<Item> = None;
+        for (i, day) in days.iter().enumerate().skip(first) {
+            let read = self
+                .index_query(query, Some(day))
+                .read(start.take(), limit - items.len())
+                .await?;
+            items.extend(read.items);
+            let more_days = i + 1 < days.len();
+            if read.cut || read.resume.is_some() {
+                next = read.resume;
+                break;
+            }
+            if items.len() >= limit {
+                if more_days {
+                    next = items.last().cloned();
+                }
+                break;
+            }
+        }
+        let items = items
+            .iter()
+            .map(from_doc)
+            .collect::<StoreResult<Vec<Attempt>>>()?;
+        let next_cursor = next.map(|k| item_cursor(&key_of(&k, &names)).encode());
+        Ok(Page { items, next_cursor })
     }
 }
 

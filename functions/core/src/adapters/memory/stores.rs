@@ -3,8 +3,10 @@
 use super::lock;
 use crate::domain::attempt::AttemptStatus;
 use crate::domain::time::Timestamp;
+use crate::domain::Envelope;
 use crate::domain::{Attempt, StoredEvent};
 use crate::error::{StoreError, StoreResult};
+use crate::ports::queries::{Cursor, DeliveryQueries, DeliveryQuery, EventQueries, EventQuery};
 use crate::ports::{ConfigStore, DedupStore, DeliveryStore, EventStore, Page, PageRequest, Record};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
@@ -78,6 +80,85 @@ impl EventStore for MemoryEventStore {
     }
 }
 
+/// Newest first by the cursor's sort attributes, then by the table key, like the indexes.
+fn sort_key_of(cursor: &Cursor, time: &str, keys: &[&str]) -> Vec<String> {
+    let mut k = vec![cursor.0.get(time).cloned().unwrap_or_default()];
+    k.extend(
+        keys.iter()
+            .map(|n| cursor.0.get(*n).cloned().unwrap_or_default()),
+    );
+    k
+}
+
+/// One page of `items` (already filtered): sorted by `order` (descending when `newest_first`),
+/// strictly after `after`, at most `limit`, with the cursor of the last item when more remain.
+fn page_of<T>(
+    mut items: Vec<(Vec<String>, Cursor, T)>,
+    after: Option<Vec<String>>,
+    newest_first: bool,
+    limit: usize,
+) -> Page<T> {
+    items.sort_by(|a, b| {
+        if newest_first {
+            b.0.cmp(&a.0)
+        } else {
+            a.0.cmp(&b.0)
+        }
+    });
+    let mut rest = items.into_iter().filter(|(k, _, _)| {
+        after
+            .as_ref()
+            .is_none_or(|after| if newest_first { k < after } else { k > after })
+    });
+    let limit = limit.max(1);
+    let mut page = Vec::new();
+    let mut last = None;
+    for (_, cursor, item) in rest.by_ref().take(limit) {
+        page.push(item);
+        last = Some(cursor);
+    }
+    let next_cursor = match (rest.next(), last) {
+        (Some(_), Some(c)) => Some(c.encode()),
+        _ => None,
+    };
+    Page {
+        items: page,
+        next_cursor,
+    }
+}
+
+#[async_trait]
+impl EventQueries for MemoryEventStore {
+    async fn query_events(
+        &self,
+        query: &EventQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Envelope>> {
+        let order = ["id"];
+        let after = match &page.cursor {
+            Some(raw) => Some(sort_key_of(
+                &query.decode_cursor(raw)?,
+                "received_at",
+                &order,
+            )),
+            None => None,
+        };
+        let items = lock(&self.events)
+            .values()
+            .filter(|e| query.matches(&e.envelope))
+            .map(|e| {
+                let cursor = query.cursor_after(&e.envelope);
+                (
+                    sort_key_of(&cursor, "received_at", &order),
+                    cursor,
+                    e.envelope.clone(),
+                )
+            })
+            .collect();
+        Ok(page_of(items, after, true, page.limit))
+    }
+}
+
 /// Attempts keyed like the DynamoDB table: (event id, subscription id, attempt number).
 #[derive(Default)]
 pub struct MemoryDeliveryStore {
@@ -139,40 +220,52 @@ impl DeliveryStore for MemoryDeliveryStore {
         }
         Ok(latest.into_iter().map(|(s, (n, st))| (s, n, st)).collect())
     }
+}
 
-    async fn list_by_subscription(
+#[async_trait]
+impl DeliveryQueries for MemoryDeliveryStore {
+    async fn query_deliveries(
         &self,
-        subscription_id: &str,
-        since: Timestamp,
-        until: Option<Timestamp>,
+        query: &DeliveryQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Attempt>> {
-        let key = |a: &Attempt| {
-            format!(
-                "{}#{}#{:010}",
-                crate::domain::time::sortable(&a.attempted_at),
-                a.event_id,
-                a.attempt
-            )
-        };
-        let mut items: Vec<(String, Attempt)> = lock(&self.attempts)
-            .values()
-            .filter(|a| a.subscription_id == subscription_id)
-            .filter(|a| a.attempted_at >= since && until.is_none_or(|u| a.attempted_at < u))
-            .map(|a| (key(a), a.clone()))
-            .filter(|(k, _)| page.cursor.as_ref().is_none_or(|c| k > c))
-            .collect();
-        items.sort_by(|x, y| x.0.cmp(&y.0));
-        let next_cursor = if items.len() > page.limit {
-            items.truncate(page.limit);
-            items.last().map(|(k, _)| k.clone())
+        let by_event = matches!(query, DeliveryQuery::Event { .. });
+        // The table orders one event's attempts by sort key; the indexes by time, newest first.
+        let (time, order): (&str, &[&str]) = if by_event {
+            ("sk", &[])
         } else {
-            None
+            ("attempted_at", &["event_id", "sk"])
         };
-        Ok(Page {
-            items: items.into_iter().map(|(_, a)| a).collect(),
-            next_cursor,
-        })
+        let after = match &page.cursor {
+            Some(raw) => Some(sort_key_of(
+                &query.decode_cursor(raw, crate::domain::time::now())?,
+                time,
+                order,
+            )),
+            None => None,
+        };
+        let recent_days = match query {
+            DeliveryQuery::Recent { range } => Some(crate::ports::queries::recent_days(
+                range,
+                crate::domain::time::now(),
+            )),
+            _ => None,
+        };
+        let items = lock(&self.attempts)
+            .values()
+            .filter(|a| query.matches(a))
+            .filter(|a| {
+                recent_days.as_ref().is_none_or(|days| {
+                    let day = crate::domain::time::sortable(&a.attempted_at);
+                    days.iter().any(|d| day.starts_with(d.as_str()))
+                })
+            })
+            .map(|a| {
+                let cursor = query.cursor_after(a);
+                (sort_key_of(&cursor, time, order), cursor, a.clone())
+            })
+            .collect();
+        Ok(page_of(items, after, !by_event, page.limit))
     }
 }
 

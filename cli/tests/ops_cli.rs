@@ -1,0 +1,629 @@
+//! The real `switchboard` binary against `serve` (in-process, on a free port): tables,
+//! `--json`, exit codes (0 ok, 1 API error, 2 usage/connection), and SigV4 signing.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use switchboard_cli::serve::{self, Running, ServeConfig};
+use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
+use switchboard_core::domain::envelope::{CallInfo, Envelope, RawRequest, StoredEvent};
+use switchboard_core::domain::time::now;
+use switchboard_core::domain::Attempt;
+use switchboard_core::redact::Secret;
+
+const TOKEN: &str = "cli-test-token";
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// Runs the binary with a clean environment (no SWITCHBOARD_*/AWS_* from the caller).
+async fn sb_env(args: &[&str], env: &[(&str, &str)]) -> Out {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SWITCHBOARD_") || k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.args(args).output().unwrap();
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs `switchboard --endpoint <serve> --token T <args>`.
+async fn sb(running: &Running, args: &[&str]) -> Out {
+    let endpoint = format!("http://{}", running.addr);
+    let mut all = vec!["--endpoint", endpoint.as_str(), "--token", TOKEN];
+    all.extend_from_slice(args);
+    sb_env(&all, &[]).await
+}
+
+fn ok(out: &Out) {
+    assert_eq!(
+        out.code, 0,
+        "exit {}\nstdout:\n{}\nstderr:\n{}",
+        out.code, out.stdout, out.stderr
+    );
+}
+
+async fn start() -> Running {
+    let config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(TOKEN));
+    serve::start(config).await.unwrap()
+}
+
+fn attempt(event: &str, sub: &str, n: u32, status: AttemptStatus, minutes_ago: i64) -> Attempt {
+    Attempt {
+        event_id: event.into(),
+        subscription_id: sub.into(),
+        attempt: n,
+        status,
+        trigger: Trigger::Initial,
+        url: "http://127.0.0.1:9/crm".into(),
+        method: "POST".into(),
+        request_headers: Default::default(),
+        http_status: Some(503),
+        duration_ms: 41,
+        response_excerpt: Some("busy".into()),
+        error_kind: None,
+        error: None,
+        next_attempt_at: None,
+        attempted_at: now() - chrono::Duration::minutes(minutes_ago),
+        source: "hipcall-main".into(),
+        event_type: "call.ended".into(),
+        call_id: Some("call-42".into()),
+    }
+}
+
+async fn seed(running: &Running) {
+    let expires = now() + chrono::Duration::days(1);
+    let event = StoredEvent {
+        envelope: Envelope {
+            id: "evt_cli_1".into(),
+            event_type: "call.ended".into(),
+            provider_event: Some("call_hangup".into()),
+            source: "hipcall-main".into(),
+            occurred_at: None,
+            received_at: now() - chrono::Duration::minutes(10),
+            call: Some(CallInfo {
+                id: Some("call-42".into()),
+                ..Default::default()
+            }),
+            data: Some(json!({"uuid": "call-42"})),
+            raw_unparsed: false,
+        },
+        raw: RawRequest {
+            method: "POST".into(),
+            content_type: Some("application/json".into()),
+            query: None,
+            body: bytes::Bytes::from_static(b"{\"uuid\":\"call-42\"}"),
+        },
+        dedup_key: None,
+    };
+    running.ports.events.put(&event, expires).await.unwrap();
+    use AttemptStatus::*;
+    for a in [
+        attempt("evt_cli_1", "sub_crm", 1, Retrying, 9),
+        attempt("evt_cli_1", "sub_crm", 2, Exhausted, 8),
+        attempt("evt_cli_2", "sub_crm", 1, Succeeded, 7),
+        attempt("evt_cli_3", "sub_crm", 1, Failed, 6),
+    ] {
+        running.ports.deliveries.record(&a, expires).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_commands_tables_json_and_exit_codes() {
+    let running = start().await;
+    let out = sb(
+        &running,
+        &[
+            "sources",
+            "create",
+            "--id",
+            "hipcall-main",
+            "--provider",
+            "hipcall",
+            "--verification",
+            "none",
+            "--timezone",
+            "Europe/Istanbul",
+        ],
+    )
+    .await;
+    ok(&out);
+    assert_eq!(out.stdout.trim(), "created source hipcall-main");
+    // The same again: the API's 409, exit 1, its message on stderr
+    let out = sb(
+        &running,
+        &[
+            "sources",
+            "create",
+            "--id",
+            "hipcall-main",
+            "--provider",
+            "hipcall",
+            "--verification",
+            "none",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("conflict") && out.stderr.contains("409"),
+        "{}",
+        out.stderr
+    );
+
+    let out = sb(&running, &["sources", "list"]).await;
+    ok(&out);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("PROVIDER"),
+        "{}",
+        out.stdout
+    );
+    assert!(lines[1].starts_with("hipcall-main") && lines[1].contains("none"));
+    let out = sb(&running, &["sources", "list", "--json"]).await;
+    ok(&out);
+    assert_eq!(out.json()["items"][0]["id"], "hipcall-main");
+
+    let out = sb(
+        &running,
+        &[
+            "--json",
+            "sources",
+            "update",
+            "hipcall-main",
+            "--description",
+            "main",
+        ],
+    )
+    .await;
+    ok(&out);
+    assert_eq!(out.json()["description"], "main");
+    let out = sb(&running, &["sources", "show", "hipcall-main"]).await;
+    ok(&out);
+    assert!(out.stdout.contains("timezone") && out.stdout.contains("Europe/Istanbul"));
+    let out = sb(&running, &["sources", "show", "nope"]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("error: no source with id"),
+        "{}",
+        out.stderr
+    );
+    let out = sb(&running, &["sources", "delete", "hipcall-main"]).await;
+    ok(&out);
+    let out = sb(&running, &["sources", "delete", "hipcall-main"]).await;
+    assert_eq!(out.code, 1);
+    // Usage errors exit 2 before anything is sent
+    let out = sb(
+        &running,
+        &[
+            "sources",
+            "create",
+            "--id",
+            "x",
+            "--provider",
+            "hipcall",
+            "--verification",
+            "{oops",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--verification is not valid JSON"));
+    let out = sb(&running, &["sources", "update", "x"]).await;
+    assert_eq!(out.code, 2);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_commands() {
+    let running = start().await;
+    let out = sb(
+        &running,
+        &[
+            "subscriptions",
+            "create",
+            "--url",
+            "http://127.0.0.1:9/crm",
+            "--event-type",
+            "call.ended,call.answered",
+            "--method",
+            "put",
+            "--header",
+            "x-tenant=acme",
+            "--retry-schedule",
+            "5,300",
+        ],
+    )
+    .await;
+    ok(&out);
+    let first = out.stdout.lines().next().unwrap();
+    let id = first
+        .strip_prefix("created subscription ")
+        .unwrap()
+        .to_owned();
+    assert!(out.stdout.contains("signing secret (shown once): whsec_"));
+
+    let out = sb(
+        &running,
+        &[
+            "subscriptions",
+            "create",
+            "--json",
+            "--url",
+            "http://127.0.0.1:9/b",
+            "--event-type",
+            "*",
+            "--disabled",
+        ],
+    )
+    .await;
+    ok(&out);
+    let created = out.json();
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(created["enabled"], false);
+
+    let out = sb(&running, &["subscriptions", "list"]).await;
+    ok(&out);
+    let header = out.stdout.lines().next().unwrap();
+    for col in ["ID", "CREATED", "STATUS", "METHOD", "URL", "EVENTS"] {
+        assert!(header.contains(col), "{header}");
+    }
+    let row = out.stdout.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(
+        row.contains("enabled") && row.contains("PUT") && row.contains("http://127.0.0.1:9/crm")
+    );
+    assert!(row.contains("call.ended,call.answered"));
+    assert!(!out.stdout.contains("whsec_"), "secrets are never listed");
+
+    let out = sb(&running, &["subscriptions", "update", &id, "--disable"]).await;
+    ok(&out);
+    assert_eq!(
+        out.stdout.trim(),
+        format!("updated subscription {id} (disabled)")
+    );
+    let out = sb(&running, &["subscriptions", "show", &id, "--json"]).await;
+    ok(&out);
+    let shown = out.json();
+    assert_eq!(shown["enabled"], false);
+    assert_eq!(shown["headers"]["x-tenant"], "acme");
+    assert_eq!(shown["retry_schedule_secs"], json!([5, 300]));
+    // API validation errors are exit 1 with the API's message
+    let out = sb(
+        &running,
+        &["subscriptions", "update", &id, "--timeout-ms", "5"],
+    )
+    .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("timeout_ms must be between"),
+        "{}",
+        out.stderr
+    );
+    let out = sb(&running, &["subscriptions", "rotate-secret", "sub_missing"]).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = sb(&running, &["subscriptions", "delete", &id]).await;
+    ok(&out);
+    let out = sb(&running, &["subscriptions", "show", &id]).await;
+    assert_eq!(out.code, 1);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_and_deliveries_of_a_call() {
+    let running = start().await;
+    seed(&running).await;
+    // "Did the CRM get call 42?"
+    let out = sb(&running, &["deliveries", "list", "--call", "call-42"]).await;
+    ok(&out);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("ATTEMPTED") && lines[0].contains("STATUS"));
+    assert_eq!(lines.len(), 5, "{}", out.stdout);
+    assert!(lines[1].contains("evt_cli_3") && lines[1].contains("failed"));
+    assert!(
+        lines[4].contains("evt_cli_1") && lines[4].contains("retrying") && lines[4].contains("503")
+    );
+    let out = sb(
+        &running,
+        &[
+            "deliveries",
+            "list",
+            "--call",
+            "call-42",
+            "--status",
+            "exhausted",
+            "--json",
+        ],
+    )
+    .await;
+    ok(&out);
+    let page = out.json();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["attempt"], 2);
+    assert!(page["next_cursor"].is_null());
+    // Paging: one page with a hint, or everything with --all
+    let out = sb(
+        &running,
+        &[
+            "deliveries",
+            "list",
+            "--subscription",
+            "sub_crm",
+            "--limit",
+            "1",
+        ],
+    )
+    .await;
+    ok(&out);
+    assert_eq!(out.stdout.lines().count(), 2);
+    assert!(out.stderr.contains("more: add --cursor"));
+    let out = sb(
+        &running,
+        &[
+            "deliveries",
+            "list",
+            "--subscription",
+            "sub_crm",
+            "--limit",
+            "1",
+            "--all",
+            "--json",
+        ],
+    )
+    .await;
+    ok(&out);
+    assert_eq!(out.json()["items"].as_array().unwrap().len(), 4);
+    let out = sb(&running, &["deliveries", "list", "--since", "1h"]).await;
+    ok(&out);
+    assert_eq!(out.stdout.lines().count(), 5);
+    let out = sb(
+        &running,
+        &["deliveries", "list", "--event", "evt_cli_1", "--json"],
+    )
+    .await;
+    ok(&out);
+    assert_eq!(out.json()["items"].as_array().unwrap().len(), 2);
+    // Bad filters: the API's 400 (exit 1), or the command line's own checks (exit 2)
+    let out = sb(&running, &["deliveries", "list", "--status", "lost"]).await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("invalid_status"), "{}", out.stderr);
+    let out = sb(
+        &running,
+        &["deliveries", "list", "--event", "e", "--call", "c"],
+    )
+    .await;
+    assert_eq!(out.code, 2);
+    let out = sb(&running, &["deliveries", "list", "--since", "last tuesday"]).await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--since"));
+
+    let out = sb(&running, &["events", "list", "--call", "call-42"]).await;
+    ok(&out);
+    assert!(out.stdout.lines().nth(1).unwrap().contains("evt_cli_1"));
+    let out = sb(&running, &["events", "show", "evt_cli_1"]).await;
+    ok(&out);
+    assert!(
+        out.stdout.contains("call.ended")
+            && out.stdout.contains("raw body:\n{\"uuid\":\"call-42\"}")
+    );
+    let out = sb(&running, &["events", "show", "evt_cli_1", "--raw"]).await;
+    ok(&out);
+    assert_eq!(out.stdout, "{\"uuid\":\"call-42\"}");
+    let out = sb(&running, &["events", "show", "evt_cli_1", "--json"]).await;
+    ok(&out);
+    assert_eq!(out.json()["envelope"]["call"]["id"], "call-42");
+    let out = sb(&running, &["events", "show", "evt_nope"]).await;
+    assert_eq!(out.code, 1);
+    let out = sb(&running, &["events", "list"]).await;
+    assert_eq!(out.code, 2, "clap requires --source or --call");
+
+    // Bulk replay plan: the events whose latest attempt failed or was exhausted
+    let out = sb(
+        &running,
+        &[
+            "replay",
+            "--subscription",
+            "sub_crm",
+            "--since",
+            "1h",
+            "--dry-run",
+            "--json",
+        ],
+    )
+    .await;
+    ok(&out);
+    assert_eq!(out.json()["events"], json!(["evt_cli_1", "evt_cli_3"]));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_and_connection_errors_exit_2_api_errors_exit_1() {
+    let running = start().await;
+    let endpoint = format!("http://{}", running.addr);
+    // No endpoint
+    let out = sb_env(&["sources", "list", "--token", TOKEN], &[]).await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--endpoint"));
+    // Endpoint and token from the environment
+    let out = sb_env(
+        &["sources", "list", "--json"],
+        &[
+            ("SWITCHBOARD_ENDPOINT", &endpoint),
+            ("SWITCHBOARD_TOKEN", TOKEN),
+        ],
+    )
+    .await;
+    ok(&out);
+    // Wrong token: the API's 401
+    let out = sb_env(
+        &[
+            "--endpoint",
+            &endpoint,
+            "--token",
+            "wrong",
+            "sources",
+            "list",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("unauthorized"), "{}", out.stderr);
+    // Nothing listening
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let out = sb_env(
+        &[
+            "--endpoint",
+            &format!("http://{closed}"),
+            "--token",
+            "t",
+            "sources",
+            "list",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("cannot reach"), "{}", out.stderr);
+    // Unknown command or flag
+    assert_eq!(sb_env(&["sources", "frobnicate"], &[]).await.code, 2);
+    assert_eq!(
+        sb_env(&["deliveries", "list", "--colour"], &[]).await.code,
+        2
+    );
+    // Not a URL
+    let out = sb_env(
+        &["--endpoint", "localhost", "--token", "t", "sources", "list"],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, 2);
+    running.stop().await;
+}
+
+/// Without a token the CLI signs with SigV4 (service execute-api) using the AWS credentials
+/// and region of the environment, as a deployed stack's IAM authorizer requires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_requests_are_sigv4_signed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push(line.trim_end().to_owned());
+        }
+        let len: usize = head
+            .iter()
+            .find_map(|h| {
+                h.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        let answer = r#"{"items":[],"next_cursor":null}"#;
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+            answer.len()
+        )
+        .unwrap();
+        head
+    });
+    let out = sb_env(
+        &[
+            "--endpoint",
+            &format!("http://{addr}"),
+            "deliveries",
+            "list",
+            "--status",
+            "failed",
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            ),
+            ("AWS_SESSION_TOKEN", "session-token-example"),
+            ("AWS_REGION", "eu-central-1"),
+        ],
+    )
+    .await;
+    ok(&out);
+    let head = server.join().unwrap();
+    assert!(
+        head[0].starts_with("GET /admin/deliveries?status=failed "),
+        "{head:?}"
+    );
+    let header = |name: &str| {
+        head.iter()
+            .find_map(|h| {
+                let (k, v) = h.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {name} header in {head:?}"))
+    };
+    let auth = header("authorization");
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+            && auth.contains("/eu-central-1/execute-api/aws4_request"),
+        "{auth}"
+    );
+    assert!(
+        auth.contains("SignedHeaders=") && auth.contains("host"),
+        "{auth}"
+    );
+    assert!(header("x-amz-date").ends_with('Z'));
+    assert_eq!(header("x-amz-security-token"), "session-token-example");
+
+    // And with no token and no credentials at all: a usage error, nothing sent
+    let out = sb_env(
+        &["--endpoint", &format!("http://{addr}"), "sources", "list"],
+        &[("AWS_REGION", "eu-central-1")],
+    )
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
