@@ -1,6 +1,9 @@
 //! Shared test fixtures: HTTP sinks, emulator resources, in-process apps.
 
 pub mod aws;
+pub mod fault_http;
+pub mod lambda;
+pub mod logs;
 pub mod no_scan;
 pub mod sink;
 
