@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod admin_api;
+mod bad_input;
 mod console_browser;
 mod contract;
 mod e2e_aws;
