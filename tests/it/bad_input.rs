@@ -791,3 +791,94 @@ async fn templates_cannot_reach_files_environment_or_network_and_are_bounded() {
         .unwrap();
     assert_eq!(nosy_attempt.status, AttemptStatus::Succeeded);
 }
+
+// ---- what DynamoDB cannot hold ----------------------------------------------------------
+
+#[tokio::test]
+async fn events_dynamodb_cannot_store_are_refused_at_ingest_not_lost_after_202() {
+    // Given the stack on the emulator (DynamoDB items are at most 400 KB, index keys 2 KB),
+    // a Hipcall source accepting bodies up to its 1 MiB default, and a subscriber
+    let sdk = aws::sdk().await;
+    let names = aws::resources(&sdk, 1).await;
+    let ports = Ports::aws(&sdk, &names);
+    let app = support::app(ports.clone());
+    support::create_source(&app, "hipcall-main", "hipcall").await;
+    let sink = Sink::start().await;
+    support::create_subscription(
+        &app,
+        serde_json::json!({"url": sink.url("/crm"), "event_types": ["*"]}),
+    )
+    .await;
+    let with_field = |uuid: &str, pad: usize| {
+        HIPCALL_CALL_HANGUP
+            .replace("2483a75a-56a2-41f1-991b-92b1667e324a", uuid)
+            .replacen("{", &format!("{{\"pad\": \"{}\",", "p".repeat(pad)), 1)
+    };
+    let cases = [
+        ("small", with_field("u-small", 10)),
+        ("100 KB", with_field("u-100k", 100_000)),
+        ("250 KB", with_field("u-250k", 250_000)),
+        ("600 KB", with_field("u-600k", 600_000)),
+        (
+            "call id of 3000 characters",
+            with_field(&"c".repeat(3000), 10),
+        ),
+    ];
+    // When each is posted: it is either accepted and then stored and delivered, or refused
+    // at ingest (the provider learns it at once) — never accepted and then dead-lettered
+    let mut accepted = Vec::new();
+    for (what, body) in &cases {
+        let (status, json) = support::call(
+            &app,
+            "POST",
+            "/hooks/hipcall-main",
+            Some("application/json"),
+            body.clone(),
+        )
+        .await;
+        match status {
+            202 => accepted.push((*what, json["id"].as_str().unwrap().to_owned())),
+            413 => assert_eq!(json["error"]["code"], "payload_too_large", "{what}"),
+            _ => panic!("{what}: {status} {json}"),
+        }
+    }
+    let names_accepted: Vec<&str> = accepted.iter().map(|(w, _)| *w).collect();
+    assert!(names_accepted.contains(&"small") && names_accepted.contains(&"100 KB"));
+    assert!(names_accepted.contains(&"call id of 3000 characters"));
+    assert!(
+        !names_accepted.contains(&"600 KB"),
+        "too large for one item"
+    );
+    let dispatcher = Dispatcher::from_settings(ports.clone(), support::settings()).unwrap();
+    let consumer = switchboard_core::adapters::aws::SqsQueue::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        &names.queue_url,
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut failed = 0;
+    while sink.count() < accepted.len() && Instant::now() < deadline {
+        failed += support::lambda::dispatch_round(&dispatcher, &consumer, Duration::from_secs(1))
+            .await
+            .failed;
+    }
+    assert_eq!(
+        failed, 0,
+        "a message failed: an accepted event cannot be stored"
+    );
+    assert_eq!(sink.count(), accepted.len());
+    for (what, id) in &accepted {
+        let (status, json) =
+            support::call(&app, "GET", &format!("/admin/events/{id}"), None, "").await;
+        assert_eq!(status, 200, "{what}: {json}");
+        let (status, json) = support::call(
+            &app,
+            "GET",
+            &format!("/admin/deliveries?event_id={id}"),
+            None,
+            "",
+        )
+        .await;
+        assert_eq!(status, 200, "{what}: {json}");
+        assert_eq!(json["items"][0]["status"], "succeeded", "{what}: {json}");
+    }
+}

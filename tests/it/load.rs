@@ -24,6 +24,22 @@ use switchboard_core::state::Ports;
 
 const SUBSCRIPTIONS: usize = 3;
 
+/// Prints a figure and appends it to target/artifacts/load.txt (the last run's figures).
+fn report(line: &str) {
+    eprintln!("{line}");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/artifacts");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("load.txt"))
+        {
+            let _ = writeln!(f, "{} {line}", chrono::Utc::now().to_rfc3339());
+        }
+    }
+}
+
 fn long() -> bool {
     std::env::var("SWITCHBOARD_LONG").is_ok_and(|v| v == "1")
 }
@@ -200,14 +216,14 @@ async fn burst_through_serve_delivers_every_pair_once_on_record() {
     let ports = running.ports.clone();
     let duplicates = verify("serve", &ids, &sub_ids, &sinks, ports.deliveries.as_ref()).await;
     assert!(running.queue.dead_letters().is_empty());
-    eprintln!(
+    report(&format!(
         "load/serve: {events} events x {SUBSCRIPTIONS} subscriptions: ingest {:.0} events/s ({:.1} s); \
          {want} deliveries in {:.1} s = {:.0} deliveries/s end to end; lost 0; duplicates {duplicates}",
         events as f64 / ingested.as_secs_f64(),
         ingested.as_secs_f64(),
         all_done.as_secs_f64(),
         want as f64 / all_done.as_secs_f64(),
-    );
+    ));
     assert_eq!(running.stop().await, 0);
 }
 
@@ -263,12 +279,14 @@ async fn burst_through_sqs_and_dynamodb_delivers_every_pair_once_on_record() {
     let want = events * SUBSCRIPTIONS;
     let deadline = Instant::now() + Duration::from_secs(600);
     let failed_messages = Arc::new(AtomicUsize::new(0));
+    let receipts: Arc<std::sync::Mutex<HashMap<String, usize>>> = Arc::default();
     let workers: Vec<_> = (0..4)
         .map(|_| {
             let dispatcher = dispatcher.clone();
             let consumer = consumer.clone();
             let sinks: Vec<Sink> = sinks.clone();
             let failed_messages = failed_messages.clone();
+            let receipts = receipts.clone();
             tokio::spawn(async move {
                 let mut idle = 0;
                 while Instant::now() < deadline {
@@ -276,6 +294,11 @@ async fn burst_through_sqs_and_dynamodb_delivers_every_pair_once_on_record() {
                         lambda::dispatch_round(&dispatcher, &consumer, Duration::from_secs(1))
                             .await;
                     failed_messages.fetch_add(round.failed, Ordering::Relaxed);
+                    let mut r = receipts.lock().unwrap();
+                    for id in round.message_ids {
+                        *r.entry(id).or_default() += 1;
+                    }
+                    drop(r);
                     let done = sinks.iter().map(Sink::count).sum::<usize>() >= want;
                     idle = if round.received == 0 { idle + 1 } else { 0 };
                     if done && idle >= 2 {
@@ -292,14 +315,20 @@ async fn burst_through_sqs_and_dynamodb_delivers_every_pair_once_on_record() {
 
     // Then every pair arrived, and DynamoDB holds exactly one succeeded attempt per pair
     let duplicates = verify("aws", &ids, &sub_ids, &sinks, ports.deliveries.as_ref()).await;
-    eprintln!(
+    let received_again = receipts
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|n| **n > 1)
+        .count();
+    report(&format!(
         "load/aws-emulator: {events} events x {SUBSCRIPTIONS} subscriptions: ingest {:.0} events/s ({:.1} s); \
          {want} deliveries in {:.1} s = {:.0} deliveries/s end to end; lost 0; duplicates {duplicates}; \
-         failed messages {}",
+         failed messages {}; messages the queue handed out more than once {received_again}",
         events as f64 / ingested.as_secs_f64(),
         ingested.as_secs_f64(),
         all_done.as_secs_f64(),
         want as f64 / all_done.as_secs_f64(),
         failed_messages.load(Ordering::Relaxed),
-    );
+    ));
 }

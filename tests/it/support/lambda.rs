@@ -9,10 +9,12 @@ use switchboard_core::error::StoreResult;
 use switchboard_core::ports::QueueConsumer;
 
 /// What one round did.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Round {
     pub received: usize,
     pub failed: usize,
+    /// SQS message ids received this round.
+    pub message_ids: Vec<String>,
 }
 
 /// One receive (up to 10 messages, waiting up to `wait`) and one dispatcher invocation.
@@ -56,6 +58,7 @@ pub async fn try_dispatch_round(
     Ok(Round {
         received: received.len(),
         failed: failed.len(),
+        message_ids: received.into_iter().map(|m| m.message_id).collect(),
     })
 }
 
