@@ -1,21 +1,41 @@
 //! Tracing output captured into a buffer, for tests that assert what is (not) logged.
 //!
-//! The subscriber is installed as the thread's default: use it from a current-thread
-//! runtime (`#[tokio::test]`'s default flavour) so that every task the test spawns logs
-//! into the same buffer, and other tests running in parallel do not.
+//! One global subscriber serves the whole test binary (scoped subscribers miss events
+//! whose callsites another test thread registered first). It writes only for threads that
+//! are capturing: use the capture from a current-thread runtime (`#[tokio::test]`'s default
+//! flavour), so every task the test spawns logs into its buffer and other tests do not.
 
+use std::cell::RefCell;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::Layer;
+
+type Shared = Arc<Mutex<Vec<u8>>>;
+
+thread_local! {
+    static CAPTURE: RefCell<Option<Shared>> = const { RefCell::new(None) };
+}
+
+fn capturing() -> bool {
+    CAPTURE.with(|c| c.borrow().is_some())
+}
 
 #[derive(Clone, Default)]
-pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+pub struct LogBuffer(Shared);
 
-pub struct BufferWriter(Arc<Mutex<Vec<u8>>>);
+/// Writes to the current thread's capture buffer (events are formatted on the thread that
+/// emits them).
+struct ThreadWriter;
 
-impl Write for BufferWriter {
+impl Write for ThreadWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        CAPTURE.with(|c| {
+            if let Some(shared) = c.borrow().as_ref() {
+                shared.lock().unwrap().extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -23,22 +43,38 @@ impl Write for BufferWriter {
     }
 }
 
-impl<'a> MakeWriter<'a> for LogBuffer {
-    type Writer = BufferWriter;
+impl<'a> MakeWriter<'a> for ThreadWriter {
+    type Writer = ThreadWriter;
     fn make_writer(&'a self) -> Self::Writer {
-        BufferWriter(self.0.clone())
+        ThreadWriter
     }
 }
 
+/// Stops capturing on this thread when dropped.
+pub struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURE.with(|c| *c.borrow_mut() = None);
+    }
+}
+
+static INSTALL: Once = Once::new();
+
 impl LogBuffer {
-    /// Captures every level (TRACE and up), spans' fields included, until the guard drops.
-    pub fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(self.clone())
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
+    /// Captures every level (TRACE and up), span fields included, on this thread until the
+    /// guard drops.
+    pub fn install(&self) -> Capturing {
+        INSTALL.call_once(|| {
+            let layer = tracing_subscriber::fmt::layer()
+                .with_writer(ThreadWriter)
+                .with_ansi(false)
+                .with_filter(tracing_subscriber::filter::filter_fn(|_| capturing()));
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+                .expect("no other global subscriber in the test binary");
+        });
+        CAPTURE.with(|c| *c.borrow_mut() = Some(self.0.clone()));
+        Capturing
     }
 
     pub fn text(&self) -> String {
