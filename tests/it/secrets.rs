@@ -286,6 +286,10 @@ async fn no_secret_reaches_logs_error_bodies_attempt_records_or_debug() {
         whsec.trim_start_matches("whsec_"),
     ];
     let log_text = logs.text();
+    let _ = std::fs::write(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/secrets-test.log"),
+        &log_text,
+    );
     assert!(
         log_text.contains("accepted") && log_text.contains("attempt"),
         "the capture works: {}",
@@ -312,4 +316,69 @@ async fn no_secret_reaches_logs_error_bodies_attempt_records_or_debug() {
     for d in &debug {
         assert_clean("Debug output", d, &secrets);
     }
+}
+
+/// Sends a request line as written (no client normalising `..` or `//`); returns the status.
+async fn raw_status(addr: std::net::SocketAddr, request: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 64];
+    let n = stream.read(&mut head).await.unwrap();
+    let text = String::from_utf8_lossy(&head[..n]).into_owned();
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn admin_routes_are_unreachable_without_the_token_whatever_the_path_spelling() {
+    let running = serve::start(ServeConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        Secret::new(ADMIN),
+    ))
+    .await
+    .unwrap();
+    let paths = [
+        "/admin/sources",
+        "//admin/sources",
+        "/admin//sources",
+        "/admin/sources/",
+        "/./admin/sources",
+        "/hooks/../admin/sources",
+        "/hooks/x/../../admin/sources",
+        "/%61dmin/sources",
+        "/ADMIN/sources",
+        "/admin%2Fsources",
+        "/admin/openapi.json",
+        "http://127.0.0.1/admin/sources",
+    ];
+    for path in paths {
+        for auth in [
+            "",
+            "Authorization: Bearer \r\n",
+            "Authorization: Bearer wrong\r\n",
+        ] {
+            let status = raw_status(
+                running.addr,
+                &format!(
+                    "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+                ),
+            )
+            .await;
+            assert!(
+                status == 401 || status == 404 || status == 400,
+                "{path} with {auth:?}: {status}"
+            );
+        }
+    }
+    // And with the token the canonical path answers
+    let status = raw_status(
+        running.addr,
+        &format!("GET /admin/sources HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    running.stop().await;
 }

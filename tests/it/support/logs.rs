@@ -73,6 +73,9 @@ impl LogBuffer {
             tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
                 .expect("no other global subscriber in the test binary");
         });
+        // Callsites another thread registered while the subscriber was being installed may
+        // have cached "never": recompute every callsite's interest now that it is in place.
+        tracing::callsite::rebuild_interest_cache();
         CAPTURE.with(|c| *c.borrow_mut() = Some(self.0.clone()));
         Capturing
     }
