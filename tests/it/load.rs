@@ -279,7 +279,9 @@ async fn burst_through_sqs_and_dynamodb_delivers_every_pair_once_on_record() {
     let want = events * SUBSCRIPTIONS;
     let deadline = Instant::now() + Duration::from_secs(600);
     let failed_messages = Arc::new(AtomicUsize::new(0));
-    let receipts: Arc<std::sync::Mutex<HashMap<String, usize>>> = Arc::default();
+    // message id -> (first receipt, receipts, longest gap between the first and a later one)
+    type Receipts = HashMap<String, (Instant, usize, Duration)>;
+    let receipts: Arc<std::sync::Mutex<Receipts>> = Arc::default();
     let workers: Vec<_> = (0..4)
         .map(|_| {
             let dispatcher = dispatcher.clone();
@@ -295,8 +297,11 @@ async fn burst_through_sqs_and_dynamodb_delivers_every_pair_once_on_record() {
                             .await;
                     failed_messages.fetch_add(round.failed, Ordering::Relaxed);
                     let mut r = receipts.lock().unwrap();
+                    let now = Instant::now();
                     for id in round.message_ids {
-                        *r.entry(id).or_default() += 1;
+                        let e = r.entry(id).or_insert((now, 0, Duration::ZERO));
+                        e.1 += 1;
+                        e.2 = e.2.max(now - e.0);
                     }
                     drop(r);
                     let done = sinks.iter().map(Sink::count).sum::<usize>() >= want;
@@ -315,20 +320,22 @@ async fn burst_through_sqs_and_dynamodb_delivers_every_pair_once_on_record() {
 
     // Then every pair arrived, and DynamoDB holds exactly one succeeded attempt per pair
     let duplicates = verify("aws", &ids, &sub_ids, &sinks, ports.deliveries.as_ref()).await;
-    let received_again = receipts
-        .lock()
-        .unwrap()
-        .values()
-        .filter(|n| **n > 1)
-        .count();
+    let (received_again, longest_gap) = {
+        let r = receipts.lock().unwrap();
+        let again: Vec<_> = r.values().filter(|(_, n, _)| *n > 1).collect();
+        let gap = again.iter().map(|(_, _, g)| *g).max().unwrap_or_default();
+        (again.len(), gap)
+    };
     report(&format!(
         "load/aws-emulator: {events} events x {SUBSCRIPTIONS} subscriptions: ingest {:.0} events/s ({:.1} s); \
          {want} deliveries in {:.1} s = {:.0} deliveries/s end to end; lost 0; duplicates {duplicates}; \
-         failed messages {}; messages the queue handed out more than once {received_again}",
+         failed messages {}; messages the queue handed out more than once {received_again} \
+         (at most {:.1} s after their first receipt; visibility timeout 60 s)",
         events as f64 / ingested.as_secs_f64(),
         ingested.as_secs_f64(),
         all_done.as_secs_f64(),
         want as f64 / all_done.as_secs_f64(),
         failed_messages.load(Ordering::Relaxed),
+        longest_gap.as_secs_f64(),
     ));
 }
