@@ -50,6 +50,27 @@ impl<'a> MakeWriter<'a> for ThreadWriter {
     }
 }
 
+/// Enables everything on capturing threads, nothing elsewhere. Decided per event: the
+/// answer depends on the thread, so no callsite may cache it (a `filter_fn` would).
+struct OnCapturingThreads;
+
+impl<S> tracing_subscriber::layer::Filter<S> for OnCapturingThreads {
+    fn enabled(
+        &self,
+        _: &tracing::Metadata<'_>,
+        _: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        capturing()
+    }
+
+    fn callsite_enabled(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+}
+
 /// Stops capturing on this thread when dropped.
 pub struct Capturing;
 
@@ -69,12 +90,12 @@ impl LogBuffer {
             let layer = tracing_subscriber::fmt::layer()
                 .with_writer(ThreadWriter)
                 .with_ansi(false)
-                .with_filter(tracing_subscriber::filter::filter_fn(|_| capturing()));
+                .with_filter(OnCapturingThreads);
             tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
                 .expect("no other global subscriber in the test binary");
         });
-        // Callsites another thread registered while the subscriber was being installed may
-        // have cached "never": recompute every callsite's interest now that it is in place.
+        // Callsites registered before the subscriber was installed cached "never":
+        // recompute every callsite's interest now that it is in place.
         tracing::callsite::rebuild_interest_cache();
         CAPTURE.with(|c| *c.borrow_mut() = Some(self.0.clone()));
         Capturing
