@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod contract;
+mod drift;
 mod e2e_aws;
 mod ingest_errors;
 mod serve;
