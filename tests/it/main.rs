@@ -8,5 +8,6 @@ mod contract;
 mod drift;
 mod e2e_aws;
 mod ingest_errors;
+mod lambda_events;
 mod serve;
 mod support;
