@@ -2,41 +2,13 @@
 //! dispatch handler (as Lambda calls it) → real HTTP sink → attempts read back from
 //! DynamoDB (emulator) through the admin handler.
 
-use crate::support::{self, aws, sink::Sink};
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use crate::support::aws::{self, run_dispatch_once};
+use crate::support::{self, sink::Sink};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::dispatch::Dispatcher;
-use switchboard_core::ports::QueueConsumer;
 use switchboard_core::state::Ports;
-
-/// Receives what SQS holds and hands it to the dispatcher as the Lambda event source
-/// mapping would, deleting what the partial batch response does not name.
-async fn run_dispatch_once(dispatcher: &Dispatcher, consumer: &SqsQueue) -> usize {
-    let received = consumer.receive(10, Duration::from_secs(2)).await.unwrap();
-    let mut event = SqsEvent::default();
-    event.records = received
-        .iter()
-        .map(|m| {
-            let mut msg = SqsMessage::default();
-            msg.message_id = Some(m.message_id.clone());
-            msg.receipt_handle = Some(m.receipt.clone());
-            msg.body = Some(m.body.clone());
-            msg
-        })
-        .collect();
-    let response = dispatcher.handle_sqs_event(event).await;
-    let failed: Vec<String> = response
-        .batch_item_failures
-        .into_iter()
-        .map(|f| f.item_identifier)
-        .collect();
-    for m in received.iter().filter(|m| !failed.contains(&m.message_id)) {
-        consumer.delete(&m.receipt).await.unwrap();
-    }
-    received.len()
-}
 
 #[tokio::test]
 async fn hipcall_call_hangup_is_delivered_and_recorded_through_sqs_and_dynamodb() {

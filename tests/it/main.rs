@@ -7,7 +7,9 @@
 mod admin_api;
 mod console_browser;
 mod contract;
+mod drift;
 mod e2e_aws;
 mod ingest_errors;
+mod lambda_events;
 mod serve;
 mod support;

@@ -1,12 +1,17 @@
 //! Resources on the emulator: random queue and table names per test, so tests run in
 //! parallel. The key schemas mirror infra/template.yaml.
 
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
+use std::time::Duration;
+use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::config::AwsResources;
+use switchboard_core::dispatch::Dispatcher;
+use switchboard_core::ports::QueueConsumer;
 
 /// The emulator's SDK configuration. A missing emulator is a failure, never a skip.
 pub async fn sdk() -> aws_config::SdkConfig {
@@ -178,4 +183,31 @@ pub async fn resources(sdk: &aws_config::SdkConfig, visibility_secs: u32) -> Aws
     .await;
     create_table(&ddb, &names.dedup_table, "key", None, &[]).await;
     names
+}
+
+/// Receives what SQS holds and hands it to the dispatcher as the Lambda event source
+/// mapping would, deleting what the partial batch response does not name.
+pub async fn run_dispatch_once(dispatcher: &Dispatcher, consumer: &SqsQueue) -> usize {
+    let received = consumer.receive(10, Duration::from_secs(2)).await.unwrap();
+    let mut event = SqsEvent::default();
+    event.records = received
+        .iter()
+        .map(|m| {
+            let mut msg = SqsMessage::default();
+            msg.message_id = Some(m.message_id.clone());
+            msg.receipt_handle = Some(m.receipt.clone());
+            msg.body = Some(m.body.clone());
+            msg
+        })
+        .collect();
+    let response = dispatcher.handle_sqs_event(event).await;
+    let failed: Vec<String> = response
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    for m in received.iter().filter(|m| !failed.contains(&m.message_id)) {
+        consumer.delete(&m.receipt).await.unwrap();
+    }
+    received.len()
 }
