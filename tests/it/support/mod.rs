@@ -3,6 +3,7 @@
 pub mod aws;
 pub mod no_scan;
 pub mod sink;
+pub mod tempdir;
 
 use bytes::Bytes;
 use http::Request;
