@@ -8,6 +8,7 @@ mod admin_api;
 mod console_browser;
 mod contract;
 mod drift;
+mod durable;
 mod e2e_aws;
 mod ingest_errors;
 mod lambda_events;
