@@ -364,9 +364,8 @@ async fn ingest_keeps_every_body_it_accepts_and_refuses_the_rest_with_json_error
         delivered,
         "{} of {want} delivered; dead letters: {:?}",
         s.sink.count(),
-        s.running
-            .queue
-            .dead_letters()
+        support::dead_letters(&s.running.queue)
+            .await
             .iter()
             .map(|d| d.chars().take(200).collect::<String>())
             .collect::<Vec<_>>()
@@ -385,7 +384,7 @@ async fn ingest_keeps_every_body_it_accepts_and_refuses_the_rest_with_json_error
         assert_eq!(&r.body[..], &body[..], "{id}");
     }
     assert_eq!(got.len(), want, "nothing refused was delivered");
-    assert!(s.running.queue.dead_letters().is_empty());
+    assert!(support::dead_letters(&s.running.queue).await.is_empty());
     // And each is on record: the admin API shows the event with its raw body
     for (id, _) in &accepted {
         let (status, json) = s.admin("GET", &format!("/admin/events/{id}"), "").await;

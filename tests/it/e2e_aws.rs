@@ -2,8 +2,8 @@
 //! dispatch handler (as Lambda calls it) → real HTTP sink → attempts read back from
 //! DynamoDB (emulator) through the admin handler.
 
-use crate::support::lambda::run_dispatch_once;
-use crate::support::{self, aws, sink::Sink};
+use crate::support::aws::{self, run_dispatch_once};
+use crate::support::{self, sink::Sink};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::adapters::aws::SqsQueue;

@@ -1,5 +1,6 @@
 //! Load: a burst of events fanned out to three subscriptions, through `serve` (in-process,
-//! real HTTP on 127.0.0.1) and through the AWS adapters on the emulator. Every (event,
+//! real HTTP on 127.0.0.1; in-memory and durable stores) and through the AWS adapters on
+//! the emulator. Every (event,
 //! subscription) pair must reach its sink at least once, with exactly one succeeded attempt
 //! on record and no other attempt; duplicates are counted and printed, and so is the
 //! throughput (informational: nothing here is timed).
@@ -14,7 +15,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchboard_cli::serve::{self, ServeConfig};
+use crate::support::tempdir::TempDir;
+use switchboard_cli::serve::{self, ServeConfig, Store};
 use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::dispatch::Dispatcher;
 use switchboard_core::domain::attempt::AttemptStatus;
@@ -139,9 +141,20 @@ async fn verify(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn burst_through_serve_delivers_every_pair_once_on_record() {
+    serve_burst("serve (memory)", Store::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burst_through_durable_serve_delivers_every_pair_once_on_record() {
+    let dir = TempDir::new("switchboard-load");
+    serve_burst("serve (durable)", Store::durable(dir.path())).await;
+}
+
+async fn serve_burst(label: &str, store: Store) {
     let events = size("SWITCHBOARD_LOAD_EVENTS", 10_000, 100_000);
     // Given serve on a free port, a Hipcall source and three subscribers to call.ended
-    let config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+    let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+    config.store = store;
     let running = serve::start(config).await.unwrap();
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::builder()
@@ -203,7 +216,7 @@ async fn burst_through_serve_delivers_every_pair_once_on_record() {
     // Then every pair arrives and the queue empties
     let want = events * SUBSCRIPTIONS;
     let delivered = support::eventually(600, || async {
-        sinks.iter().map(Sink::count).sum::<usize>() >= want && running.queue.is_empty()
+        sinks.iter().map(Sink::count).sum::<usize>() >= want && running.queue.is_empty().await
     })
     .await;
     let all_done = started.elapsed();
@@ -211,13 +224,13 @@ async fn burst_through_serve_delivers_every_pair_once_on_record() {
         delivered,
         "only {} of {want} deliveries after 600 s; queue holds {}",
         sinks.iter().map(Sink::count).sum::<usize>(),
-        running.queue.len()
+        running.queue.len().await
     );
     let ports = running.ports.clone();
-    let duplicates = verify("serve", &ids, &sub_ids, &sinks, ports.deliveries.as_ref()).await;
-    assert!(running.queue.dead_letters().is_empty());
+    let duplicates = verify(label, &ids, &sub_ids, &sinks, ports.deliveries.as_ref()).await;
+    assert!(support::dead_letters(&running.queue).await.is_empty());
     report(&format!(
-        "load/serve: {events} events x {SUBSCRIPTIONS} subscriptions: ingest {:.0} events/s ({:.1} s); \
+        "load/{label}: {events} events x {SUBSCRIPTIONS} subscriptions: ingest {:.0} events/s ({:.1} s); \
          {want} deliveries in {:.1} s = {:.0} deliveries/s end to end; lost 0; duplicates {duplicates}",
         events as f64 / ingested.as_secs_f64(),
         ingested.as_secs_f64(),

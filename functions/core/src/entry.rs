@@ -14,6 +14,18 @@ pub enum InitError {
     Client(String),
 }
 
+/// Ends the process with the readable message when cold-start wiring fails: Lambda shows it
+/// in the INIT log and retries the cold start; `main`'s own `Err` would print `Debug` form.
+pub fn or_exit<T>(result: Result<T, InitError>) -> T {
+    match result {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, "cold start failed");
+            std::process::exit(1);
+        }
+    }
+}
+
 async fn aws_ports() -> Result<(Ports, Settings), InitError> {
     let names = AwsResources::from_env()?;
     let settings = Settings::from_env()?;

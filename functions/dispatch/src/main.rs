@@ -2,12 +2,12 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use switchboard_core::entry::dispatcher;
+use switchboard_core::entry::{dispatcher, or_exit};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let dispatcher = dispatcher().await?;
+    let dispatcher = or_exit(dispatcher().await);
     let dispatcher = &dispatcher;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, Error>(dispatcher.handle_sqs_event(event.payload).await)

@@ -1,12 +1,12 @@
 //! Ingest Lambda: API Gateway `/hooks/{source}[/{token}]` → verify, parse → SQS → 202.
 
 use lambda_http::{run, service_fn, Error};
-use switchboard_core::entry::{http_glue, ingest_app};
+use switchboard_core::entry::{http_glue, ingest_app, or_exit};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let app = ingest_app().await?;
+    let app = or_exit(ingest_app().await);
     let app = &app;
     run(service_fn(move |req| http_glue::handle(app, req))).await
 }

@@ -6,7 +6,10 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
+use std::time::Duration;
+use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::config::AwsResources;
+use switchboard_core::dispatch::Dispatcher;
 
 /// The emulator's SDK configuration. A missing emulator is a failure, never a skip.
 pub async fn sdk() -> aws_config::SdkConfig {
@@ -258,4 +261,12 @@ pub async fn create_tables(sdk: &aws_config::SdkConfig, names: &AwsResources) {
     )
     .await;
     create_table(&ddb, &names.dedup_table, "key", None, &[]).await;
+}
+
+/// Receives what SQS holds and hands it to the dispatcher as the Lambda event source
+/// mapping would, deleting what the partial batch response does not name.
+pub async fn run_dispatch_once(dispatcher: &Dispatcher, consumer: &SqsQueue) -> usize {
+    super::lambda::dispatch_round(dispatcher, consumer, Duration::from_secs(2))
+        .await
+        .received
 }

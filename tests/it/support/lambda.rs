@@ -61,10 +61,3 @@ pub async fn try_dispatch_round(
         message_ids: received.into_iter().map(|m| m.message_id).collect(),
     })
 }
-
-/// Receives what SQS holds and dispatches it (one round); returns how many were received.
-pub async fn run_dispatch_once(dispatcher: &Dispatcher, consumer: &SqsQueue) -> usize {
-    dispatch_round(dispatcher, consumer, Duration::from_secs(2))
-        .await
-        .received
-}

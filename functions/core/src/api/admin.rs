@@ -136,23 +136,9 @@ fn missing_as(err: crate::error::StoreError, kind: &str, id: &str) -> ApiError {
     }
 }
 
-/// Parses a JSON object body. An explicit `null` is refused rather than read as "absent",
-/// so a client's mistake is not silently turned into a different request.
 fn body<T: DeserializeOwned>(req: &Request<Bytes>) -> Result<T, ApiError> {
-    let invalid = |e: serde_json::Error| {
-        ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}"))
-    };
-    let value: serde_json::Value = serde_json::from_slice(req.body()).map_err(invalid)?;
-    if let Some(field) = value
-        .as_object()
-        .and_then(|o| o.iter().find(|(_, v)| v.is_null()).map(|(k, _)| k.clone()))
-    {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            format!("{field} is null; omit a field instead of sending null"),
-        ));
-    }
-    serde_json::from_value(value).map_err(invalid)
+    serde_json::from_slice(req.body())
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
 }
 
 async fn create_source(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {

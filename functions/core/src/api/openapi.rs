@@ -635,15 +635,16 @@ fn schemas() -> Value {
                 "call_id": {"type": "string"}
             }
         },
+        // A null field means the same as an absent one (clients pass `next_cursor` back).
         "ReplayRequest": {
             "type": "object",
             "properties": {
-                "event_id": {"type": "string", "minLength": 1},
-                "subscription_id": {"type": "string", "minLength": 1},
-                "since": timestamp(),
-                "until": timestamp(),
-                "cursor": {"type": "string"},
-                "limit": {"type": "integer", "minimum": 1, "maximum": 500}
+                "event_id": {"type": "string", "minLength": 1, "nullable": true},
+                "subscription_id": {"type": "string", "minLength": 1, "nullable": true},
+                "since": {"type": "string", "format": "date-time", "nullable": true},
+                "until": {"type": "string", "format": "date-time", "nullable": true},
+                "cursor": {"type": "string", "nullable": true},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 500, "nullable": true}
             },
             "additionalProperties": false
         }

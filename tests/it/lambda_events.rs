@@ -1,0 +1,97 @@
+//! The sample events under `events/` (what `cargo lambda invoke --data-file` sends, see
+//! scripts/lambda-smoke) deserialize as Lambda delivers them and run through the same
+//! handlers the ingest and dispatch mains call.
+
+use crate::support::{self, sink::Sink};
+use aws_lambda_events::event::sqs::SqsEvent;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_core::adapters::memory::MemoryQueue;
+use switchboard_core::api::{AdminAuth, App, Surface};
+use switchboard_core::dispatch::Dispatcher;
+use switchboard_core::domain::QueueMessage;
+use switchboard_core::entry::http_glue;
+use switchboard_core::ports::QueueConsumer;
+use switchboard_core::state::Ports;
+
+const APIGW_HIPCALL_CALL_HANGUP: &str = include_str!("../../events/apigw-hipcall-call-hangup.json");
+const SQS_EVENT_BATCH: &str = include_str!("../../events/sqs-event-batch.json");
+
+fn memory_ports() -> (Ports, Arc<MemoryQueue>) {
+    let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30), 5));
+    (Ports::in_memory(queue.clone()), queue)
+}
+
+#[tokio::test]
+async fn apigw_sample_is_accepted_by_the_ingest_function() {
+    // Given the ingest function's app over in-memory ports, with the source the sample names
+    let (ports, queue) = memory_ports();
+    support::create_source(&support::app(ports.clone()), "hipcall-main", "hipcall").await;
+    let ingest = App {
+        ports,
+        settings: support::settings(),
+        admin_auth: AdminAuth::Iam,
+        surface: Surface::Ingest,
+    };
+
+    // When API Gateway's request (HTTP API, payload 2.0) goes through the Lambda glue
+    let request = lambda_http::request::from_str(APIGW_HIPCALL_CALL_HANGUP).unwrap();
+    let response = http_glue::handle(&ingest, request).await.unwrap();
+
+    // Then it answers 202 with the event id, and the queued event carries the fixture
+    assert_eq!(response.status(), 202, "{:?}", response.body());
+    let body: serde_json::Value = match response.body() {
+        lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap(),
+        other => panic!("expected a JSON text body, got {other:?}"),
+    };
+    let id = body["id"].as_str().unwrap();
+    let received = queue.receive(10, Duration::ZERO).await.unwrap();
+    assert_eq!(received.len(), 1);
+    let QueueMessage::Event { event } = QueueMessage::from_json(&received[0].body).unwrap() else {
+        panic!("expected an event message: {}", received[0].body);
+    };
+    assert_eq!(event.envelope.id, id);
+    assert_eq!(event.envelope.event_type, "call.ended");
+    assert_eq!(event.envelope.source, "hipcall-main");
+    assert_eq!(event.raw.body, support::HIPCALL_CALL_HANGUP.as_bytes());
+}
+
+#[tokio::test]
+async fn sqs_sample_is_dispatched_with_no_batch_failures() {
+    // Given the dispatch function's dispatcher over in-memory ports and a subscriber
+    let (ports, _queue) = memory_ports();
+    let crm = Sink::start().await;
+    support::create_subscription(
+        &support::app(ports.clone()),
+        serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.ended"], "format": "envelope"}),
+    )
+    .await;
+    let dispatcher = Dispatcher::from_settings(ports, support::settings()).unwrap();
+
+    // When Lambda hands it the sample SQS event
+    let event: SqsEvent = serde_json::from_str(SQS_EVENT_BATCH).unwrap();
+    assert_eq!(event.records.len(), 1);
+    let queued = QueueMessage::from_json(event.records[0].body.as_deref().unwrap()).unwrap();
+    let response = dispatcher.handle_sqs_event(event).await;
+
+    // Then no record is reported failed and the subscriber got the event, whose raw
+    // request is the Hipcall fixture
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        response
+            .batch_item_failures
+            .iter()
+            .map(|f| &f.item_identifier)
+            .collect::<Vec<_>>()
+    );
+    let got = crm.received();
+    assert_eq!(got.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["id"], queued.event_id());
+    assert_eq!(body["type"], "call.ended");
+    let QueueMessage::Event { event } = queued else {
+        panic!("the sample carries an event message");
+    };
+    assert_eq!(event.raw.body, support::HIPCALL_CALL_HANGUP.as_bytes());
+}
