@@ -108,6 +108,7 @@ pub async fn drive(
     spec: Spec,
     sink: &Sink,
 ) -> Result<Outcome, String> {
+    switchboard_core::tls::install_default_provider();
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(spec.concurrency)
@@ -216,6 +217,7 @@ pub async fn baseline(
     total: usize,
     concurrency: usize,
 ) -> Result<f64, String> {
+    switchboard_core::tls::install_default_provider();
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(concurrency)

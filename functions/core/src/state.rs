@@ -69,8 +69,11 @@ impl Ports {
     }
 }
 
-/// Loads the SDK configuration the usual way (environment, profile, instance role).
-/// `AWS_ENDPOINT_URL` points every client at an emulator.
+/// Loads the SDK configuration the usual way (environment, profile, instance role), with
+/// the HTTPS client of [`crate::tls`]. `AWS_ENDPOINT_URL` points every client at an emulator.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::tls::sdk_http_client())
+        .load()
+        .await
 }
