@@ -42,6 +42,10 @@ pub struct LambdaArgs {
     /// Start-ups measured per binary.
     #[arg(long, default_value_t = 30)]
     pub runs: usize,
+    /// Also measure every function with this extra variable (`KEY=VALUE`), e.g.
+    /// `SSL_CERT_FILE=...` to read one CA bundle instead of a directory of certificates.
+    #[arg(long)]
+    pub also_with_env: Option<String>,
     /// Stack description from scripts/deploy-test-stack: enables the dispatch memory run
     /// (with AWS_ENDPOINT_URL pointing at the emulator).
     #[arg(long)]
@@ -399,10 +403,11 @@ async fn dispatch_batch(
 pub async fn run(args: LambdaArgs) -> Result<(), String> {
     let mut stub = Stub::start().await?;
     let functions = ["ingest", "dispatch", "admin"];
-    let mut binaries: Vec<(String, PathBuf)> = functions
+    // (label, binary, extra environment)
+    let mut binaries: Vec<(String, PathBuf, Vec<(String, String)>)> = functions
         .iter()
-        .map(|f| (f.to_string(), args.bootstrap_dir.join(f).join("bootstrap")))
-        .filter(|(_, p)| p.is_file())
+        .map(|f| (f.to_string(), args.bootstrap_dir.join(f).join("bootstrap"), Vec::new()))
+        .filter(|(_, p, _)| p.is_file())
         .collect();
     if binaries.is_empty() {
         return Err(format!(
@@ -410,8 +415,24 @@ pub async fn run(args: LambdaArgs) -> Result<(), String> {
             args.bootstrap_dir.display()
         ));
     }
+    if let Some(kv) = &args.also_with_env {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or("--also-with-env takes KEY=VALUE")?;
+        let variants: Vec<_> = binaries
+            .iter()
+            .map(|(name, path, _)| {
+                (
+                    format!("{name} +{k}"),
+                    path.clone(),
+                    vec![(k.to_owned(), v.to_owned())],
+                )
+            })
+            .collect();
+        binaries.extend(variants);
+    }
     if let Some(b) = &args.baseline {
-        binaries.push(("hello (baseline)".into(), b.clone()));
+        binaries.push(("hello (baseline)".into(), b.clone(), Vec::new()));
     }
     let names: Vec<(String, String)> = match &args.stack {
         Some(p) => super::emulator::stack_env(p)?
@@ -432,8 +453,9 @@ pub async fn run(args: LambdaArgs) -> Result<(), String> {
     );
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); binaries.len()];
     for _ in 0..args.runs.max(1) {
-        for (i, (name, path)) in binaries.iter().enumerate() {
-            let env = function_env(stub.addr, name, &names);
+        for (i, (name, path, extra)) in binaries.iter().enumerate() {
+            let mut env = function_env(stub.addr, name, &names);
+            env.extend(extra.iter().cloned());
             times[i].push(start_up(&mut stub, path, &env).await?);
         }
     }
@@ -441,7 +463,7 @@ pub async fn run(args: LambdaArgs) -> Result<(), String> {
         .baseline
         .as_ref()
         .map(|_| Dist::new(times[binaries.len() - 1].clone()).pct(50.0));
-    for ((name, path), t) in binaries.iter().zip(times) {
+    for ((name, path, _), t) in binaries.iter().zip(times) {
         let d = Dist::new(t);
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or_default();
         let ratio = baseline_median
@@ -453,7 +475,7 @@ pub async fn run(args: LambdaArgs) -> Result<(), String> {
             })
             .unwrap_or_default();
         println!(
-            "  {name:<17} median {}  p90 {}  min {}  ({:.2} MiB binary){ratio}",
+            "  {name:<24} median {}  p90 {}  min {}  ({:.2} MiB binary){ratio}",
             load::ms(d.pct(50.0)),
             load::ms(d.pct(90.0)),
             load::ms(d.pct(0.0)),
