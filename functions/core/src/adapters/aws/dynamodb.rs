@@ -62,6 +62,23 @@ where
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
+/// The record stored under `id` in a table keyed by `id`, read consistently.
+async fn get_doc_by_id<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    table: &str,
+    id: &str,
+) -> StoreResult<Option<T>> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key("id", s(id))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    out.item.as_ref().map(from_doc).transpose()
+}
+
 /// Sources or subscriptions in a table keyed by `id`.
 pub struct DynamoConfigStore<T> {
     client: Client,
@@ -117,16 +134,7 @@ impl<T: Record> ConfigStore<T> for DynamoConfigStore<T> {
     }
 
     async fn get(&self, id: &str) -> StoreResult<Option<T>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", s(id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.item.as_ref().map(from_doc).transpose()
+        get_doc_by_id(&self.client, &self.table, id).await
     }
 
     /// Configuration tables are small (tens to thousands of rows): a paged scan is the
@@ -218,16 +226,7 @@ impl EventStore for DynamoEventStore {
     }
 
     async fn get(&self, id: &str) -> StoreResult<Option<StoredEvent>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", s(id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.item.as_ref().map(from_doc).transpose()
+        get_doc_by_id(&self.client, &self.table, id).await
     }
 }
 
