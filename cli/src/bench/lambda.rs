@@ -406,7 +406,13 @@ pub async fn run(args: LambdaArgs) -> Result<(), String> {
     // (label, binary, extra environment)
     let mut binaries: Vec<(String, PathBuf, Vec<(String, String)>)> = functions
         .iter()
-        .map(|f| (f.to_string(), args.bootstrap_dir.join(f).join("bootstrap"), Vec::new()))
+        .map(|f| {
+            (
+                f.to_string(),
+                args.bootstrap_dir.join(f).join("bootstrap"),
+                Vec::new(),
+            )
+        })
         .filter(|(_, p, _)| p.is_file())
         .collect();
     if binaries.is_empty() {
