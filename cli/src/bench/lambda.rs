@@ -29,6 +29,9 @@ use switchboard_core::state::{load_sdk_config, Ports};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+/// A binary to start: label, path, extra environment.
+type Measured = (String, PathBuf, Vec<(String, String)>);
+
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 
 #[derive(clap::Args, Debug, Clone)]
@@ -403,8 +406,7 @@ async fn dispatch_batch(
 pub async fn run(args: LambdaArgs) -> Result<(), String> {
     let mut stub = Stub::start().await?;
     let functions = ["ingest", "dispatch", "admin"];
-    // (label, binary, extra environment)
-    let mut binaries: Vec<(String, PathBuf, Vec<(String, String)>)> = functions
+    let mut binaries: Vec<Measured> = functions
         .iter()
         .map(|f| {
             (
