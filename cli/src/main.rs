@@ -7,6 +7,9 @@ use switchboard_cli::ops;
 use switchboard_cli::serve::{self, ServeConfig};
 use switchboard_core::redact::Secret;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "switchboard",
