@@ -4,7 +4,8 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use switchboard_cli::ops;
-use switchboard_cli::serve::{self, ServeConfig};
+use switchboard_cli::serve::{self, ServeConfig, Store};
+use switchboard_core::adapters::sqlite::SyncMode;
 use switchboard_core::redact::Secret;
 
 #[global_allocator]
@@ -46,15 +47,41 @@ struct ServeArgs {
     /// Bearer token for the admin API; a random one is generated when absent.
     #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
-    /// Directory for the on-disk store (reserved: this version keeps everything in memory).
+    /// Directory of the durable store (created when missing) [default: $XDG_DATA_HOME/switchboard,
+    /// else ~/.local/share/switchboard].
     #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
     data_dir: Option<std::path::PathBuf>,
-    /// Keep everything in memory (the only store in this version).
+    /// Keep everything in memory instead of the data directory: nothing survives a restart.
     #[arg(long)]
     memory: bool,
+    /// How hard the durable store syncs a commit: `normal` survives a crash of the process
+    /// (kill -9), `full` also a power loss (one fsync per group of commits).
+    #[arg(long, env = "SWITCHBOARD_SYNC", default_value = "normal", value_parser = parse_sync)]
+    sync: SyncMode,
     /// Concurrent deliveries per batch.
     #[arg(long, env = "SWITCHBOARD_DELIVERY_CONCURRENCY", default_value_t = 32)]
     delivery_concurrency: usize,
+}
+
+fn parse_sync(s: &str) -> Result<SyncMode, String> {
+    SyncMode::parse(s).ok_or_else(|| format!("{s:?} is not one of: normal, full"))
+}
+
+/// Where the data lives, for the start-up banner.
+fn describe_store(data: Option<&serve::DataInfo>) -> String {
+    match data {
+        None => "in memory (--memory): lost when serve stops".to_owned(),
+        Some(d) => {
+            let mut line = format!("{} (durable, sync {})", d.path.display(), d.sync.as_str());
+            if d.queued > 0 {
+                line.push_str(&format!(
+                    "; resumed {} queued message(s), {} of them in flight when the last run stopped",
+                    d.queued, d.in_flight
+                ));
+            }
+            line
+        }
+    }
 }
 
 fn random_token() -> String {
@@ -72,9 +99,21 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     let token = args.admin_token.unwrap_or_else(random_token);
     let mut config = ServeConfig::new(args.listen, Secret::new(token.clone()));
     config.settings.delivery_concurrency = args.delivery_concurrency.clamp(1, 1024);
-    if args.data_dir.is_some() && !args.memory {
-        eprintln!("note: --data-dir is reserved for the on-disk store; this version keeps everything in memory");
-    }
+    config.store = if args.memory {
+        if args.data_dir.is_some() {
+            eprintln!("note: --memory given; the data directory is not used");
+        }
+        Store::Memory
+    } else {
+        let Some(dir) = args.data_dir.or_else(serve::default_data_dir) else {
+            eprintln!("error: no data directory: pass --data-dir (or set SWITCHBOARD_DATA_DIR or HOME), or --memory");
+            return ExitCode::from(2);
+        };
+        Store::Durable {
+            dir,
+            sync: args.sync,
+        }
+    };
     let running = match serve::start(config).await {
         Ok(r) => r,
         Err(e) => {
@@ -89,14 +128,25 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     );
     println!("  admin API:         http://{}/admin", running.addr);
     println!("  admin token:       {token}");
+    println!(
+        "  data:              {}",
+        describe_store(running.data.as_ref())
+    );
     println!("Press Ctrl-C to drain and stop.");
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("error: cannot wait for Ctrl-C: {e}");
     }
     eprintln!("stopping: draining the queue...");
+    let kept = running.data.as_ref().map(|d| d.path.clone());
     let left = running.stop().await;
     if left > 0 {
-        eprintln!("stopped; {left} queued message(s) (scheduled retries) were dropped with the in-memory queue");
+        match kept {
+            Some(path) => eprintln!(
+                "stopped; {left} queued message(s) (scheduled retries) kept in {}; they resume on the next start",
+                path.display()
+            ),
+            None => eprintln!("stopped; {left} queued message(s) (scheduled retries) were dropped with the in-memory queue"),
+        }
     } else {
         eprintln!("stopped; queue empty");
     }

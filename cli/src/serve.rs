@@ -1,24 +1,70 @@
 //! `switchboard serve`: ingest and admin on one port, a dispatch loop over the local queue,
-//! no AWS at all.
+//! no AWS at all. The queue and the records live in an on-disk store (SQLite in the data
+//! directory, see `switchboard_core::adapters::sqlite`) or, with [`Store::Memory`], in
+//! memory.
 
 use crate::http_server;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::adapters::memory::MemoryQueue;
+use switchboard_core::adapters::sqlite::{Db, SqliteQueue, SyncMode, DB_FILE};
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::Settings;
 use switchboard_core::dispatch::{poller, Dispatcher};
+use switchboard_core::ports::QueueConsumer;
 use switchboard_core::redact::Secret;
 use switchboard_core::state::Ports;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// Where `serve` keeps its queue, events, attempts and configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Store {
+    /// In memory: everything is lost when the process ends.
+    Memory,
+    /// In `dir/switchboard.db`: a 2xx answer means the event is committed to disk, and a
+    /// restart (after a crash too) resumes the queue where it was.
+    Durable { dir: PathBuf, sync: SyncMode },
+}
+
+impl Store {
+    pub fn durable(dir: impl Into<PathBuf>) -> Self {
+        Self::Durable {
+            dir: dir.into(),
+            sync: SyncMode::default(),
+        }
+    }
+}
+
+/// The default data directory: `$XDG_DATA_HOME/switchboard` when that is an absolute path,
+/// else `$HOME/.local/share/switchboard` (`%LOCALAPPDATA%\switchboard` on Windows). Never
+/// relative to the working directory, so never inside a source tree by accident.
+pub fn default_data_dir() -> Option<PathBuf> {
+    default_data_dir_from(|k| std::env::var_os(k))
+}
+
+/// [`default_data_dir`] over any environment lookup (for tests).
+pub fn default_data_dir_from(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
+    let absolute = |k: &str| env(k).map(PathBuf::from).filter(|p| p.is_absolute());
+    if cfg!(windows) {
+        return absolute("LOCALAPPDATA").map(|p| p.join("switchboard"));
+    }
+    if let Some(xdg) = absolute("XDG_DATA_HOME") {
+        return Some(xdg.join("switchboard"));
+    }
+    absolute("HOME").map(|h| h.join(".local").join("share").join("switchboard"))
+}
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub admin_token: Secret,
     pub settings: Settings,
+    /// Where the data lives. [`ServeConfig::new`] keeps it in memory (in-process tests and
+    /// benchmarks); the `switchboard serve` command defaults to the durable store.
+    pub store: Store,
     /// Queue pollers, each handling batches of up to 10 messages.
     pub workers: usize,
     /// How long a received message stays hidden before it is retried.
@@ -40,6 +86,7 @@ impl ServeConfig {
             listen,
             admin_token,
             settings,
+            store: Store::Memory,
             workers: 8,
             visibility: Duration::from_secs(60),
             max_receives: 5,
@@ -48,11 +95,72 @@ impl ServeConfig {
     }
 }
 
+/// The queue `serve` polls, in memory or on disk.
+#[derive(Clone)]
+pub enum LocalQueue {
+    Memory(Arc<MemoryQueue>),
+    Durable(Arc<SqliteQueue>),
+}
+
+impl LocalQueue {
+    fn consumer(&self) -> Arc<dyn QueueConsumer> {
+        match self {
+            Self::Memory(q) => q.clone(),
+            Self::Durable(q) => q.clone(),
+        }
+    }
+
+    /// Messages visible now or in flight (delayed retries not counted).
+    pub async fn active_len(&self) -> usize {
+        match self {
+            Self::Memory(q) => q.active_len(),
+            Self::Durable(q) => count(q.active_len().await),
+        }
+    }
+
+    /// Messages not yet deleted (delayed retries included).
+    pub async fn len(&self) -> usize {
+        match self {
+            Self::Memory(q) => q.len(),
+            Self::Durable(q) => count(q.len().await),
+        }
+    }
+
+    pub async fn is_empty(&self) -> bool {
+        self.len().await == 0
+    }
+}
+
+fn count(n: Result<u64, switchboard_core::error::StoreError>) -> usize {
+    match n {
+        Ok(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot count queued messages");
+            0
+        }
+    }
+}
+
+/// Where a durable `serve` keeps its data, and what it found there on start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataInfo {
+    /// The database file.
+    pub path: PathBuf,
+    pub sync: SyncMode,
+    /// Messages found in the queue on start (ready, delayed or in flight).
+    pub queued: u64,
+    /// Of those, how many were in flight when the previous process stopped (made visible
+    /// again at once: the store's lock proves that process is gone).
+    pub in_flight: u64,
+}
+
 /// A running server: its address, its ports (for tests) and a handle to stop it.
 pub struct Running {
     pub addr: SocketAddr,
     pub ports: Ports,
-    pub queue: Arc<MemoryQueue>,
+    pub queue: LocalQueue,
+    /// `None` when the data is in memory.
+    pub data: Option<DataInfo>,
     stop_http: watch::Sender<bool>,
     stop_pollers: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
@@ -69,10 +177,52 @@ pub enum ServeError {
     },
     #[error("cannot build the delivery client: {0}")]
     Client(String),
+    #[error("cannot open the data store: {0}")]
+    Store(String),
 }
 
-/// Binds and starts serving; returns once the listener is bound.
+/// Opens the durable store in `dir`; makes messages left in flight visible again.
+async fn open_durable(
+    dir: &Path,
+    sync: SyncMode,
+    config: &ServeConfig,
+) -> Result<(Arc<SqliteQueue>, DataInfo), ServeError> {
+    let path = dir.join(DB_FILE);
+    let db = Db::open(&path, sync).map_err(|e| ServeError::Store(e.to_string()))?;
+    let queue = Arc::new(SqliteQueue::new(db, config.visibility, config.max_receives));
+    let recovered = queue
+        .recover()
+        .await
+        .map_err(|e| ServeError::Store(e.to_string()))?;
+    let info = DataInfo {
+        path,
+        sync,
+        queued: recovered.queued,
+        in_flight: recovered.in_flight,
+    };
+    Ok((queue, info))
+}
+
+/// Opens the store, binds and starts serving; returns once the listener is bound.
 pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
+    let (ports, queue, data) = match &config.store {
+        Store::Memory => {
+            let queue = Arc::new(MemoryQueue::new(config.visibility, config.max_receives));
+            (
+                Ports::in_memory(queue.clone()),
+                LocalQueue::Memory(queue),
+                None,
+            )
+        }
+        Store::Durable { dir, sync } => {
+            let (queue, info) = open_durable(dir, *sync, &config).await?;
+            (
+                Ports::sqlite(queue.clone()),
+                LocalQueue::Durable(queue),
+                Some(info),
+            )
+        }
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -83,10 +233,8 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
         addr: config.listen,
         source,
     })?;
-    let queue = Arc::new(MemoryQueue::new(config.visibility, config.max_receives));
     // Admin writes go through the same cache and invalidate it, so serve sees them at once.
-    let ports = Ports::in_memory(queue.clone())
-        .with_source_cache(switchboard_core::api::source_cache::DEFAULT_TTL);
+    let ports = ports.with_source_cache(switchboard_core::api::source_cache::DEFAULT_TTL);
     let dispatcher = Arc::new(
         Dispatcher::from_settings(ports.clone(), config.settings.clone())
             .map_err(|e| ServeError::Client(e.to_string()))?,
@@ -104,7 +252,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
         .map(|_| {
             tokio::spawn(poller::run(
                 dispatcher.clone(),
-                queue.clone(),
+                queue.consumer(),
                 pollers_rx.clone(),
             ))
         })
@@ -113,6 +261,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
         addr,
         ports,
         queue,
+        data,
         stop_http,
         stop_pollers,
         server,
@@ -124,7 +273,8 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
 impl Running {
     /// Stops accepting requests, lets the pollers finish what is queued for now (up to the
     /// drain timeout), then stops them. Returns how many messages were left (delayed retries
-    /// and anything the timeout cut off), which an in-memory queue cannot keep.
+    /// and anything the timeout cut off): lost with an in-memory queue, kept on disk (and
+    /// resumed by the next start) with the durable store.
     pub async fn stop(self) -> usize {
         // A send error means the receivers are gone already: nothing left to stop.
         let _ = self.stop_http.send(true);
@@ -132,7 +282,7 @@ impl Running {
             tracing::warn!(error = %e, "HTTP server task ended abnormally");
         }
         let deadline = tokio::time::Instant::now() + self.drain_timeout;
-        while self.queue.active_len() > 0 && tokio::time::Instant::now() < deadline {
+        while self.queue.active_len().await > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = self.stop_pollers.send(true);
@@ -141,6 +291,41 @@ impl Running {
                 tracing::warn!(error = %e, "poller task ended abnormally");
             }
         }
-        self.queue.len()
+        self.queue.len().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<std::ffi::OsString> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).map(Into::into)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn default_data_dir_is_the_users_data_directory() {
+        let home = [("HOME", "/home/ada")];
+        assert_eq!(
+            default_data_dir_from(env(&home)),
+            Some(PathBuf::from("/home/ada/.local/share/switchboard"))
+        );
+        assert_eq!(
+            default_data_dir_from(env(&[("HOME", "/home/ada"), ("XDG_DATA_HOME", "/data")])),
+            Some(PathBuf::from("/data/switchboard"))
+        );
+        // Relative values are ignored (the XDG spec says so), never the working directory
+        assert_eq!(
+            default_data_dir_from(env(&[("HOME", "/home/ada"), ("XDG_DATA_HOME", "rel")])),
+            Some(PathBuf::from("/home/ada/.local/share/switchboard"))
+        );
+        assert_eq!(default_data_dir_from(env(&[("HOME", "rel")])), None);
+        assert_eq!(default_data_dir_from(env(&[])), None);
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 #[test]
 fn serve_binary_prints_url_and_token_and_stops_on_sigint() {
+    let data_dir = std::env::temp_dir().join(format!("switchboard-bin-{}", std::process::id()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args([
             "serve",
@@ -15,6 +16,8 @@ fn serve_binary_prints_url_and_token_and_stops_on_sigint() {
             "--admin-token",
             "bin-test-token",
         ])
+        .arg("--data-dir")
+        .arg(&data_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -29,6 +32,14 @@ fn serve_binary_prints_url_and_token_and_stops_on_sigint() {
     assert!(rest
         .iter()
         .any(|l| l.contains("admin token:") && l.contains("bin-test-token")));
+    // The data lives in the directory given, and the banner says where
+    let db = data_dir.join("switchboard.db");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("data:") && l.contains(&db.display().to_string())),
+        "{rest:?}"
+    );
+    assert!(db.exists());
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -74,4 +85,5 @@ fn serve_binary_prints_url_and_token_and_stops_on_sigint() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = std::fs::remove_dir_all(&data_dir);
 }

@@ -1,5 +1,5 @@
-//! One contract per port, run against the in-memory adapter and against the AWS adapter on
-//! the emulator, so the two cannot drift.
+//! One contract per port, run against the in-memory adapter, the SQLite adapter (a fresh
+//! store per test) and the AWS adapter on the emulator, so they cannot drift.
 
 use crate::support::aws;
 use std::sync::Arc;
@@ -833,5 +833,60 @@ mod emulator {
     #[tokio::test]
     async fn dedup() {
         dedup_contract(&aws_ports().await).await;
+    }
+}
+
+mod sqlite {
+    use super::*;
+    use crate::support::tempdir::TempDir;
+    use switchboard_core::adapters::sqlite::{Db, SqliteQueue, SyncMode, DB_FILE};
+
+    /// A store in a fresh directory (kept alive by the returned guard).
+    fn queue() -> (TempDir, Arc<SqliteQueue>) {
+        let dir = TempDir::new("switchboard-contract");
+        let db = Db::open(&dir.path().join(DB_FILE), SyncMode::Normal).unwrap();
+        let q = SqliteQueue::new(db, Duration::from_secs(VISIBILITY_SECS.into()), 5);
+        (dir, Arc::new(q))
+    }
+
+    fn ports() -> (TempDir, Ports) {
+        let (dir, q) = queue();
+        (dir, Ports::sqlite(q))
+    }
+
+    #[tokio::test]
+    async fn queries() {
+        let (_dir, ports) = ports();
+        queries_contract(&ports).await;
+    }
+
+    #[tokio::test]
+    async fn queue_semantics() {
+        let (_dir, q) = queue();
+        queue_contract(q.clone(), q).await;
+    }
+
+    #[tokio::test]
+    async fn sources() {
+        let (_dir, ports) = ports();
+        source_store_contract(&ports).await;
+    }
+
+    #[tokio::test]
+    async fn events() {
+        let (_dir, ports) = ports();
+        event_store_contract(&ports).await;
+    }
+
+    #[tokio::test]
+    async fn deliveries() {
+        let (_dir, ports) = ports();
+        delivery_store_contract(&ports).await;
+    }
+
+    #[tokio::test]
+    async fn dedup() {
+        let (_dir, ports) = ports();
+        dedup_contract(&ports).await;
     }
 }

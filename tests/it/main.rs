@@ -5,11 +5,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod admin_api;
+mod bad_input;
 mod console_browser;
 mod contract;
 mod drift;
+mod durable;
 mod e2e_aws;
+mod faults;
 mod ingest_errors;
 mod lambda_events;
+mod load;
+mod secrets;
 mod serve;
 mod support;

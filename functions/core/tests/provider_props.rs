@@ -103,6 +103,14 @@ const TEXTS: &[&str] = &[
     "ç🙂",
 ];
 
+/// Cases per property: 512 in CI; `PROPTEST_CASES=N` for a long run.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
@@ -245,7 +253,7 @@ fn check(p: &Parsed) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
 
     #[test]
     fn any_request_is_normalized_or_kept_raw(

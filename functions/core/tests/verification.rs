@@ -472,7 +472,10 @@ async fn sources_need_an_explicit_verification_and_a_real_zone() {
 // Any attempt other than the exact token is refused, and nothing panics
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
+        ..Default::default()
+    })]
 
     #[test]
     fn only_the_exact_token_passes(

@@ -1,7 +1,6 @@
 //! Resources on the emulator: random queue and table names per test, so tests run in
 //! parallel. The key schemas mirror infra/template.yaml.
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType,
@@ -11,7 +10,6 @@ use std::time::Duration;
 use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::config::AwsResources;
 use switchboard_core::dispatch::Dispatcher;
-use switchboard_core::ports::QueueConsumer;
 
 /// The emulator's SDK configuration. A missing emulator is a failure, never a skip.
 pub async fn sdk() -> aws_config::SdkConfig {
@@ -21,6 +19,27 @@ pub async fn sdk() -> aws_config::SdkConfig {
         "AWS_ENDPOINT_URL must point at the local emulator (got {endpoint:?}); run ./scripts/test, which starts it"
     );
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// Environment lookups for service config that find nothing, so an SDK config can point at
+/// another endpoint than `AWS_ENDPOINT_URL` (which otherwise wins over `endpoint_url`).
+#[derive(Debug)]
+struct NoEnvironment;
+
+impl aws_types::service_config::LoadServiceConfig for NoEnvironment {
+    fn load_config(&self, _: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        None
+    }
+}
+
+/// The emulator's SDK configuration, pointed at another emulator on `endpoint`.
+pub async fn sdk_at(endpoint: &str) -> aws_config::SdkConfig {
+    sdk()
+        .await
+        .to_builder()
+        .endpoint_url(endpoint)
+        .service_config(NoEnvironment)
+        .build()
 }
 
 fn unique(prefix: &str) -> String {
@@ -109,20 +128,7 @@ async fn create_table(
 
 /// A fresh queue (visibility `visibility_secs`) and the five tables.
 pub async fn resources(sdk: &aws_config::SdkConfig, visibility_secs: u32) -> AwsResources {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let ddb = aws_sdk_dynamodb::Client::new(sdk);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(unique("events"))
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            visibility_secs.to_string(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue_url = create_queue(sdk, &unique("events"), visibility_secs, None).await;
     let names = AwsResources {
         queue_url,
         sources_table: unique("sources"),
@@ -131,6 +137,79 @@ pub async fn resources(sdk: &aws_config::SdkConfig, visibility_secs: u32) -> Aws
         deliveries_table: unique("deliveries"),
         dedup_table: unique("dedup"),
     };
+    create_tables(sdk, &names).await;
+    names
+}
+
+/// Creates a queue; with `redrive = Some((dlq arn, max receives))` it dead-letters there.
+pub async fn create_queue(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+    visibility_secs: u32,
+    redrive: Option<(&str, u32)>,
+) -> String {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut req = sqs.create_queue().queue_name(name).attributes(
+        QueueAttributeName::VisibilityTimeout,
+        visibility_secs.to_string(),
+    );
+    if let Some((dlq_arn, max)) = redrive {
+        req = req.attributes(
+            QueueAttributeName::RedrivePolicy,
+            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max.to_string()})
+                .to_string(),
+        );
+    }
+    req.send().await.unwrap().queue_url.unwrap()
+}
+
+pub async fn queue_arn(sdk: &aws_config::SdkConfig, queue_url: &str) -> String {
+    aws_sdk_sqs::Client::new(sdk)
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone()
+}
+
+/// A fresh events queue that moves a message to a fresh dead-letter queue after
+/// `max_receives` receipts (the template's redrive policy); returns both URLs.
+pub async fn queue_with_dlq(
+    sdk: &aws_config::SdkConfig,
+    visibility_secs: u32,
+    max_receives: u32,
+) -> (String, String) {
+    let dlq = create_queue(sdk, &unique("dlq"), 30, None).await;
+    let arn = queue_arn(sdk, &dlq).await;
+    let queue = create_queue(
+        sdk,
+        &unique("events"),
+        visibility_secs,
+        Some((&arn, max_receives)),
+    )
+    .await;
+    (queue, dlq)
+}
+
+/// Creates the queue (named by the last segment of its URL) and the five tables again, as
+/// after an emulator restart that lost them.
+pub async fn recreate(sdk: &aws_config::SdkConfig, names: &AwsResources, visibility_secs: u32) {
+    let name = names.queue_url.rsplit('/').next().unwrap();
+    let url = create_queue(sdk, name, visibility_secs, None).await;
+    assert_eq!(
+        url, names.queue_url,
+        "the emulator names queues by port and name"
+    );
+    create_tables(sdk, names).await;
+}
+
+/// The five tables of `names`, with the template's keys and indexes.
+pub async fn create_tables(sdk: &aws_config::SdkConfig, names: &AwsResources) {
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
     create_table(&ddb, &names.sources_table, "id", None, &[]).await;
     create_table(&ddb, &names.subscriptions_table, "id", None, &[]).await;
     create_table(
@@ -182,32 +261,12 @@ pub async fn resources(sdk: &aws_config::SdkConfig, visibility_secs: u32) -> Aws
     )
     .await;
     create_table(&ddb, &names.dedup_table, "key", None, &[]).await;
-    names
 }
 
 /// Receives what SQS holds and hands it to the dispatcher as the Lambda event source
 /// mapping would, deleting what the partial batch response does not name.
 pub async fn run_dispatch_once(dispatcher: &Dispatcher, consumer: &SqsQueue) -> usize {
-    let received = consumer.receive(10, Duration::from_secs(2)).await.unwrap();
-    let mut event = SqsEvent::default();
-    event.records = received
-        .iter()
-        .map(|m| {
-            let mut msg = SqsMessage::default();
-            msg.message_id = Some(m.message_id.clone());
-            msg.receipt_handle = Some(m.receipt.clone());
-            msg.body = Some(m.body.clone());
-            msg
-        })
-        .collect();
-    let response = dispatcher.handle_sqs_event(event).await;
-    let failed: Vec<String> = response
-        .batch_item_failures
-        .into_iter()
-        .map(|f| f.item_identifier)
-        .collect();
-    for m in received.iter().filter(|m| !failed.contains(&m.message_id)) {
-        consumer.delete(&m.receipt).await.unwrap();
-    }
-    received.len()
+    super::lambda::dispatch_round(dispatcher, consumer, Duration::from_secs(2))
+        .await
+        .received
 }

@@ -1,8 +1,12 @@
 //! Shared test fixtures: HTTP sinks, emulator resources, in-process apps.
 
 pub mod aws;
+pub mod fault_http;
+pub mod lambda;
+pub mod logs;
 pub mod no_scan;
 pub mod sink;
+pub mod tempdir;
 
 use bytes::Bytes;
 use http::Request;
@@ -87,4 +91,12 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     false
+}
+
+/// What `serve`'s queue dead-lettered, whichever store it uses.
+pub async fn dead_letters(queue: &switchboard_cli::serve::LocalQueue) -> Vec<String> {
+    match queue {
+        switchboard_cli::serve::LocalQueue::Memory(q) => q.dead_letters(),
+        switchboard_cli::serve::LocalQueue::Durable(q) => q.dead_letters().await.unwrap(),
+    }
 }

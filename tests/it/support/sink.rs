@@ -9,7 +9,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 
@@ -25,6 +25,8 @@ pub struct Sink {
     pub addr: SocketAddr,
     captured: Arc<Mutex<Vec<Captured>>>,
     status: Arc<AtomicU16>,
+    /// Milliseconds to wait before answering (the request is captured first).
+    delay_ms: Arc<AtomicU64>,
 }
 
 impl Sink {
@@ -35,6 +37,7 @@ impl Sink {
             addr,
             captured: Arc::default(),
             status: Arc::new(AtomicU16::new(200)),
+            delay_ms: Arc::new(AtomicU64::new(0)),
         };
         let s = sink.clone();
         tokio::spawn(async move {
@@ -62,6 +65,10 @@ impl Sink {
                                 headers: parts.headers,
                                 body,
                             });
+                            let delay = s.delay_ms.load(Ordering::SeqCst);
+                            if delay > 0 {
+                                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                            }
                             let mut resp = Response::new(Full::new(Bytes::from_static(b"ok")));
                             *resp.status_mut() =
                                 http::StatusCode::from_u16(s.status.load(Ordering::SeqCst))
@@ -84,6 +91,12 @@ impl Sink {
 
     pub fn set_status(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Answers only after `delay` (each request is captured when it arrives).
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.delay_ms
+            .store(u64::try_from(delay.as_millis()).unwrap(), Ordering::SeqCst);
     }
 
     pub fn received(&self) -> Vec<Captured> {

@@ -122,18 +122,63 @@ async fn accept(
     let message = QueueMessage::Event {
         event: Box::new(event),
     };
+    if let Err(e) = fits_the_backends(app, &message, req) {
+        release_claim(app, dedup_key.as_deref(), &id).await;
+        return Err(e);
+    }
     if let Err(e) = app.ports.queue.send(&message, Duration::ZERO).await {
         tracing::error!(error = %e, source = %source_id, "queue send failed; answering 503");
-        if let Some(key) = &dedup_key {
-            // Free the claim so the provider's retry is accepted, not called a duplicate.
-            if let Err(e) = app.ports.dedup.release(key, &id).await {
-                tracing::warn!(error = %e, "could not release the dedup claim");
-            }
-        }
+        release_claim(app, dedup_key.as_deref(), &id).await;
         return Err(ApiError::unavailable(
             "the event could not be queued; retry later",
         ));
     }
     tracing::info!(event_id = %id, source = %source_id, "accepted");
     Ok(json(StatusCode::ACCEPTED, &serde_json::json!({"id": id})))
+}
+
+/// Frees a dedup claim for an event that was not queued, so the provider's retry is
+/// accepted rather than called a duplicate.
+async fn release_claim(app: &App, key: Option<&str>, id: &str) {
+    if let Some(key) = key {
+        if let Err(e) = app.ports.dedup.release(key, id).await {
+            tracing::warn!(error = %e, "could not release the dedup claim");
+        }
+    }
+}
+
+/// Refuses (413) an event too large for the queue or the event store once encoded (the
+/// raw body travels base64-encoded next to its parsed JSON, so an event can be about
+/// 2.5 times its body): accepting it would queue a message dispatch could never store.
+/// Small requests skip the encoding: they fit whatever the content.
+fn fits_the_backends(
+    app: &App,
+    message: &QueueMessage,
+    req: &Request<Bytes>,
+) -> Result<(), ApiError> {
+    let limit = match (
+        app.ports.queue.max_message_bytes(),
+        app.ports.events.max_event_bytes(),
+    ) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => return Ok(()),
+    };
+    let request_bytes = req.body().len() + req.uri().query().map_or(0, str::len);
+    // JSON escaping grows a byte to at most 6 (\u00XX); base64 to 4/3: 8 per byte is safe.
+    if request_bytes.saturating_mul(8) + 16 * 1024 < limit {
+        return Ok(());
+    }
+    let encoded = message.to_json().map(|j| j.len()).unwrap_or(usize::MAX);
+    if encoded <= limit {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "this webhook is {encoded} bytes once stored (raw body and parsed payload); \
+             the queue and event store hold at most {limit}"
+        ),
+    ))
 }

@@ -41,8 +41,13 @@ pub async fn run(
             })
             .collect();
         let failed = dispatcher.handle_batch(records).await;
-        for m in messages.iter().filter(|m| !failed.contains(&m.message_id)) {
-            if let Err(e) = consumer.delete(&m.receipt).await {
+        // Deleted together: a store that groups commits (SQLite) takes them in one.
+        let deletes = messages
+            .iter()
+            .filter(|m| !failed.contains(&m.message_id))
+            .map(|m| consumer.delete(&m.receipt));
+        for result in futures::future::join_all(deletes).await {
+            if let Err(e) = result {
                 tracing::warn!(error = %e, "delete failed; the message will be seen again");
             }
         }

@@ -24,8 +24,13 @@ pub struct Envelope {
     pub received_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<CallInfo>,
-    /// The provider payload as JSON; absent when it could not be parsed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The provider payload as JSON; absent when it could not be parsed. A payload that is
+    /// JSON `null` stays `Some(Null)` through the queue and the stores (present means parsed).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub data: Option<Value>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub raw_unparsed: bool,
@@ -107,6 +112,11 @@ pub struct StoredEvent {
     pub dedup_key: Option<String>,
 }
 
+/// A field that is present decodes to `Some`, even when its value is `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
 mod base64_bytes {
     use super::*;
     use serde::{Deserializer, Serializer};
@@ -127,6 +137,18 @@ mod base64_bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_null_payload_stays_a_parsed_payload() {
+        let json =
+            r#"{"id":"evt_1","type":"unknown","source":"s","received_at":"2024-11-17T10:41:00Z"}"#;
+        let absent: Envelope = serde_json::from_str(json).unwrap();
+        assert_eq!(absent.data, None);
+        let with_null = json.replace("}", r#","data":null}"#);
+        let null: Envelope = serde_json::from_str(&with_null).unwrap();
+        assert_eq!(null.data, Some(Value::Null));
+        assert_eq!(serde_json::to_string(&null).unwrap(), with_null);
+    }
 
     #[test]
     fn raw_body_round_trips_any_bytes() {

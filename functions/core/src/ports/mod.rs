@@ -21,6 +21,10 @@ pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
 pub trait EventQueue: Send + Sync {
     /// Returns only once the queue holds the message. `delay` is capped at [`MAX_QUEUE_DELAY`].
     async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()>;
+    /// Largest message body (JSON) the queue accepts, if it has a limit.
+    fn max_message_bytes(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A message taken from the queue, invisible to others until deleted or timed out.
@@ -105,6 +109,11 @@ pub trait EventStore: Send + Sync {
     /// Idempotent: storing the same event again (an SQS redelivery) is not an error.
     async fn put(&self, event: &StoredEvent, expires_at: Timestamp) -> StoreResult<()>;
     async fn get(&self, id: &str) -> StoreResult<Option<StoredEvent>>;
+    /// Largest event (its JSON encoding) this store can hold, if it has a limit. Ingest
+    /// refuses larger events with 413 rather than accept one dispatch could never store.
+    fn max_event_bytes(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Delivery attempt records.

@@ -164,12 +164,12 @@ pub fn decode(incoming: &Incoming<'_>) -> Option<Value> {
         return std::str::from_utf8(body).ok().map(|s| pairs(s.as_bytes()));
     }
     if ct.ends_with("/json") || ct.ends_with("+json") {
-        return serde_json::from_slice(body).ok();
+        return json(body);
     }
     if ct.starts_with("multipart/") {
         return None;
     }
-    if let Ok(v) = serde_json::from_slice(body) {
+    if let Some(v) = json(body) {
         return Some(v);
     }
     let text = std::str::from_utf8(body).ok()?.trim();
@@ -177,6 +177,34 @@ pub fn decode(incoming: &Incoming<'_>) -> Option<Value> {
         && !text.starts_with(['{', '['])
         && !text.chars().any(char::is_whitespace);
     looks_like_form.then(|| pairs(text.as_bytes()))
+}
+
+/// Deepest JSON payload decoded. The queue message and the stored event wrap the payload in
+/// a few more levels, and serde_json refuses documents nested deeper than 128 levels: a
+/// payload close to that limit would be accepted here, then never decode from the queue
+/// (dead-lettered, so lost). Deeper payloads are kept raw instead, like any unparsable body.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// The body as JSON, if it parses and is at most [`MAX_JSON_DEPTH`] levels deep.
+fn json(body: &[u8]) -> Option<Value> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    (depth(&value) <= MAX_JSON_DEPTH).then_some(value)
+}
+
+/// Nesting depth of a JSON value (a scalar is 0, `[]` and `{}` are 1), without recursion.
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(d + 1);
+        stack.extend(children.map(|c| (c, d + 1)));
+    }
+    deepest
 }
 
 fn pairs(bytes: &[u8]) -> Value {
@@ -248,6 +276,18 @@ mod tests {
             b"a=\xff"
         ))
         .is_none());
+    }
+
+    #[test]
+    fn payloads_deeper_than_the_limit_are_kept_raw() {
+        let nested = |d: usize| format!("{}{}", "[".repeat(d), "]".repeat(d));
+        assert_eq!(depth(&serde_json::json!(1)), 0);
+        assert_eq!(depth(&serde_json::json!({"a": [1, {"b": []}]})), 4);
+        let ok = nested(MAX_JSON_DEPTH);
+        assert!(decode(&inc(Some("application/json"), None, ok.as_bytes())).is_some());
+        let deep = nested(MAX_JSON_DEPTH + 1);
+        assert!(decode(&inc(Some("application/json"), None, deep.as_bytes())).is_none());
+        assert!(decode(&inc(None, None, deep.as_bytes())).is_none());
     }
 
     #[test]

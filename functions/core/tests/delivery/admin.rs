@@ -405,13 +405,12 @@ async fn replay_one_delivery_one_event_and_in_bulk() {
     let mut queued = 0;
     let mut pages = 0;
     loop {
-        let (status, v) = call(
-            &app,
-            "POST",
-            "/admin/replay",
-            json!({"subscription_id": bad.id, "since": since, "limit": 2, "cursor": cursor}),
-        )
-        .await;
+        // The first page has no cursor: the field is omitted (explicit nulls are refused).
+        let mut body = json!({"subscription_id": bad.id, "since": since, "limit": 2});
+        if !cursor.is_null() {
+            body["cursor"] = cursor.clone();
+        }
+        let (status, v) = call(&app, "POST", "/admin/replay", body).await;
         assert_eq!(status, 202, "{v}");
         queued += v["queued"].as_u64().unwrap();
         pages += 1;

@@ -23,6 +23,15 @@ type Item = HashMap<String, AttributeValue>;
 
 const DOC: &str = "doc";
 
+/// Longest value kept in an index key attribute (`call_id`). DynamoDB refuses an item whose
+/// index partition key exceeds 2048 bytes; a provider's call id can be any length. A longer
+/// one stays in the document but is not indexed (such an event is not listed by call).
+pub const MAX_INDEXED_KEY_BYTES: usize = 1024;
+
+/// Largest stored-event document accepted: DynamoDB items are at most 400 KB, attribute
+/// names and the other attributes included (a few hundred bytes here).
+pub const MAX_EVENT_DOC_BYTES: usize = 400 * 1024 - 8 * 1024;
+
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -212,7 +221,7 @@ impl EventStore for DynamoEventStore {
             ("expires_at".to_owned(), n(epoch_secs(&expires_at))),
             (DOC.to_owned(), to_doc(event)?),
         ]);
-        if let Some(call_id) = env.call_id() {
+        if let Some(call_id) = env.call_id().filter(|c| c.len() <= MAX_INDEXED_KEY_BYTES) {
             item.insert("call_id".to_owned(), s(call_id));
         }
         self.client
@@ -223,6 +232,10 @@ impl EventStore for DynamoEventStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    fn max_event_bytes(&self) -> Option<usize> {
+        Some(MAX_EVENT_DOC_BYTES)
     }
 
     async fn get(&self, id: &str) -> StoreResult<Option<StoredEvent>> {
@@ -277,6 +290,14 @@ struct PageRead {
 impl IndexQuery<'_> {
     /// Up to `limit` items after `start`, in as many rounds as a filter needs (bounded).
     async fn read(&self, start: Option<Item>, limit: usize) -> StoreResult<PageRead> {
+        if self.index.is_some() && self.hash.1.len() > MAX_INDEXED_KEY_BYTES {
+            // Nothing is indexed under a key that long (and DynamoDB would refuse the query).
+            return Ok(PageRead {
+                items: Vec::new(),
+                resume: None,
+                cut: false,
+            });
+        }
         let mut names = HashMap::from([("#h".to_owned(), self.hash.0.to_owned())]);
         let mut values = HashMap::from([(":h".to_owned(), s(&self.hash.1))]);
         let mut condition = "#h = :h".to_owned();
@@ -623,7 +644,11 @@ impl DeliveryStore for DynamoDeliveryStore {
             ("expires_at".to_owned(), n(epoch_secs(&expires_at))),
             (DOC.to_owned(), to_doc(attempt)?),
         ]);
-        if let Some(call_id) = &attempt.call_id {
+        if let Some(call_id) = attempt
+            .call_id
+            .as_ref()
+            .filter(|c| c.len() <= MAX_INDEXED_KEY_BYTES)
+        {
             item.insert("call_id".to_owned(), s(call_id));
         }
         self.client

@@ -23,8 +23,15 @@ impl SqsQueue {
     }
 }
 
+/// SQS's largest message body (1 MiB).
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
 #[async_trait]
 impl EventQueue for SqsQueue {
+    fn max_message_bytes(&self) -> Option<usize> {
+        Some(MAX_MESSAGE_BYTES)
+    }
+
     async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()> {
         let body = message
             .to_json()

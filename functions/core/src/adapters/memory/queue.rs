@@ -115,6 +115,15 @@ impl EventQueue for MemoryQueue {
         let body = message
             .to_json()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.send_raw(body, delay);
+        Ok(())
+    }
+}
+
+impl MemoryQueue {
+    /// Queues a body as it is, decodable or not (what a foreign producer or a corrupted
+    /// message puts on SQS); dispatch fails it and it dead-letters after `max_receives`.
+    pub fn send_raw(&self, body: String, delay: Duration) {
         let id = format!("m-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let delay = delay.min(MAX_QUEUE_DELAY);
         let entry = Entry {
@@ -132,7 +141,6 @@ impl EventQueue for MemoryQueue {
             }
         }
         self.notify.notify_one();
-        Ok(())
     }
 }
 

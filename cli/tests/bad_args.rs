@@ -1,0 +1,359 @@
+//! Bad arguments to the real `switchboard` binary: every one ends with exit code 1 (the API
+//! refused it) or 2 (usage or connection), a message on stderr, no panic, and never the
+//! token in what it prints.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::process::Command;
+use switchboard_cli::serve::{self, ServeConfig};
+use switchboard_core::redact::Secret;
+
+const TOKEN: &str = "cli-bad-args-token-5f5f";
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn run(args: Vec<OsString>) -> Out {
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SWITCHBOARD_") || k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        let out = cmd.args(args).output().unwrap();
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+fn os(args: &[&str]) -> Vec<OsString> {
+    args.iter().map(OsString::from).collect()
+}
+
+/// Exit 1 or 2 (or exactly `want`), a message, no panic, no token echoed.
+fn assert_refused(label: &str, out: &Out, want: Option<i32>) {
+    let detail = format!(
+        "{label}: exit {}\nstdout: {}\nstderr: {}",
+        out.code,
+        out.stdout.chars().take(500).collect::<String>(),
+        out.stderr.chars().take(500).collect::<String>()
+    );
+    match want {
+        Some(code) => assert_eq!(out.code, code, "{detail}"),
+        None => assert!(out.code == 1 || out.code == 2, "{detail}"),
+    }
+    assert!(!out.stderr.trim().is_empty(), "{detail}");
+    assert!(!out.stderr.contains("panicked"), "{detail}");
+    assert!(
+        !out.stderr.contains(TOKEN) && !out.stdout.contains(TOKEN),
+        "{detail}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_arguments_exit_1_or_2_with_a_message_and_no_panic() {
+    let running = serve::start(ServeConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        Secret::new(TOKEN),
+    ))
+    .await
+    .unwrap();
+    let endpoint = format!("http://{}", running.addr);
+    let with = |args: &[&str]| {
+        let mut all = vec!["--endpoint", endpoint.as_str(), "--token", TOKEN];
+        all.extend_from_slice(args);
+        os(&all)
+    };
+    let long = "x".repeat(100_000);
+    let cases: Vec<(&str, Vec<OsString>, Option<i32>)> = vec![
+        ("no command", os(&[]), Some(2)),
+        ("unknown command", with(&["frobnicate"]), Some(2)),
+        (
+            "verification not JSON",
+            with(&[
+                "sources",
+                "create",
+                "--id",
+                "s1",
+                "--provider",
+                "hipcall",
+                "--verification",
+                "{",
+            ]),
+            Some(2),
+        ),
+        (
+            "body not an object",
+            with(&[
+                "sources",
+                "create",
+                "--id",
+                "s1",
+                "--provider",
+                "hipcall",
+                "--verification",
+                "none",
+                "--body",
+                "[1,2]",
+            ]),
+            None,
+        ),
+        (
+            "deeply nested body",
+            with(&[
+                "sources",
+                "create",
+                "--id",
+                "s1",
+                "--provider",
+                "hipcall",
+                "--verification",
+                "none",
+                "--body",
+                &"[".repeat(100_000),
+            ]),
+            None,
+        ),
+        (
+            "unknown provider",
+            with(&[
+                "sources",
+                "create",
+                "--id",
+                "s1",
+                "--provider",
+                "nope",
+                "--verification",
+                "none",
+            ]),
+            Some(1),
+        ),
+        (
+            "traversal-looking id",
+            with(&[
+                "sources",
+                "create",
+                "--id",
+                "../../etc",
+                "--provider",
+                "hipcall",
+                "--verification",
+                "none",
+            ]),
+            Some(1),
+        ),
+        (
+            "traversal-looking show",
+            with(&["sources", "show", "../../admin/sources"]),
+            Some(1),
+        ),
+        (
+            "encoded traversal",
+            with(&["events", "show", "..%2F..%2Fetc%2Fpasswd"]),
+            Some(1),
+        ),
+        (
+            "query in an id",
+            with(&["subscriptions", "show", "x?token=1&a=b"]),
+            Some(1),
+        ),
+        ("huge id", with(&["events", "show", &long]), None),
+        (
+            "bad since",
+            with(&["deliveries", "list", "--since", "the day before"]),
+            Some(2),
+        ),
+        (
+            "bad status",
+            with(&["deliveries", "list", "--status", "meh"]),
+            None,
+        ),
+        (
+            "limit zero",
+            with(&["deliveries", "list", "--limit", "0"]),
+            None,
+        ),
+        (
+            "limit huge",
+            with(&["deliveries", "list", "--limit", "99999999999"]),
+            Some(2),
+        ),
+        (
+            "bad cursor",
+            with(&["deliveries", "list", "--cursor", "%%%"]),
+            None,
+        ),
+        (
+            "header without =",
+            with(&[
+                "subscriptions",
+                "create",
+                "--url",
+                "http://127.0.0.1:9/x",
+                "--event-type",
+                "*",
+                "--header",
+                "novalue",
+            ]),
+            None,
+        ),
+        (
+            "retry schedule not numbers",
+            with(&[
+                "subscriptions",
+                "create",
+                "--url",
+                "http://127.0.0.1:9/x",
+                "--retry-schedule",
+                "5,soon",
+            ]),
+            Some(2),
+        ),
+        (
+            "missing template file",
+            with(&[
+                "subscriptions",
+                "create",
+                "--url",
+                "http://127.0.0.1:9/x",
+                "--event-type",
+                "*",
+                "--format",
+                "template",
+                "--template-file",
+                "/nonexistent/template.j2",
+            ]),
+            None,
+        ),
+        (
+            "template reading a file",
+            with(&[
+                "subscriptions",
+                "create",
+                "--url",
+                "http://127.0.0.1:9/x",
+                "--event-type",
+                "*",
+                "--format",
+                "template",
+                "--template",
+                "{% include '/etc/passwd' %}",
+            ]),
+            Some(1),
+        ),
+        (
+            "SSRF target",
+            with(&[
+                "subscriptions",
+                "create",
+                "--url",
+                "http://169.254.169.254/latest",
+                "--event-type",
+                "*",
+            ]),
+            Some(1),
+        ),
+        ("replay nothing", with(&["replay"]), Some(2)),
+        (
+            "endpoint not a URL",
+            os(&[
+                "--endpoint",
+                "http://[::1",
+                "--token",
+                TOKEN,
+                "sources",
+                "list",
+            ]),
+            Some(2),
+        ),
+        (
+            "endpoint file URL",
+            os(&[
+                "--endpoint",
+                "file:///etc/passwd",
+                "--token",
+                TOKEN,
+                "sources",
+                "list",
+            ]),
+            Some(2),
+        ),
+        (
+            "token with a newline",
+            os(&[
+                "--endpoint",
+                &endpoint,
+                "--token",
+                "a\nb",
+                "sources",
+                "list",
+            ]),
+            Some(2),
+        ),
+        (
+            "serve bad listen",
+            os(&["serve", "--listen", "not-an-address"]),
+            Some(2),
+        ),
+        (
+            "serve listen in use",
+            os(&[
+                "serve",
+                "--listen",
+                &running.addr.to_string(),
+                "--admin-token",
+                TOKEN,
+            ]),
+            Some(2),
+        ),
+        (
+            "serve concurrency negative",
+            os(&["serve", "--delivery-concurrency", "-1"]),
+            Some(2),
+        ),
+        (
+            "serve concurrency huge",
+            os(&[
+                "serve",
+                "--delivery-concurrency",
+                "999999999999999999999999",
+            ]),
+            Some(2),
+        ),
+    ];
+    for (label, args, want) in cases {
+        let out = run(args).await;
+        assert_refused(label, &out, want);
+    }
+
+    // Arguments that are not UTF-8 at all
+    let mut args = with(&["sources", "show"]);
+    args.push(OsString::from_vec(b"\xff\xfe-id".to_vec()));
+    assert_refused("non-UTF-8 id", &run(args).await, Some(2));
+    let out = run(vec![
+        OsString::from("--endpoint"),
+        OsString::from_vec(b"http://127.0.0.1:1/\xff".to_vec()),
+        OsString::from("sources"),
+        OsString::from("list"),
+    ])
+    .await;
+    assert_refused("non-UTF-8 endpoint", &out, Some(2));
+
+    // And serve is untouched by all of it
+    let out = run(with(&["sources", "list", "--json"])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(running.stop().await, 0);
+}

@@ -1,0 +1,214 @@
+//! The durable store beyond the shared contracts: what survives a restart, dead letters,
+//! recovery of messages left in flight, one process per store. (The `kill -9` test of the
+//! real binary is `cli/tests/crash.rs`.)
+
+use crate::support::tempdir::TempDir;
+use crate::support::{sink::Sink, ADMIN_TOKEN};
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_cli::serve::{self, ServeConfig, Store};
+use switchboard_core::adapters::memory::MemoryQueue;
+use switchboard_core::adapters::sqlite::{Db, SqliteQueue, SyncMode, DB_FILE};
+use switchboard_core::domain::attempt::Trigger;
+use switchboard_core::domain::QueueMessage;
+use switchboard_core::ports::{EventQueue, QueueConsumer};
+use switchboard_core::redact::Secret;
+
+fn message(n: u32) -> QueueMessage {
+    QueueMessage::Deliver {
+        event_id: format!("evt_{n}"),
+        subscription_id: "sub_1".into(),
+        attempt: n,
+        not_before: None,
+        trigger: Trigger::Retry,
+    }
+}
+
+fn open(dir: &TempDir, visibility: Duration, max_receives: u32) -> Arc<SqliteQueue> {
+    let db = Db::open(&dir.path().join(DB_FILE), SyncMode::Normal).unwrap();
+    Arc::new(SqliteQueue::new(db, visibility, max_receives))
+}
+
+/// Receives and never deletes until the message is gone; returns the receive counts seen.
+async fn receive_until_dead(consumer: &dyn QueueConsumer) -> Vec<u32> {
+    let mut counts = Vec::new();
+    for _ in 0..20 {
+        let got = consumer
+            .receive(10, Duration::from_millis(400))
+            .await
+            .unwrap();
+        counts.extend(got.iter().map(|m| m.receive_count));
+        if got.is_empty() && !counts.is_empty() {
+            break;
+        }
+    }
+    counts
+}
+
+#[tokio::test]
+async fn a_message_never_deleted_is_dead_lettered_after_max_receives_in_memory_and_on_disk() {
+    // Given each local queue with a short visibility and three receives allowed
+    let dir = TempDir::new("switchboard-dlq");
+    let disk = open(&dir, Duration::from_millis(100), 3);
+    let memory = Arc::new(MemoryQueue::new(Duration::from_millis(100), 3));
+    type Local = (&'static str, Arc<dyn EventQueue>, Arc<dyn QueueConsumer>);
+    let queues: [Local; 2] = [
+        ("memory", memory.clone(), memory.clone()),
+        ("sqlite", disk.clone(), disk.clone()),
+    ];
+    for (name, producer, consumer) in queues {
+        // When a message is received and never deleted
+        producer.send(&message(1), Duration::ZERO).await.unwrap();
+        let counts = receive_until_dead(consumer.as_ref()).await;
+        // Then it was handed out exactly three times, then dead-lettered
+        assert_eq!(counts, vec![1, 2, 3], "{name}");
+    }
+    assert_eq!(memory.dead_letters().len(), 1);
+    let dead = disk.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(QueueMessage::from_json(&dead[0]).unwrap(), message(1));
+    assert!(disk.is_empty().await.unwrap());
+}
+
+#[tokio::test]
+async fn queued_and_in_flight_messages_survive_a_reopen_and_in_flight_ones_are_visible_at_once() {
+    let dir = TempDir::new("switchboard-reopen");
+    // Given a ready message, a delayed one, and one received but not deleted (in flight for
+    // a minute) when the store is closed
+    {
+        let q = open(&dir, Duration::from_secs(60), 5);
+        q.send(&message(1), Duration::ZERO).await.unwrap();
+        q.send(&message(2), Duration::ZERO).await.unwrap();
+        q.send(&message(3), Duration::from_secs(600)).await.unwrap();
+        let got = q.receive(1, Duration::from_secs(1)).await.unwrap();
+        assert_eq!(got.len(), 1);
+    }
+    // When it is opened again and recovered
+    let q = open(&dir, Duration::from_secs(60), 5);
+    let recovered = q.recover().await.unwrap();
+    assert_eq!((recovered.queued, recovered.in_flight), (3, 1));
+    // Then both undelayed messages are visible now, the one in flight with its count kept,
+    // and the delayed one is still delayed
+    let got = q.receive(10, Duration::from_millis(200)).await.unwrap();
+    let mut counts: Vec<u32> = got.iter().map(|m| m.receive_count).collect();
+    counts.sort();
+    assert_eq!(counts, vec![1, 2]);
+    for m in &got {
+        q.delete(&m.receipt).await.unwrap();
+    }
+    assert_eq!(q.len().await.unwrap(), 1);
+    assert_eq!(q.active_len().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_store_is_used_by_one_process_at_a_time() {
+    let dir = TempDir::new("switchboard-lock");
+    let path = dir.path().join(DB_FILE);
+    let first = Db::open(&path, SyncMode::Normal).unwrap();
+    let err = Db::open(&path, SyncMode::Normal).unwrap_err();
+    assert!(err.to_string().contains("in use"), "{err}");
+    drop(first);
+    Db::open(&path, SyncMode::Full).unwrap();
+}
+
+#[tokio::test]
+async fn serve_keeps_config_records_and_scheduled_retries_across_a_restart() {
+    // Given durable serve, a source, and a subscription whose sink fails at first
+    let dir = TempDir::new("switchboard-serve-restart");
+    let config = || {
+        let mut c = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+        c.store = Store::durable(dir.path());
+        c.drain_timeout = Duration::from_secs(5);
+        c
+    };
+    let crm = Sink::start().await;
+    crm.set_status(500);
+    let http = reqwest::Client::new();
+    let running = serve::start(config()).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let r = http
+        .post(format!("{base}/admin/sources"))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(r#"{"id":"hipcall-main","provider":"hipcall","verification":{"type":"none"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = http
+        .post(format!("{base}/admin/subscriptions"))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(
+            serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.ended"], "retry_schedule_secs": [2]})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = http
+        .post(format!("{base}/hooks/hipcall-main"))
+        .header("content-type", "application/json")
+        .body(crate::support::HIPCALL_CALL_HANGUP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // When the first attempt failed and serve stops before the retry is due
+    assert!(crate::support::eventually(10, || async { crm.count() >= 1 }).await);
+    let left = running.stop().await;
+    assert_eq!(left, 1, "the scheduled retry is kept on disk");
+    crm.set_status(200);
+
+    // Then a restart on the same directory has the source, the subscription and the first
+    // attempt, and delivers the retry
+    let running = serve::start(config()).await.unwrap();
+    let data = running.data.clone().unwrap();
+    assert_eq!(data.path, dir.path().join(DB_FILE));
+    assert_eq!(data.queued, 1);
+    let base = format!("http://{}", running.addr);
+    let get = |path: String| {
+        let http = http.clone();
+        async move {
+            http.get(path)
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        get(format!("{base}/admin/sources")).await["items"][0]["id"],
+        "hipcall-main"
+    );
+    let statuses = || {
+        let url = format!("{base}/admin/deliveries?event_id={id}");
+        async move {
+            get(url).await["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["status"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(statuses().await, ["retrying"]);
+    assert!(crate::support::eventually(10, || async { crm.count() >= 2 }).await);
+    assert!(
+        crate::support::eventually(5, || async {
+            statuses().await == ["retrying", "succeeded"]
+        })
+        .await
+    );
+    assert_eq!(
+        get(format!("{base}/admin/events/{id}")).await["envelope"]["id"],
+        id.as_str()
+    );
+    assert_eq!(running.stop().await, 0);
+}

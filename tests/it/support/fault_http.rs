@@ -1,0 +1,116 @@
+//! Fault injection at the AWS SDK's HTTP layer: an HTTP client that forwards to the emulator
+//! except for the requests a rule picks, which it answers itself (a throttling error, an
+//! outage) without sending them. The SDK parses those answers and applies its retry policy
+//! exactly as it would to AWS's.
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use std::sync::{Arc, Mutex};
+
+/// What a rule sees of a request: the DynamoDB/SQS operation (`X-Amz-Target`'s last part,
+/// or SQS's `Action`) and the body as text.
+pub struct Seen<'a> {
+    pub operation: &'a str,
+    pub body: &'a str,
+}
+
+type Rule = dyn Fn(&Seen<'_>) -> Option<(u16, String)> + Send + Sync;
+
+#[derive(Clone)]
+pub struct FaultyHttp {
+    inner: SharedHttpClient,
+    rule: Arc<Rule>,
+    /// Operations answered by the rule, in order.
+    pub injected: Arc<Mutex<Vec<String>>>,
+}
+
+impl std::fmt::Debug for FaultyHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FaultyHttp")
+    }
+}
+
+impl FaultyHttp {
+    /// `rule` returns `Some((status, JSON body))` to answer a request instead of the emulator.
+    pub fn new(rule: impl Fn(&Seen<'_>) -> Option<(u16, String)> + Send + Sync + 'static) -> Self {
+        Self {
+            inner: aws_smithy_http_client::Builder::new().build_http(),
+            rule: Arc::new(rule),
+            injected: Arc::default(),
+        }
+    }
+
+    pub fn injected(&self) -> Vec<String> {
+        self.injected.lock().unwrap().clone()
+    }
+
+    /// DynamoDB's throttling answer (retryable; the SDK backs off and tries again).
+    pub fn throttled() -> (u16, String) {
+        (
+            400,
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"Rate of requests exceeds the allowed throughput (injected)"}"#.to_owned(),
+        )
+    }
+
+    /// An SDK config like `sdk` whose HTTP goes through this client.
+    pub fn config(&self, sdk: &aws_config::SdkConfig) -> aws_config::SdkConfig {
+        sdk.to_builder().http_client(self.clone()).build()
+    }
+}
+
+#[derive(Debug)]
+struct Connector {
+    inner: SharedHttpConnector,
+    outer: FaultyHttp,
+}
+
+impl HttpConnector for Connector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let target = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("")
+            .to_owned();
+        let body = request
+            .body()
+            .bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        let answer = (self.outer.rule)(&Seen {
+            operation: &target,
+            body: &body,
+        });
+        match answer {
+            Some((status, text)) => {
+                self.outer.injected.lock().unwrap().push(target);
+                let mut response =
+                    HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(text));
+                response
+                    .headers_mut()
+                    .insert("content-type", "application/x-amz-json-1.0");
+                HttpConnectorFuture::ready(Ok(response))
+            }
+            None => self.inner.call(request),
+        }
+    }
+}
+
+impl HttpClient for FaultyHttp {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(Connector {
+            inner: self.inner.http_connector(settings, components),
+            outer: self.clone(),
+        })
+    }
+}
