@@ -3,8 +3,9 @@
 
 use super::load::{self, Spec};
 use super::sink::Sink;
-use crate::serve::{self, ServeConfig};
+use crate::serve::{self, ServeConfig, Store};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::domain::source::{Provider, TokenLocation};
@@ -29,8 +30,8 @@ pub struct LocalArgs {
     /// Ingest requests in flight (and the baseline's requests in flight).
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Where serve keeps its data: `memory`, or `durable` (the on-disk store, in a fresh
-    /// temporary directory) where this build has it.
+    /// Where serve keeps its data: `memory`, or `durable` (the on-disk SQLite store, in a
+    /// fresh temporary directory removed afterwards).
     #[arg(long, default_value = "memory")]
     pub store: String,
     /// serve's queue pollers.
@@ -141,24 +142,30 @@ pub async fn recorded(
     }
 }
 
-fn serve_config(args: &LocalArgs) -> Result<ServeConfig, String> {
+/// serve's configuration for the run; for the durable store, also the fresh data directory
+/// (removed at the end).
+fn serve_config(args: &LocalArgs, run: &str) -> Result<(ServeConfig, Option<PathBuf>), String> {
     let addr: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut config = ServeConfig::new(addr, Secret::new(load::run_id()));
     config.workers = args.workers.max(1);
     config.settings.delivery_concurrency = args.delivery_concurrency.clamp(1, 1024);
     match args.store.as_str() {
-        "memory" => Ok(config),
-        "durable" => Err(
-            "--store durable: this build of serve keeps everything in memory; the on-disk \
-             store is not in it yet"
-                .into(),
-        ),
+        "memory" => {
+            config.store = Store::Memory;
+            Ok((config, None))
+        }
+        "durable" => {
+            let dir = std::env::temp_dir().join(format!("switchboard-bench-{run}"));
+            config.store = Store::durable(&dir);
+            Ok((config, Some(dir)))
+        }
         other => Err(format!("--store must be memory or durable, not {other:?}")),
     }
 }
 
 pub async fn run(args: LocalArgs) -> Result<(), String> {
-    let config = serve_config(&args)?;
+    let run = load::run_id();
+    let (config, data_dir) = serve_config(&args, &run)?;
     let sink = Sink::start()
         .await
         .map_err(|e| format!("cannot start the sink: {e}"))?;
@@ -173,7 +180,6 @@ pub async fn run(args: LocalArgs) -> Result<(), String> {
         concurrency: args.concurrency,
         timeout: Duration::from_secs(args.timeout_secs),
     };
-    let run = load::run_id();
     println!(
         "switchboard bench local: serve embedded (store {}, {} pollers × {} deliveries in flight), \
          {} events × {} subscriptions at concurrency {}, loopback sink; {} worker threads",
@@ -232,6 +238,23 @@ pub async fn run(args: LocalArgs) -> Result<(), String> {
     let left = running.stop().await;
     if left > 0 {
         println!("  note: {left} message(s) were still queued when serve stopped");
+    }
+    if let Some(dir) = &data_dir {
+        let size: u64 = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or_default();
+        println!(
+            "  data directory       {:.1} MiB on disk after the run",
+            size as f64 / 1_048_576.0
+        );
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            eprintln!("warning: cannot remove {}: {e}", dir.display());
+        }
     }
 
     let Some(sample) = sample else {
