@@ -9,13 +9,13 @@
 //! `SWITCHBOARD_LONG=1` runs 100,000 and 5,000; `SWITCHBOARD_LOAD_EVENTS` /
 //! `SWITCHBOARD_LOAD_AWS_EVENTS` set them exactly.
 
+use crate::support::tempdir::TempDir;
 use crate::support::{self, aws, lambda, sink::Sink, ADMIN_TOKEN, HIPCALL_CALL_HANGUP};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use crate::support::tempdir::TempDir;
 use switchboard_cli::serve::{self, ServeConfig, Store};
 use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::dispatch::Dispatcher;
