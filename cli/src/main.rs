@@ -8,6 +8,9 @@ use switchboard_cli::serve::{self, ServeConfig, Store};
 use switchboard_core::adapters::sqlite::SyncMode;
 use switchboard_core::redact::Secret;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "switchboard",
@@ -29,6 +32,9 @@ struct Cli {
 enum Command {
     /// Ingest, admin API and delivery on one port, with no AWS at all.
     Serve(ServeArgs),
+    /// Benchmarks: throughput, latency, memory, start-up and cost (docs/performance.md).
+    #[command(subcommand)]
+    Bench(switchboard_cli::bench::BenchCommand),
     #[command(flatten)]
     Ops(Box<ops::OpsCommand>),
 }
@@ -159,6 +165,13 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => run_serve(args).await,
+        Command::Bench(command) => match switchboard_cli::bench::run(command).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Ops(command) => ExitCode::from(ops::run(cli.global, *command).await),
     }
 }

@@ -69,6 +69,7 @@ impl Client {
             Some(t) => Auth::Bearer(Secret::new(t.trim())),
             None => aws_auth().await?,
         };
+        switchboard_core::tls::install_default_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
@@ -175,7 +176,7 @@ impl Client {
 
 async fn aws_auth() -> CliResult<Auth> {
     use aws_credential_types::provider::ProvideCredentials;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = switchboard_core::state::load_sdk_config().await;
     let provider = sdk.credentials_provider().ok_or_else(|| {
         CliError::Usage("no --token and no AWS credentials configured to sign with".into())
     })?;

@@ -5,7 +5,7 @@ use switchboard_core::entry::{admin_app, http_glue, or_exit};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    switchboard_core::entry::init_tracing();
     let app = or_exit(admin_app().await);
     let app = &app;
     run(service_fn(move |req| http_glue::handle(app, req))).await

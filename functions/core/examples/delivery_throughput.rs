@@ -189,6 +189,7 @@ async fn run(subs: usize, total: usize, addr: SocketAddr) -> f64 {
 /// The same sink driven by a bare pooled reqwest client (64 requests in flight): the
 /// ceiling the dispatcher is compared with.
 async fn baseline(total: usize, addr: SocketAddr) -> f64 {
+    switchboard_core::tls::install_default_provider();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let body = serde_json::to_vec(&event(0).envelope).unwrap();
     let url = format!("http://{addr}/baseline");

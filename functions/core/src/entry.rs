@@ -4,7 +4,7 @@
 use crate::api::{AdminAuth, App, Surface};
 use crate::config::{AwsResources, ConfigError, Settings};
 use crate::dispatch::Dispatcher;
-use crate::state::{load_sdk_config, Ports};
+use crate::state::{lambda_sdk_config, Ports};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -12,6 +12,33 @@ pub enum InitError {
     Config(#[from] ConfigError),
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+}
+
+/// Lambda's logging, as `lambda_runtime::tracing::init_default_subscriber` sets it up but
+/// without its `EnvFilter` (and the regex engine that comes with it, about 0.15 MiB of each
+/// zip): the level is `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG` when it names a plain level,
+/// else INFO; `AWS_LAMBDA_LOG_FORMAT=JSON` gives JSON lines. No colours, no timestamps
+/// (CloudWatch adds them).
+pub fn init_tracing() {
+    use tracing_subscriber::filter::LevelFilter;
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let level = var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|| var("RUST_LOG"))
+        .and_then(|l| l.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let json = var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_ansi(false)
+        .with_max_level(level)
+        .with_writer(std::io::stdout);
+    // Err: a subscriber is set already (tests); keep it.
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Ends the process with the readable message when cold-start wiring fails: Lambda shows it
@@ -29,7 +56,7 @@ pub fn or_exit<T>(result: Result<T, InitError>) -> T {
 async fn aws_ports() -> Result<(Ports, Settings), InitError> {
     let names = AwsResources::from_env()?;
     let settings = Settings::from_env()?;
-    let sdk = load_sdk_config().await;
+    let sdk = lambda_sdk_config();
     Ok((Ports::aws(&sdk, &names), settings))
 }
 

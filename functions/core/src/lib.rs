@@ -20,3 +20,4 @@ pub mod ports;
 pub mod providers;
 pub mod redact;
 pub mod state;
+pub mod tls;

@@ -23,6 +23,7 @@ const ENDPOINT: &str = "AWS_ENDPOINT_URL";
 
 async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(switchboard_core::tls::sdk_http_client())
         .endpoint_url(endpoint)
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

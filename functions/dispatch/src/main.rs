@@ -6,7 +6,7 @@ use switchboard_core::entry::{dispatcher, or_exit};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    switchboard_core::entry::init_tracing();
     let dispatcher = or_exit(dispatcher().await);
     let dispatcher = &dispatcher;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -142,6 +142,7 @@ impl DeliveryClient {
     pub fn with_options(options: ClientOptions) -> Result<Self, reqwest::Error> {
         let policy = Arc::new(options.policy);
         let resolver = GuardedResolver::new(options.lookup, policy.clone());
+        crate::tls::install_default_provider();
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
