@@ -15,6 +15,8 @@ pub struct Round {
     pub failed: usize,
     /// SQS message ids received this round.
     pub message_ids: Vec<String>,
+    /// When the receive returned.
+    pub received_at: Option<std::time::Instant>,
 }
 
 /// One receive (up to 10 messages, waiting up to `wait`) and one dispatcher invocation.
@@ -32,6 +34,7 @@ pub async fn try_dispatch_round(
     wait: Duration,
 ) -> StoreResult<Round> {
     let received = consumer.receive(10, wait).await?;
+    let received_at = Some(std::time::Instant::now());
     if received.is_empty() {
         return Ok(Round::default());
     }
@@ -59,5 +62,6 @@ pub async fn try_dispatch_round(
         received: received.len(),
         failed: failed.len(),
         message_ids: received.into_iter().map(|m| m.message_id).collect(),
+        received_at,
     })
 }
