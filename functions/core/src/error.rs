@@ -20,12 +20,16 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// An error answered over HTTP as `{"error": {"code", "message"}}`.
+/// An error answered over HTTP as `{"error": {"code", "message"}}` (it renders itself:
+/// `api::response::IntoResponse`). The message is for the caller; causes that may carry
+/// backend details or secrets are logged where the error is made, never put in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// The `Allow` header of a 405 answer.
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -34,6 +38,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            allow: None,
         }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -49,6 +54,23 @@ impl ApiError {
             "missing or invalid credentials",
         )
     }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+    /// `405`, naming the methods the path accepts (`allow`, e.g. `"GET, POST"`).
+    pub fn method_not_allowed(message: impl Into<String>, allow: &'static str) -> Self {
+        Self {
+            allow: Some(allow),
+            ..Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                message,
+            )
+        }
+    }
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
@@ -59,13 +81,24 @@ impl ApiError {
             "internal error; see the server logs",
         )
     }
+    /// `500`, logging the cause (which the answer never carries).
+    pub fn internal_because(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        Self::internal()
+    }
+}
+
+impl From<switchboard_domain::SubscriptionError> for ApiError {
+    fn from(err: switchboard_domain::SubscriptionError) -> Self {
+        Self::bad_request(err.code(), err.to_string())
+    }
 }
 
 impl From<StoreError> for ApiError {
     /// The cause is logged by the caller; the body never carries backend details.
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Conflict => Self::new(StatusCode::CONFLICT, "conflict", "already exists"),
+            StoreError::Conflict => Self::conflict("conflict", "already exists"),
             StoreError::NotFound => Self::not_found("not found"),
             StoreError::Unavailable(cause) => {
                 tracing::error!(%cause, "store unavailable");

@@ -10,6 +10,7 @@ pub mod message;
 pub mod redact;
 pub mod source;
 pub mod subscription;
+pub mod subscription_rules;
 pub mod time;
 
 pub use attempt::{Attempt, AttemptStatus, ErrorKind, Trigger};
@@ -17,3 +18,4 @@ pub use envelope::{CallInfo, Envelope, RawRequest, StoredEvent};
 pub use message::QueueMessage;
 pub use source::{Source, SourceInput, Verification};
 pub use subscription::{Format, Method, Subscription, SubscriptionInput};
+pub use subscription_rules::SubscriptionError;

@@ -1,128 +1,88 @@
 //! `/admin/...`: sources, subscriptions, events and delivery records.
 
-use super::response::{empty, error_response, json};
+use super::response::{empty, json};
 use super::App;
 use crate::delivery::guard::{check_url_at_create, Policy, SystemLookup};
 use crate::delivery::signing::generate_secret;
-use crate::delivery::{filter::Filter, template};
+use crate::delivery::template;
 use crate::dispatch::replay::{replay, ReplayError, ReplayRequest};
 use crate::domain::ids::{is_valid_slug, subscription_id};
 use crate::domain::subscription::{Format, Method as SubMethod, RetiringSecret};
 use crate::domain::time::now;
+use crate::domain::SubscriptionError;
 use crate::domain::{Source, SourceInput, Subscription, SubscriptionInput};
 use crate::error::ApiError;
 use crate::redact::Secret;
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
-pub(super) async fn handle(app: &App, req: &Request<Bytes>, path: &[&str]) -> Response<Bytes> {
-    match route(app, req, path).await {
-        Ok(r) => r,
-        Err(e) => error_response(&e),
-    }
+pub(super) async fn list_sources(app: &App) -> Result<Response<Bytes>, ApiError> {
+    let items: Vec<Source> = app
+        .ports
+        .sources
+        .list()
+        .await?
+        .iter()
+        .map(Source::redacted)
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"items": items, "next_cursor": null}),
+    ))
 }
 
-async fn route(
-    app: &App,
-    req: &Request<Bytes>,
-    path: &[&str],
-) -> Result<Response<Bytes>, ApiError> {
-    let method = req.method().clone();
-    match (method, path) {
-        (Method::POST, ["sources"]) => create_source(app, req).await,
-        (Method::GET, ["sources"]) => {
-            let items: Vec<Source> = app
-                .ports
-                .sources
-                .list()
-                .await?
-                .iter()
-                .map(Source::redacted)
-                .collect();
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({"items": items, "next_cursor": null}),
-            ))
-        }
-        (Method::GET, ["sources", id]) => {
-            let s = app
-                .ports
-                .sources
-                .get(id)
-                .await?
-                .ok_or_else(|| not_found("source", id))?;
-            Ok(json(StatusCode::OK, &s.redacted()))
-        }
-        (Method::PATCH, ["sources", id]) => update_source(app, req, id).await,
-        (Method::DELETE, ["sources", id]) => {
-            app.ports
-                .sources
-                .delete(id)
-                .await
-                .map_err(|e| missing_as(e, "source", id))?;
-            Ok(empty(StatusCode::NO_CONTENT))
-        }
-        (Method::POST, ["subscriptions"]) => create_subscription(app, req).await,
-        (Method::GET, ["subscriptions"]) => {
-            let items: Vec<Subscription> = app
-                .ports
-                .subscriptions
-                .list()
-                .await?
-                .iter()
-                .map(Subscription::redacted)
-                .collect();
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({"items": items, "next_cursor": null}),
-            ))
-        }
-        (Method::GET, ["subscriptions", id]) => {
-            let s = app
-                .ports
-                .subscriptions
-                .get(id)
-                .await?
-                .ok_or_else(|| not_found("subscription", id))?;
-            Ok(json(StatusCode::OK, &s.redacted()))
-        }
-        (Method::PATCH, ["subscriptions", id]) => update_subscription(app, req, id).await,
-        (Method::POST, ["subscriptions", id, "rotate-secret"]) => rotate_secret(app, id).await,
-        (Method::POST, ["replay"]) => replay_route(app, req).await,
-        (Method::DELETE, ["subscriptions", id]) => {
-            app.ports
-                .subscriptions
-                .delete(id)
-                .await
-                .map_err(|e| missing_as(e, "subscription", id))?;
-            Ok(empty(StatusCode::NO_CONTENT))
-        }
-        (Method::GET, ["events", id]) => {
-            let e = app
-                .ports
-                .events
-                .get(id)
-                .await?
-                .ok_or_else(|| not_found("event", id))?;
-            Ok(json(StatusCode::OK, &e))
-        }
-        (Method::GET, ["events"]) => super::admin_ops::list_events(app, req).await,
-        (Method::GET, ["deliveries"]) => super::admin_ops::list_deliveries(app, req).await,
-        (Method::GET, ["openapi.json"]) => Ok(super::admin_ops::openapi()),
-        (
-            _,
-            ["sources" | "subscriptions" | "deliveries" | "events" | "replay" | "openapi.json", ..],
-        ) => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("{} is not allowed here", req.method()),
-        )),
-        _ => Err(ApiError::not_found(format!(
-            "no admin route for {}",
-            req.uri().path()
-        ))),
-    }
+pub(super) async fn get_source(app: &App, id: &str) -> Result<Response<Bytes>, ApiError> {
+    let s = app
+        .ports
+        .sources
+        .get(id)
+        .await?
+        .ok_or_else(|| not_found("source", id))?;
+    Ok(json(StatusCode::OK, &s.redacted()))
+}
+
+pub(super) async fn delete_source(app: &App, id: &str) -> Result<Response<Bytes>, ApiError> {
+    app.ports
+        .sources
+        .delete(id)
+        .await
+        .map_err(|e| missing_as(e, "source", id))?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub(super) async fn list_subscriptions(app: &App) -> Result<Response<Bytes>, ApiError> {
+    let items: Vec<Subscription> = app
+        .ports
+        .subscriptions
+        .list()
+        .await?
+        .iter()
+        .map(Subscription::redacted)
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"items": items, "next_cursor": null}),
+    ))
+}
+
+pub(super) async fn get_subscription(app: &App, id: &str) -> Result<Response<Bytes>, ApiError> {
+    let s = app
+        .ports
+        .subscriptions
+        .get(id)
+        .await?
+        .ok_or_else(|| not_found("subscription", id))?;
+    Ok(json(StatusCode::OK, &s.redacted()))
+}
+
+pub(super) async fn delete_subscription(app: &App, id: &str) -> Result<Response<Bytes>, ApiError> {
+    app.ports
+        .subscriptions
+        .delete(id)
+        .await
+        .map_err(|e| missing_as(e, "subscription", id))?;
+    Ok(empty(StatusCode::NO_CONTENT))
 }
 
 fn not_found(kind: &str, id: &str) -> ApiError {
@@ -141,7 +101,10 @@ fn body<T: DeserializeOwned>(req: &Request<Bytes>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
 }
 
-async fn create_source(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
+pub(super) async fn create_source(
+    app: &App,
+    req: &Request<Bytes>,
+) -> Result<Response<Bytes>, ApiError> {
     let input: SourceInput = body(req)?;
     let id = input
         .id
@@ -181,8 +144,7 @@ async fn create_source(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes
         .create(&source)
         .await
         .map_err(|e| match e {
-            crate::error::StoreError::Conflict => ApiError::new(
-                StatusCode::CONFLICT,
+            crate::error::StoreError::Conflict => ApiError::conflict(
                 "conflict",
                 format!("a source with id {:?} exists", source.id),
             ),
@@ -191,7 +153,7 @@ async fn create_source(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes
     Ok(json(StatusCode::CREATED, &source.redacted()))
 }
 
-async fn update_source(
+pub(super) async fn update_source(
     app: &App,
     req: &Request<Bytes>,
     id: &str,
@@ -253,7 +215,10 @@ fn apply_source(mut s: Source, input: SourceInput) -> Result<Source, ApiError> {
     Ok(s)
 }
 
-async fn create_subscription(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
+pub(super) async fn create_subscription(
+    app: &App,
+    req: &Request<Bytes>,
+) -> Result<Response<Bytes>, ApiError> {
     let input: SubscriptionInput = body(req)?;
     let t = now();
     let secret = generate_secret();
@@ -288,7 +253,7 @@ async fn create_subscription(app: &App, req: &Request<Bytes>) -> Result<Response
     Ok(json(StatusCode::CREATED, &shown))
 }
 
-async fn update_subscription(
+pub(super) async fn update_subscription(
     app: &App,
     req: &Request<Bytes>,
     id: &str,
@@ -319,195 +284,14 @@ async fn update_subscription(
     Ok(json(StatusCode::OK, &updated.redacted()))
 }
 
-fn apply_subscription(
-    mut s: Subscription,
-    input: SubscriptionInput,
-) -> Result<Subscription, ApiError> {
-    if let Some(url) = input.url {
-        s.url = url;
+/// The input applied to the subscription under the domain's rules, then the template
+/// checked with the engine (which the domain crate does not have).
+fn apply_subscription(s: Subscription, input: SubscriptionInput) -> Result<Subscription, ApiError> {
+    let s = input.apply_to(s)?;
+    if let (Format::Template, Some(source)) = (s.format, s.template.as_deref()) {
+        check_template(&s, source)?;
     }
-    if let Some(m) = input.method {
-        s.method = m;
-    }
-    if let Some(e) = input.enabled {
-        s.enabled = e;
-    }
-    if let Some(types) = input.event_types {
-        s.event_types = types;
-    }
-    if let Some(src) = input.source {
-        s.source = Some(src);
-    }
-    if let Some(f) = input.filter {
-        s.filter = Some(f);
-    }
-    if let Some(f) = input.format {
-        s.format = f;
-    }
-    if let Some(t) = input.template {
-        s.template = Some(t);
-    }
-    if let Some(ct) = input.content_type {
-        s.content_type = Some(ct);
-    }
-    if let Some(h) = input.headers {
-        s.headers = h;
-    }
-    if let Some(t) = input.timeout_ms {
-        s.timeout_ms = Some(t);
-    }
-    if let Some(r) = input.retry_schedule_secs {
-        s.retry_schedule_secs = Some(r);
-    }
-    if let Some(d) = input.description {
-        s.description = Some(d);
-    }
-    validate_subscription(&s)?;
     Ok(s)
-}
-
-fn validate_subscription(s: &Subscription) -> Result<(), ApiError> {
-    let url = reqwest::Url::parse(&s.url).map_err(|e| {
-        ApiError::bad_request("invalid_url", format!("url is not a valid URL: {e}"))
-    })?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(ApiError::bad_request(
-            "invalid_url",
-            "url must be an http or https URL with a host",
-        ));
-    }
-    if url.fragment().is_some() {
-        return Err(ApiError::bad_request(
-            "invalid_url",
-            "url must not have a #fragment",
-        ));
-    }
-    if s.event_types.is_empty() || s.event_types.len() > 50 {
-        return Err(ApiError::bad_request(
-            "invalid_event_types",
-            "event_types must list 1 to 50 types, e.g. [\"call.*\"] or [\"*\"]",
-        ));
-    }
-    for t in &s.event_types {
-        let body = t.strip_suffix(".*").unwrap_or(t);
-        let valid = t == "*"
-            || (!body.is_empty()
-                && body.len() <= 100
-                && body.split('.').all(|seg| {
-                    !seg.is_empty()
-                        && seg.bytes().all(|b| {
-                            b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b':'
-                        })
-                }));
-        if !valid {
-            return Err(ApiError::bad_request(
-                "invalid_event_types",
-                format!("event type {t:?} is not valid: use an exact type (call.ended), a prefix wildcard (call.*) or *"),
-            ));
-        }
-    }
-    match s.format {
-        Format::Template => {
-            let source = s.template.as_deref().ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_template",
-                    "format template needs a template (the body, or the query string for GET)",
-                )
-            })?;
-            check_template(s, source)?;
-        }
-        Format::Envelope if s.method == SubMethod::Get => {
-            return Err(ApiError::bad_request(
-                "invalid_format",
-                "a GET subscription carries no body: use format raw (the provider's query string) or template (a query string you write)",
-            ));
-        }
-        Format::Raw | Format::Envelope => {
-            if s.template.is_some() {
-                return Err(ApiError::bad_request(
-                    "invalid_template",
-                    "template is only used with format template",
-                ));
-            }
-        }
-    }
-    if let Some(ct) = &s.content_type {
-        if s.format != Format::Template || s.method == SubMethod::Get {
-            return Err(ApiError::bad_request(
-                "invalid_content_type",
-                "content_type applies only to template bodies (POST or PUT)",
-            ));
-        }
-        if ct.len() > 200 || http::HeaderValue::from_str(ct).is_err() || !ct.contains('/') {
-            return Err(ApiError::bad_request(
-                "invalid_content_type",
-                "content_type must be a media type such as application/json",
-            ));
-        }
-    }
-    if let Some(f) = &s.filter {
-        Filter::parse(f).map_err(|e| ApiError::bad_request("invalid_filter", e.to_string()))?;
-    }
-    if s.headers.len() > 20 {
-        return Err(ApiError::bad_request(
-            "invalid_headers",
-            "headers takes at most 20 entries",
-        ));
-    }
-    for (name, value) in &s.headers {
-        let lower = name.to_ascii_lowercase();
-        if http::HeaderName::from_bytes(name.as_bytes()).is_err()
-            || http::HeaderValue::from_str(value).is_err()
-            || value.len() > 4096
-        {
-            return Err(ApiError::bad_request(
-                "invalid_headers",
-                format!("header {name:?} is not a valid HTTP header name and value"),
-            ));
-        }
-        if lower.starts_with("webhook-")
-            || matches!(
-                lower.as_str(),
-                "host" | "content-length" | "transfer-encoding" | "connection" | "content-type"
-            )
-        {
-            return Err(ApiError::bad_request(
-                "invalid_headers",
-                format!("header {name:?} is set by Switchboard and cannot be overridden"),
-            ));
-        }
-    }
-    if let Some(t) = s.timeout_ms {
-        if !(100..=60_000).contains(&t) {
-            return Err(ApiError::bad_request(
-                "invalid_timeout",
-                "timeout_ms must be between 100 and 60000",
-            ));
-        }
-    }
-    if let Some(r) = &s.retry_schedule_secs {
-        if r.len() > 20 || r.iter().any(|d| *d > 86_400) {
-            return Err(ApiError::bad_request(
-                "invalid_retry_schedule",
-                "retry_schedule_secs takes at most 20 delays of at most 86400 seconds",
-            ));
-        }
-    }
-    if let Some(src) = &s.source {
-        if !is_valid_slug(src) {
-            return Err(ApiError::bad_request(
-                "invalid_source",
-                "source must be a source id",
-            ));
-        }
-    }
-    if s.description.as_ref().is_some_and(|d| d.len() > 1000) {
-        return Err(ApiError::bad_request(
-            "invalid_description",
-            "description takes at most 1000 characters",
-        ));
-    }
-    Ok(())
 }
 
 /// Compiles the template, renders it over a sample call event, and for JSON bodies checks
@@ -537,18 +321,16 @@ fn check_template(s: &Subscription, source: &str) -> Result<(), ApiError> {
 /// The SSRF check at create/update time, under the deployment's policy.
 async fn check_target(app: &App, s: &Subscription) -> Result<(), ApiError> {
     let policy = Policy::from_names(&app.settings.allow_private_targets).map_err(|e| {
-        tracing::error!(error = %e, "invalid SSRF policy in settings");
-        ApiError::internal()
+        ApiError::internal_because(&format!("invalid SSRF policy in settings: {e}"))
     })?;
-    let url = reqwest::Url::parse(&s.url).map_err(|e| {
-        ApiError::bad_request("invalid_url", format!("url is not a valid URL: {e}"))
-    })?;
+    let url = reqwest::Url::parse(&s.url)
+        .map_err(|e| ApiError::from(SubscriptionError::UnparsableUrl(e)))?;
     check_url_at_create(&policy, &SystemLookup, &url)
         .await
         .map_err(|e| ApiError::bad_request("target_not_allowed", e.to_string()))
 }
 
-async fn rotate_secret(app: &App, id: &str) -> Result<Response<Bytes>, ApiError> {
+pub(super) async fn rotate_secret(app: &App, id: &str) -> Result<Response<Bytes>, ApiError> {
     let mut sub = app
         .ports
         .subscriptions
@@ -575,14 +357,15 @@ async fn rotate_secret(app: &App, id: &str) -> Result<Response<Bytes>, ApiError>
     Ok(json(StatusCode::OK, &shown))
 }
 
-async fn replay_route(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
+pub(super) async fn replay_route(
+    app: &App,
+    req: &Request<Bytes>,
+) -> Result<Response<Bytes>, ApiError> {
     let input: ReplayRequest = body(req)?;
     let report = replay(&app.ports, input).await.map_err(|e| match e {
         ReplayError::Invalid(m) => ApiError::bad_request("invalid_body", m),
         ReplayError::NotFound { .. } => ApiError::not_found(e.to_string()),
-        ReplayError::Disabled(_) => {
-            ApiError::new(StatusCode::CONFLICT, "subscription_disabled", e.to_string())
-        }
+        ReplayError::Disabled(_) => ApiError::conflict("subscription_disabled", e.to_string()),
         ReplayError::Store(err) => err.into(),
     })?;
     Ok(json(StatusCode::ACCEPTED, &report))

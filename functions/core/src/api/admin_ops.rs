@@ -238,6 +238,17 @@ fn delivery_query(p: &Params) -> Result<DeliveryQuery, ApiError> {
     }
 }
 
+/// `GET /admin/events/{id}`: the envelope and the raw request.
+pub(super) async fn get_event(app: &App, id: &str) -> Result<Response<Bytes>, ApiError> {
+    let e = app
+        .ports
+        .events
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no event with id {id:?}")))?;
+    Ok(json(StatusCode::OK, &e))
+}
+
 /// `GET /admin/openapi.json`
 pub(super) fn openapi() -> Response<Bytes> {
     let mut r = Response::new(Bytes::from(super::openapi::document_text()));

@@ -1,6 +1,6 @@
 //! `POST|GET|PUT /hooks/{source}[/{token}]`: verify, parse, queue, answer 202.
 
-use super::response::{error_response, json};
+use super::response::json;
 use super::verify::{query_without_token, verify};
 use super::App;
 use crate::domain::envelope::{Envelope, RawRequest, StoredEvent};
@@ -10,34 +10,16 @@ use crate::domain::QueueMessage;
 use crate::error::ApiError;
 use crate::providers::{self, Incoming};
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use std::time::Duration;
 
-pub(super) async fn handle(
-    app: &App,
-    req: &Request<Bytes>,
-    source_id: &str,
-    path_token: Option<&str>,
-) -> Response<Bytes> {
-    match accept(app, req, source_id, path_token).await {
-        Ok(resp) => resp,
-        Err(e) => error_response(&e),
-    }
-}
-
-async fn accept(
+/// The webhook route; the router has checked the method (POST, GET or PUT).
+pub(super) async fn accept(
     app: &App,
     req: &Request<Bytes>,
     source_id: &str,
     path_token: Option<&str>,
 ) -> Result<Response<Bytes>, ApiError> {
-    if !matches!(*req.method(), Method::POST | Method::GET | Method::PUT) {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "webhooks are accepted by POST, PUT or GET",
-        ));
-    }
     let unknown = || {
         ApiError::new(
             StatusCode::NOT_FOUND,

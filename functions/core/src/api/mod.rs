@@ -7,6 +7,7 @@ mod console;
 mod ingest;
 pub mod openapi;
 pub mod response;
+pub mod router;
 pub mod source_cache;
 mod verify;
 
@@ -15,7 +16,8 @@ use crate::redact::{constant_time_eq, Secret};
 use crate::state::Ports;
 use bytes::Bytes;
 use http::{Method, Request, Response};
-use response::error_response;
+use response::IntoResponse;
+use router::{Family, Handler, PathParams, Resolved};
 use std::net::IpAddr;
 
 pub use crate::error::ApiError;
@@ -51,32 +53,72 @@ pub struct App {
 
 impl App {
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
-        let path = req.uri().path().to_owned();
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let ingest = self.surface != Surface::Admin;
-        let admin = self.surface != Surface::Ingest;
-        match segments.as_slice() {
-            ["hooks", source] if ingest => ingest::handle(self, &req, source, None).await,
-            ["hooks", source, token] if ingest => {
-                ingest::handle(self, &req, source, Some(token)).await
+        let path = router::normalize(req.uri().path());
+        let serves = |family| match family {
+            Family::Ingest => self.surface != Surface::Admin,
+            Family::Admin => self.surface != Surface::Ingest,
+        };
+        // Everything under /admin, routed or not, needs the admin credentials first.
+        let admin_path = path == "/admin" || path.starts_with("/admin/");
+        if admin_path && serves(Family::Admin) && !self.admin_authorized(&req) {
+            return ApiError::unauthorized().into_response();
+        }
+        match router::resolve(req.method(), &path) {
+            Resolved::Found { handler, params } if serves(handler.family()) => {
+                self.dispatch(handler, &params, &req).await.into_response()
             }
-            ["admin", rest @ ..] if admin => {
-                if !self.admin_authorized(&req) {
-                    return error_response(&ApiError::unauthorized());
-                }
-                openapi::with_allow(admin::handle(self, &req, rest).await, &path)
+            // The console is public; a preflight to it gets an empty answer.
+            Resolved::MethodNotAllowed { family, .. }
+                if family == Family::Admin && !admin_path && req.method() == Method::OPTIONS =>
+            {
+                response::empty(http::StatusCode::NO_CONTENT)
             }
-            [""] if admin && req.method() == Method::GET => console::page(),
-            [""] if admin && req.method() != Method::OPTIONS => openapi::with_allow(
-                error_response(&ApiError::new(
-                    http::StatusCode::METHOD_NOT_ALLOWED,
-                    "method_not_allowed",
-                    format!("{} is not allowed here", req.method()),
-                )),
-                &path,
-            ),
+            Resolved::MethodNotAllowed { family, allow } if serves(family) => {
+                let message = match family {
+                    Family::Ingest => "webhooks are accepted by POST, PUT or GET".to_owned(),
+                    Family::Admin => format!("{} is not allowed here", req.method()),
+                };
+                ApiError::method_not_allowed(message, allow).into_response()
+            }
+            _ if admin_path && serves(Family::Admin) => {
+                ApiError::not_found(format!("no admin route for {}", req.uri().path()))
+                    .into_response()
+            }
             _ if req.method() == Method::OPTIONS => response::empty(http::StatusCode::NO_CONTENT),
-            _ => error_response(&ApiError::not_found(format!("no route for {path}"))),
+            _ => ApiError::not_found(format!("no route for {}", req.uri().path())).into_response(),
+        }
+    }
+
+    /// Runs the handler a route names; the arms are the handlers' signatures.
+    async fn dispatch(
+        &self,
+        handler: Handler,
+        params: &PathParams<'_>,
+        req: &Request<Bytes>,
+    ) -> Result<Response<Bytes>, ApiError> {
+        let id = params.get("id").unwrap_or_default();
+        match handler {
+            Handler::Hook => {
+                let source = params.get("source").unwrap_or_default();
+                ingest::accept(self, req, source, params.get("token")).await
+            }
+            Handler::Console => Ok(console::page()),
+            Handler::OpenApi => Ok(admin_ops::openapi()),
+            Handler::ListSources => admin::list_sources(self).await,
+            Handler::CreateSource => admin::create_source(self, req).await,
+            Handler::GetSource => admin::get_source(self, id).await,
+            Handler::UpdateSource => admin::update_source(self, req, id).await,
+            Handler::DeleteSource => admin::delete_source(self, id).await,
+            Handler::ListSubscriptions => admin::list_subscriptions(self).await,
+            Handler::CreateSubscription => admin::create_subscription(self, req).await,
+            Handler::GetSubscription => admin::get_subscription(self, id).await,
+            Handler::UpdateSubscription => admin::update_subscription(self, req, id).await,
+            Handler::DeleteSubscription => admin::delete_subscription(self, id).await,
+            Handler::RotateSecret => admin::rotate_secret(self, id).await,
+            Handler::ListEvents => admin_ops::list_events(self, req).await,
+            Handler::GetEvent => admin_ops::get_event(self, id).await,
+            Handler::ListDeliveries => admin_ops::list_deliveries(self, req).await,
+            Handler::Replay => admin::replay_route(self, req).await,
         }
     }
 

@@ -334,56 +334,6 @@ fn nullable(mut schema: Value) -> Value {
     schema
 }
 
-/// The methods the document lists for a concrete request path (`{id}` matches any one
-/// segment), in the order of the `Allow` header; empty when the path is not documented.
-pub fn allowed_methods(path: &str) -> Vec<String> {
-    let doc = document();
-    let Some(paths) = doc["paths"].as_object() else {
-        return Vec::new();
-    };
-    let given: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    for (template, item) in paths {
-        let want: Vec<&str> = template.trim_end_matches('/').split('/').collect();
-        let matches = want.len() == given.len()
-            && want
-                .iter()
-                .zip(&given)
-                .all(|(w, g)| w == g || (w.starts_with('{') && !g.is_empty()));
-        if matches {
-            let mut methods: Vec<String> = item
-                .as_object()
-                .map(|o| {
-                    o.keys()
-                        .filter(|k| *k != "parameters")
-                        .map(|k| k.to_uppercase())
-                        .collect()
-                })
-                .unwrap_or_default();
-            methods.sort();
-            return methods;
-        }
-    }
-    Vec::new()
-}
-
-/// Adds the `Allow` header (RFC 9110) to a 405 answer for a documented path.
-pub fn with_allow(
-    mut response: http::Response<bytes::Bytes>,
-    path: &str,
-) -> http::Response<bytes::Bytes> {
-    if response.status() == http::StatusCode::METHOD_NOT_ALLOWED
-        && !response.headers().contains_key(http::header::ALLOW)
-    {
-        let methods = allowed_methods(path);
-        if !methods.is_empty() {
-            if let Ok(v) = http::HeaderValue::from_str(&methods.join(", ")) {
-                response.headers_mut().insert(http::header::ALLOW, v);
-            }
-        }
-    }
-    response
-}
-
 fn timestamp() -> Value {
     json!({"type": "string", "format": "date-time"})
 }
@@ -690,17 +640,6 @@ pub fn document_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn allowed_methods_follow_the_document() {
-        assert_eq!(allowed_methods("/admin/sources"), ["GET", "POST"]);
-        assert_eq!(
-            allowed_methods("/admin/sources/x"),
-            ["DELETE", "GET", "PATCH"]
-        );
-        assert_eq!(allowed_methods("/"), ["GET"]);
-        assert!(allowed_methods("/admin/nope/x/y").is_empty());
-    }
 
     #[test]
     fn every_reference_resolves() {

@@ -17,7 +17,40 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Bytes> {
 
 pub fn error_response(err: &ApiError) -> Response<Bytes> {
     let body = serde_json::json!({"error": {"code": err.code, "message": err.message}});
-    build(err.status, Bytes::from(body.to_string()))
+    let mut response = build(err.status, Bytes::from(body.to_string()));
+    if let Some(allow) = err.allow {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    }
+    response
+}
+
+/// What a handler returns, turned into the answer: a response as it is, an error as
+/// `{"error": {"code", "message"}}` with its status.
+pub trait IntoResponse {
+    fn into_response(self) -> Response<Bytes>;
+}
+
+impl IntoResponse for Response<Bytes> {
+    fn into_response(self) -> Response<Bytes> {
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response<Bytes> {
+        error_response(&self)
+    }
+}
+
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response<Bytes> {
+        match self {
+            Ok(r) => r.into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
 }
 
 pub fn empty(status: StatusCode) -> Response<Bytes> {
