@@ -1,7 +1,8 @@
-//! A small hyper server mounting the library's `App` on a TCP listener.
+//! A small hyper server mounting the library's `App` (and so its route table,
+//! `switchboard_core::api::router`) on a TCP listener.
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -10,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use switchboard_core::api::response::error_response;
+use switchboard_core::api::response::IntoResponse;
 use switchboard_core::api::{ApiError, App, ClientIp};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -36,16 +37,11 @@ async fn serve_request(
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some();
             if too_large {
-                error_response(&ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("body is larger than {MAX_BODY_BYTES} bytes"),
-                ))
+                ApiError::payload_too_large(format!("body is larger than {MAX_BODY_BYTES} bytes"))
+                    .into_response()
             } else {
-                error_response(&ApiError::bad_request(
-                    "invalid_body",
-                    "the request body could not be read",
-                ))
+                ApiError::bad_request("invalid_body", "the request body could not be read")
+                    .into_response()
             }
         }
     };

@@ -206,3 +206,25 @@ async fn admin_routes_need_the_token() {
     .await;
     assert_eq!(status, 400, "verification must be explicit: {json}");
 }
+
+#[tokio::test]
+async fn webhook_paths_refuse_other_methods_naming_the_accepted_ones() {
+    let (ports, _) = memory();
+    let app = support::app(ports);
+    for (method, path) in [
+        ("DELETE", "/hooks/hipcall-main"),
+        ("PATCH", "/hooks/hipcall-main/token"),
+        ("OPTIONS", "/hooks/nobody"),
+    ] {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(bytes::Bytes::new())
+            .unwrap();
+        let resp = app.handle(req).await;
+        assert_eq!(resp.status(), 405, "{method} {path}");
+        assert_eq!(resp.headers()["allow"], "GET, POST, PUT", "{method} {path}");
+        let json: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+        assert_error(&json, "method_not_allowed");
+    }
+}
