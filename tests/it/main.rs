@@ -14,6 +14,7 @@ mod e2e_aws;
 mod faults;
 mod ingest_errors;
 mod lambda_events;
+mod limits;
 mod load;
 mod secrets;
 mod serve;

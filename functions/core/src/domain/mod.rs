@@ -3,6 +3,7 @@
 pub mod attempt;
 pub mod envelope;
 pub mod ids;
+pub mod limits;
 pub mod message;
 pub mod source;
 pub mod subscription;
