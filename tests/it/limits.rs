@@ -294,7 +294,7 @@ async fn oversized_admin_bodies_and_records_are_413(app: &App) {
         .map(|i| format!("t{i}.{}", "e".repeat(90)))
         .collect();
     let grow = serde_json::json!({
-        "format": "template", "template": "b".repeat(64 * 1024 - 16),
+        "format": "template", "template": "b".repeat(64 * 1024 - 16), "content_type": "text/plain",
         "headers": headers, "event_types": event_types,
     });
     let (status, json) = support::call(
