@@ -206,7 +206,7 @@ fn truncate_str(s: &mut String, max: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::limits::MAX_RECORD_DOC_BYTES;
+    use crate::limits::MAX_RECORD_DOC_BYTES;
 
     fn attempt(url: String) -> Attempt {
         Attempt {

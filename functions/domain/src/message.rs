@@ -72,7 +72,7 @@ fn escape_for_sqs(json: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Envelope, RawRequest, StoredEvent};
+    use crate::{Envelope, RawRequest, StoredEvent};
 
     fn event_with(text: &str) -> QueueMessage {
         QueueMessage::Event {
