@@ -13,7 +13,7 @@ use switchboard_core::domain::time::now;
 use switchboard_core::domain::{Attempt, QueueMessage};
 use switchboard_core::error::StoreError;
 use switchboard_core::ports::{EventQueue, PageRequest, QueueConsumer, ReceivedMessage};
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 const VISIBILITY_SECS: u32 = 2;
 

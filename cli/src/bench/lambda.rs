@@ -25,7 +25,7 @@ use switchboard_core::domain::source::Provider;
 use switchboard_core::domain::time::now;
 use switchboard_core::domain::{Envelope, QueueMessage, RawRequest, Source, StoredEvent};
 use switchboard_core::providers::{self, Incoming as ProviderRequest};
-use switchboard_core::state::{load_sdk_config, Ports};
+use switchboard_core::state::{load_sdk_config, Compose, Ports};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 

@@ -16,7 +16,7 @@ use switchboard_core::domain::{Source, Verification};
 use switchboard_core::error::StoreResult;
 use switchboard_core::ports::{ConfigStore, SourceStore};
 use switchboard_core::redact::Secret;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 /// A source store that counts its reads.
 #[derive(Default)]

@@ -1,13 +1,20 @@
 //! The HTTP surface, as functions from `http::Request` to `http::Response`: mounted by the
 //! ingest and admin Lambdas and by `switchboard serve` alike.
 
+// The engine's modules under the paths these handlers were written against.
+/// Sources read through a cache of bounded staleness (an engine decorator, re-exported
+/// here where the ingest wiring looks for it).
+pub use switchboard_engine::source_cache;
+pub(crate) use switchboard_engine::{
+    config, delivery, dispatch, domain, error, ports, providers, redact, state,
+};
+
 mod admin;
 mod admin_ops;
 mod console;
 mod ingest;
 pub mod openapi;
 pub mod response;
-pub mod source_cache;
 mod verify;
 
 use crate::config::Settings;

@@ -1,11 +1,11 @@
 //! Source verification: token, HMAC of the raw body, HTTP basic, IP allow-list.
 //! Every secret comparison is constant-time.
 
-use crate::api::ClientIp;
 use crate::domain::source::{HmacAlgorithm, SignatureEncoding, TokenLocation};
 use crate::domain::{Source, Verification};
 use crate::error::ApiError;
 use crate::redact::constant_time_eq;
+use crate::ClientIp;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use bytes::Bytes;

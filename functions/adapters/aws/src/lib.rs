@@ -1,5 +1,8 @@
 //! AWS adapters: the events queue on SQS, the stores on DynamoDB, through the official SDK.
 
+// The engine's modules under the paths these adapters were written against.
+pub(crate) use switchboard_engine::{domain, error, ports};
+
 mod dynamodb;
 mod sqs;
 

@@ -50,6 +50,9 @@
 //! when the previous process died can be made visible at once instead of after their
 //! visibility timeout.
 
+// The engine's modules under the paths these adapters were written against.
+pub(crate) use switchboard_engine::{domain, error, ports, state};
+
 mod queue;
 mod stores;
 
@@ -344,12 +347,12 @@ impl Db {
             .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = match crate::adapters::memory::lock(&inner.readers).pop() {
+            let conn = match switchboard_adapters_memory::lock(&inner.readers).pop() {
                 Some(c) => c,
                 None => open_reader(&inner.path)?,
             };
             let result = work(&conn);
-            crate::adapters::memory::lock(&inner.readers).push(conn);
+            switchboard_adapters_memory::lock(&inner.readers).push(conn);
             result
         })
         .await
@@ -635,22 +638,20 @@ fn purge_expired(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-impl crate::state::Ports {
-    /// Every port on one SQLite store, around the given queue (whose consumer side the
-    /// caller drives), like [`crate::state::Ports::in_memory`].
-    pub fn sqlite(queue: Arc<SqliteQueue>) -> Self {
-        let db = queue.db().clone();
-        let events = Arc::new(SqliteEventStore::new(db.clone()));
-        let deliveries = Arc::new(SqliteDeliveryStore::new(db.clone()));
-        Self {
-            queue,
-            sources: Arc::new(SqliteConfigStore::new(db.clone(), Table::Sources)),
-            subscriptions: Arc::new(SqliteConfigStore::new(db.clone(), Table::Subscriptions)),
-            events: events.clone(),
-            deliveries: deliveries.clone(),
-            dedup: Arc::new(SqliteDedupStore::new(db)),
-            event_queries: events,
-            delivery_queries: deliveries,
-        }
+/// Every port on one SQLite store, around the given queue (whose consumer side the caller
+/// drives).
+pub fn ports(queue: Arc<SqliteQueue>) -> state::Ports {
+    let db = queue.db().clone();
+    let events = Arc::new(SqliteEventStore::new(db.clone()));
+    let deliveries = Arc::new(SqliteDeliveryStore::new(db.clone()));
+    state::Ports {
+        queue,
+        sources: Arc::new(SqliteConfigStore::new(db.clone(), Table::Sources)),
+        subscriptions: Arc::new(SqliteConfigStore::new(db.clone(), Table::Subscriptions)),
+        events: events.clone(),
+        deliveries: deliveries.clone(),
+        dedup: Arc::new(SqliteDedupStore::new(db)),
+        event_queries: events,
+        delivery_queries: deliveries,
     }
 }
