@@ -11,6 +11,7 @@ use crate::domain::subscription::{Format, Method as SubMethod, RetiringSecret};
 use crate::domain::time::now;
 use crate::domain::{Source, SourceInput, Subscription, SubscriptionInput};
 use crate::error::ApiError;
+use crate::ports::versioned::{self, Modified};
 use crate::redact::Secret;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -278,6 +279,7 @@ async fn create_subscription(app: &App, req: &Request<Bytes>) -> Result<Response
         failing_since: None,
         created_at: t,
         updated_at: t,
+        version: 1,
     };
     let sub = apply_subscription(sub, input)?;
     check_target(app, &sub).await?;
@@ -288,6 +290,11 @@ async fn create_subscription(app: &App, req: &Request<Bytes>) -> Result<Response
     Ok(json(StatusCode::CREATED, &shown))
 }
 
+/// PATCH: the fields given are applied to the current record under optimistic concurrency,
+/// re-applied to a fresh read if another write (dispatch's health record, an auto-disable,
+/// another admin call) came first. Fields not given keep their current value: a PATCH that
+/// does not name `enabled` leaves a concurrent auto-disable in place; one that sets it wins
+/// (an explicit operator act).
 async fn update_subscription(
     app: &App,
     req: &Request<Bytes>,
@@ -302,21 +309,35 @@ async fn update_subscription(
         .ok_or_else(|| not_found("subscription", id))?;
     let re_enabled = input.enabled == Some(true);
     let url_changed = input.url.as_ref().is_some_and(|u| *u != current.url);
-    let mut updated = apply_subscription(current, input)?;
-    if re_enabled {
+    let preview = apply_patch(current, &input)?;
+    // The target check resolves names, so it runs once, before the write loop; every URL
+    // a write stores was checked by the request that set it.
+    if url_changed || re_enabled {
+        check_target(app, &preview).await?;
+    }
+    let t = now();
+    let modified = versioned::modify(app.ports.subscriptions.as_ref(), id, |s| {
+        *s = apply_patch(s.clone(), &input)?;
+        s.updated_at = t;
+        Ok::<_, ApiError>(true)
+    })
+    .await?;
+    match modified {
+        Modified::Written(updated) | Modified::Unchanged(updated) => {
+            Ok(json(StatusCode::OK, &updated.redacted()))
+        }
+        Modified::Missing => Err(not_found("subscription", id)),
+    }
+}
+
+/// A PATCH body applied to a subscription; re-enabling also clears the failure run.
+fn apply_patch(s: Subscription, input: &SubscriptionInput) -> Result<Subscription, ApiError> {
+    let mut updated = apply_subscription(s, input.clone())?;
+    if input.enabled == Some(true) {
         updated.disabled_reason = None;
         updated.failing_since = None;
     }
-    if url_changed || re_enabled {
-        check_target(app, &updated).await?;
-    }
-    updated.updated_at = now();
-    app.ports
-        .subscriptions
-        .update(&updated)
-        .await
-        .map_err(|e| missing_as(e, "subscription", id))?;
-    Ok(json(StatusCode::OK, &updated.redacted()))
+    Ok(updated)
 }
 
 fn apply_subscription(
@@ -549,25 +570,22 @@ async fn check_target(app: &App, s: &Subscription) -> Result<(), ApiError> {
 }
 
 async fn rotate_secret(app: &App, id: &str) -> Result<Response<Bytes>, ApiError> {
-    let mut sub = app
-        .ports
-        .subscriptions
-        .get(id)
-        .await?
-        .ok_or_else(|| not_found("subscription", id))?;
     let secret = generate_secret();
     let t = now();
     let expires_at = t + chrono::Duration::hours(24);
-    sub.previous_secret = Some(RetiringSecret {
-        secret: std::mem::replace(&mut sub.secret, Secret::new(secret.clone())),
-        expires_at,
-    });
-    sub.updated_at = t;
-    app.ports
-        .subscriptions
-        .update(&sub)
-        .await
-        .map_err(|e| missing_as(e, "subscription", id))?;
+    // Applied to the current record under optimistic concurrency (see update_subscription).
+    let modified = versioned::modify(app.ports.subscriptions.as_ref(), id, |sub| {
+        sub.previous_secret = Some(RetiringSecret {
+            secret: std::mem::replace(&mut sub.secret, Secret::new(secret.clone())),
+            expires_at,
+        });
+        sub.updated_at = t;
+        Ok::<_, ApiError>(true)
+    })
+    .await?;
+    let Modified::Written(sub) = modified else {
+        return Err(not_found("subscription", id));
+    };
     // The new secret is shown once, here.
     let mut shown = serde_json::to_value(sub.redacted()).map_err(|_| ApiError::internal())?;
     shown["secret"] = serde_json::Value::String(secret);

@@ -122,7 +122,7 @@ impl Op {
                 "401" => "Missing or invalid credentials.",
                 "404" => "No such item.",
                 "405" => "Method not allowed on this path.",
-                "409" => "An item with this id exists.",
+                "409" => "Conflict: an item with this id exists (create), or the item kept changing concurrently while this update was applied (retry it).",
                 _ => "A backing store is unavailable; retry later.",
             };
             self.responses.push((s, error_response(text)));
@@ -219,9 +219,10 @@ fn paths() -> Value {
         ),
         "patch": with_common(
             Op::new("updateSubscription", "subscriptions", "Update a subscription (enable, disable, edit)")
+                .describe("Changes only the fields given, applied to the current record (a concurrent change to other fields is kept).")
                 .body("SubscriptionUpdate")
                 .ok("200", json_response("Updated (secrets redacted).", schema_ref("Subscription"))),
-            &["400", "404"],
+            &["400", "404", "409"],
         ),
         "delete": with_common(
             Op::new("deleteSubscription", "subscriptions", "Delete a subscription")
@@ -235,7 +236,7 @@ fn paths() -> Value {
             Op::new("rotateSubscriptionSecret", "subscriptions", "Rotate a subscription's signing secret")
                 .describe("A new secret signs from now on; the previous one keeps signing for 24 hours. The answer shows the new secret once.")
                 .ok("200", json_response("The subscription with its new secret.", json!({"type": "object"}))),
-            &["404"],
+            &["404", "409"],
         ),
     });
     let events = json!({
@@ -516,6 +517,10 @@ fn schemas() -> Value {
     subscription.insert("disabled_reason".into(), json!({"type": "string"}));
     subscription.insert("created_at".into(), timestamp());
     subscription.insert("updated_at".into(), timestamp());
+    subscription.insert(
+        "version".into(),
+        json!({"type": "integer", "minimum": 0, "description": "Read-only: 1 on create, +1 on every change (0 for a record stored before versions existed)."}),
+    );
     json!({
         "Error": {
             "type": "object",

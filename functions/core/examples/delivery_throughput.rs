@@ -115,6 +115,7 @@ fn subscription(i: usize, addr: SocketAddr) -> Subscription {
         failing_since: None,
         created_at: t,
         updated_at: t,
+        version: 1,
     }
 }
 

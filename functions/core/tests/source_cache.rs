@@ -40,6 +40,9 @@ impl ConfigStore<Source> for Counting {
     async fn update(&self, r: &Source) -> StoreResult<()> {
         self.inner.update(r).await
     }
+    async fn update_if(&self, r: &Source, expected: u64) -> StoreResult<()> {
+        self.inner.update_if(r, expected).await
+    }
     async fn delete(&self, id: &str) -> StoreResult<()> {
         self.inner.delete(id).await
     }

@@ -9,6 +9,10 @@ pub enum StoreError {
     Conflict,
     #[error("item not found")]
     NotFound,
+    /// A conditional write lost: the record changed since it was read (optimistic
+    /// concurrency), and re-applying the change kept losing.
+    #[error("item changed concurrently")]
+    Stale,
     #[error("backend unavailable: {0}")]
     Unavailable(String),
     #[error("stored item is corrupt: {0}")]
@@ -67,6 +71,11 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::Conflict => Self::new(StatusCode::CONFLICT, "conflict", "already exists"),
             StoreError::NotFound => Self::not_found("not found"),
+            StoreError::Stale => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the item kept changing while this request was applied; retry",
+            ),
             StoreError::Unavailable(cause) => {
                 tracing::error!(%cause, "store unavailable");
                 Self::unavailable("a backing store is unavailable; retry later")

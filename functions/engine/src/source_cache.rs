@@ -156,6 +156,12 @@ impl ConfigStore<Source> for SourceCache {
         r
     }
 
+    async fn update_if(&self, record: &Source, expected: u64) -> StoreResult<()> {
+        let r = self.inner.update_if(record, expected).await;
+        self.forget(&record.id);
+        r
+    }
+
     async fn delete(&self, id: &str) -> StoreResult<()> {
         let r = self.inner.delete(id).await;
         self.forget(id);

@@ -22,6 +22,8 @@ use std::time::Duration;
 type Item = HashMap<String, AttributeValue>;
 
 const DOC: &str = "doc";
+/// Top-level copy of a configuration record's version, for conditional writes.
+const VERSION: &str = "version";
 
 /// Longest value kept in an index key attribute (`call_id`). DynamoDB refuses an item whose
 /// index partition key exceeds 2048 bytes; a provider's call id can be any length. A longer
@@ -106,11 +108,20 @@ impl<T> DynamoConfigStore<T> {
 }
 
 impl<T: Record> DynamoConfigStore<T> {
+    /// The record, with its version also top-level (`version`) for write conditions;
+    /// unversioned records (version 0) carry none.
     fn item(record: &T) -> StoreResult<Item> {
-        Ok(HashMap::from([
+        let mut item = HashMap::from([
             ("id".to_owned(), s(record.id())),
             (DOC.to_owned(), to_doc(record)?),
-        ]))
+        ]);
+        if record.version() > 0 {
+            item.insert(
+                VERSION.to_owned(),
+                AttributeValue::N(record.version().to_string()),
+            );
+        }
+        Ok(item)
     }
 
     async fn put_with_condition(
@@ -119,14 +130,29 @@ impl<T: Record> DynamoConfigStore<T> {
         condition: &str,
         on_fail: StoreError,
     ) -> StoreResult<()> {
-        let result = self
+        self.put_expecting(record, condition, None, on_fail).await
+    }
+
+    /// A conditional PutItem; `expected` binds `:expected` (and `#version`) in `condition`.
+    async fn put_expecting(
+        &self,
+        record: &T,
+        condition: &str,
+        expected: Option<u64>,
+        on_fail: StoreError,
+    ) -> StoreResult<()> {
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(Self::item(record)?))
-            .condition_expression(condition)
-            .send()
-            .await;
+            .condition_expression(condition);
+        if let Some(v) = expected {
+            put = put
+                .expression_attribute_names("#version", VERSION)
+                .expression_attribute_values(":expected", AttributeValue::N(v.to_string()));
+        }
+        let result = put.send().await;
         match result {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Err(on_fail),
@@ -176,6 +202,29 @@ impl<T: Record> ConfigStore<T> for DynamoConfigStore<T> {
     async fn update(&self, record: &T) -> StoreResult<()> {
         self.put_with_condition(record, "attribute_exists(id)", StoreError::NotFound)
             .await
+    }
+
+    /// One conditional PutItem. Items written before versions existed have no `version`
+    /// attribute: they count as version 0. On a failed condition a consistent read tells
+    /// a missing item (`NotFound`) from a changed one (`Stale`).
+    async fn update_if(&self, record: &T, expected: u64) -> StoreResult<()> {
+        let condition = if expected == 0 {
+            "attribute_exists(id) AND (attribute_not_exists(#version) OR #version = :expected)"
+        } else {
+            "attribute_exists(id) AND #version = :expected"
+        };
+        match self
+            .put_expecting(record, condition, Some(expected), StoreError::Stale)
+            .await
+        {
+            Err(StoreError::Stale) => {
+                match get_doc_by_id::<T>(&self.client, &self.table, record.id()).await? {
+                    Some(_) => Err(StoreError::Stale),
+                    None => Err(StoreError::NotFound),
+                }
+            }
+            other => other,
+        }
     }
 
     async fn delete(&self, id: &str) -> StoreResult<()> {
@@ -651,14 +700,22 @@ impl DeliveryStore for DynamoDeliveryStore {
         {
             item.insert("call_id".to_owned(), s(call_id));
         }
-        self.client
+        // Replaces a failed attempt of the same key, never a success.
+        let result = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+            .condition_expression("attribute_not_exists(sk) OR #status <> :succeeded")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":succeeded", s(AttemptStatus::Succeeded.as_str()))
             .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn list_by_event(

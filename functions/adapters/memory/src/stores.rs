@@ -55,6 +55,17 @@ impl<T: Record> ConfigStore<T> for MemoryConfigStore<T> {
         }
     }
 
+    async fn update_if(&self, record: &T, expected: u64) -> StoreResult<()> {
+        match lock(&self.items).get_mut(record.id()) {
+            Some(slot) if slot.version() == expected => {
+                *slot = record.clone();
+                Ok(())
+            }
+            Some(_) => Err(StoreError::Stale),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
     async fn delete(&self, id: &str) -> StoreResult<()> {
         lock(&self.items)
             .remove(id)
@@ -173,7 +184,14 @@ impl DeliveryStore for MemoryDeliveryStore {
             attempt.subscription_id.clone(),
             attempt.attempt,
         );
-        lock(&self.attempts).insert(key, attempt.clone());
+        let mut attempts = lock(&self.attempts);
+        if attempts
+            .get(&key)
+            .is_some_and(|a| a.status == AttemptStatus::Succeeded)
+        {
+            return Err(StoreError::Conflict);
+        }
+        attempts.insert(key, attempt.clone());
         Ok(())
     }
 

@@ -138,6 +138,33 @@ impl<T: Record> ConfigStore<T> for SqliteConfigStore<T> {
             .await
     }
 
+    async fn update_if(&self, record: &T, expected: u64) -> StoreResult<()> {
+        let (id, body) = (record.id().to_owned(), to_json(record)?);
+        let read = format!("SELECT body FROM {} WHERE id = ?1", self.table.name());
+        let write = format!("UPDATE {} SET body = ?2 WHERE id = ?1", self.table.name());
+        // One write transaction: no other writer runs between the version check and the
+        // update (the store has a single writer connection).
+        self.db
+            .write(move |conn| {
+                let stored: Option<String> = conn
+                    .prepare_cached(&read)
+                    .and_then(|mut s| s.query_row(params![id], |r| r.get(0)))
+                    .optional()
+                    .map_err(db_err)?;
+                let Some(stored) = stored else {
+                    return Err(StoreError::NotFound);
+                };
+                if from_json::<T>(&stored)?.version() != expected {
+                    return Err(StoreError::Stale);
+                }
+                conn.prepare_cached(&write)
+                    .and_then(|mut s| s.execute(params![id, body]))
+                    .map_err(db_err)?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn delete(&self, id: &str) -> StoreResult<()> {
         let id = id.to_owned();
         let sql = format!("DELETE FROM {} WHERE id = ?1", self.table.name());
@@ -331,25 +358,36 @@ impl DeliveryStore for SqliteDeliveryStore {
         self.db
             .write(move |conn| {
                 let (event_id, sk, sub, n, status, call_id, attempted_at, body, expires) = values;
-                conn.prepare_cached(
-                    "INSERT OR REPLACE INTO deliveries (event_id, sk, subscription_id, attempt, \
-                     status, call_id, attempted_at, body, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        event_id,
-                        sk,
-                        sub,
-                        n,
-                        status,
-                        call_id,
-                        attempted_at,
-                        body,
-                        expires
-                    ])
-                })
-                .map_err(db_err)?;
+                // Replaces a failed record of the same key, never a success.
+                let written = conn
+                    .prepare_cached(
+                        "INSERT INTO deliveries (event_id, sk, subscription_id, attempt, \
+                         status, call_id, attempted_at, body, expires_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                         ON CONFLICT (event_id, sk) DO UPDATE SET \
+                         subscription_id = excluded.subscription_id, attempt = excluded.attempt, \
+                         status = excluded.status, call_id = excluded.call_id, \
+                         attempted_at = excluded.attempted_at, body = excluded.body, \
+                         expires_at = excluded.expires_at \
+                         WHERE deliveries.status <> 'succeeded'",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            event_id,
+                            sk,
+                            sub,
+                            n,
+                            status,
+                            call_id,
+                            attempted_at,
+                            body,
+                            expires
+                        ])
+                    })
+                    .map_err(db_err)?;
+                if written == 0 {
+                    return Err(StoreError::Conflict);
+                }
                 Ok(())
             })
             .await

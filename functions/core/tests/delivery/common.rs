@@ -277,6 +277,7 @@ pub fn subscription(url: &str, types: &[&str]) -> Subscription {
         failing_since: None,
         created_at: t,
         updated_at: t,
+        version: 1,
     }
 }
 

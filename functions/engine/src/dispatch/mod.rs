@@ -6,7 +6,12 @@
 //!   recorded and every retry it needs is queued; any store or queue failure fails the
 //!   message (partial batch response) so SQS redelivers it;
 //! - never re-sent after success on purpose: a redelivered message skips pairs that
-//!   already have an attempt at or beyond its own (checked in the delivery records).
+//!   already have an attempt at or beyond its own, a retry skips pairs that succeeded
+//!   since their last replay (checked in the delivery records);
+//! - one success on record: the store never replaces a `succeeded` attempt, so a
+//!   concurrent duplicate that lost only logs its outcome;
+//! - subscription writes (health record, auto-disable) are versioned read-change-writes
+//!   that never undo a concurrent operator change.
 //!
 //! After each attempt: 2xx succeeds; 410 fails the pair and disables the subscription; a
 //! refused target (SSRF guard) or an unrenderable template fails the pair without retry;
@@ -33,7 +38,8 @@ use crate::domain::{
     Attempt, Envelope, QueueMessage, RawRequest, StoredEvent, Subscription, Trigger,
 };
 use crate::error::StoreError;
-use crate::ports::MAX_QUEUE_DELAY;
+use crate::ports::versioned::{self, Modified};
+use crate::ports::{DeliveryQuery, PageRequest, MAX_QUEUE_DELAY};
 use crate::state::Ports;
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -240,20 +246,14 @@ impl Dispatcher {
             tracing::warn!(%subscription_id, "subscription deleted; dropping delivery");
             return Ok(());
         };
-        let latest = self
-            .ports
-            .deliveries
-            .latest_by_subscription(event_id)
-            .await?
-            .into_iter()
-            .find(|(s, _, _)| s == subscription_id);
-        if let Some((_, n, status)) = latest {
-            let handled = n >= attempt;
-            let succeeded = status == AttemptStatus::Succeeded && trigger != Trigger::Manual;
-            if handled || succeeded {
-                tracing::info!(%event_id, %subscription_id, attempt, "already handled; skipping");
-                return Ok(());
-            }
+        let history = self.pair_history(pair).await?;
+        let handled = history.latest.is_some_and(|n| n >= attempt);
+        // A success since the last replay, not only in the newest record: a duplicate that
+        // lost to a concurrent success may have recorded a later failure.
+        let succeeded = history.succeeded() && trigger != Trigger::Manual;
+        if handled || succeeded {
+            tracing::info!(%event_id, %subscription_id, attempt, "already handled; skipping");
+            return Ok(());
         }
         if !sub.enabled {
             let record = self.record_without_request(
@@ -289,10 +289,13 @@ impl Dispatcher {
                 self.client.deliver(sub, event).await
             };
             let (mut status, mut next_at) = self.decide(sub, n, &outcome);
-            let disable_reason = self.health(sub, &outcome).await?;
-            if disable_reason.is_some() {
-                status = AttemptStatus::Failed;
-                next_at = None;
+            let mut disabled = None;
+            if let Some(verdict) = self.health(sub, &outcome).await? {
+                disabled = self.disable(sub, &verdict, outcome.attempted_at).await?;
+                if disabled.is_some() || verdict == Verdict::Gone {
+                    status = AttemptStatus::Failed;
+                    next_at = None;
+                }
             }
             if let Some(at) = next_at {
                 let delay = (at - now()).to_std().unwrap_or(Duration::ZERO);
@@ -305,18 +308,16 @@ impl Dispatcher {
                 };
                 self.ports.queue.send(&retry, delay.min(MAX_QUEUE_DELAY)).await?;
             }
-            if let Some(reason) = &disable_reason {
-                if let Some(disabled) = self.disable(sub, reason).await? {
-                    let data = serde_json::json!({
-                        "subscription_id": disabled.id,
-                        "url": redact_url(&disabled.url),
-                        "reason": reason,
-                        "failing_since": disabled.failing_since,
-                        "disabled_at": disabled.updated_at,
-                    });
-                    self.emit(subscriptions, SUBSCRIPTION_DISABLED, data, Some(&sub.id))
-                        .await?;
-                }
+            if let Some(disabled) = disabled {
+                let data = serde_json::json!({
+                    "subscription_id": disabled.id,
+                    "url": redact_url(&disabled.url),
+                    "reason": disabled.disabled_reason,
+                    "failing_since": disabled.failing_since,
+                    "disabled_at": disabled.updated_at,
+                });
+                self.emit(subscriptions, SUBSCRIPTION_DISABLED, data, Some(&sub.id))
+                    .await?;
             }
             if status == AttemptStatus::Exhausted && event.envelope.source != OPERATIONAL_SOURCE {
                 let data = serde_json::json!({
@@ -350,14 +351,17 @@ impl Dispatcher {
     }
 
     /// Endpoint health: tracks the start of a run of failures on the subscription and
-    /// returns a reason to disable it (410, or failing for longer than allowed).
+    /// returns a verdict to disable it (410, or failing for longer than allowed). Every
+    /// write is decided on a fresh read (the batch's copy may be stale) and made under
+    /// optimistic concurrency, so it never undoes a concurrent edit (see [`Self::disable`]
+    /// for the verdict).
     async fn health(
         &self,
         sub: &Subscription,
         outcome: &Outcome,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<Verdict>, StoreError> {
         if outcome.http_status == Some(410) {
-            return Ok(Some("the endpoint answered 410 Gone".to_owned()));
+            return Ok(Some(Verdict::Gone));
         }
         if outcome.succeeded() {
             if sub.failing_since.is_some() {
@@ -368,17 +372,10 @@ impl Dispatcher {
         }
         let at = outcome.attempted_at;
         match sub.failing_since {
-            Some(since) => {
-                let limit = chrono::Duration::from_std(self.settings.disable_after)
-                    .unwrap_or(chrono::Duration::MAX);
-                if at - since >= limit {
-                    return Ok(Some(format!(
-                        "every attempt failed since {} (longer than {} hours)",
-                        crate::domain::time::sortable(&since),
-                        self.settings.disable_after.as_secs() / 3600
-                    )));
-                }
+            Some(since) if at - since >= self.disable_after() => {
+                return Ok(Some(Verdict::FailingSince(since)));
             }
+            Some(_) => {}
             None => {
                 self.update_fresh(&sub.id, |s| {
                     if s.failing_since.is_none() {
@@ -394,45 +391,59 @@ impl Dispatcher {
         Ok(None)
     }
 
-    /// Re-reads a subscription and writes it back if `change` says it changed it; the
-    /// re-read keeps concurrent admin edits (the batch's copy may be stale).
+    fn disable_after(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.disable_after).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Applies `change` to a fresh read of a subscription, retried on concurrent writes
+    /// ([`versioned::modify`]); returns the subscription when this call changed it. A
+    /// conflict that persists fails the message (SQS retries it).
     async fn update_fresh(
         &self,
         id: &str,
-        change: impl FnOnce(&mut Subscription) -> bool,
+        change: impl FnMut(&mut Subscription) -> bool,
     ) -> Result<Option<Subscription>, StoreError> {
-        let Some(mut current) = self.ports.subscriptions.get(id).await? else {
-            return Ok(None);
-        };
-        if !change(&mut current) {
-            return Ok(None);
-        }
-        match self.ports.subscriptions.update(&current).await {
-            Ok(()) => Ok(Some(current)),
-            Err(StoreError::NotFound) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let mut change = change;
+        let modified =
+            versioned::modify(self.ports.subscriptions.as_ref(), id, |s| Ok(change(s))).await?;
+        Ok(match modified {
+            Modified::Written(s) => Some(s),
+            Modified::Missing | Modified::Unchanged(_) => None,
+        })
     }
 
-    /// Disables a subscription; returns it when this call disabled it.
+    /// Disables a subscription on a health verdict of an attempt made at `attempted_at`;
+    /// returns it when this call disabled it. Not when it is already disabled, was changed
+    /// by an operator since the attempt began, or (long failure) its failure run was reset.
     async fn disable(
         &self,
         sub: &Subscription,
-        reason: &str,
+        verdict: &Verdict,
+        attempted_at: Timestamp,
     ) -> Result<Option<Subscription>, StoreError> {
+        let limit = self.disable_after();
+        let reason = verdict.reason(self.settings.disable_after);
         let disabled = self
             .update_fresh(&sub.id, |s| {
-                if !s.enabled {
+                let still_failing = match verdict {
+                    Verdict::Gone => true,
+                    Verdict::FailingSince(_) => s
+                        .failing_since
+                        .is_some_and(|since| attempted_at - since >= limit),
+                };
+                if !s.enabled || s.updated_at > attempted_at || !still_failing {
                     return false;
                 }
                 s.enabled = false;
-                s.disabled_reason = Some(reason.to_owned());
+                s.disabled_reason = Some(reason.clone());
                 s.updated_at = now();
                 true
             })
             .await?;
         if disabled.is_some() {
             tracing::warn!(subscription_id = %sub.id, %reason, "subscription disabled");
+        } else {
+            tracing::info!(subscription_id = %sub.id, %reason, "not disabled: already disabled or changed since the attempt");
         }
         Ok(disabled)
     }
@@ -465,11 +476,60 @@ impl Dispatcher {
             .await
     }
 
+    /// Records an attempt. A concurrent duplicate (the queue handing the message out twice,
+    /// a replay racing a retry) may already have recorded a success under the same key:
+    /// then this outcome is only logged, not recorded, and the message is done (the success
+    /// stands; nothing is re-sent).
     async fn record(&self, attempt: &Attempt) -> Result<(), DispatchError> {
         let expires = attempt.attempted_at
             + chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
-        self.ports.deliveries.record(attempt, expires).await?;
-        Ok(())
+        match self.ports.deliveries.record(attempt, expires).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict) => {
+                tracing::warn!(
+                    event_id = %attempt.event_id,
+                    subscription_id = %attempt.subscription_id,
+                    attempt = attempt.attempt,
+                    status = attempt.status.as_str(),
+                    http_status = ?attempt.http_status,
+                    "a concurrent delivery already recorded this attempt as succeeded; keeping it"
+                );
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The pair's newest attempt number and whether any of its attempts succeeded (one
+    /// consistent read of the event's records for that subscription).
+    async fn pair_history(&self, pair: Pair<'_>) -> Result<PairHistory, StoreError> {
+        let query = DeliveryQuery::Event {
+            event_id: pair.event_id.to_owned(),
+            subscription_id: Some(pair.subscription_id.to_owned()),
+        };
+        let mut history = PairHistory::default();
+        let mut page = PageRequest::default();
+        loop {
+            let read = self
+                .ports
+                .delivery_queries
+                .query_deliveries(&query, &page)
+                .await?;
+            for a in &read.items {
+                let newest = |seen: Option<u32>| Some(seen.map_or(a.attempt, |n| n.max(a.attempt)));
+                history.latest = newest(history.latest);
+                if a.status == AttemptStatus::Succeeded {
+                    history.last_success = newest(history.last_success);
+                }
+                if a.trigger == Trigger::Manual {
+                    history.last_manual = newest(history.last_manual);
+                }
+            }
+            match read.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => return Ok(history),
+            }
+        }
     }
 
     fn record_without_request(
@@ -493,6 +553,46 @@ impl Dispatcher {
             attempted_at: now(),
         };
         attempt_record(event, sub, n, trigger, AttemptStatus::Failed, None, outcome)
+    }
+}
+
+/// What the records say about one pair: its newest attempt number, its newest success and
+/// its newest operator replay.
+#[derive(Debug, Default, Clone, Copy)]
+struct PairHistory {
+    latest: Option<u32>,
+    last_success: Option<u32>,
+    last_manual: Option<u32>,
+}
+
+impl PairHistory {
+    /// Whether the pair succeeded since the operator last replayed it (a replay starts a
+    /// new delivery whose retries must go on even if an earlier delivery succeeded).
+    fn succeeded(&self) -> bool {
+        self.last_success
+            .is_some_and(|s| self.last_manual.is_none_or(|m| s >= m))
+    }
+}
+
+/// Why an attempt's outcome calls for disabling its subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// The endpoint answered 410 Gone.
+    Gone,
+    /// Every attempt failed since then, for longer than allowed.
+    FailingSince(Timestamp),
+}
+
+impl Verdict {
+    fn reason(&self, limit: Duration) -> String {
+        match self {
+            Self::Gone => "the endpoint answered 410 Gone".to_owned(),
+            Self::FailingSince(since) => format!(
+                "every attempt failed since {} (longer than {} hours)",
+                crate::domain::time::sortable(since),
+                limit.as_secs() / 3600
+            ),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
 
 pub mod queries;
+pub mod versioned;
 pub use queries::{DeliveryQueries, DeliveryQuery, EventQueries, EventQuery, TimeRange};
 
 /// Longest delay SQS accepts on a message; longer waits re-queue with `not_before`.
@@ -49,6 +50,13 @@ pub trait QueueConsumer: Send + Sync {
 /// A record with a string id, kept in a small configuration table (sources, subscriptions).
 pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     fn id(&self) -> &str;
+    /// Optimistic-concurrency version: 1 on create, +1 on every write; 0 for a record
+    /// written before versions existed, and always 0 for unversioned records (sources).
+    fn version(&self) -> u64 {
+        0
+    }
+    /// Sets the version a write will store (unversioned records ignore it).
+    fn set_version(&mut self, _version: u64) {}
 }
 
 impl Record for Source {
@@ -61,6 +69,12 @@ impl Record for Subscription {
     fn id(&self) -> &str {
         &self.id
     }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
 }
 
 /// CRUD over a small configuration table.
@@ -71,8 +85,14 @@ pub trait ConfigStore<T: Record>: Send + Sync {
     async fn get(&self, id: &str) -> StoreResult<Option<T>>;
     /// Every record, sorted by id.
     async fn list(&self) -> StoreResult<Vec<T>>;
-    /// Replaces an existing record; fails with `NotFound` when it does not exist.
+    /// Replaces an existing record whatever it holds now (last writer wins); fails with
+    /// `NotFound` when it does not exist. Concurrent writers use [`ConfigStore::update_if`].
     async fn update(&self, record: &T) -> StoreResult<()>;
+    /// Replaces an existing record only if its stored version is still `expected` (a
+    /// record without a version counts as 0); fails with `Stale` when another write came
+    /// first and `NotFound` when it does not exist. The caller sets `record`'s version
+    /// (`expected + 1`); [`versioned::modify`] does the read-change-write loop.
+    async fn update_if(&self, record: &T, expected: u64) -> StoreResult<()>;
     /// Fails with `NotFound` when it does not exist.
     async fn delete(&self, id: &str) -> StoreResult<()>;
 }
@@ -120,6 +140,9 @@ pub trait EventStore: Send + Sync {
 /// Delivery attempt records.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
+    /// Writes the attempt under (event, subscription, attempt number), replacing a failed
+    /// record of the same key but never a `succeeded` one: then it fails with `Conflict`
+    /// and the stored success stays (one success per key, whatever the interleaving).
     async fn record(&self, attempt: &Attempt, expires_at: Timestamp) -> StoreResult<()>;
     /// Attempts of one event, by subscription then attempt number.
     async fn list_by_event(&self, event_id: &str, page: &PageRequest)
