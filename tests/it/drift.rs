@@ -18,7 +18,7 @@ use switchboard_core::config::{AwsResources, Settings};
 use switchboard_core::delivery::guard::AddressClass;
 use switchboard_core::dispatch::Dispatcher;
 use switchboard_core::domain::limits::MAX_QUEUE_MESSAGE_BYTES;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 const STACK_FILE: &str = "SWITCHBOARD_STACK_RESOURCES";
 
@@ -193,7 +193,7 @@ fn allow_private_targets_lists_exactly_the_classes_the_code_accepts() {
 }
 
 /// Keys and global secondary indexes the DynamoDB adapter writes and queries
-/// (functions/core/src/adapters/aws/dynamodb.rs): hash, range, and per index its name,
+/// (functions/adapters/aws/src/dynamodb.rs): hash, range, and per index its name,
 /// hash and range. Each index's attributes are written as top-level strings.
 type Schema = (
     &'static str,
