@@ -13,7 +13,7 @@ use switchboard_core::api::App;
 use switchboard_core::dispatch::{BatchRecord, Dispatcher};
 use switchboard_core::domain::message::sqs_allows;
 use switchboard_core::ports::QueueConsumer;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 /// Ports over the emulator (fresh queue and tables) and their queue's consumer side.
 async fn aws_ports() -> (Ports, Arc<dyn QueueConsumer>) {
