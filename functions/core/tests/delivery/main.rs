@@ -6,6 +6,7 @@
 
 mod admin;
 mod common;
+mod deadline;
 mod dispatch;
 mod signatures;
 mod sink;
