@@ -6,6 +6,7 @@
 
 mod admin;
 mod common;
+mod concurrent_writers;
 mod deadline;
 mod dispatch;
 mod signatures;

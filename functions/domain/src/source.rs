@@ -1,0 +1,570 @@
+//! Sources: one per provider account, each with its own URL and verification.
+
+use super::time::Timestamp;
+use crate::redact::Secret;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+
+/// Default body limit per source: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    Hipcall,
+    Voipappz,
+    Callerdesk,
+    Generic,
+}
+
+/// How a source proves a request came from its provider. `none` must be chosen explicitly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Verification {
+    None,
+    /// A shared token in the `/hooks/{source}/{token}` path segment, a query parameter or a header.
+    Token {
+        token: Secret,
+        #[serde(default)]
+        location: TokenLocation,
+        /// Query parameter or header name (defaults: `token`, `x-switchboard-token`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// HMAC over the raw body, sent in a header.
+    Hmac {
+        secret: Secret,
+        header: String,
+        #[serde(default)]
+        algorithm: HmacAlgorithm,
+        #[serde(default)]
+        encoding: SignatureEncoding,
+        /// Text before the signature in the header, e.g. `sha256=`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
+    },
+    /// HTTP basic authentication.
+    Basic {
+        username: String,
+        password: Secret,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenLocation {
+    #[default]
+    Path,
+    Query,
+    Header,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HmacAlgorithm {
+    Sha1,
+    #[default]
+    Sha256,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureEncoding {
+    #[default]
+    Hex,
+    Base64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub id: String,
+    pub provider: Provider,
+    pub verification: Verification,
+    /// IANA zone for providers that send zone-less local times (default UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_limit_bytes: Option<usize>,
+    /// Client addresses (IPs or CIDRs) allowed to post; empty allows all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_allow: Vec<String>,
+    /// Declarative field mapping for `generic` sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<GenericMapping>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Source {
+    pub fn body_limit(&self) -> usize {
+        self.body_limit_bytes.unwrap_or(DEFAULT_BODY_LIMIT)
+    }
+
+    /// The zone zone-less provider times are read in: the configured one, else UTC.
+    /// (Input is validated by [`parse_timezone`]; a stored name this build does not know
+    /// falls back to UTC rather than failing ingest.)
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.timezone
+            .as_deref()
+            .and_then(|name| parse_timezone(name).ok())
+            .unwrap_or(chrono_tz::UTC)
+    }
+
+    /// Checks the fields that depend on each other; the admin API calls it before storing.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(tz) = &self.timezone {
+            parse_timezone(tz)?;
+        }
+        for rule in &self.ip_allow {
+            valid_ip_rule(rule)?;
+        }
+        if self.mapping.is_some() && self.provider != Provider::Generic {
+            return Err("mapping is only used by sources whose provider is generic".into());
+        }
+        Ok(())
+    }
+
+    /// The source as the admin API shows it: secrets replaced by `[redacted]`.
+    pub fn redacted(&self) -> Self {
+        let hidden = || Secret::new("[redacted]");
+        let verification = match &self.verification {
+            Verification::None => Verification::None,
+            Verification::Token { location, name, .. } => Verification::Token {
+                token: hidden(),
+                location: *location,
+                name: name.clone(),
+            },
+            Verification::Hmac {
+                header,
+                algorithm,
+                encoding,
+                prefix,
+                ..
+            } => Verification::Hmac {
+                secret: hidden(),
+                header: header.clone(),
+                algorithm: *algorithm,
+                encoding: *encoding,
+                prefix: prefix.clone(),
+            },
+            Verification::Basic { username, .. } => Verification::Basic {
+                username: username.clone(),
+                password: hidden(),
+            },
+        };
+        Self {
+            verification,
+            ..self.clone()
+        }
+    }
+}
+
+/// Body of `POST /admin/sources` (all fields) and `PATCH` (any subset but `id`).
+/// `timezone` and `mapping` are validated while deserialising, so a bad one is a 400.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceInput {
+    pub id: Option<String>,
+    pub provider: Option<Provider>,
+    pub verification: Option<Verification>,
+    #[serde(default, deserialize_with = "valid_timezone")]
+    pub timezone: Option<String>,
+    pub body_limit_bytes: Option<usize>,
+    pub ip_allow: Option<Vec<String>>,
+    pub mapping: Option<GenericMapping>,
+    pub description: Option<String>,
+}
+
+/// An IANA zone name (`Europe/Istanbul`, `Asia/Kolkata`, `UTC`), exactly as the tz database
+/// spells it.
+pub fn parse_timezone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.parse::<chrono_tz::Tz>().map_err(|_| {
+        format!("unknown time zone {name:?}; use an IANA name such as \"Europe/Istanbul\"")
+    })
+}
+
+/// An allow-list rule: an address (`203.0.113.7`) or a CIDR block (`203.0.113.0/24`).
+pub fn valid_ip_rule(rule: &str) -> Result<(), String> {
+    let bad = || format!("ip_allow rule {rule:?} is not an address or CIDR block");
+    let (addr, len) = match rule.split_once('/') {
+        Some((a, l)) => (a, Some(l.parse::<u8>().map_err(|_| bad())?)),
+        None => (rule, None),
+    };
+    let max = match addr.parse::<std::net::IpAddr>().map_err(|_| bad())? {
+        std::net::IpAddr::V4(_) => 32,
+        std::net::IpAddr::V6(_) => 128,
+    };
+    if len.is_some_and(|l| l > max) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+fn valid_timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name = Option::<String>::deserialize(d)?;
+    if let Some(n) = &name {
+        parse_timezone(n).map_err(serde::de::Error::custom)?;
+    }
+    Ok(name)
+}
+
+/// How a `generic` source turns any JSON, form or query payload into the envelope.
+///
+/// Field paths are a key of the payload (`CallSid`) or a dotted path into it
+/// (`data.user.id`, `legs.0.id`); an exact key wins over a path.
+///
+/// ```json
+/// {"event": {"field": "CallStatus", "map": {"completed": "call.ended"}},
+///  "call_id": "CallSid",
+///  "occurred_at": {"field": "Timestamp", "format": "rfc2822"},
+///  "call": {"from": "From", "to": "To", "direction": "Direction"}}
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawMapping")]
+pub struct GenericMapping {
+    #[serde(default)]
+    pub event: EventMapping,
+    /// Field holding the call id (fills `call.id` and the default dedup key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    /// Fields whose values, together, identify one event across provider retries. When
+    /// empty, the call id and the provider's event name are used (if there is a call id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dedup_fields: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<TimeField>,
+    #[serde(default)]
+    pub call: CallMapping,
+}
+
+/// Where the event's type comes from: a field (with an optional value map), a constant, or
+/// both (the constant when the field is absent). Neither: the `event` or `type` field.
+/// Without any of those, the URL's `?event=` names it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventMapping {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// A constant canonical type, e.g. `call.report`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Provider value → canonical type. A value not in the map is used as the type when it
+    /// looks like one (`call.ended`), else the type is `unknown`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub map: BTreeMap<String, String>,
+}
+
+/// A timestamp field and how to read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeField {
+    pub field: String,
+    #[serde(default)]
+    pub format: TimeFormat,
+}
+
+/// `auto` (RFC 3339, a zone-less `YYYY-MM-DD hh:mm:ss` in the source's zone, or a number of
+/// Unix seconds), `rfc3339`, `rfc2822`, `unix`, `unix_ms`, or a chrono `strftime` pattern
+/// (`%d/%m/%Y %H:%M`): with `%z` it carries its zone, without it the source's zone applies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum TimeFormat {
+    #[default]
+    Auto,
+    Rfc3339,
+    Rfc2822,
+    UnixSeconds,
+    UnixMillis,
+    Pattern(String),
+}
+
+impl TryFrom<String> for TimeFormat {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Ok(match s.as_str() {
+            "auto" => Self::Auto,
+            "rfc3339" => Self::Rfc3339,
+            "rfc2822" => Self::Rfc2822,
+            "unix" => Self::UnixSeconds,
+            "unix_ms" => Self::UnixMillis,
+            p if p.contains('%') => {
+                chrono::format::StrftimeItems::new(p)
+                    .parse()
+                    .map_err(|_| format!("invalid time format pattern {p:?}"))?;
+                Self::Pattern(s)
+            }
+            other => {
+                return Err(format!(
+                    "unknown time format {other:?}: use auto, rfc3339, rfc2822, unix, unix_ms \
+                     or a strftime pattern such as \"%Y-%m-%d %H:%M:%S\""
+                ))
+            }
+        })
+    }
+}
+
+impl From<TimeFormat> for String {
+    fn from(f: TimeFormat) -> String {
+        match f {
+            TimeFormat::Auto => "auto".into(),
+            TimeFormat::Rfc3339 => "rfc3339".into(),
+            TimeFormat::Rfc2822 => "rfc2822".into(),
+            TimeFormat::UnixSeconds => "unix".into(),
+            TimeFormat::UnixMillis => "unix_ms".into(),
+            TimeFormat::Pattern(p) => p,
+        }
+    }
+}
+
+/// Fields of the envelope's `call` block; each names a payload field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallMapping {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// Provider direction value → `inbound` / `outbound` (values starting with `in` or
+    /// `out` are recognised without it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub direction_map: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hangup_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<TimeField>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<TimeField>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<TimeField>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub talk_duration_secs: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ring_duration_secs: Option<String>,
+}
+
+impl CallMapping {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// Longest field path a mapping may name.
+const MAX_PATH: usize = 256;
+
+/// Whether a string can be a canonical event type: lowercase ASCII words joined by dots,
+/// `_` or `-` inside words, at most 64 characters (`call.ended`, `hipcall.note_create`).
+pub fn is_type_like(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.split('.').all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })
+}
+
+/// The wire form of [`GenericMapping`], validated into it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMapping {
+    #[serde(default)]
+    event: EventMapping,
+    #[serde(default)]
+    call_id: Option<String>,
+    #[serde(default)]
+    dedup_fields: Vec<String>,
+    #[serde(default)]
+    occurred_at: Option<TimeField>,
+    #[serde(default)]
+    call: CallMapping,
+}
+
+impl TryFrom<RawMapping> for GenericMapping {
+    type Error = String;
+    fn try_from(r: RawMapping) -> Result<Self, String> {
+        let m = GenericMapping {
+            event: r.event,
+            call_id: r.call_id,
+            dedup_fields: r.dedup_fields,
+            occurred_at: r.occurred_at,
+            call: r.call,
+        };
+        m.validate()?;
+        Ok(m)
+    }
+}
+
+impl GenericMapping {
+    /// Every path is non-empty and bounded; every type the mapping produces is type-like.
+    pub fn validate(&self) -> Result<(), String> {
+        let c = &self.call;
+        let times = [
+            &self.occurred_at,
+            &c.started_at,
+            &c.answered_at,
+            &c.ended_at,
+        ];
+        let paths = [
+            &self.event.field,
+            &self.call_id,
+            &c.direction,
+            &c.from,
+            &c.to,
+            &c.agent,
+            &c.status,
+            &c.recording_url,
+            &c.hangup_by,
+            &c.duration_secs,
+            &c.talk_duration_secs,
+            &c.ring_duration_secs,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.dedup_fields.iter())
+        .chain(times.into_iter().flatten().map(|t| &t.field));
+        for p in paths {
+            if p.trim().is_empty() || p.len() > MAX_PATH {
+                return Err(format!(
+                    "field paths must be 1-{MAX_PATH} characters, got {p:?}"
+                ));
+            }
+        }
+        let types = self.event.value.iter().chain(self.event.map.values());
+        for t in types {
+            if !is_type_like(t) {
+                return Err(format!(
+                    "event type {t:?} must be lowercase dotted words such as \"call.ended\""
+                ));
+            }
+        }
+        for d in c.direction_map.values() {
+            if d != "inbound" && d != "outbound" {
+                return Err(format!(
+                    "direction_map values must be \"inbound\" or \"outbound\", got {d:?}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verification_none_is_explicit_json() {
+        let v: Verification = serde_json::from_str(r#"{"type":"none"}"#).unwrap();
+        assert_eq!(v, Verification::None);
+        assert!(serde_json::from_str::<Verification>("{}").is_err());
+    }
+
+    #[test]
+    fn timezones_are_validated_on_input() {
+        let ok: SourceInput = serde_json::from_str(r#"{"timezone":"Asia/Kolkata"}"#).unwrap();
+        assert_eq!(ok.timezone.as_deref(), Some("Asia/Kolkata"));
+        let err = serde_json::from_str::<SourceInput>(r#"{"timezone":"Mars/Olympus"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown time zone"), "{err}");
+        assert_eq!(parse_timezone("UTC").unwrap(), chrono_tz::UTC);
+        assert!(parse_timezone("+03:00").is_err());
+    }
+
+    #[test]
+    fn mappings_are_validated_on_input() {
+        let m: GenericMapping = serde_json::from_str(
+            r#"{"event":{"field":"CallStatus","map":{"completed":"call.ended"}},
+                "call_id":"CallSid",
+                "occurred_at":{"field":"Timestamp","format":"rfc2822"},
+                "call":{"started_at":{"field":"Start","format":"%d/%m/%Y %H:%M"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(m.event.map["completed"], "call.ended");
+        assert_eq!(m.occurred_at.unwrap().format, TimeFormat::Rfc2822);
+        for bad in [
+            r#"{"event":{"value":"Call Ended"}}"#,
+            r#"{"event":{"map":{"x":"call..ended"}}}"#,
+            r#"{"call_id":""}"#,
+            r#"{"occurred_at":{"field":"t","format":"iso"}}"#,
+            r#"{"occurred_at":{"field":"t","format":"%Q"}}"#,
+            r#"{"call":{"direction_map":{"1":"sideways"}}}"#,
+            r#"{"unknown":1}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<GenericMapping>(bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn source_validation() {
+        let mut s: Source = serde_json::from_str(
+            r#"{"id":"a","provider":"callerdesk","verification":{"type":"none"},
+                "timezone":"Asia/Kolkata","ip_allow":["203.0.113.0/24","2001:db8::1"],
+                "created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(s.validate(), Ok(()));
+        assert_eq!(s.zone(), chrono_tz::Asia::Kolkata);
+        s.ip_allow = vec!["10.0.0.0/33".into()];
+        assert!(s.validate().is_err());
+        s.ip_allow = vec!["example.com".into()];
+        assert!(s.validate().is_err());
+        s.ip_allow = vec![];
+        s.mapping = Some(GenericMapping::default());
+        assert!(s.validate().unwrap_err().contains("generic"));
+        s.mapping = None;
+        s.timezone = Some("Nowhere/Land".into());
+        assert!(s.validate().is_err());
+        assert_eq!(
+            s.zone(),
+            chrono_tz::UTC,
+            "an unknown stored zone reads as UTC"
+        );
+    }
+
+    #[test]
+    fn type_like() {
+        assert!(is_type_like("call.ended"));
+        assert!(is_type_like("hipcall.note_create"));
+        assert!(!is_type_like("Call.Ended"));
+        assert!(!is_type_like("call."));
+        assert!(!is_type_like(""));
+    }
+
+    #[test]
+    fn redacted_hides_every_secret() {
+        let s = Source {
+            id: "a".into(),
+            provider: Provider::Hipcall,
+            verification: Verification::Basic {
+                username: "u".into(),
+                password: Secret::new("hunter2"),
+            },
+            timezone: None,
+            body_limit_bytes: None,
+            ip_allow: vec![],
+            mapping: None,
+            description: None,
+            created_at: "2024-11-17T10:41:00Z".parse().unwrap(),
+            updated_at: "2024-11-17T10:41:00Z".parse().unwrap(),
+        };
+        let json = serde_json::to_string(&s.redacted()).unwrap();
+        assert!(!json.contains("hunter2"));
+        assert!(json.contains("[redacted]"));
+    }
+}
