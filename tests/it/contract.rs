@@ -1163,6 +1163,7 @@ mod emulator {
                 .unwrap(),
             Claim::Duplicate("evt_old".into())
         );
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn attempt_writers_race() {

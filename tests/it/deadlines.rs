@@ -18,7 +18,7 @@ use switchboard_core::dispatch::Dispatcher;
 use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::domain::Attempt;
 use switchboard_core::ports::PageRequest;
-use switchboard_core::state::{lambda_sdk_config_from, Ports};
+use switchboard_core::state::{lambda_sdk_config_from, Compose, Ports};
 
 fn call_end(i: usize) -> String {
     HIPCALL_CALL_HANGUP.replace(
