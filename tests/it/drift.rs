@@ -107,11 +107,15 @@ fn every_function_gets_every_variable_its_cold_start_reads() {
 fn every_documented_setting_is_set_by_the_template() {
     use switchboard_core::api::source_cache::{SourceCache, SOURCE_CACHE_SECS};
     use switchboard_core::config::{
-        ALLOW_PRIVATE_TARGETS, DELIVERY_CONCURRENCY, DISABLE_AFTER_HOURS, RETENTION_DAYS,
+        ALLOW_PRIVATE_TARGETS, AWS_ATTEMPT_TIMEOUT_MS, AWS_OPERATION_TIMEOUT_MS,
+        DEADLINE_MARGIN_MS, DELIVERY_CONCURRENCY, DISABLE_AFTER_HOURS, INGEST_SEND_WINDOW_MS,
+        RETENTION_DAYS,
     };
     let stack = Stack::load();
     let read_by = [
         ("IngestFunction", SOURCE_CACHE_SECS),
+        ("IngestFunction", INGEST_SEND_WINDOW_MS),
+        ("DispatchFunction", DEADLINE_MARGIN_MS),
         ("DispatchFunction", RETENTION_DAYS),
         ("DispatchFunction", DELIVERY_CONCURRENCY),
         ("DispatchFunction", ALLOW_PRIVATE_TARGETS),
@@ -119,6 +123,13 @@ fn every_documented_setting_is_set_by_the_template() {
         ("AdminFunction", RETENTION_DAYS),
         ("AdminFunction", ALLOW_PRIVATE_TARGETS),
     ];
+    let timeouts = [AWS_OPERATION_TIMEOUT_MS, AWS_ATTEMPT_TIMEOUT_MS];
+    let every_function = ["IngestFunction", "DispatchFunction", "AdminFunction"];
+    let read_by = read_by.into_iter().chain(
+        every_function
+            .into_iter()
+            .flat_map(|f| timeouts.into_iter().map(move |v| (f, v))),
+    );
     for (function, variable) in read_by {
         assert!(
             stack.env(function).contains_key(variable),
@@ -129,6 +140,19 @@ fn every_documented_setting_is_set_by_the_template() {
     SourceCache::ttl_from_lookup(|k| ingest.get(k).cloned()).unwrap();
     let dispatch = stack.settings("DispatchFunction");
     assert_eq!(dispatch.disable_after, Settings::default().disable_after);
+    assert_eq!(
+        dispatch.deadline_margin,
+        Settings::default().deadline_margin
+    );
+    assert_eq!(
+        dispatch.aws_operation_timeout,
+        Settings::default().aws_operation_timeout
+    );
+    let ingest = stack.settings("IngestFunction");
+    assert_eq!(
+        ingest.ingest_send_window,
+        Settings::default().ingest_send_window
+    );
 }
 
 /// The queues take the messages the code sends: its size limit is the queues' own
