@@ -132,6 +132,7 @@ fn subscription(format: Format) -> Subscription {
         failing_since: None,
         created_at: t,
         updated_at: t,
+        version: 1,
     }
 }
 
@@ -222,6 +223,7 @@ fn attempt(event: &StoredEvent) -> Attempt {
         source: event.envelope.source.clone(),
         event_type: event.envelope.event_type.clone(),
         call_id: event.envelope.call_id().map(str::to_owned),
+        truncated: Vec::new(),
     }
 }
 

@@ -7,7 +7,7 @@
 mod common;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
 };
 use common::{fixture, req, source, Harness};
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::domain::source::Provider;
 use switchboard_core::domain::{QueueMessage, Verification};
 use switchboard_core::ports::QueueConsumer;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 const ENDPOINT: &str = "AWS_ENDPOINT_URL";
 
@@ -63,6 +63,22 @@ async fn provider_retries_are_deduplicated_over_sqs_and_dynamodb() {
         .send()
         .await
         .unwrap();
+    // Like DynamoDB, a stricter emulator keeps a new table CREATING for a moment.
+    let mut active = false;
+    for _ in 0..600 {
+        let out = ddb
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .unwrap();
+        if out.table.and_then(|t| t.table_status) == Some(TableStatus::Active) {
+            active = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(active, "table {table} did not become ACTIVE within 30 s");
     let queue_url = sqs
         .create_queue()
         .queue_name(format!("events-{run}"))
@@ -140,6 +156,11 @@ async fn provider_retries_are_deduplicated_over_sqs_and_dynamodb() {
     assert_eq!(
         item["event_id"],
         aws_sdk_dynamodb::types::AttributeValue::S(first["id"].as_str().unwrap().into())
+    );
+    // ... confirmed once the event was queued
+    assert_eq!(
+        item["queued"],
+        aws_sdk_dynamodb::types::AttributeValue::Bool(true)
     );
 
     ddb.delete_table().table_name(&table).send().await.unwrap();

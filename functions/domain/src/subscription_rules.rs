@@ -259,6 +259,7 @@ mod tests {
             failing_since: None,
             created_at: t,
             updated_at: t,
+            version: 1,
         }
     }
 

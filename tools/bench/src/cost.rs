@@ -24,7 +24,7 @@ pub struct CostArgs {
     #[arg(long, default_value = "arm64")]
     pub arch: String,
     /// Billed duration of one ingest invocation (handler work, the dedup claim and the SQS
-    /// send: two in-region round trips).
+    /// send and the claim's confirmation: three in-region round trips).
     #[arg(long, default_value_t = 15.0)]
     pub ingest_ms: f64,
     #[arg(long, default_value_t = 128)]
@@ -145,6 +145,7 @@ fn measure_sizes() -> Result<Sizes, String> {
         source: event.envelope.source.clone(),
         event_type: event.envelope.event_type.clone(),
         call_id: event.envelope.call_id().map(str::to_owned),
+        truncated: Vec::new(),
     };
     let attempted_at = sortable(&attempt.attempted_at);
     let attempt_doc = serde_json::to_string(&attempt).map_err(|e| e.to_string())?;
@@ -212,8 +213,9 @@ pub fn run(a: CostArgs) -> Result<(), String> {
             fan_out: false,
         },
         Line {
-            what: "DynamoDB: dedup claim, 1 conditional write (1 WRU)".into(),
-            per_million: a.price_ddb_wru_per_million,
+            what: "DynamoDB: dedup claim and its confirmation, 2 conditional writes (2 WRU)"
+                .into(),
+            per_million: 2.0 * a.price_ddb_wru_per_million,
             fan_out: false,
         },
         Line {

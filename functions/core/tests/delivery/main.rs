@@ -6,6 +6,8 @@
 
 mod admin;
 mod common;
+mod concurrent_writers;
+mod deadline;
 mod dispatch;
 mod signatures;
 mod sink;

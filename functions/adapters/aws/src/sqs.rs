@@ -1,0 +1,96 @@
+//! The events queue on SQS.
+
+use super::unavailable;
+use crate::domain::QueueMessage;
+use crate::error::{StoreError, StoreResult};
+use crate::ports::{EventQueue, QueueConsumer, ReceivedMessage, MAX_QUEUE_DELAY};
+use async_trait::async_trait;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+/// The events queue's largest message body: the template's `MaximumMessageSize`.
+pub const MAX_MESSAGE_BYTES: usize = crate::domain::limits::MAX_QUEUE_MESSAGE_BYTES;
+
+#[async_trait]
+impl EventQueue for SqsQueue {
+    fn max_message_bytes(&self) -> Option<usize> {
+        Some(MAX_MESSAGE_BYTES)
+    }
+
+    async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()> {
+        let body = message
+            .to_json()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let delay_secs = delay.min(MAX_QUEUE_DELAY).as_secs();
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .delay_seconds(i32::try_from(delay_secs).unwrap_or(900))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl QueueConsumer for SqsQueue {
+    async fn receive(&self, max: usize, wait: Duration) -> StoreResult<Vec<ReceivedMessage>> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
+            .wait_time_seconds(i32::try_from(wait.as_secs().min(20)).unwrap_or(20))
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                let receive_count = m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+                Some(ReceivedMessage {
+                    message_id: m.message_id?,
+                    receipt: m.receipt_handle?,
+                    body: m.body.unwrap_or_default(),
+                    receive_count,
+                })
+            })
+            .collect())
+    }
+
+    async fn delete(&self, receipt: &str) -> StoreResult<()> {
+        self.client
+            .delete_message()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,230 @@
+//! `POST|GET|PUT /hooks/{source}[/{token}]`: verify, parse, queue, answer 202.
+//!
+//! Provider retries: an event with a provider key claims it (pending) before it is queued
+//! and confirms the claim after. A retry that finds the claim confirmed is a duplicate
+//! (200); one that finds it pending and fresh gets 503 `in_progress` with `Retry-After`
+//! (the first request may still be queueing: accepting the retry as new would queue the
+//! event twice, calling it a duplicate would lose it if that first send fails; providers
+//! retry 503s, and by then the claim is confirmed, released or stale); one that finds it
+//! pending past the send window takes it over (the holder gave up or was killed before
+//! queueing: nothing of it can still reach the queue).
+
+use super::response::{error_response, json};
+use super::verify::{query_without_token, verify};
+use super::App;
+use crate::domain::envelope::{Envelope, RawRequest, StoredEvent};
+use crate::domain::ids::{event_id, is_valid_slug};
+use crate::domain::time::now;
+use crate::domain::QueueMessage;
+use crate::error::ApiError;
+use crate::ports::{Claim, ClaimTerms};
+use crate::providers::{self, Incoming};
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The webhook route; the router has checked the method (POST, GET or PUT).
+pub(super) async fn accept(
+    app: &App,
+    req: &Request<Bytes>,
+    source_id: &str,
+    path_token: Option<&str>,
+) -> Result<Response<Bytes>, ApiError> {
+    let unknown = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_source",
+            format!("no source named {source_id:?}"),
+        )
+    };
+    if !is_valid_slug(source_id) {
+        return Err(unknown());
+    }
+    let source = app
+        .ports
+        .sources
+        .get(source_id)
+        .await?
+        .ok_or_else(unknown)?;
+    if req.body().len() > source.body_limit() {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "body is larger than this source's limit of {} bytes",
+                source.body_limit()
+            ),
+        ));
+    }
+    verify(&source, req, path_token)?;
+
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let query = query_without_token(&source, req.uri().query());
+    let incoming = Incoming {
+        method: req.method().as_str(),
+        content_type: content_type.as_deref(),
+        query: query.as_deref(),
+        body: req.body(),
+    };
+    let parsed = providers::parse(&source, &incoming);
+    let id = event_id();
+
+    let dedup_key = parsed
+        .dedup_key
+        .as_ref()
+        .map(|k| format!("{source_id}:{k}"));
+    // Started before the claim is written, so the holder's send ends before the moment a
+    // retry may take the claim over (both count the window from the claim's time).
+    let send_by = Instant::now() + app.settings.ingest_send_window;
+    if let Some(key) = &dedup_key {
+        let terms = ClaimTerms {
+            ttl: app.settings.dedup_window,
+            pending_for: app.settings.ingest_send_window,
+        };
+        match app.ports.dedup.claim(key, &id, now(), terms).await? {
+            Claim::New => {}
+            Claim::Duplicate(original) => {
+                return Ok(json(
+                    StatusCode::OK,
+                    &serde_json::json!({"id": original, "duplicate": true}),
+                ));
+            }
+            Claim::InProgress { retry_after } => return Ok(in_progress(retry_after)),
+        }
+    }
+
+    let event = StoredEvent {
+        envelope: Envelope {
+            id: id.clone(),
+            event_type: parsed.event_type,
+            provider_event: parsed.provider_event,
+            source: source.id.clone(),
+            occurred_at: parsed.occurred_at,
+            received_at: now(),
+            call: parsed.call,
+            data: parsed.data,
+            raw_unparsed: parsed.unparsed,
+        },
+        raw: RawRequest {
+            method: req.method().as_str().to_owned(),
+            content_type,
+            query,
+            body: req.body().clone(),
+        },
+        dedup_key: dedup_key.clone(),
+    };
+    let message = QueueMessage::Event {
+        event: Box::new(event),
+    };
+    if let Err(e) = fits_the_backends(app, &message, req) {
+        release_claim(app, dedup_key.as_deref(), &id).await;
+        return Err(e);
+    }
+    if let Err(why) = send_within(app, &message, dedup_key.is_some().then_some(send_by)).await {
+        tracing::error!(error = %why, source = %source_id, "queue send failed; answering 503");
+        release_claim(app, dedup_key.as_deref(), &id).await;
+        return Err(ApiError::unavailable(
+            "the event could not be queued; retry later",
+        ));
+    }
+    if let Some(key) = &dedup_key {
+        confirm_claim(app, key, &id).await;
+    }
+    tracing::info!(event_id = %id, source = %source_id, "accepted");
+    Ok(json(StatusCode::ACCEPTED, &serde_json::json!({"id": id})))
+}
+
+/// Sends the event; with a claim held, gives up at `send_by` (the end of the send window),
+/// after which a provider retry may take the claim over.
+async fn send_within(
+    app: &App,
+    message: &QueueMessage,
+    send_by: Option<Instant>,
+) -> Result<(), String> {
+    let send = app.ports.queue.send(message, Duration::ZERO);
+    let sent = match send_by {
+        Some(at) => tokio::time::timeout_at(at, send)
+            .await
+            .map_err(|_| "no answer within the send window".to_owned())?,
+        None => send.await,
+    };
+    sent.map_err(|e| e.to_string())
+}
+
+/// Marks the claim queued. If that fails the event is queued all the same (202); its claim
+/// stays pending, so a provider retry after the send window is queued as a second event.
+async fn confirm_claim(app: &App, key: &str, id: &str) {
+    match app.ports.dedup.confirm(key, id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(event_id = %id, "dedup claim taken over before it was confirmed");
+        }
+        Err(e) => tracing::warn!(event_id = %id, error = %e, "could not confirm the dedup claim"),
+    }
+}
+
+/// 503 `in_progress`: a request with the same provider key is being queued right now.
+fn in_progress(retry_after: Duration) -> Response<Bytes> {
+    let mut response = error_response(&ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "in_progress",
+        "the same event is being queued by another request; retry later",
+    ));
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from(secs.max(1)),
+    );
+    response
+}
+
+/// Frees a dedup claim for an event that was not queued, so the provider's retry is
+/// accepted rather than called a duplicate.
+async fn release_claim(app: &App, key: Option<&str>, id: &str) {
+    if let Some(key) = key {
+        if let Err(e) = app.ports.dedup.release(key, id).await {
+            tracing::warn!(error = %e, "could not release the dedup claim");
+        }
+    }
+}
+
+/// Refuses (413) an event too large for the queue or the event store once encoded (the
+/// raw body travels base64-encoded next to its parsed JSON, so an event can be about
+/// 2.5 times its body): accepting it would queue a message dispatch could never store.
+/// Small requests skip the encoding: they fit whatever the content.
+fn fits_the_backends(
+    app: &App,
+    message: &QueueMessage,
+    req: &Request<Bytes>,
+) -> Result<(), ApiError> {
+    let limit = match (
+        app.ports.queue.max_message_bytes(),
+        app.ports.events.max_event_bytes(),
+    ) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => return Ok(()),
+    };
+    let request_bytes = req.body().len() + req.uri().query().map_or(0, str::len);
+    // JSON escaping grows a byte to at most 6 (\u00XX); base64 to 4/3: 8 per byte is safe.
+    if request_bytes.saturating_mul(8) + 16 * 1024 < limit {
+        return Ok(());
+    }
+    let encoded = message.to_json().map(|j| j.len()).unwrap_or(usize::MAX);
+    if encoded <= limit {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "this webhook is {encoded} bytes once stored (raw body and parsed payload); \
+             the queue and event store hold at most {limit}"
+        ),
+    ))
+}

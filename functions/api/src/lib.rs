@@ -1,0 +1,145 @@
+//! The HTTP surface, as functions from `http::Request` to `http::Response`: mounted by the
+//! ingest and admin Lambdas and by `switchboard serve` alike.
+
+// The engine's modules under the paths these handlers were written against.
+/// Sources read through a cache of bounded staleness (an engine decorator, re-exported
+/// here where the ingest wiring looks for it).
+pub use switchboard_engine::source_cache;
+pub(crate) use switchboard_engine::{
+    config, delivery, dispatch, domain, error, ports, providers, redact, state,
+};
+
+mod admin;
+mod admin_ops;
+mod console;
+mod ingest;
+pub mod openapi;
+pub mod response;
+pub mod router;
+mod verify;
+
+use crate::config::Settings;
+use crate::redact::{constant_time_eq, Secret};
+use crate::state::Ports;
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use response::IntoResponse;
+use router::{Family, Handler, PathParams, Resolved};
+use std::net::IpAddr;
+
+pub use crate::error::ApiError;
+
+/// The caller's address, attached as a request extension by the server or Lambda glue
+/// (API Gateway's `sourceIp`); used by source IP allow-lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// How admin routes are protected.
+#[derive(Debug, Clone)]
+pub enum AdminAuth {
+    /// `Authorization: Bearer <token>` (`serve`).
+    Bearer(Secret),
+    /// API Gateway checked the caller's IAM signature before invoking us (deployed stack).
+    Iam,
+}
+
+/// Which route families this instance answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Ingest,
+    Admin,
+    All,
+}
+
+pub struct App {
+    pub ports: Ports,
+    pub settings: Settings,
+    pub admin_auth: AdminAuth,
+    pub surface: Surface,
+}
+
+impl App {
+    pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
+        let path = router::normalize(req.uri().path());
+        let serves = |family| match family {
+            Family::Ingest => self.surface != Surface::Admin,
+            Family::Admin => self.surface != Surface::Ingest,
+        };
+        // Everything under /admin, routed or not, needs the admin credentials first.
+        let admin_path = path == "/admin" || path.starts_with("/admin/");
+        if admin_path && serves(Family::Admin) && !self.admin_authorized(&req) {
+            return ApiError::unauthorized().into_response();
+        }
+        match router::resolve(req.method(), &path) {
+            Resolved::Found { handler, params } if serves(handler.family()) => {
+                self.dispatch(handler, &params, &req).await.into_response()
+            }
+            // The console is public; a preflight to it gets an empty answer.
+            Resolved::MethodNotAllowed { family, .. }
+                if family == Family::Admin && !admin_path && req.method() == Method::OPTIONS =>
+            {
+                response::empty(http::StatusCode::NO_CONTENT)
+            }
+            Resolved::MethodNotAllowed { family, allow } if serves(family) => {
+                let message = match family {
+                    Family::Ingest => "webhooks are accepted by POST, PUT or GET".to_owned(),
+                    Family::Admin => format!("{} is not allowed here", req.method()),
+                };
+                ApiError::method_not_allowed(message, allow).into_response()
+            }
+            _ if admin_path && serves(Family::Admin) => {
+                ApiError::not_found(format!("no admin route for {}", req.uri().path()))
+                    .into_response()
+            }
+            _ if req.method() == Method::OPTIONS => response::empty(http::StatusCode::NO_CONTENT),
+            _ => ApiError::not_found(format!("no route for {}", req.uri().path())).into_response(),
+        }
+    }
+
+    /// Runs the handler a route names; the arms are the handlers' signatures.
+    async fn dispatch(
+        &self,
+        handler: Handler,
+        params: &PathParams<'_>,
+        req: &Request<Bytes>,
+    ) -> Result<Response<Bytes>, ApiError> {
+        let id = params.get("id").unwrap_or_default();
+        match handler {
+            Handler::Hook => {
+                let source = params.get("source").unwrap_or_default();
+                ingest::accept(self, req, source, params.get("token")).await
+            }
+            Handler::Console => Ok(console::page()),
+            Handler::OpenApi => Ok(admin_ops::openapi()),
+            Handler::ListSources => admin::list_sources(self).await,
+            Handler::CreateSource => admin::create_source(self, req).await,
+            Handler::GetSource => admin::get_source(self, id).await,
+            Handler::UpdateSource => admin::update_source(self, req, id).await,
+            Handler::DeleteSource => admin::delete_source(self, id).await,
+            Handler::ListSubscriptions => admin::list_subscriptions(self).await,
+            Handler::CreateSubscription => admin::create_subscription(self, req).await,
+            Handler::GetSubscription => admin::get_subscription(self, id).await,
+            Handler::UpdateSubscription => admin::update_subscription(self, req, id).await,
+            Handler::DeleteSubscription => admin::delete_subscription(self, id).await,
+            Handler::RotateSecret => admin::rotate_secret(self, id).await,
+            Handler::ListEvents => admin_ops::list_events(self, req).await,
+            Handler::GetEvent => admin_ops::get_event(self, id).await,
+            Handler::ListDeliveries => admin_ops::list_deliveries(self, req).await,
+            Handler::Replay => admin::replay_route(self, req).await,
+        }
+    }
+
+    fn admin_authorized(&self, req: &Request<Bytes>) -> bool {
+        match &self.admin_auth {
+            AdminAuth::Iam => true,
+            AdminAuth::Bearer(token) => req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .is_some_and(|given| {
+                    constant_time_eq(given.trim().as_bytes(), token.expose().as_bytes())
+                }),
+        }
+    }
+}
