@@ -32,6 +32,7 @@ pub const RETENTION_DAYS: &str = "SWITCHBOARD_RETENTION_DAYS";
 pub const DELIVERY_CONCURRENCY: &str = "SWITCHBOARD_DELIVERY_CONCURRENCY";
 pub const ALLOW_PRIVATE_TARGETS: &str = "SWITCHBOARD_ALLOW_PRIVATE_TARGETS";
 pub const DISABLE_AFTER_HOURS: &str = "SWITCHBOARD_DISABLE_AFTER_HOURS";
+pub const PUBLIC_URL: &str = "SWITCHBOARD_PUBLIC_URL";
 
 impl AwsResources {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -70,6 +71,10 @@ pub struct Settings {
     pub allow_private_targets: Vec<String>,
     /// A subscription whose attempts keep failing for this long is disabled (endpoint health).
     pub disable_after: Duration,
+    /// The public base URL providers call (`https://hooks.example.com`), for the schemes
+    /// that sign the URL (Twilio, Plivo) when a proxy, tunnel or custom domain stands in
+    /// front; `None`: the URL the request itself shows.
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -81,6 +86,7 @@ impl Default for Settings {
             dedup_window: Duration::from_secs(25 * 3600),
             allow_private_targets: Vec::new(),
             disable_after: Duration::from_secs(5 * 86_400),
+            public_url: None,
         }
     }
 }
@@ -141,7 +147,26 @@ impl Settings {
                 })?;
             s.disable_after = Duration::from_secs(hours * 3600);
         }
+        if let Some(v) = get(PUBLIC_URL).filter(|v| !v.trim().is_empty()) {
+            s.public_url = Some(public_base_url(&v).map_err(|reason| ConfigError::Invalid {
+                name: PUBLIC_URL,
+                reason,
+            })?);
+        }
         Ok(s)
+    }
+}
+
+/// A public base URL, checked and without its trailing `/`: `http(s)://host[:port][/prefix]`.
+pub fn public_base_url(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if crate::domain::source::is_absolute_http_url(v) {
+        Ok(v.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!(
+            "expected an absolute http(s) URL without a query, such as \
+             https://hooks.example.com, got {v:?}"
+        ))
     }
 }
 
@@ -179,5 +204,9 @@ mod tests {
         assert!(Settings::from_lookup(env(&[(ALLOW_PRIVATE_TARGETS, "loopback,lan")])).is_err());
         let s = Settings::from_lookup(env(&[(DISABLE_AFTER_HOURS, "48")])).unwrap();
         assert_eq!(s.disable_after, Duration::from_secs(48 * 3600));
+        let s = Settings::from_lookup(env(&[(PUBLIC_URL, "https://h.example.com/")])).unwrap();
+        assert_eq!(s.public_url.as_deref(), Some("https://h.example.com"));
+        assert!(Settings::from_lookup(env(&[(PUBLIC_URL, "h.example.com")])).is_err());
+        assert!(Settings::from_lookup(env(&[(PUBLIC_URL, "ftp://h.example.com")])).is_err());
     }
 }

@@ -6,7 +6,9 @@ mod admin_ops;
 mod console;
 mod ingest;
 pub mod openapi;
+pub mod public_url;
 pub mod response;
+pub mod signatures;
 pub mod source_cache;
 mod verify;
 
