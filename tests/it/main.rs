@@ -15,6 +15,7 @@ mod faults;
 mod ingest_errors;
 mod lambda_events;
 mod load;
+mod provider_signatures;
 mod secrets;
 mod serve;
 mod support;
