@@ -1,7 +1,7 @@
-//! The `switchboard` command's library: `serve` (everything on one machine) and the
-//! pieces the integration tests start in-process.
+//! The `switchboard` command's library: `serve` (everything on one machine), the ops
+//! commands over the admin API, and the pieces the integration tests and the benchmarks
+//! (`tools/bench`) start in-process.
 
-pub mod bench;
 pub mod http_server;
 pub mod ops;
 pub mod serve;

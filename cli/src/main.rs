@@ -32,9 +32,6 @@ struct Cli {
 enum Command {
     /// Ingest, admin API and delivery on one port, with no AWS at all.
     Serve(ServeArgs),
-    /// Benchmarks: throughput, latency, memory, start-up and cost (docs/performance.md).
-    #[command(subcommand)]
-    Bench(switchboard_cli::bench::BenchCommand),
     #[command(flatten)]
     Ops(Box<ops::OpsCommand>),
 }
@@ -179,13 +176,6 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => run_serve(args).await,
-        Command::Bench(command) => match switchboard_cli::bench::run(command).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
         Command::Ops(command) => ExitCode::from(ops::run(cli.global, *command).await),
     }
 }

@@ -73,7 +73,7 @@ async fn malformed_json_is_accepted_kept_raw_and_forwarded_byte_for_byte() {
     };
     assert_eq!(event.envelope.id, json["id"].as_str().unwrap());
     assert!(event.envelope.raw_unparsed);
-    // typed from the URL's ?event= (DESIGN: "gets the type its URL names")
+    // typed from the URL's ?event=: a webhook gets the type its URL names
     assert_eq!(event.envelope.event_type, "call.ended");
     assert_eq!(
         event.envelope.provider_event.as_deref(),

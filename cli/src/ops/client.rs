@@ -1,6 +1,7 @@
 //! The admin API client: bearer token (`switchboard serve`) or SigV4 (a deployed stack,
 //! service `execute-api`, credentials and region from the usual AWS configuration).
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
 use switchboard_core::redact::Secret;
@@ -228,6 +229,16 @@ fn sign(
         .headers()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect())
+}
+
+/// An answer of the API read as the type it documents (a domain type, or a page of them).
+/// Anything else means the endpoint is not the API this command speaks (exit 2).
+pub fn decode<T: DeserializeOwned>(v: &Value) -> CliResult<T> {
+    T::deserialize(v).map_err(|e| {
+        CliError::Connection(format!(
+            "the API answered JSON this command does not understand: {e}"
+        ))
+    })
 }
 
 /// Percent-encodes a path segment (ids come from the user).

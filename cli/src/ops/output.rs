@@ -1,22 +1,76 @@
-//! Human output: aligned tables and key/value views of the API's JSON.
+//! Human output: aligned tables, key/value views, and the `--json` switch between them and
+//! the API's JSON.
 
+use super::client::{decode, CliResult};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use std::fmt::Write as _;
+use switchboard_core::domain::time::Timestamp;
 
 /// Longest cell printed; longer values end in `…` (`--json` shows them whole).
 const MAX_CELL: usize = 64;
 
-/// A value as a table cell: strings bare, null/absent empty, arrays comma-joined.
-pub fn cell(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| cell(Some(i)))
-            .collect::<Vec<_>>()
-            .join(","),
-        Some(other) => other.to_string(),
+/// Prints JSON as the API sent it (pretty-printed).
+pub fn print_json(v: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+    );
+}
+
+/// The outcome of a command that changes something: the API's JSON with `--json`, else a
+/// line for people.
+pub fn done(json: bool, v: &Value, human: &str) {
+    if json {
+        print_json(v);
+    } else {
+        println!("{human}");
+    }
+}
+
+/// Like [`done`], with the line for people made from the answer read as a `T`.
+pub fn done_as<T: DeserializeOwned>(
+    json: bool,
+    v: &Value,
+    human: impl FnOnce(T) -> String,
+) -> CliResult<()> {
+    if json {
+        print_json(v);
+    } else {
+        println!("{}", human(decode(v)?));
+    }
+    Ok(())
+}
+
+/// One resource: the API's JSON with `--json`, else its fields as `key value` lines, read
+/// through the domain type `T` (so an answer that is not a `T` is reported, not printed).
+pub fn show<T: DeserializeOwned + Serialize>(json: bool, v: &Value) -> CliResult<()> {
+    if json {
+        print_json(v);
+    } else {
+        let typed: T = decode(v)?;
+        print!("{}", details(&typed));
+    }
+    Ok(())
+}
+
+/// A timestamp as tables show it: `2024-11-17 10:41:00Z`.
+pub fn time(t: &Timestamp) -> String {
+    t.format("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// An optional value as a cell: empty when absent.
+pub fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// How the API spells a unit enum value (`hipcall`, `envelope`, ...), from its serde name.
+pub fn wire_name<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
     }
 }
 
@@ -71,64 +125,36 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// A timestamp shortened for a table (`2024-11-17 10:41:00Z`); other text unchanged.
-pub fn time(s: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| {
-            t.with_timezone(&chrono::Utc)
-                .format("%Y-%m-%d %H:%M:%SZ")
-                .to_string()
-        })
-        .unwrap_or_else(|_| s.to_owned())
-}
-
-/// Rows of `items` with the given fields (dotted paths reach into objects; `*_at` fields
-/// are shortened times).
-pub fn rows(items: &[Value], fields: &[&str]) -> Vec<Vec<String>> {
-    items
-        .iter()
-        .map(|item| {
-            fields
-                .iter()
-                .map(|f| {
-                    let c = cell(pointer(item, f));
-                    if f.ends_with("_at") {
-                        time(&c)
-                    } else {
-                        c
-                    }
-                })
-                .collect()
-        })
-        .collect()
-}
-
-pub fn pointer<'a>(v: &'a Value, dotted: &str) -> Option<&'a Value> {
-    dotted.split('.').try_fold(v, |v, k| v.get(k))
-}
-
-/// `key: value` lines for scalars, then nested values as indented JSON.
-pub fn details(v: &Value) -> String {
+/// `key: value` lines for scalar fields, then nested values as indented JSON.
+pub fn details<T: Serialize>(item: &T) -> String {
+    let v = serde_json::to_value(item).unwrap_or(Value::Null);
     let mut out = String::new();
     let Some(obj) = v.as_object() else {
         return format!("{v}\n");
     };
     let width = obj.keys().map(|k| k.len()).max().unwrap_or(0);
     for (k, val) in obj {
-        match val {
-            Value::Object(_) | Value::Array(_) if !is_flat(val) => {
-                let pretty = serde_json::to_string_pretty(val).unwrap_or_default();
-                let _ = writeln!(out, "{k}:");
-                for l in pretty.lines() {
-                    let _ = writeln!(out, "  {l}");
-                }
-            }
-            _ => {
-                let _ = writeln!(out, "{k:width$}  {}", cell(Some(val)));
+        if is_flat(val) {
+            let _ = writeln!(out, "{k:width$}  {}", scalar(val));
+        } else {
+            let pretty = serde_json::to_string_pretty(val).unwrap_or_default();
+            let _ = writeln!(out, "{k}:");
+            for l in pretty.lines() {
+                let _ = writeln!(out, "  {l}");
             }
         }
     }
     out
+}
+
+/// A flat value on one line: strings bare, null empty, arrays of scalars comma-joined.
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(scalar).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
 }
 
 fn is_flat(v: &Value) -> bool {
@@ -160,12 +186,21 @@ mod tests {
     }
 
     #[test]
-    fn cells_and_details() {
+    fn details_put_scalars_on_lines_and_nest_the_rest() {
         let v = json!({"id": "s", "types": ["a", "b"], "n": null, "nested": {"k": 1}});
-        assert_eq!(cell(v.get("types")), "a,b");
-        assert_eq!(cell(v.get("n")), "");
         let d = details(&v);
-        assert!(d.contains("types   a,b"));
-        assert!(d.contains("nested:\n  {"));
+        assert!(d.contains("types   a,b"), "{d}");
+        assert!(d.lines().any(|l| l.trim_end() == "n"), "{d}");
+        assert!(d.contains("nested:\n  {"), "{d}");
+    }
+
+    #[test]
+    fn wire_names_and_times() {
+        use switchboard_core::domain::subscription::Format;
+        assert_eq!(wire_name(&Format::Template), "template");
+        let t: Timestamp = "2024-11-17T13:41:00.123+03:00".parse().unwrap();
+        assert_eq!(time(&t), "2024-11-17 10:41:00Z");
+        assert_eq!(opt(Some(503)), "503");
+        assert_eq!(opt::<u16>(None), "");
     }
 }

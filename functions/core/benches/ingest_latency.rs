@@ -1,4 +1,4 @@
-//! Percentiles of single ingest calls (DESIGN target: handler work p99 under 1 ms): every
+//! Percentiles of single ingest calls (target: handler work p99 under 1 ms): every
 //! provider fixture goes through `App::handle` (verify + parse + normalize + serialize, no
 //! network) as one timed call, many times over, and the p50/p90/p99/p99.9 are printed per
 //! provider. Beside them, in the same run, a floor measured the same way: the same payload
@@ -105,5 +105,5 @@ fn main() {
             p99.as_secs_f64() / f99.as_secs_f64().max(1e-9),
         );
     }
-    println!("target: p99 < 1000 µs per call (DESIGN.md, Targets)");
+    println!("target: p99 < 1000 µs per call");
 }

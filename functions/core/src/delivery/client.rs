@@ -13,57 +13,7 @@ use std::time::{Duration, Instant};
 
 pub const USER_AGENT: &str = concat!("Switchboard/", env!("CARGO_PKG_VERSION"));
 
-const REDACTED: &str = "[redacted]";
-
-/// Names (headers, query parameters) whose values are credentials: recorded as `[redacted]`.
-pub fn is_sensitive_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n == "authorization"
-        || n == "cookie"
-        || n == "webhook-signature"
-        || [
-            "token",
-            "secret",
-            "key",
-            "password",
-            "passwd",
-            "auth",
-            "sig",
-            "credential",
-            "session",
-            "api",
-        ]
-        .iter()
-        .any(|w| n.contains(w))
-}
-
-/// A URL as it may be logged or recorded: user info dropped, sensitive query values hidden.
-pub fn redact_url(url: &str) -> String {
-    let Ok(mut parsed) = reqwest::Url::parse(url) else {
-        // Not parseable: keep only what precedes the query.
-        return url.split('?').next().unwrap_or_default().to_owned();
-    };
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        // Cannot fail for http(s) URLs, which have a host; ignore for others.
-        let _ = parsed.set_username("");
-        let _ = parsed.set_password(None);
-    }
-    if parsed.query().is_some() {
-        let pairs: Vec<(String, String)> = parsed
-            .query_pairs()
-            .map(|(k, v)| {
-                let shown = if is_sensitive_name(&k) {
-                    REDACTED.to_owned()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), shown)
-            })
-            .collect();
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    parsed.to_string()
-}
+pub use crate::redact::{is_sensitive_name, redact_url, REDACTED};
 
 /// What one attempt produced.
 #[derive(Debug, Clone, PartialEq)]

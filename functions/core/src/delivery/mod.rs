@@ -2,7 +2,7 @@
 //! what to do after a failure.
 
 pub mod client;
-pub mod filter;
+pub use switchboard_domain::filter;
 pub mod guard;
 pub mod render;
 pub mod retry;

@@ -80,8 +80,9 @@ pub trait ConfigStore<T: Record>: Send + Sync {
 pub type SourceStore = dyn ConfigStore<Source>;
 pub type SubscriptionStore = dyn ConfigStore<Subscription>;
 
-/// A page of results and the cursor for the next one.
-#[derive(Debug, Clone, PartialEq)]
+/// A page of results and the cursor for the next one (the admin API's list answers; the CLI
+/// reads them back).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,

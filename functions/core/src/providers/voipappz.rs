@@ -3,7 +3,7 @@
 //! templates) or GET (a query string).
 //!
 //! The event is named by the body (`event`, `event_name` or `event_type`, when the user's
-//! template includes one) or else by the webhook URL's `?event=` (DESIGN's contract); names
+//! template includes one) or else by the webhook URL's `?event=` (the URL names the type); names
 //! match loosely (`Call:Hangup`, `call_hangup`, `CALL HANGUP`). A template body that is not
 //! valid JSON — the documented sample is not (`//` comments, a number with a leading zero) —
 //! never reaches this module: it is kept raw and typed from `?event=` by [`super::parse`].

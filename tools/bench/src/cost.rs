@@ -1,4 +1,4 @@
-//! `switchboard bench cost`: dollars per million events fanned out to S subscribers on AWS,
+//! `switchboard-bench cost`: dollars per million events fanned out to S subscribers on AWS,
 //! from durations, memory sizes, request counts and DynamoDB writes per event, beside SNS →
 //! HTTP/S and EventBridge API destinations doing the same fan-out.
 //!
@@ -8,8 +8,8 @@
 //! Prices: us-east-1, on-demand, first tier, free tiers ignored, as published by AWS and last
 //! known to us in mid-2025 (docs/performance.md cites each). Pass `--price-*` to update them.
 
-use super::lambda::stored_event;
-use super::load;
+use crate::lambda::stored_event;
+use crate::load;
 use std::collections::BTreeMap;
 use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
 use switchboard_core::domain::time::{epoch_secs, now, sortable};

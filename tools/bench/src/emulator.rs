@@ -1,16 +1,16 @@
-//! `switchboard bench emulator`: the same load through the AWS adapters (SQS, DynamoDB)
+//! `switchboard-bench emulator`: the same load through the AWS adapters (SQS, DynamoDB)
 //! against the local emulator at `AWS_ENDPOINT_URL`, on the template's tables and queue
 //! (`scripts/deploy-test-stack` output). Ingest is the Lambda's handler mounted on a local
 //! HTTP server; dispatch is pollers receiving from the emulator's SQS as the event source
 //! mapping would. The figures are bound by the emulator's speed, not ours.
 
-use super::load::{self, Spec};
-use super::local::{configure, recorded};
-use super::sink::Sink;
-use crate::http_server;
+use crate::load::{self, Spec};
+use crate::local::{configure, recorded};
+use crate::sink::Sink;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_cli::http_server;
 use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::{AwsResources, Settings};
@@ -108,7 +108,7 @@ pub async fn run(args: EmulatorArgs) -> Result<(), String> {
         timeout: Duration::from_secs(args.timeout_secs),
     };
     println!(
-        "switchboard bench emulator: ingest handler + SQS + DynamoDB adapters against the emulator at {endpoint}, \
+        "switchboard-bench emulator: ingest handler + SQS + DynamoDB adapters against the emulator at {endpoint}, \
          {} pollers, {} events × {} subscriptions at concurrency {}",
         args.workers, args.events, args.subscriptions, args.concurrency
     );

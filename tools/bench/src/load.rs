@@ -3,7 +3,7 @@
 //! subscription) pair arrived, and the baseline (a bare pooled client POSTing the same
 //! bodies to the same sink at the same concurrency).
 
-use super::sink::{Sample, Sink};
+use crate::sink::{Sample, Sink};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

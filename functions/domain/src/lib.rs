@@ -1,9 +1,13 @@
-//! The data Switchboard moves and records.
+//! The data Switchboard moves and records, its validation and redaction, and the
+//! subscription content filter. Every other crate depends on this one; it depends on
+//! no infrastructure (AWS, HTTP, SQL, Lambda, async runtime).
 
 pub mod attempt;
 pub mod envelope;
+pub mod filter;
 pub mod ids;
 pub mod message;
+pub mod redact;
 pub mod source;
 pub mod subscription;
 pub mod time;

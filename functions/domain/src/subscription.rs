@@ -98,7 +98,7 @@ impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription")
             .field("id", &self.id)
-            .field("url", &crate::delivery::client::redact_url(&self.url))
+            .field("url", &crate::redact::redact_url(&self.url))
             .field("method", &self.method)
             .field("enabled", &self.enabled)
             .field("event_types", &self.event_types)
@@ -147,7 +147,7 @@ impl Subscription {
         let Some(raw) = &self.filter else {
             return true;
         };
-        match crate::delivery::filter::Filter::parse(raw) {
+        match crate::filter::Filter::parse(raw) {
             Ok(f) => f.matches(envelope_json),
             Err(e) => {
                 tracing::warn!(subscription_id = %self.id, error = %e, "stored filter is invalid; skipping");
@@ -184,7 +184,7 @@ impl Subscription {
                 .headers
                 .iter()
                 .map(|(k, v)| {
-                    let shown = if crate::delivery::client::is_sensitive_name(k) {
+                    let shown = if crate::redact::is_sensitive_name(k) {
                         "[redacted]".to_owned()
                     } else {
                         v.clone()

@@ -5,7 +5,7 @@ use crate::redact::Secret;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
-/// Default body limit per source (DESIGN: 1 MiB).
+/// Default body limit per source: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
-//! `switchboard bench`: measurements reported beside a baseline measured in the same run
-//! (DESIGN.md "Targets"). Nothing here asserts a time; `docs/performance.md` has the figures
+//! `switchboard-bench`: measurements reported beside a baseline measured in the same run,
+//! against the project's performance targets (listed with every figure in
+//! `docs/performance.md`). Nothing here asserts a time; `docs/performance.md` has the figures
 //! and the commands that reproduce them.
 //!
 //! - `local`: `serve` embedded, a loopback sink, N events × M subscriptions at concurrency C,

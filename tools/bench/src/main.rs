@@ -1,0 +1,40 @@
+//! `switchboard-bench`: Switchboard's benchmarks (docs/performance.md), kept out of the
+//! `switchboard` binary users run.
+
+use clap::Parser;
+use std::process::ExitCode;
+use switchboard_bench::BenchCommand;
+
+// The allocator `switchboard serve` ships with: `bench local` embeds serve and measures it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard-bench",
+    version,
+    about = "Benchmarks: throughput, latency, memory, start-up and cost (docs/performance.md)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match switchboard_bench::run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
