@@ -172,13 +172,17 @@ pub fn decode_ed25519_key(key: &str) -> Option<[u8; 32]> {
 
 /// `http://` or `https://`, a host, no query or fragment.
 pub fn is_absolute_http_url(u: &str) -> bool {
-    let Ok(uri) = u.parse::<http::Uri>() else {
+    let lower = u.get(..8).unwrap_or(u).to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return false;
+    }
+    let Ok(url) = url::Url::parse(u) else {
         return false;
     };
-    matches!(uri.scheme_str(), Some("http" | "https"))
-        && uri.host().is_some_and(|h| !h.is_empty())
-        && uri.query().is_none()
-        && !u.contains('#')
+    url.host_str().is_some_and(|h| !h.is_empty())
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && !u.chars().any(char::is_whitespace)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
