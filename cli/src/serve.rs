@@ -15,7 +15,7 @@ use switchboard_core::config::Settings;
 use switchboard_core::dispatch::{poller, Dispatcher};
 use switchboard_core::ports::QueueConsumer;
 use switchboard_core::redact::Secret;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 

@@ -12,7 +12,7 @@ use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
 use switchboard_core::domain::envelope::{CallInfo, Envelope, RawRequest, StoredEvent};
 use switchboard_core::domain::time::{now, Timestamp};
 use switchboard_core::domain::Attempt;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 fn new_app() -> App {
     app(Ports::in_memory(Arc::new(MemoryQueue::new(

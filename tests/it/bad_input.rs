@@ -13,7 +13,7 @@ use switchboard_core::domain::attempt::{AttemptStatus, ErrorKind};
 use switchboard_core::domain::{QueueMessage, StoredEvent};
 use switchboard_core::ports::PageRequest;
 use switchboard_core::redact::Secret;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 struct Served {
     running: Running,

@@ -9,11 +9,13 @@ use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
 use switchboard_core::domain::envelope::{Envelope, RawRequest, StoredEvent};
 use switchboard_core::domain::source::{Provider, Source, Verification};
-use switchboard_core::domain::time::now;
-use switchboard_core::domain::{Attempt, QueueMessage};
+use switchboard_core::domain::time::{now, Timestamp};
+use switchboard_core::domain::{Attempt, QueueMessage, Subscription};
 use switchboard_core::error::StoreError;
+use switchboard_core::ports::versioned::{self, Modified};
 use switchboard_core::ports::{EventQueue, PageRequest, QueueConsumer, ReceivedMessage};
-use switchboard_core::state::Ports;
+use switchboard_core::redact::Secret;
+use switchboard_core::state::{Compose, Ports};
 
 const VISIBILITY_SECS: u32 = 2;
 
@@ -293,6 +295,210 @@ async fn delivery_store_contract(ports: &Ports) {
         .unwrap()
         .items
         .is_empty());
+}
+
+/// Two writers record the same attempt of a pair, one of them a success: whatever the
+/// order, and when they race, the success is what stays; a second success is refused.
+async fn attempt_race_contract(ports: &Ports) {
+    let expires = now() + chrono::Duration::days(30);
+    let store = ports.deliveries.clone();
+    let stored = |event_id: &'static str| {
+        let store = store.clone();
+        async move {
+            let page = store
+                .list_by_event(event_id, &PageRequest::default())
+                .await
+                .unwrap();
+            assert_eq!(page.items.len(), 1, "{:?}", page.items);
+            page.items[0].clone()
+        }
+    };
+    let ok = |event_id: &str, http_status: u16| {
+        let mut a = attempt(event_id, "sub_r", 1, AttemptStatus::Succeeded);
+        a.http_status = Some(http_status);
+        a
+    };
+    let retrying = |event_id: &str| attempt(event_id, "sub_r", 1, AttemptStatus::Retrying);
+
+    // Success first: the failure is refused, the success stays
+    store.record(&ok("evt_ra", 200), expires).await.unwrap();
+    let lost = store.record(&retrying("evt_ra"), expires).await;
+    assert!(matches!(lost, Err(StoreError::Conflict)), "{lost:?}");
+    assert_eq!(stored("evt_ra").await.status, AttemptStatus::Succeeded);
+    // Failure first: the success replaces it
+    store.record(&retrying("evt_rb"), expires).await.unwrap();
+    store.record(&ok("evt_rb", 200), expires).await.unwrap();
+    assert_eq!(stored("evt_rb").await.status, AttemptStatus::Succeeded);
+    // Two successes: the first stays, the second is refused (one success on record)
+    store.record(&ok("evt_rc", 200), expires).await.unwrap();
+    let second = store.record(&ok("evt_rc", 204), expires).await;
+    assert!(matches!(second, Err(StoreError::Conflict)), "{second:?}");
+    assert_eq!(stored("evt_rc").await.http_status, Some(200));
+    // Two failures: the later one replaces the earlier (a redelivered failure)
+    store.record(&retrying("evt_rd"), expires).await.unwrap();
+    let mut again = retrying("evt_rd");
+    again.http_status = Some(503);
+    store.record(&again, expires).await.unwrap();
+    assert_eq!(stored("evt_rd").await.http_status, Some(503));
+
+    // Racing, round after round: the success always survives
+    for round in 0..8 {
+        let event_id = format!("evt_race_{round}");
+        let gate = Arc::new(tokio::sync::Barrier::new(2));
+        let writer = |a: Attempt| {
+            let (store, gate) = (store.clone(), gate.clone());
+            tokio::spawn(async move {
+                gate.wait().await;
+                store.record(&a, expires).await
+            })
+        };
+        let (success, failure) = (writer(ok(&event_id, 200)), writer(retrying(&event_id)));
+        let (success, failure) = (success.await.unwrap(), failure.await.unwrap());
+        assert!(success.is_ok(), "{success:?}");
+        assert!(
+            matches!(failure, Ok(()) | Err(StoreError::Conflict)),
+            "{failure:?}"
+        );
+        let page = store
+            .list_by_event(&event_id, &PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(
+            page.items[0].status,
+            AttemptStatus::Succeeded,
+            "round {round}"
+        );
+    }
+}
+
+fn subscription(id: &str) -> Subscription {
+    let t = now();
+    Subscription {
+        id: id.into(),
+        url: "http://127.0.0.1:1/hook".into(),
+        method: Default::default(),
+        enabled: true,
+        event_types: vec!["call.*".into()],
+        source: None,
+        filter: None,
+        format: Default::default(),
+        template: None,
+        content_type: None,
+        headers: Default::default(),
+        timeout_ms: None,
+        retry_schedule_secs: None,
+        description: None,
+        secret: Secret::new("whsec_b2xk"),
+        previous_secret: None,
+        disabled_reason: None,
+        failing_since: None,
+        created_at: t,
+        updated_at: t,
+        version: 1,
+    }
+}
+
+/// One writer's change to a subscription, as a task can own it.
+type Change = Box<dyn FnMut(&mut Subscription) -> Result<bool, StoreError> + Send>;
+
+/// The change dispatch makes when an attempt fails: start the failure run.
+fn record_failure(at: Timestamp) -> impl FnMut(&mut Subscription) -> Result<bool, StoreError> {
+    move |s| {
+        if s.failing_since.is_some() {
+            return Ok(false);
+        }
+        s.failing_since = Some(at);
+        Ok(true)
+    }
+}
+
+/// Subscription writes under optimistic concurrency: a write based on a stale read is
+/// refused, the change re-applied to a fresh read keeps both writers' changes.
+async fn subscription_race_contract(ports: &Ports) {
+    let store = ports.subscriptions.clone();
+    store.create(&subscription("sub_v")).await.unwrap();
+    assert_eq!(store.get("sub_v").await.unwrap().unwrap().version, 1);
+
+    // Forced interleaving: both read version 1, the rotation writes first
+    let mut health = store.get("sub_v").await.unwrap().unwrap();
+    let mut rotation = health.clone();
+    rotation.secret = Secret::new("whsec_bmV3");
+    rotation.version = 2;
+    store.update_if(&rotation, 1).await.unwrap();
+    health.failing_since = Some(now());
+    health.version = 2;
+    let stale = store.update_if(&health, 1).await;
+    assert!(matches!(stale, Err(StoreError::Stale)), "{stale:?}");
+    // Re-applied as a change to a fresh read: both survive
+    let at = now();
+    let written = versioned::modify(store.as_ref(), "sub_v", record_failure(at))
+        .await
+        .unwrap();
+    assert!(matches!(written, Modified::Written(_)));
+    let s = store.get("sub_v").await.unwrap().unwrap();
+    assert_eq!(s.secret.expose(), "whsec_bmV3");
+    assert_eq!(s.failing_since, Some(at));
+    assert_eq!(s.version, 3);
+    // Nothing to change: nothing written
+    let same = versioned::modify(store.as_ref(), "sub_v", record_failure(now()))
+        .await
+        .unwrap();
+    assert!(matches!(same, Modified::Unchanged(ref u) if u.version == 3));
+
+    // Missing records
+    let ghost = subscription("sub_ghost");
+    let missing = store.update_if(&ghost, 1).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    let missing = versioned::modify(store.as_ref(), "sub_ghost", record_failure(at)).await;
+    assert!(matches!(missing, Ok(Modified::Missing)), "{missing:?}");
+
+    // A record stored before versions existed counts as version 0
+    let mut legacy = subscription("sub_legacy");
+    legacy.version = 0;
+    store.create(&legacy).await.unwrap();
+    let written = versioned::modify(store.as_ref(), "sub_legacy", record_failure(at))
+        .await
+        .unwrap();
+    assert!(matches!(written, Modified::Written(ref w) if w.version == 1));
+    let stale = store.update_if(&legacy, 0).await;
+    assert!(matches!(stale, Err(StoreError::Stale)), "{stale:?}");
+
+    // Racing writers, round after round: health vs re-enable, health vs rotation
+    for round in 0..6 {
+        let id = format!("sub_race_{round}");
+        let mut sub = subscription(&id);
+        sub.enabled = false;
+        sub.disabled_reason = Some("the endpoint answered 410 Gone".into());
+        store.create(&sub).await.unwrap();
+        let gate = Arc::new(tokio::sync::Barrier::new(3));
+        let writer = |change: Change| {
+            let (store, gate, id) = (store.clone(), gate.clone(), id.clone());
+            tokio::spawn(async move {
+                gate.wait().await;
+                versioned::modify(store.as_ref(), &id, change).await
+            })
+        };
+        let health = writer(Box::new(record_failure(at)));
+        let re_enable = writer(Box::new(|s: &mut Subscription| {
+            s.enabled = true;
+            s.disabled_reason = None;
+            Ok(true)
+        }));
+        let rotate = writer(Box::new(|s: &mut Subscription| {
+            s.secret = Secret::new("whsec_cm90YXRlZA");
+            Ok(true)
+        }));
+        for task in [health, re_enable, rotate] {
+            let done = task.await.unwrap();
+            assert!(matches!(done, Ok(Modified::Written(_))), "{done:?}");
+        }
+        let s = store.get(&id).await.unwrap().unwrap();
+        assert_eq!(s.failing_since, Some(at), "round {round}");
+        assert!(s.enabled && s.disabled_reason.is_none(), "round {round}");
+        assert_eq!(s.secret.expose(), "whsec_cm90YXRlZA", "round {round}");
+        assert_eq!(s.version, 4, "round {round}");
+    }
 }
 
 fn attempt_like(a: &Attempt) -> Attempt {
@@ -770,10 +976,21 @@ mod memory {
     async fn dedup() {
         dedup_contract(&memory_ports()).await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn attempt_writers_race() {
+        attempt_race_contract(&memory_ports()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn subscription_writers_race() {
+        subscription_race_contract(&memory_ports()).await;
+    }
 }
 
 mod emulator {
     use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
 
     /// The event and delivery queries, on stores whose client fails any Scan and records
     /// every DynamoDB operation: each listing must be a Query on a key or an index.
@@ -834,6 +1051,47 @@ mod emulator {
     async fn dedup() {
         dedup_contract(&aws_ports().await).await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn attempt_writers_race() {
+        attempt_race_contract(&aws_ports().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn subscription_writers_race() {
+        subscription_race_contract(&aws_ports().await).await;
+    }
+
+    /// An item written before versions existed (no `version` attribute, none in its
+    /// document) is read as version 0 and updated conditionally like any other.
+    #[tokio::test]
+    async fn subscriptions_stored_before_versions_are_read_and_updated() {
+        let sdk = aws::sdk().await;
+        let names = aws::resources(&sdk, VISIBILITY_SECS).await;
+        let ports = Ports::aws(&sdk, &names);
+        let mut doc = serde_json::to_value(subscription("sub_old")).unwrap();
+        doc.as_object_mut().unwrap().remove("version");
+        aws_sdk_dynamodb::Client::new(&sdk)
+            .put_item()
+            .table_name(&names.subscriptions_table)
+            .item("id", AttributeValue::S("sub_old".into()))
+            .item("doc", AttributeValue::S(doc.to_string()))
+            .send()
+            .await
+            .unwrap();
+        let old = ports.subscriptions.get("sub_old").await.unwrap().unwrap();
+        assert_eq!(old.version, 0);
+        let at = now();
+        let written =
+            versioned::modify(ports.subscriptions.as_ref(), "sub_old", record_failure(at))
+                .await
+                .unwrap();
+        assert!(matches!(written, Modified::Written(ref w) if w.version == 1));
+        let stale = ports.subscriptions.update_if(&old, 0).await;
+        assert!(matches!(stale, Err(StoreError::Stale)), "{stale:?}");
+        let s = ports.subscriptions.get("sub_old").await.unwrap().unwrap();
+        assert_eq!((s.version, s.failing_since), (1, Some(at)));
+    }
 }
 
 mod sqlite {
@@ -888,5 +1146,17 @@ mod sqlite {
     async fn dedup() {
         let (_dir, ports) = ports();
         dedup_contract(&ports).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn attempt_writers_race() {
+        let (_dir, ports) = ports();
+        attempt_race_contract(&ports).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn subscription_writers_race() {
+        let (_dir, ports) = ports();
+        subscription_race_contract(&ports).await;
     }
 }

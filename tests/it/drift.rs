@@ -15,7 +15,7 @@ use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::{AwsResources, Settings};
 use switchboard_core::dispatch::Dispatcher;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 const STACK_FILE: &str = "SWITCHBOARD_STACK_RESOURCES";
 
@@ -94,7 +94,7 @@ fn every_function_gets_every_variable_its_cold_start_reads() {
 }
 
 /// Keys and global secondary indexes the DynamoDB adapter writes and queries
-/// (functions/core/src/adapters/aws/dynamodb.rs): hash, range, and per index its name,
+/// (functions/adapters/aws/src/dynamodb.rs): hash, range, and per index its name,
 /// hash and range. Each index's attributes are written as top-level strings.
 type Schema = (
     &'static str,

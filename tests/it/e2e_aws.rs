@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::dispatch::Dispatcher;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 #[tokio::test]
 async fn hipcall_call_hangup_is_delivered_and_recorded_through_sqs_and_dynamodb() {

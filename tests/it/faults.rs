@@ -16,7 +16,7 @@ use switchboard_core::dispatch::{poller, Dispatcher};
 use switchboard_core::domain::attempt::{AttemptStatus, ErrorKind};
 use switchboard_core::domain::Attempt;
 use switchboard_core::ports::{PageRequest, QueueConsumer};
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 

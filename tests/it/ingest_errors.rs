@@ -9,7 +9,7 @@ use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::domain::QueueMessage;
 use switchboard_core::error::{StoreError, StoreResult};
 use switchboard_core::ports::{EventQueue, QueueConsumer};
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 fn memory() -> (Ports, Arc<MemoryQueue>) {
     let q = Arc::new(MemoryQueue::new(Duration::from_secs(30), 5));

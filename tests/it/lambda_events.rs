@@ -12,7 +12,7 @@ use switchboard_core::dispatch::Dispatcher;
 use switchboard_core::domain::QueueMessage;
 use switchboard_core::entry::http_glue;
 use switchboard_core::ports::QueueConsumer;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 const APIGW_HIPCALL_CALL_HANGUP: &str = include_str!("../../events/apigw-hipcall-call-hangup.json");
 const SQS_EVENT_BATCH: &str = include_str!("../../events/sqs-event-batch.json");

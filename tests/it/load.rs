@@ -22,7 +22,7 @@ use switchboard_core::dispatch::Dispatcher;
 use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::ports::{DeliveryStore, PageRequest};
 use switchboard_core::redact::Secret;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 const SUBSCRIPTIONS: usize = 3;
 

@@ -16,7 +16,7 @@ use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::entry::http_glue;
 use switchboard_core::redact::Secret;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose as _, Ports};
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 const APIGW_HOST: &str = "abc123.execute-api.eu-west-1.amazonaws.com";

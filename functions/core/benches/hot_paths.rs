@@ -132,6 +132,7 @@ fn subscription(format: Format) -> Subscription {
         failing_since: None,
         created_at: t,
         updated_at: t,
+        version: 1,
     }
 }
 

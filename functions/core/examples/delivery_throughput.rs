@@ -21,7 +21,7 @@ use switchboard_core::domain::subscription::{Format, Method};
 use switchboard_core::domain::time::now;
 use switchboard_core::domain::{Envelope, QueueMessage, RawRequest, StoredEvent, Subscription};
 use switchboard_core::redact::Secret;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A keep-alive HTTP/1.1 sink answering 204 to everything, as cheaply as it can.
@@ -115,6 +115,7 @@ fn subscription(i: usize, addr: SocketAddr) -> Subscription {
         failing_since: None,
         created_at: t,
         updated_at: t,
+        version: 1,
     }
 }
 

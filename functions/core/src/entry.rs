@@ -4,7 +4,7 @@
 use crate::api::{AdminAuth, App, Surface};
 use crate::config::{AwsResources, ConfigError, Settings};
 use crate::dispatch::Dispatcher;
-use crate::state::{lambda_sdk_config, Ports};
+use crate::state::{lambda_sdk_config, Compose, Ports};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {

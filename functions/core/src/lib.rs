@@ -1,26 +1,27 @@
-//! Switchboard's core: everything the Lambda functions and `switchboard serve` share.
+//! Switchboard's composition root: it builds [`state::Ports`] over the adapter families and
+//! wires the Lambda functions (`entry`). The layers live in crates of their own, re-exported
+//! here under the paths the mains, the CLI and the tests use:
 //!
-//! - [`domain`]: envelope, sources, subscriptions, attempts, queue messages (the
-//!   `switchboard-domain` crate, re-exported).
-//! - [`providers`]: parsers that turn a provider's webhook into the canonical envelope.
-//! - [`ports`]: the capabilities the handlers need (queue, stores), as traits.
-//! - [`adapters`]: those ports over AWS (SQS, DynamoDB) and in memory.
-//! - [`api`]: the ingest and admin HTTP handlers, over `http::Request`/`http::Response`.
-//! - [`delivery`]: the pooled HTTP client, Standard Webhooks signing, retry schedule.
-//! - [`dispatch`]: the SQS batch handler that fans events out to subscribers.
+//! - [`domain`] (`switchboard-domain`): envelope, sources, subscriptions, attempts, queue
+//!   messages, validation, redaction, the content filter; no infrastructure.
+//! - `switchboard-engine`: [`ports`], [`providers`], [`delivery`], [`dispatch`], [`config`].
+//! - [`adapters`]: the ports over memory, SQLite (feature `sqlite`) and AWS (SQS, DynamoDB),
+//!   one crate each.
+//! - [`api`] (`switchboard-api`): the ingest and admin HTTP handlers.
 
-pub mod adapters;
-pub mod api;
-pub mod config;
-pub mod delivery;
-pub mod dispatch;
-/// The domain types live in their own crate (no infrastructure); re-exported so
-/// `switchboard_core::domain` paths keep working.
+pub use switchboard_api as api;
 pub use switchboard_domain as domain;
-pub mod entry;
-pub mod error;
-pub mod ports;
-pub mod providers;
 pub use switchboard_domain::redact;
+pub use switchboard_engine::{config, delivery, dispatch, error, ports, providers};
+
+/// The adapter crates, one per family.
+pub mod adapters {
+    pub use switchboard_adapters_aws as aws;
+    pub use switchboard_adapters_memory as memory;
+    #[cfg(feature = "sqlite")]
+    pub use switchboard_adapters_sqlite as sqlite;
+}
+
+pub mod entry;
 pub mod state;
 pub mod tls;

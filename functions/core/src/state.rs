@@ -1,35 +1,34 @@
-//! The set of ports a handler works with, built once at start-up.
+//! The composition root: [`Ports`] built over each adapter family (memory, SQLite, AWS),
+//! and the SDK configuration the AWS adapters use.
 
-use crate::adapters::aws::{
+use crate::config::AwsResources;
+use std::sync::Arc;
+use switchboard_adapters_aws::{
     DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore, SqsQueue,
 };
-use crate::adapters::memory::{
+use switchboard_adapters_memory::{
     MemoryConfigStore, MemoryDedupStore, MemoryDeliveryStore, MemoryEventStore, MemoryQueue,
 };
-use crate::config::AwsResources;
-use crate::ports::{
-    DedupStore, DeliveryQueries, DeliveryStore, EventQueries, EventQueue, EventStore, SourceStore,
-    SubscriptionStore,
-};
-use std::sync::Arc;
 
-#[derive(Clone)]
-pub struct Ports {
-    pub queue: Arc<dyn EventQueue>,
-    pub sources: Arc<SourceStore>,
-    pub subscriptions: Arc<SubscriptionStore>,
-    pub events: Arc<dyn EventStore>,
-    pub deliveries: Arc<dyn DeliveryStore>,
-    pub dedup: Arc<dyn DedupStore>,
-    /// Ops listings over the events store (the same data as `events`).
-    pub event_queries: Arc<dyn EventQueries>,
-    /// Ops listings over the deliveries store (the same data as `deliveries`).
-    pub delivery_queries: Arc<dyn DeliveryQueries>,
+pub use switchboard_engine::state::Ports;
+
+/// How [`Ports`] are put together for each adapter family. A trait because `Ports` belongs
+/// to the engine, which knows no adapter: bring it into scope (`use ...::state::Compose`)
+/// and call `Ports::in_memory(..)`, `Ports::aws(..)` or `Ports::sqlite(..)`.
+pub trait Compose: Sized {
+    /// Everything in memory, around the given queue (whose consumer side the caller drives).
+    fn in_memory(queue: Arc<MemoryQueue>) -> Self;
+    /// SQS and DynamoDB, from one SDK configuration (built once at cold start).
+    fn aws(sdk: &aws_config::SdkConfig, names: &AwsResources) -> Self;
+    /// Every port on one SQLite store, around the given queue (whose consumer side the
+    /// caller drives).
+    #[cfg(feature = "sqlite")]
+    fn sqlite(queue: Arc<switchboard_adapters_sqlite::SqliteQueue>) -> Self;
 }
 
-impl Ports {
+impl Compose for Ports {
     /// Everything in memory, around the given queue (whose consumer side the caller drives).
-    pub fn in_memory(queue: Arc<MemoryQueue>) -> Self {
+    fn in_memory(queue: Arc<MemoryQueue>) -> Self {
         let events = Arc::new(MemoryEventStore::default());
         let deliveries = Arc::new(MemoryDeliveryStore::default());
         Self {
@@ -45,7 +44,7 @@ impl Ports {
     }
 
     /// SQS and DynamoDB, from one SDK configuration (built once at cold start).
-    pub fn aws(sdk: &aws_config::SdkConfig, names: &AwsResources) -> Self {
+    fn aws(sdk: &aws_config::SdkConfig, names: &AwsResources) -> Self {
         let ddb = aws_sdk_dynamodb::Client::new(sdk);
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let events = Arc::new(DynamoEventStore::new(ddb.clone(), &names.events_table));
@@ -66,6 +65,11 @@ impl Ports {
             event_queries: events,
             delivery_queries: deliveries,
         }
+    }
+
+    #[cfg(feature = "sqlite")]
+    fn sqlite(queue: Arc<switchboard_adapters_sqlite::SqliteQueue>) -> Self {
+        switchboard_adapters_sqlite::ports(queue)
     }
 }
 

@@ -211,6 +211,7 @@ fn subscription(template: &str, method: Method) -> Subscription {
         failing_since: None,
         created_at: t,
         updated_at: t,
+        version: 1,
     }
 }
 

@@ -17,7 +17,7 @@ use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::domain::source::Provider;
 use switchboard_core::domain::{QueueMessage, Verification};
 use switchboard_core::ports::QueueConsumer;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 const ENDPOINT: &str = "AWS_ENDPOINT_URL";
 

@@ -16,7 +16,7 @@ use switchboard_core::domain::{Source, Verification};
 use switchboard_core::error::StoreResult;
 use switchboard_core::ports::{ConfigStore, SourceStore};
 use switchboard_core::redact::Secret;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 /// A source store that counts its reads.
 #[derive(Default)]
@@ -39,6 +39,9 @@ impl ConfigStore<Source> for Counting {
     }
     async fn update(&self, r: &Source) -> StoreResult<()> {
         self.inner.update(r).await
+    }
+    async fn update_if(&self, r: &Source, expected: u64) -> StoreResult<()> {
+        self.inner.update_if(r, expected).await
     }
     async fn delete(&self, id: &str) -> StoreResult<()> {
         self.inner.delete(id).await

@@ -90,6 +90,10 @@ pub struct Subscription {
     pub failing_since: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Optimistic-concurrency version: 1 on create, +1 on every write (0 when stored
+    /// before versions existed). Read-only in the admin API.
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// Debug without credentials: the signing secrets print as `[redacted]`, extra headers by
@@ -116,6 +120,7 @@ impl std::fmt::Debug for Subscription {
             .field("failing_since", &self.failing_since)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -271,6 +276,7 @@ mod tests {
             failing_since: None,
             created_at: t,
             updated_at: t,
+            version: 1,
         }
     }
 
@@ -307,6 +313,15 @@ mod tests {
         s.filter = None;
         s.source = Some("other".into());
         assert!(!s.matches(&envelope("hipcall", "call.ended")));
+    }
+
+    #[test]
+    fn a_record_stored_before_versions_reads_as_version_0() {
+        let mut json = serde_json::to_value(sub(&["*"])).unwrap();
+        assert_eq!(json["version"], 1);
+        json.as_object_mut().unwrap().remove("version");
+        let old: Subscription = serde_json::from_value(json).unwrap();
+        assert_eq!(old.version, 0);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::{AwsResources, Settings};
 use switchboard_core::dispatch::{poller, Dispatcher};
-use switchboard_core::state::{load_sdk_config, Ports};
+use switchboard_core::state::{load_sdk_config, Compose, Ports};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 

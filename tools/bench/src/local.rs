@@ -107,6 +107,7 @@ pub async fn configure(
             failing_since: None,
             created_at: t,
             updated_at: t,
+            version: 1,
         };
         ports
             .subscriptions

@@ -19,7 +19,7 @@ use switchboard_core::domain::{QueueMessage, Source, Verification};
 use switchboard_core::error::StoreResult;
 use switchboard_core::ports::{DedupStore, EventQueue};
 use switchboard_core::redact::Secret;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/providers");
 pub const HMAC_SECRET: &str = "bench-hmac-secret";

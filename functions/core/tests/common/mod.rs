@@ -14,7 +14,7 @@ use switchboard_core::domain::source::Provider;
 use switchboard_core::domain::{QueueMessage, Source, StoredEvent, Verification};
 use switchboard_core::ports::QueueConsumer;
 use switchboard_core::redact::Secret;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 pub const ADMIN_TOKEN: &str = "admin-test-token";
 

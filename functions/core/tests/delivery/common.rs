@@ -22,7 +22,7 @@ use switchboard_core::domain::{
 use switchboard_core::error::{StoreError, StoreResult};
 use switchboard_core::ports::{DeliveryStore, EventQueue, Page, PageRequest};
 use switchboard_core::redact::Secret;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 pub const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -277,6 +277,7 @@ pub fn subscription(url: &str, types: &[&str]) -> Subscription {
         failing_since: None,
         created_at: t,
         updated_at: t,
+        version: 1,
     }
 }
 

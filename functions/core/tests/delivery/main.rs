@@ -6,6 +6,7 @@
 
 mod admin;
 mod common;
+mod concurrent_writers;
 mod dispatch;
 mod signatures;
 mod sink;

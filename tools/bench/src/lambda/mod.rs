@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use stub::{function_env, start_up, Stub, NEXT};
 use switchboard_core::config::AwsResources;
-use switchboard_core::state::{load_sdk_config, Ports};
+use switchboard_core::state::{load_sdk_config, Compose, Ports};
 
 /// A binary to start: label, path, extra environment.
 type Measured = (String, PathBuf, Vec<(String, String)>);

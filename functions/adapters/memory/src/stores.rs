@@ -1,0 +1,327 @@
+//! In-memory stores.
+
+use super::lock;
+use crate::domain::attempt::AttemptStatus;
+use crate::domain::time::Timestamp;
+use crate::domain::Envelope;
+use crate::domain::{Attempt, StoredEvent};
+use crate::error::{StoreError, StoreResult};
+use crate::ports::queries::{Cursor, DeliveryQueries, DeliveryQuery, EventQueries, EventQuery};
+use crate::ports::{ConfigStore, DedupStore, DeliveryStore, EventStore, Page, PageRequest, Record};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Sources or subscriptions, by id.
+pub struct MemoryConfigStore<T> {
+    items: Mutex<BTreeMap<String, T>>,
+}
+
+impl<T> Default for MemoryConfigStore<T> {
+    fn default() -> Self {
+        Self {
+            items: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: Record> ConfigStore<T> for MemoryConfigStore<T> {
+    async fn create(&self, record: &T) -> StoreResult<()> {
+        let mut items = lock(&self.items);
+        if items.contains_key(record.id()) {
+            return Err(StoreError::Conflict);
+        }
+        items.insert(record.id().to_owned(), record.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> StoreResult<Option<T>> {
+        Ok(lock(&self.items).get(id).cloned())
+    }
+
+    async fn list(&self) -> StoreResult<Vec<T>> {
+        Ok(lock(&self.items).values().cloned().collect())
+    }
+
+    async fn update(&self, record: &T) -> StoreResult<()> {
+        match lock(&self.items).get_mut(record.id()) {
+            Some(slot) => {
+                *slot = record.clone();
+                Ok(())
+            }
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn update_if(&self, record: &T, expected: u64) -> StoreResult<()> {
+        match lock(&self.items).get_mut(record.id()) {
+            Some(slot) if slot.version() == expected => {
+                *slot = record.clone();
+                Ok(())
+            }
+            Some(_) => Err(StoreError::Stale),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete(&self, id: &str) -> StoreResult<()> {
+        lock(&self.items)
+            .remove(id)
+            .map(|_| ())
+            .ok_or(StoreError::NotFound)
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryEventStore {
+    events: Mutex<HashMap<String, StoredEvent>>,
+}
+
+#[async_trait]
+impl EventStore for MemoryEventStore {
+    async fn put(&self, event: &StoredEvent, _expires_at: Timestamp) -> StoreResult<()> {
+        lock(&self.events).insert(event.envelope.id.clone(), event.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> StoreResult<Option<StoredEvent>> {
+        Ok(lock(&self.events).get(id).cloned())
+    }
+}
+
+/// Newest first by the cursor's sort attributes, then by the table key, like the indexes.
+fn sort_key_of(cursor: &Cursor, time: &str, keys: &[&str]) -> Vec<String> {
+    let mut k = vec![cursor.0.get(time).cloned().unwrap_or_default()];
+    k.extend(
+        keys.iter()
+            .map(|n| cursor.0.get(*n).cloned().unwrap_or_default()),
+    );
+    k
+}
+
+/// One page of `items` (already filtered): sorted by `order` (descending when `newest_first`),
+/// strictly after `after`, at most `limit`, with the cursor of the last item when more remain.
+fn page_of<T>(
+    mut items: Vec<(Vec<String>, Cursor, T)>,
+    after: Option<Vec<String>>,
+    newest_first: bool,
+    limit: usize,
+) -> Page<T> {
+    items.sort_by(|a, b| {
+        if newest_first {
+            b.0.cmp(&a.0)
+        } else {
+            a.0.cmp(&b.0)
+        }
+    });
+    let mut rest = items.into_iter().filter(|(k, _, _)| {
+        after
+            .as_ref()
+            .is_none_or(|after| if newest_first { k < after } else { k > after })
+    });
+    let limit = limit.max(1);
+    let mut page = Vec::new();
+    let mut last = None;
+    for (_, cursor, item) in rest.by_ref().take(limit) {
+        page.push(item);
+        last = Some(cursor);
+    }
+    let next_cursor = match (rest.next(), last) {
+        (Some(_), Some(c)) => Some(c.encode()),
+        _ => None,
+    };
+    Page {
+        items: page,
+        next_cursor,
+    }
+}
+
+#[async_trait]
+impl EventQueries for MemoryEventStore {
+    async fn query_events(
+        &self,
+        query: &EventQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Envelope>> {
+        let order = ["id"];
+        let after = match &page.cursor {
+            Some(raw) => Some(sort_key_of(
+                &query.decode_cursor(raw)?,
+                "received_at",
+                &order,
+            )),
+            None => None,
+        };
+        let items = lock(&self.events)
+            .values()
+            .filter(|e| query.matches(&e.envelope))
+            .map(|e| {
+                let cursor = query.cursor_after(&e.envelope);
+                (
+                    sort_key_of(&cursor, "received_at", &order),
+                    cursor,
+                    e.envelope.clone(),
+                )
+            })
+            .collect();
+        Ok(page_of(items, after, true, page.limit))
+    }
+}
+
+/// Attempts keyed like the DynamoDB table: (event id, subscription id, attempt number).
+#[derive(Default)]
+pub struct MemoryDeliveryStore {
+    attempts: Mutex<BTreeMap<(String, String, u32), Attempt>>,
+}
+
+#[async_trait]
+impl DeliveryStore for MemoryDeliveryStore {
+    async fn record(&self, attempt: &Attempt, _expires_at: Timestamp) -> StoreResult<()> {
+        let key = (
+            attempt.event_id.clone(),
+            attempt.subscription_id.clone(),
+            attempt.attempt,
+        );
+        let mut attempts = lock(&self.attempts);
+        if attempts
+            .get(&key)
+            .is_some_and(|a| a.status == AttemptStatus::Succeeded)
+        {
+            return Err(StoreError::Conflict);
+        }
+        attempts.insert(key, attempt.clone());
+        Ok(())
+    }
+
+    async fn list_by_event(
+        &self,
+        event_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let attempts = lock(&self.attempts);
+        let after = page.cursor.as_deref().map(parse_cursor).transpose()?;
+        let mut items: Vec<Attempt> = attempts
+            .range((event_id.to_owned(), String::new(), 0)..)
+            .take_while(|((e, _, _), _)| e == event_id)
+            .filter(|((_, s, n), _)| {
+                after
+                    .as_ref()
+                    .is_none_or(|(cs, cn)| (s.as_str(), *n) > (cs.as_str(), *cn))
+            })
+            .map(|(_, a)| a.clone())
+            .take(page.limit + 1)
+            .collect();
+        let next_cursor = if items.len() > page.limit {
+            items.truncate(page.limit);
+            items
+                .last()
+                .map(|a| format!("{}#{}", a.subscription_id, a.attempt))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn latest_by_subscription(
+        &self,
+        event_id: &str,
+    ) -> StoreResult<Vec<(String, u32, AttemptStatus)>> {
+        let attempts = lock(&self.attempts);
+        let mut latest: BTreeMap<String, (u32, AttemptStatus)> = BTreeMap::new();
+        for ((_, sub, n), a) in attempts
+            .range((event_id.to_owned(), String::new(), 0)..)
+            .take_while(|((e, _, _), _)| e == event_id)
+        {
+            latest.insert(sub.clone(), (*n, a.status));
+        }
+        Ok(latest.into_iter().map(|(s, (n, st))| (s, n, st)).collect())
+    }
+}
+
+#[async_trait]
+impl DeliveryQueries for MemoryDeliveryStore {
+    async fn query_deliveries(
+        &self,
+        query: &DeliveryQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let by_event = matches!(query, DeliveryQuery::Event { .. });
+        // The table orders one event's attempts by sort key; the indexes by time, newest first.
+        let (time, order): (&str, &[&str]) = if by_event {
+            ("sk", &[])
+        } else {
+            ("attempted_at", &["event_id", "sk"])
+        };
+        let after = match &page.cursor {
+            Some(raw) => Some(sort_key_of(
+                &query.decode_cursor(raw, crate::domain::time::now())?,
+                time,
+                order,
+            )),
+            None => None,
+        };
+        let recent_days = match query {
+            DeliveryQuery::Recent { range } => Some(crate::ports::queries::recent_days(
+                range,
+                crate::domain::time::now(),
+            )),
+            _ => None,
+        };
+        let items = lock(&self.attempts)
+            .values()
+            .filter(|a| query.matches(a))
+            .filter(|a| {
+                recent_days.as_ref().is_none_or(|days| {
+                    let day = crate::domain::time::sortable(&a.attempted_at);
+                    days.iter().any(|d| day.starts_with(d.as_str()))
+                })
+            })
+            .map(|a| {
+                let cursor = query.cursor_after(a);
+                (sort_key_of(&cursor, time, order), cursor, a.clone())
+            })
+            .collect();
+        Ok(page_of(items, after, !by_event, page.limit))
+    }
+}
+
+fn parse_cursor(cursor: &str) -> StoreResult<(String, u32)> {
+    cursor
+        .rsplit_once('#')
+        .and_then(|(s, n)| Some((s.to_owned(), n.parse().ok()?)))
+        .ok_or_else(|| StoreError::Corrupt("bad cursor".into()))
+}
+
+#[derive(Default)]
+pub struct MemoryDedupStore {
+    keys: Mutex<HashMap<String, (String, std::time::Instant)>>,
+}
+
+#[async_trait]
+impl DedupStore for MemoryDedupStore {
+    async fn claim(&self, key: &str, event_id: &str, ttl: Duration) -> StoreResult<Option<String>> {
+        let mut keys = lock(&self.keys);
+        let now_i = std::time::Instant::now();
+        if let Some((existing, expires)) = keys.get(key) {
+            if *expires > now_i {
+                return Ok(Some(existing.clone()));
+            }
+        }
+        keys.insert(key.to_owned(), (event_id.to_owned(), now_i + ttl));
+        // Keep memory bounded: drop expired claims now and then.
+        if keys.len().is_multiple_of(1024) {
+            keys.retain(|_, (_, exp)| *exp > now_i);
+        }
+        Ok(None)
+    }
+
+    async fn release(&self, key: &str, event_id: &str) -> StoreResult<()> {
+        let mut keys = lock(&self.keys);
+        if keys.get(key).is_some_and(|(e, _)| e == event_id) {
+            keys.remove(key);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,657 @@
+//! Embedded on-disk adapters for every port, on one SQLite database file: the durable store
+//! of `switchboard serve`. Feature `sqlite` (the `switchboard` binary turns it on; the Lambda
+//! functions leave it off and carry no SQLite).
+//!
+//! # Why SQLite rather than redb
+//! - The ops listings need five orders over delivery attempts (by event, subscription, call,
+//!   status, recency) and two over events; in SQLite each is one `CREATE INDEX` kept in step
+//!   by the engine inside the same transaction. redb is a sorted key-value store: every
+//!   index would be a second table written by hand, with the same bugs waiting in each.
+//! - WAL mode is the commit model this needs: one writer appending to a log, readers on
+//!   their own connections reading a snapshot without blocking it or being blocked, and a
+//!   choice of how hard a commit syncs (see "Durability").
+//! - The file can be opened with the `sqlite3` shell to inspect or repair a store, and its
+//!   format is stable. The cost is a C library compiled from source (`bundled`, no system
+//!   library needed) into the `switchboard` binary only.
+//!
+//! # Writes: one writer, group commits
+//! Every write (queue send, receive, delete; event put; attempt record; dedup claim; config
+//! changes) is a job sent to one writer thread that owns the only writing connection. The
+//! thread takes every job waiting (up to [`MAX_BATCH`]), runs each in its own savepoint of
+//! one transaction (a job that fails rolls back alone), commits once, and only then answers
+//! each caller. Many concurrent requests therefore share one commit, and no caller is
+//! answered before its write is committed: ingest answers 202 only once the queued message
+//! is in a committed transaction.
+//!
+//! Reads run on a small pool of separate connections (`spawn_blocking`), never waiting for
+//! the writer; a read sees every write whose caller has been answered.
+//!
+//! # Durability
+//! [`SyncMode::Normal`] (the default): in WAL mode a commit has written the transaction to
+//! the WAL file through the operating system before it returns, and is fsynced at the next
+//! checkpoint. A crash of the process (`kill -9`, panic, OOM kill) loses nothing that was
+//! committed, so nothing answered; a power loss or kernel crash can lose the transactions
+//! committed since the last checkpoint (the database stays consistent). [`SyncMode::Full`]
+//! also fsyncs the WAL at every commit — once per batch, thanks to the group commit — and
+//! survives power loss as well, at the cost of one fsync per batch. `Normal` is the default
+//! because the requirement is surviving `kill -9`, which it meets; `Full` cost 10–25 % of
+//! `serve`'s end-to-end rate in `cli/examples/durable_throughput.rs` (docs/durable.md).
+//!
+//! Checkpoints (copying the WAL into the database file, with its fsyncs) run on a thread
+//! of their own every 500 ms (PASSIVE), so they block neither the writer nor
+//! the readers. Under sustained writes such a checkpoint never catches up completely and
+//! the WAL would only grow, so the writer also checkpoints itself between two
+//! transactions once the WAL passes 4,096 pages (16 MiB; little is left to copy by
+//! then); the next transaction restarts the WAL from its beginning.
+//!
+//! # One process per store
+//! Opening takes an exclusive lock on `<database>.lock`; a second process opening the same
+//! store is refused. That is what makes [`SqliteQueue::recover`] safe: messages in flight
+//! when the previous process died can be made visible at once instead of after their
+//! visibility timeout.
+
+// The engine's modules under the paths these adapters were written against.
+pub(crate) use switchboard_engine::{domain, error, ports, state};
+
+mod queue;
+mod stores;
+
+pub use queue::SqliteQueue;
+pub use stores::{
+    SqliteConfigStore, SqliteDedupStore, SqliteDeliveryStore, SqliteEventStore, Table,
+};
+
+use crate::error::{StoreError, StoreResult};
+use rusqlite::{Connection, OpenFlags};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, Semaphore};
+
+/// The most jobs one transaction takes.
+pub const MAX_BATCH: usize = 1024;
+
+/// Reader connections kept open (and concurrent reads).
+const READERS: usize = 4;
+
+/// How often the writer deletes rows past their retention (`expires_at`).
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// The most rows of one table one purge deletes (the writer stays responsive).
+const PURGE_CHUNK: i64 = 5_000;
+
+/// Page cache per connection, in KiB.
+const CACHE_KIB: u32 = 16 * 1024;
+
+/// How often the checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// WAL pages after which a commit checkpoints (the writer's part of keeping it bounded).
+const WAL_CHECKPOINT_PAGES: u32 = 4096;
+
+/// The size the WAL file is truncated back to after a checkpoint, in bytes.
+const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// The schema version this build writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+/// The name of the database file in a data directory.
+pub const DB_FILE: &str = "switchboard.db";
+
+/// How hard a commit syncs; see the module documentation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Survives a process crash; may lose the last commits on power loss.
+    #[default]
+    Normal,
+    /// Also survives power loss: one fsync per committed batch.
+    Full,
+}
+
+impl SyncMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "normal" => Some(Self::Normal),
+            "full" => Some(Self::Full),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Full => "full",
+        }
+    }
+}
+
+/// Maps an SQLite error to a transient store failure (the caller retries).
+pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+/// Milliseconds since the Unix epoch (queue times outlive the process, so not `Instant`).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+pub(crate) fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A write run by the writer thread inside the open transaction.
+trait Job: Send {
+    /// Runs the write; returns whether it succeeded (a failure rolls back its savepoint).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the transaction is committed, or with why it was not.
+    fn finish(self: Box<Self>, commit: StoreResult<()>);
+}
+
+struct TypedJob<R, F> {
+    work: Option<F>,
+    result: Option<StoreResult<R>>,
+    reply: oneshot::Sender<StoreResult<R>>,
+}
+
+impl<R, F> Job for TypedJob<R, F>
+where
+    R: Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let result = work(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: StoreResult<()>) {
+        let answer = match commit {
+            Ok(()) => self
+                .result
+                .unwrap_or_else(|| Err(StoreError::Unavailable("write was not run".into()))),
+            Err(e) => Err(e),
+        };
+        // The caller may have gone away (request cancelled): nothing to tell it.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// One store: a database file, its writer thread and its reader connections.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    sync: SyncMode,
+    writer: Option<mpsc::Sender<Box<dyn Job>>>,
+    thread: Option<JoinHandle<()>>,
+    /// Dropping the sender stops the checkpointer (after a last checkpoint).
+    checkpointer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    readers: Mutex<Vec<Connection>>,
+    read_slots: Semaphore,
+    /// Held for the life of the store; dropped last.
+    _lock: File,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer after its last batch; wait for it so the
+        // database is closed (and checkpointed) before the lock is released.
+        self.writer.take();
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the SQLite writer thread panicked");
+            }
+        }
+        if let Some((stop, thread)) = self.checkpointer.take() {
+            drop(stop);
+            if thread.join().is_err() {
+                tracing::error!("the SQLite checkpointer thread panicked");
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("path", &self.inner.path)
+            .field("sync", &self.inner.sync)
+            .finish()
+    }
+}
+
+impl Db {
+    /// Opens (creating when missing) the database at `path`, its directory included, takes
+    /// the store's lock and starts the writer.
+    pub fn open(path: &Path, sync: SyncMode) -> StoreResult<Self> {
+        let unavailable = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Unavailable(format!("{what} {}: {e}", path.display()))
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir)
+                .map_err(|e| unavailable("cannot create the directory of", &e))?;
+        }
+        let lock_path = lock_path(path);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| unavailable("cannot open the lock file of", &e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Unavailable(format!(
+                    "{} is in use by another switchboard process",
+                    path.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(unavailable("cannot lock", &e));
+            }
+        }
+        let conn = Connection::open(path).map_err(|e| unavailable("cannot open", &e))?;
+        configure(&conn, sync, false).map_err(|e| unavailable("cannot configure", &e))?;
+        migrate(&conn).map_err(|e| match e {
+            StoreError::Unavailable(m) => {
+                StoreError::Unavailable(format!("{}: {m}", path.display()))
+            }
+            other => other,
+        })?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            readers.push(open_reader(path)?);
+        }
+        let checkpoint_conn = Connection::open(path).map_err(|e| unavailable("cannot open", &e))?;
+        configure(&checkpoint_conn, sync, false)
+            .map_err(|e| unavailable("cannot configure", &e))?;
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+        let thread = std::thread::Builder::new()
+            .name("switchboard-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| unavailable("cannot start the writer for", &e))?;
+        let (stop_checkpoints, stopped) = mpsc::channel::<()>();
+        let checkpointer = std::thread::Builder::new()
+            .name("switchboard-sqlite-checkpointer".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, stopped))
+            .map_err(|e| unavailable("cannot start the checkpointer for", &e))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                sync,
+                writer: Some(tx),
+                thread: Some(thread),
+                checkpointer: Some((stop_checkpoints, checkpointer)),
+                readers: Mutex::new(readers),
+                read_slots: Semaphore::new(READERS),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub fn sync_mode(&self) -> SyncMode {
+        self.inner.sync
+    }
+
+    /// Runs `work` in the writer's next transaction; returns its result once committed.
+    pub(crate) async fn write<R, F>(&self, work: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(TypedJob {
+            work: Some(work),
+            result: None,
+            reply,
+        });
+        let gone = || StoreError::Unavailable("the SQLite writer has stopped".into());
+        self.inner
+            .writer
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(job)
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+
+    /// Runs `work` on a reader connection, off the async threads.
+    pub(crate) async fn read<R, F>(&self, work: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let _slot = self
+            .inner
+            .read_slots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match switchboard_adapters_memory::lock(&inner.readers).pop() {
+                Some(c) => c,
+                None => open_reader(&inner.path)?,
+            };
+            let result = work(&conn);
+            switchboard_adapters_memory::lock(&inner.readers).push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+    }
+}
+
+/// Creates `dir` (and its parents) when missing; on Unix a directory created here is
+/// readable by its owner only: the store holds source tokens and signing secrets.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+fn lock_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+fn configure(conn: &Connection, sync: SyncMode, reader: bool) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.execute_batch(&format!("PRAGMA cache_size = -{CACHE_KIB};"))?;
+    if reader {
+        return conn.execute_batch("PRAGMA query_only = ON;");
+    }
+    // journal_mode answers with a row, so query it rather than execute it.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "the file system refused WAL mode (got {mode})"
+        )));
+    }
+    // The checkpointer thread copies most of the WAL in the background; the writer's own
+    // checkpoint (after a commit that leaves the WAL over WAL_CHECKPOINT_PAGES) finishes the
+    // job between two transactions, so the next one restarts the WAL from its beginning.
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {}; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY; \
+         PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}; \
+         PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};",
+        sync.as_str().to_ascii_uppercase()
+    ))
+}
+
+fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db_err)?;
+    configure(&conn, SyncMode::Normal, true).map_err(db_err)?;
+    Ok(conn)
+}
+
+/// Creates the schema, or checks the one found.
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db_err)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Unavailable(format!(
+            "the store was written by a newer switchboard (schema {version}, this build knows {SCHEMA_VERSION})"
+        )));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    ))
+    .map_err(db_err)
+}
+
+/// Times: `*_at` text columns hold the sortable RFC 3339 form (they compare like times);
+/// `expires_at` is in seconds since the epoch (like DynamoDB's TTL), queue and dedup times
+/// (`*_ms`, `visible_at`, `sent_at`, `dead_at`) in milliseconds.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS queue (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    body          TEXT    NOT NULL,
+    visible_at    INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    sent_at       INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS queue_by_visible ON queue (visible_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq           INTEGER PRIMARY KEY,
+    body          TEXT    NOT NULL,
+    receive_count INTEGER NOT NULL,
+    dead_at       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sources (
+    id   TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id   TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id          TEXT PRIMARY KEY,
+    source      TEXT NOT NULL,
+    call_id     TEXT,
+    received_at TEXT NOT NULL,
+    envelope    TEXT NOT NULL,
+    raw         TEXT NOT NULL,
+    dedup_key   TEXT,
+    expires_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_source ON events (source, received_at, id);
+CREATE INDEX IF NOT EXISTS events_by_call ON events (call_id, received_at, id) WHERE call_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_by_expiry ON events (expires_at);
+CREATE TABLE IF NOT EXISTS deliveries (
+    event_id        TEXT    NOT NULL,
+    sk              TEXT    NOT NULL,
+    subscription_id TEXT    NOT NULL,
+    attempt         INTEGER NOT NULL,
+    status          TEXT    NOT NULL,
+    call_id         TEXT,
+    attempted_at    TEXT    NOT NULL,
+    body            TEXT    NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    PRIMARY KEY (event_id, sk)
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_subscription ON deliveries (subscription_id, attempted_at, event_id, sk);
+CREATE INDEX IF NOT EXISTS deliveries_by_call ON deliveries (call_id, attempted_at, event_id, sk) WHERE call_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries (status, attempted_at, event_id, sk);
+CREATE INDEX IF NOT EXISTS deliveries_recent ON deliveries (attempted_at, event_id, sk);
+CREATE INDEX IF NOT EXISTS deliveries_by_expiry ON deliveries (expires_at);
+CREATE TABLE IF NOT EXISTS dedup (
+    key           TEXT PRIMARY KEY,
+    event_id      TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dedup_by_expiry ON dedup (expires_at_ms);
+";
+
+/// What the writer did, logged when it stops.
+#[derive(Default)]
+struct WriterStats {
+    transactions: u64,
+    writes: u64,
+    busy: Duration,
+}
+
+impl WriterStats {
+    fn report(&self) {
+        tracing::info!(
+            transactions = self.transactions,
+            writes = self.writes,
+            per_transaction = self.writes as f64 / self.transactions.max(1) as f64,
+            busy_secs = self.busy.as_secs_f64(),
+            "SQLite writer stopped"
+        );
+    }
+}
+
+/// The writer thread: batches jobs into transactions until every sender is gone.
+fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    let mut next_purge = Instant::now();
+    let mut stats = WriterStats::default();
+    loop {
+        if Instant::now() >= next_purge {
+            if let Err(e) = purge_expired(&conn) {
+                tracing::warn!(error = %e, "purging expired rows failed; will retry");
+            }
+            next_purge = Instant::now() + PURGE_EVERY;
+        }
+        let wait = next_purge.saturating_duration_since(Instant::now());
+        match jobs.recv_timeout(wait) {
+            Ok(job) => batch.push(job),
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                stats.report();
+                return;
+            }
+        }
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let commit = run_batch(&conn, &mut batch);
+        stats.transactions += 1;
+        stats.writes += batch.len() as u64;
+        stats.busy += started.elapsed();
+        for job in batch.drain(..) {
+            let outcome = match &commit {
+                Ok(()) => Ok(()),
+                Err(e) => Err(StoreError::Unavailable(e.clone())),
+            };
+            job.finish(outcome);
+        }
+    }
+}
+
+/// The checkpointer thread: copies the WAL into the database file every
+/// [`CHECKPOINT_EVERY`] (PASSIVE: never blocks the writer or the readers), so the writer's
+/// commits never pay for a checkpoint; a last one when the store closes.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    let checkpoint = |mode: &str| {
+        let result = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+    };
+    loop {
+        match stop.recv_timeout(CHECKPOINT_EVERY) {
+            Err(mpsc::RecvTimeoutError::Timeout) => checkpoint("PASSIVE"),
+            Ok(()) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                checkpoint("TRUNCATE");
+                return;
+            }
+        }
+    }
+}
+
+/// Runs every job in one transaction, each in its own savepoint.
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+    let step = |sql: &str| -> Result<(), String> {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map(|_| ())
+            .map_err(|e| format!("sqlite: {e}"))
+    };
+    step("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        for job in batch.iter_mut() {
+            step("SAVEPOINT job")?;
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)))
+                .unwrap_or_else(|_| {
+                    tracing::error!("a store write panicked; rolled back");
+                    false
+                });
+            if !ok {
+                step("ROLLBACK TO job")?;
+            }
+            step("RELEASE job")?;
+        }
+        step("COMMIT")
+    })();
+    if result.is_err() && !conn.is_autocommit() {
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::error!(error = %e, "rollback after a failed batch failed");
+        }
+    }
+    result
+}
+
+/// Deletes rows past their retention, a bounded chunk per table.
+fn purge_expired(conn: &Connection) -> rusqlite::Result<()> {
+    let now = now_ms();
+    for (table, column, before) in [
+        ("events", "expires_at", now / 1000),
+        ("deliveries", "expires_at", now / 1000),
+        ("dedup", "expires_at_ms", now),
+    ] {
+        let deleted = conn.execute(
+            &format!(
+                "DELETE FROM {table} WHERE rowid IN \
+                 (SELECT rowid FROM {table} WHERE {column} < ?1 LIMIT ?2)"
+            ),
+            rusqlite::params![before, PURGE_CHUNK],
+        )?;
+        if deleted > 0 {
+            tracing::info!(table, deleted, "purged expired rows");
+        }
+    }
+    Ok(())
+}
+
+/// Every port on one SQLite store, around the given queue (whose consumer side the caller
+/// drives).
+pub fn ports(queue: Arc<SqliteQueue>) -> state::Ports {
+    let db = queue.db().clone();
+    let events = Arc::new(SqliteEventStore::new(db.clone()));
+    let deliveries = Arc::new(SqliteDeliveryStore::new(db.clone()));
+    state::Ports {
+        queue,
+        sources: Arc::new(SqliteConfigStore::new(db.clone(), Table::Sources)),
+        subscriptions: Arc::new(SqliteConfigStore::new(db.clone(), Table::Subscriptions)),
+        events: events.clone(),
+        deliveries: deliveries.clone(),
+        dedup: Arc::new(SqliteDedupStore::new(db)),
+        event_queries: events,
+        delivery_queries: deliveries,
+    }
+}

@@ -1,0 +1,704 @@
+//! Dispatch: takes queue messages, delivers events to the subscriptions that want them,
+//! records every attempt and schedules retries.
+//!
+//! Guarantees, per (event, subscription) pair:
+//! - at least once: a message is acknowledged only after every attempt it caused is
+//!   recorded and every retry it needs is queued; any store or queue failure fails the
+//!   message (partial batch response) so SQS redelivers it;
+//! - never re-sent after success on purpose: a redelivered message skips pairs that
+//!   already have an attempt at or beyond its own, a retry skips pairs that succeeded
+//!   since their last replay (checked in the delivery records);
+//! - one success on record: the store never replaces a `succeeded` attempt, so a
+//!   concurrent duplicate that lost only logs its outcome;
+//! - subscription writes (health record, auto-disable) are versioned read-change-writes
+//!   that never undo a concurrent operator change.
+//!
+//! After each attempt: 2xx succeeds; 410 fails the pair and disables the subscription; a
+//! refused target (SSRF guard) or an unrenderable template fails the pair without retry;
+//! anything else (3xx included: redirects are not followed) retries on the schedule, no
+//! sooner than a 429/503 `Retry-After` asks, until the schedule is used up (`exhausted`).
+//! A subscription whose attempts keep failing for `Settings::disable_after` is disabled.
+//! Operational events (`subscription.disabled`, `delivery.exhausted`) are queued as events of
+//! source `switchboard` for the subscriptions that name them.
+
+pub mod lambda;
+pub mod poller;
+pub mod replay;
+
+use crate::config::Settings;
+use crate::delivery::client::{redact_url, ClientOptions};
+use crate::delivery::guard::{Policy, UnknownClass};
+use crate::delivery::retry::{jitter, next_delay, parse_retry_after, DEFAULT_SCHEDULE_SECS};
+use crate::delivery::{DeliveryClient, Outcome};
+use crate::domain::attempt::{AttemptStatus, ErrorKind};
+use crate::domain::ids::event_id;
+use crate::domain::subscription::{DELIVERY_EXHAUSTED, OPERATIONAL_SOURCE, SUBSCRIPTION_DISABLED};
+use crate::domain::time::{now, Timestamp};
+use crate::domain::{
+    Attempt, Envelope, QueueMessage, RawRequest, StoredEvent, Subscription, Trigger,
+};
+use crate::error::StoreError;
+use crate::ports::versioned::{self, Modified};
+use crate::ports::{DeliveryQuery, PageRequest, MAX_QUEUE_DELAY};
+use crate::state::Ports;
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+/// One message of a batch, whatever carried it (SQS event, poller).
+#[derive(Debug, Clone)]
+pub struct BatchRecord {
+    pub message_id: String,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The body is not a queue message: it goes to the DLQ after the configured receives.
+    #[error("undecodable queue message: {0}")]
+    Decode(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a dispatcher could not be built at cold start.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Policy(#[from] UnknownClass),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+pub struct Dispatcher {
+    ports: Ports,
+    client: DeliveryClient,
+    settings: Settings,
+}
+
+impl Dispatcher {
+    pub fn new(ports: Ports, client: DeliveryClient, settings: Settings) -> Self {
+        Self {
+            ports,
+            client,
+            settings,
+        }
+    }
+
+    /// The usual wiring: one pooled client with the system resolver and the SSRF policy of
+    /// `settings.allow_private_targets`.
+    pub fn from_settings(ports: Ports, settings: Settings) -> Result<Self, InitError> {
+        let policy = Policy::from_names(&settings.allow_private_targets)?;
+        let client =
+            DeliveryClient::with_options(ClientOptions::new(settings.default_timeout, policy))?;
+        Ok(Self::new(ports, client, settings))
+    }
+
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Handles a batch; returns the ids of the messages that failed and must be retried.
+    pub async fn handle_batch(&self, records: Vec<BatchRecord>) -> Vec<String> {
+        // Subscriptions are read once per batch, not per message.
+        let subscriptions = match self.ports.subscriptions.list().await {
+            Ok(subs) => subs,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list subscriptions; failing the batch");
+                return records.into_iter().map(|r| r.message_id).collect();
+            }
+        };
+        let permits = Semaphore::new(self.settings.delivery_concurrency.max(1));
+        let permits = &permits;
+        let subscriptions = &subscriptions;
+        futures::stream::iter(records)
+            .map(|record| async move {
+                let span = tracing::info_span!("message", message_id = %record.message_id);
+                let result = self
+                    .handle_message(&record.body, subscriptions, permits)
+                    .instrument(span)
+                    .await;
+                match result {
+                    Ok(()) => None,
+                    Err(e) => {
+                        tracing::warn!(message_id = %record.message_id, error = %e, "message failed; it will be retried");
+                        Some(record.message_id)
+                    }
+                }
+            })
+            .buffer_unordered(self.settings.delivery_concurrency.max(1))
+            .filter_map(|failed| async move { failed })
+            .collect()
+            .await
+    }
+
+    async fn handle_message(
+        &self,
+        body: &str,
+        subscriptions: &[Subscription],
+        permits: &Semaphore,
+    ) -> Result<(), DispatchError> {
+        let message =
+            QueueMessage::from_json(body).map_err(|e| DispatchError::Decode(e.to_string()))?;
+        match message {
+            QueueMessage::Event { event } => self.fan_out(&event, subscriptions, permits).await,
+            QueueMessage::Deliver {
+                event_id,
+                subscription_id,
+                attempt,
+                not_before,
+                trigger,
+            } => {
+                if let Some(at) = not_before {
+                    let wait = (at - now()).to_std().unwrap_or(Duration::ZERO);
+                    if wait > Duration::from_secs(1) {
+                        // Further away than SQS can delay: wait another round.
+                        let again = QueueMessage::Deliver {
+                            event_id,
+                            subscription_id,
+                            attempt,
+                            not_before,
+                            trigger,
+                        };
+                        self.ports
+                            .queue
+                            .send(&again, wait.min(MAX_QUEUE_DELAY))
+                            .await?;
+                        return Ok(());
+                    }
+                }
+                let pair = Pair {
+                    event_id: &event_id,
+                    subscription_id: &subscription_id,
+                };
+                self.deliver_one(pair, attempt, trigger, subscriptions, permits)
+                    .await
+            }
+        }
+    }
+
+    /// A new event: store it, then deliver to every subscription that wants it and has
+    /// no attempt yet (a redelivered message skips pairs already handled).
+    async fn fan_out(
+        &self,
+        event: &StoredEvent,
+        subscriptions: &[Subscription],
+        permits: &Semaphore,
+    ) -> Result<(), DispatchError> {
+        let expires =
+            now() + chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
+        self.ports.events.put(event, expires).await?;
+        let mut targets: Vec<&Subscription> = subscriptions
+            .iter()
+            .filter(|s| s.wants(&event.envelope))
+            .collect();
+        if targets.iter().any(|s| s.filter.is_some()) {
+            let json = serde_json::to_value(&event.envelope)
+                .map_err(|e| DispatchError::Decode(e.to_string()))?;
+            targets.retain(|s| s.wants_content(&json));
+        }
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let done: HashMap<String, u32> = self
+            .ports
+            .deliveries
+            .latest_by_subscription(&event.envelope.id)
+            .await?
+            .into_iter()
+            .map(|(sub, n, _)| (sub, n))
+            .collect();
+        let results = futures::future::join_all(
+            targets
+                .into_iter()
+                .filter(|s| !done.contains_key(&s.id))
+                .map(|sub| self.attempt(event, sub, 1, Trigger::Initial, subscriptions, permits)),
+        )
+        .await;
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        Ok(())
+    }
+
+    /// A retry or replay of one pair.
+    async fn deliver_one(
+        &self,
+        pair: Pair<'_>,
+        attempt: u32,
+        trigger: Trigger,
+        subscriptions: &[Subscription],
+        permits: &Semaphore,
+    ) -> Result<(), DispatchError> {
+        let Pair {
+            event_id,
+            subscription_id,
+        } = pair;
+        let Some(event) = self.ports.events.get(event_id).await? else {
+            tracing::warn!(%event_id, "event no longer stored (retention?); dropping delivery");
+            return Ok(());
+        };
+        let Some(sub) = self.ports.subscriptions.get(subscription_id).await? else {
+            tracing::warn!(%subscription_id, "subscription deleted; dropping delivery");
+            return Ok(());
+        };
+        let history = self.pair_history(pair).await?;
+        let handled = history.latest.is_some_and(|n| n >= attempt);
+        // A success since the last replay, not only in the newest record: a duplicate that
+        // lost to a concurrent success may have recorded a later failure.
+        let succeeded = history.succeeded() && trigger != Trigger::Manual;
+        if handled || succeeded {
+            tracing::info!(%event_id, %subscription_id, attempt, "already handled; skipping");
+            return Ok(());
+        }
+        if !sub.enabled {
+            let record = self.record_without_request(
+                &event,
+                &sub,
+                attempt,
+                trigger,
+                "subscription is disabled",
+            );
+            self.record(&record).await?;
+            return Ok(());
+        }
+        self.attempt(&event, &sub, attempt, trigger, subscriptions, permits)
+            .await
+    }
+
+    /// Makes attempt `n` of a pair, queues the next one if it failed, then records it.
+    /// The retry is queued before the record is written: if recording fails the message is
+    /// retried, and the duplicate retry is skipped by the attempt-number check.
+    async fn attempt(
+        &self,
+        event: &StoredEvent,
+        sub: &Subscription,
+        n: u32,
+        trigger: Trigger,
+        subscriptions: &[Subscription],
+        permits: &Semaphore,
+    ) -> Result<(), DispatchError> {
+        let span = tracing::info_span!("delivery", event_id = %event.envelope.id, subscription_id = %sub.id, attempt = n);
+        async {
+            let outcome = {
+                let _permit = permits.acquire().await.ok();
+                self.client.deliver(sub, event).await
+            };
+            let (mut status, mut next_at) = self.decide(sub, n, &outcome);
+            let mut disabled = None;
+            if let Some(verdict) = self.health(sub, &outcome).await? {
+                disabled = self.disable(sub, &verdict, outcome.attempted_at).await?;
+                if disabled.is_some() || verdict == Verdict::Gone {
+                    status = AttemptStatus::Failed;
+                    next_at = None;
+                }
+            }
+            if let Some(at) = next_at {
+                let delay = (at - now()).to_std().unwrap_or(Duration::ZERO);
+                let retry = QueueMessage::Deliver {
+                    event_id: event.envelope.id.clone(),
+                    subscription_id: sub.id.clone(),
+                    attempt: n + 1,
+                    not_before: Some(at),
+                    trigger: Trigger::Retry,
+                };
+                self.ports.queue.send(&retry, delay.min(MAX_QUEUE_DELAY)).await?;
+            }
+            if let Some(disabled) = disabled {
+                let data = serde_json::json!({
+                    "subscription_id": disabled.id,
+                    "url": redact_url(&disabled.url),
+                    "reason": disabled.disabled_reason,
+                    "failing_since": disabled.failing_since,
+                    "disabled_at": disabled.updated_at,
+                });
+                self.emit(subscriptions, SUBSCRIPTION_DISABLED, data, Some(&sub.id))
+                    .await?;
+            }
+            if status == AttemptStatus::Exhausted && event.envelope.source != OPERATIONAL_SOURCE {
+                let data = serde_json::json!({
+                    "event_id": event.envelope.id,
+                    "event_type": event.envelope.event_type,
+                    "source": event.envelope.source,
+                    "subscription_id": sub.id,
+                    "url": outcome.url,
+                    "attempts": n,
+                    "http_status": outcome.http_status,
+                    "error": outcome.error,
+                });
+                self.emit(subscriptions, DELIVERY_EXHAUSTED, data, None).await?;
+            }
+            let record = attempt_record(event, sub, n, trigger, status, next_at, outcome);
+            tracing::info!(status = status.as_str(), http_status = ?record.http_status, duration_ms = record.duration_ms, "attempt");
+            self.record(&record).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The attempt's status and, when retrying, the time of the next attempt.
+    fn decide(
+        &self,
+        sub: &Subscription,
+        n: u32,
+        outcome: &Outcome,
+    ) -> (AttemptStatus, Option<Timestamp>) {
+        decide(sub, n, outcome, jitter())
+    }
+
+    /// Endpoint health: tracks the start of a run of failures on the subscription and
+    /// returns a verdict to disable it (410, or failing for longer than allowed). Every
+    /// write is decided on a fresh read (the batch's copy may be stale) and made under
+    /// optimistic concurrency, so it never undoes a concurrent edit (see [`Self::disable`]
+    /// for the verdict).
+    async fn health(
+        &self,
+        sub: &Subscription,
+        outcome: &Outcome,
+    ) -> Result<Option<Verdict>, StoreError> {
+        if outcome.http_status == Some(410) {
+            return Ok(Some(Verdict::Gone));
+        }
+        if outcome.succeeded() {
+            if sub.failing_since.is_some() {
+                self.update_fresh(&sub.id, |s| s.failing_since.take().is_some())
+                    .await?;
+            }
+            return Ok(None);
+        }
+        let at = outcome.attempted_at;
+        match sub.failing_since {
+            Some(since) if at - since >= self.disable_after() => {
+                return Ok(Some(Verdict::FailingSince(since)));
+            }
+            Some(_) => {}
+            None => {
+                self.update_fresh(&sub.id, |s| {
+                    if s.failing_since.is_none() {
+                        s.failing_since = Some(at);
+                        true
+                    } else {
+                        false
+                    }
+                })
+                .await?;
+            }
+        }
+        Ok(None)
+    }
+
+    fn disable_after(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.disable_after).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Applies `change` to a fresh read of a subscription, retried on concurrent writes
+    /// ([`versioned::modify`]); returns the subscription when this call changed it. A
+    /// conflict that persists fails the message (SQS retries it).
+    async fn update_fresh(
+        &self,
+        id: &str,
+        change: impl FnMut(&mut Subscription) -> bool,
+    ) -> Result<Option<Subscription>, StoreError> {
+        let mut change = change;
+        let modified =
+            versioned::modify(self.ports.subscriptions.as_ref(), id, |s| Ok(change(s))).await?;
+        Ok(match modified {
+            Modified::Written(s) => Some(s),
+            Modified::Missing | Modified::Unchanged(_) => None,
+        })
+    }
+
+    /// Disables a subscription on a health verdict of an attempt made at `attempted_at`;
+    /// returns it when this call disabled it. Not when it is already disabled, was changed
+    /// by an operator since the attempt began, or (long failure) its failure run was reset.
+    async fn disable(
+        &self,
+        sub: &Subscription,
+        verdict: &Verdict,
+        attempted_at: Timestamp,
+    ) -> Result<Option<Subscription>, StoreError> {
+        let limit = self.disable_after();
+        let reason = verdict.reason(self.settings.disable_after);
+        let disabled = self
+            .update_fresh(&sub.id, |s| {
+                let still_failing = match verdict {
+                    Verdict::Gone => true,
+                    Verdict::FailingSince(_) => s
+                        .failing_since
+                        .is_some_and(|since| attempted_at - since >= limit),
+                };
+                if !s.enabled || s.updated_at > attempted_at || !still_failing {
+                    return false;
+                }
+                s.enabled = false;
+                s.disabled_reason = Some(reason.clone());
+                s.updated_at = now();
+                true
+            })
+            .await?;
+        if disabled.is_some() {
+            tracing::warn!(subscription_id = %sub.id, %reason, "subscription disabled");
+        } else {
+            tracing::info!(subscription_id = %sub.id, %reason, "not disabled: already disabled or changed since the attempt");
+        }
+        Ok(disabled)
+    }
+
+    /// Queues an operational event, if any subscription (other than `except`) wants it.
+    async fn emit(
+        &self,
+        subscriptions: &[Subscription],
+        event_type: &str,
+        data: serde_json::Value,
+        except: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let event = operational_event(event_type, data);
+        let wanted = subscriptions
+            .iter()
+            .filter(|s| except.is_none_or(|id| s.id != id))
+            .any(|s| s.matches(&event.envelope));
+        if !wanted {
+            return Ok(());
+        }
+        tracing::info!(event_id = %event.envelope.id, %event_type, "operational event");
+        self.ports
+            .queue
+            .send(
+                &QueueMessage::Event {
+                    event: Box::new(event),
+                },
+                Duration::ZERO,
+            )
+            .await
+    }
+
+    /// Records an attempt. A concurrent duplicate (the queue handing the message out twice,
+    /// a replay racing a retry) may already have recorded a success under the same key:
+    /// then this outcome is only logged, not recorded, and the message is done (the success
+    /// stands; nothing is re-sent).
+    async fn record(&self, attempt: &Attempt) -> Result<(), DispatchError> {
+        let expires = attempt.attempted_at
+            + chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
+        match self.ports.deliveries.record(attempt, expires).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict) => {
+                tracing::warn!(
+                    event_id = %attempt.event_id,
+                    subscription_id = %attempt.subscription_id,
+                    attempt = attempt.attempt,
+                    status = attempt.status.as_str(),
+                    http_status = ?attempt.http_status,
+                    "a concurrent delivery already recorded this attempt as succeeded; keeping it"
+                );
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The pair's newest attempt number and whether any of its attempts succeeded (one
+    /// consistent read of the event's records for that subscription).
+    async fn pair_history(&self, pair: Pair<'_>) -> Result<PairHistory, StoreError> {
+        let query = DeliveryQuery::Event {
+            event_id: pair.event_id.to_owned(),
+            subscription_id: Some(pair.subscription_id.to_owned()),
+        };
+        let mut history = PairHistory::default();
+        let mut page = PageRequest::default();
+        loop {
+            let read = self
+                .ports
+                .delivery_queries
+                .query_deliveries(&query, &page)
+                .await?;
+            for a in &read.items {
+                let newest = |seen: Option<u32>| Some(seen.map_or(a.attempt, |n| n.max(a.attempt)));
+                history.latest = newest(history.latest);
+                if a.status == AttemptStatus::Succeeded {
+                    history.last_success = newest(history.last_success);
+                }
+                if a.trigger == Trigger::Manual {
+                    history.last_manual = newest(history.last_manual);
+                }
+            }
+            match read.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => return Ok(history),
+            }
+        }
+    }
+
+    fn record_without_request(
+        &self,
+        event: &StoredEvent,
+        sub: &Subscription,
+        n: u32,
+        trigger: Trigger,
+        why: &str,
+    ) -> Attempt {
+        let outcome = Outcome {
+            url: redact_url(&sub.url),
+            method: sub.method.as_str().to_owned(),
+            request_headers: Default::default(),
+            http_status: None,
+            retry_after: None,
+            duration: Duration::ZERO,
+            response_excerpt: None,
+            error_kind: None,
+            error: Some(why.to_owned()),
+            attempted_at: now(),
+        };
+        attempt_record(event, sub, n, trigger, AttemptStatus::Failed, None, outcome)
+    }
+}
+
+/// What the records say about one pair: its newest attempt number, its newest success and
+/// its newest operator replay.
+#[derive(Debug, Default, Clone, Copy)]
+struct PairHistory {
+    latest: Option<u32>,
+    last_success: Option<u32>,
+    last_manual: Option<u32>,
+}
+
+impl PairHistory {
+    /// Whether the pair succeeded since the operator last replayed it (a replay starts a
+    /// new delivery whose retries must go on even if an earlier delivery succeeded).
+    fn succeeded(&self) -> bool {
+        self.last_success
+            .is_some_and(|s| self.last_manual.is_none_or(|m| s >= m))
+    }
+}
+
+/// Why an attempt's outcome calls for disabling its subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// The endpoint answered 410 Gone.
+    Gone,
+    /// Every attempt failed since then, for longer than allowed.
+    FailingSince(Timestamp),
+}
+
+impl Verdict {
+    fn reason(&self, limit: Duration) -> String {
+        match self {
+            Self::Gone => "the endpoint answered 410 Gone".to_owned(),
+            Self::FailingSince(since) => format!(
+                "every attempt failed since {} (longer than {} hours)",
+                crate::domain::time::sortable(since),
+                limit.as_secs() / 3600
+            ),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Pair<'a> {
+    event_id: &'a str,
+    subscription_id: &'a str,
+}
+
+/// The retry decision for attempt `n`, with the jitter factor given (so it can be tested):
+/// `(status, next attempt time)`.
+pub fn decide(
+    sub: &Subscription,
+    n: u32,
+    outcome: &Outcome,
+    jitter: f64,
+) -> (AttemptStatus, Option<Timestamp>) {
+    if outcome.succeeded() {
+        return (AttemptStatus::Succeeded, None);
+    }
+    if outcome.http_status == Some(410)
+        || matches!(
+            outcome.error_kind,
+            Some(ErrorKind::Refused | ErrorKind::Request)
+        )
+    {
+        return (AttemptStatus::Failed, None);
+    }
+    let schedule = sub
+        .retry_schedule_secs
+        .as_deref()
+        .unwrap_or(&DEFAULT_SCHEDULE_SECS);
+    let Some(mut delay) = next_delay(schedule, n, jitter) else {
+        return (AttemptStatus::Exhausted, None);
+    };
+    if matches!(outcome.http_status, Some(429 | 503)) {
+        if let Some(asked) = outcome
+            .retry_after
+            .as_deref()
+            .and_then(|v| parse_retry_after(v, outcome.attempted_at))
+        {
+            // Never sooner than the subscriber asked (bounded by MAX_RETRY_AFTER), never
+            // sooner than the schedule either: a burst of 503s must not use it up.
+            delay = delay.max(asked);
+        }
+    }
+    // Counted from the end of the failed attempt.
+    let ended =
+        outcome.attempted_at + chrono::Duration::from_std(outcome.duration).unwrap_or_default();
+    let at = ended + chrono::Duration::from_std(delay).unwrap_or_default();
+    (AttemptStatus::Retrying, Some(at))
+}
+
+/// A synthetic event of source `switchboard`.
+pub fn operational_event(event_type: &str, data: serde_json::Value) -> StoredEvent {
+    let at = now();
+    let body = serde_json::to_vec(&data).unwrap_or_default();
+    StoredEvent {
+        envelope: Envelope {
+            id: event_id(),
+            event_type: event_type.to_owned(),
+            provider_event: None,
+            source: OPERATIONAL_SOURCE.to_owned(),
+            occurred_at: Some(at),
+            received_at: at,
+            call: None,
+            data: Some(data),
+            raw_unparsed: false,
+        },
+        raw: RawRequest {
+            method: "POST".into(),
+            content_type: Some("application/json".into()),
+            query: None,
+            body: body.into(),
+        },
+        dedup_key: None,
+    }
+}
+
+fn attempt_record(
+    event: &StoredEvent,
+    sub: &Subscription,
+    n: u32,
+    trigger: Trigger,
+    status: AttemptStatus,
+    next_attempt_at: Option<Timestamp>,
+    outcome: Outcome,
+) -> Attempt {
+    Attempt {
+        event_id: event.envelope.id.clone(),
+        subscription_id: sub.id.clone(),
+        attempt: n,
+        status,
+        trigger,
+        url: outcome.url,
+        method: outcome.method,
+        request_headers: outcome.request_headers,
+        http_status: outcome.http_status,
+        duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+        response_excerpt: outcome.response_excerpt,
+        error_kind: outcome.error_kind,
+        error: outcome.error,
+        next_attempt_at,
+        attempted_at: outcome.attempted_at,
+        source: event.envelope.source.clone(),
+        event_type: event.envelope.event_type.clone(),
+        call_id: event.envelope.call_id().map(str::to_owned),
+    }
+}

@@ -1,0 +1,93 @@
+//! Errors shared by the ports and handlers, and their mapping to the HTTP error shape.
+
+use http::StatusCode;
+
+/// Failure of a port (queue or store). `Unavailable` is transient (retry later), the rest are not.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("item already exists")]
+    Conflict,
+    #[error("item not found")]
+    NotFound,
+    /// A conditional write lost: the record changed since it was read (optimistic
+    /// concurrency), and re-applying the change kept losing.
+    #[error("item changed concurrently")]
+    Stale,
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored item is corrupt: {0}")]
+    Corrupt(String),
+    /// A pagination cursor that this query did not hand out.
+    #[error("invalid cursor")]
+    InvalidCursor,
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An error answered over HTTP as `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid credentials",
+        )
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server logs",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    /// The cause is logged by the caller; the body never carries backend details.
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict => Self::new(StatusCode::CONFLICT, "conflict", "already exists"),
+            StoreError::NotFound => Self::not_found("not found"),
+            StoreError::Stale => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the item kept changing while this request was applied; retry",
+            ),
+            StoreError::Unavailable(cause) => {
+                tracing::error!(%cause, "store unavailable");
+                Self::unavailable("a backing store is unavailable; retry later")
+            }
+            StoreError::InvalidCursor => Self::bad_request(
+                "invalid_cursor",
+                "cursor is not valid for this query; pass the next_cursor of the previous page",
+            ),
+            StoreError::Corrupt(cause) => {
+                tracing::error!(%cause, "corrupt stored item");
+                Self::internal()
+            }
+        }
+    }
+}

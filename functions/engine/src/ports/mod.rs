@@ -1,0 +1,164 @@
+//! Ports: the capabilities the handlers need, one small trait each.
+//! Every port has an in-memory adapter and an AWS adapter (`crate::adapters`), and one
+//! contract test suite runs against both.
+
+use crate::domain::attempt::AttemptStatus;
+use crate::domain::time::Timestamp;
+use crate::domain::{Attempt, QueueMessage, Source, StoredEvent, Subscription};
+use crate::error::StoreResult;
+use async_trait::async_trait;
+use serde::{de::DeserializeOwned, Serialize};
+use std::time::Duration;
+
+pub mod queries;
+pub mod versioned;
+pub use queries::{DeliveryQueries, DeliveryQuery, EventQueries, EventQuery, TimeRange};
+
+/// Longest delay SQS accepts on a message; longer waits re-queue with `not_before`.
+pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
+
+/// Producer side of the events queue.
+#[async_trait]
+pub trait EventQueue: Send + Sync {
+    /// Returns only once the queue holds the message. `delay` is capped at [`MAX_QUEUE_DELAY`].
+    async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()>;
+    /// Largest message body (JSON) the queue accepts, if it has a limit.
+    fn max_message_bytes(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// A message taken from the queue, invisible to others until deleted or timed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    pub message_id: String,
+    pub receipt: String,
+    pub body: String,
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// Consumer side of the events queue (Lambda's event source mapping does this in AWS;
+/// `serve` and the tests do it themselves).
+#[async_trait]
+pub trait QueueConsumer: Send + Sync {
+    /// Up to `max` messages, waiting at most `wait` for the first.
+    async fn receive(&self, max: usize, wait: Duration) -> StoreResult<Vec<ReceivedMessage>>;
+    async fn delete(&self, receipt: &str) -> StoreResult<()>;
+}
+
+/// A record with a string id, kept in a small configuration table (sources, subscriptions).
+pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    fn id(&self) -> &str;
+    /// Optimistic-concurrency version: 1 on create, +1 on every write; 0 for a record
+    /// written before versions existed, and always 0 for unversioned records (sources).
+    fn version(&self) -> u64 {
+        0
+    }
+    /// Sets the version a write will store (unversioned records ignore it).
+    fn set_version(&mut self, _version: u64) {}
+}
+
+impl Record for Source {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Record for Subscription {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+
+/// CRUD over a small configuration table.
+#[async_trait]
+pub trait ConfigStore<T: Record>: Send + Sync {
+    /// Fails with `Conflict` when the id exists.
+    async fn create(&self, record: &T) -> StoreResult<()>;
+    async fn get(&self, id: &str) -> StoreResult<Option<T>>;
+    /// Every record, sorted by id.
+    async fn list(&self) -> StoreResult<Vec<T>>;
+    /// Replaces an existing record whatever it holds now (last writer wins); fails with
+    /// `NotFound` when it does not exist. Concurrent writers use [`ConfigStore::update_if`].
+    async fn update(&self, record: &T) -> StoreResult<()>;
+    /// Replaces an existing record only if its stored version is still `expected` (a
+    /// record without a version counts as 0); fails with `Stale` when another write came
+    /// first and `NotFound` when it does not exist. The caller sets `record`'s version
+    /// (`expected + 1`); [`versioned::modify`] does the read-change-write loop.
+    async fn update_if(&self, record: &T, expected: u64) -> StoreResult<()>;
+    /// Fails with `NotFound` when it does not exist.
+    async fn delete(&self, id: &str) -> StoreResult<()>;
+}
+
+pub type SourceStore = dyn ConfigStore<Source>;
+pub type SubscriptionStore = dyn ConfigStore<Subscription>;
+
+/// A page of results and the cursor for the next one (the admin API's list answers; the CLI
+/// reads them back).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Which page to read: at most `limit` items after `cursor` (opaque, from a previous page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            limit: 100,
+            cursor: None,
+        }
+    }
+}
+
+/// Accepted events, kept for replay and ops.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Idempotent: storing the same event again (an SQS redelivery) is not an error.
+    async fn put(&self, event: &StoredEvent, expires_at: Timestamp) -> StoreResult<()>;
+    async fn get(&self, id: &str) -> StoreResult<Option<StoredEvent>>;
+    /// Largest event (its JSON encoding) this store can hold, if it has a limit. Ingest
+    /// refuses larger events with 413 rather than accept one dispatch could never store.
+    fn max_event_bytes(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// Delivery attempt records.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// Writes the attempt under (event, subscription, attempt number), replacing a failed
+    /// record of the same key but never a `succeeded` one: then it fails with `Conflict`
+    /// and the stored success stays (one success per key, whatever the interleaving).
+    async fn record(&self, attempt: &Attempt, expires_at: Timestamp) -> StoreResult<()>;
+    /// Attempts of one event, by subscription then attempt number.
+    async fn list_by_event(&self, event_id: &str, page: &PageRequest)
+        -> StoreResult<Page<Attempt>>;
+    /// The outcome of the newest attempt per subscription of an event, with its number.
+    async fn latest_by_subscription(
+        &self,
+        event_id: &str,
+    ) -> StoreResult<Vec<(String, u32, AttemptStatus)>>;
+}
+
+/// Provider-retry detection: the first claim of a key wins for `ttl`.
+#[async_trait]
+pub trait DedupStore: Send + Sync {
+    /// Claims `key` for `event_id`; returns the event id that already holds it, if any.
+    async fn claim(&self, key: &str, event_id: &str, ttl: Duration) -> StoreResult<Option<String>>;
+    /// Releases a claim (the event it named was never queued).
+    async fn release(&self, key: &str, event_id: &str) -> StoreResult<()>;
+}

@@ -1,0 +1,22 @@
+//! The set of ports a handler works with, built once at start-up by the composition root
+//! (`switchboard-core`'s `state`), which knows the adapters.
+
+use crate::ports::{
+    DedupStore, DeliveryQueries, DeliveryStore, EventQueries, EventQueue, EventStore, SourceStore,
+    SubscriptionStore,
+};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Ports {
+    pub queue: Arc<dyn EventQueue>,
+    pub sources: Arc<SourceStore>,
+    pub subscriptions: Arc<SubscriptionStore>,
+    pub events: Arc<dyn EventStore>,
+    pub deliveries: Arc<dyn DeliveryStore>,
+    pub dedup: Arc<dyn DedupStore>,
+    /// Ops listings over the events store (the same data as `events`).
+    pub event_queries: Arc<dyn EventQueries>,
+    /// Ops listings over the deliveries store (the same data as `deliveries`).
+    pub delivery_queries: Arc<dyn DeliveryQueries>,
+}

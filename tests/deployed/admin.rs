@@ -1,0 +1,183 @@
+//! Admin under its own role: every route and every ops listing, and the three replays.
+
+use crate::flow::{self, dispatch_until, unique};
+use crate::stack::Stack;
+use crate::support::{self, sink::Sink};
+use switchboard_core::api::{App, Surface};
+
+async fn get(admin: &App, uri: &str) -> serde_json::Value {
+    let (status, json) = support::call(admin, "GET", uri, None, "").await;
+    assert_eq!(status, 200, "GET {uri}: {json}");
+    json
+}
+
+/// The `field` of each listed item.
+fn listed<'a>(page: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i[field].as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_route_and_listing_under_the_admin_role() {
+    let stack = Stack::load().await;
+    let ingest = stack.ingest.app(Surface::Ingest);
+    let admin = stack.admin.app(Surface::Admin);
+    let dispatcher = stack.dispatch.dispatcher_with(stack.dispatch.settings());
+
+    // Sources: create, list, read, update, delete
+    let source = flow::hipcall_source(&admin).await;
+    let scratch = unique("scratch");
+    support::create_source(&admin, &scratch, "generic").await;
+    assert!(listed(&get(&admin, "/admin/sources").await, "id").contains(&scratch.as_str()));
+    get(&admin, &format!("/admin/sources/{scratch}")).await;
+    let (status, json) = support::call(
+        &admin,
+        "PATCH",
+        &format!("/admin/sources/{scratch}"),
+        None,
+        r#"{"description": "renamed"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{json}");
+    let (status, json) = support::call(
+        &admin,
+        "DELETE",
+        &format!("/admin/sources/{scratch}"),
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(status, 204, "{json}");
+    let (status, _) = support::call(
+        &admin,
+        "GET",
+        &format!("/admin/sources/{scratch}"),
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // Subscriptions: create, list, read, update, rotate the secret, delete
+    let crm = Sink::start().await;
+    let sub = support::create_subscription(
+        &admin,
+        serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.ended"], "source": source}),
+    )
+    .await;
+    let sub_id = sub["id"].as_str().unwrap().to_owned();
+    assert!(listed(&get(&admin, "/admin/subscriptions").await, "id").contains(&sub_id.as_str()));
+    get(&admin, &format!("/admin/subscriptions/{sub_id}")).await;
+    let (status, json) = support::call(
+        &admin,
+        "PATCH",
+        &format!("/admin/subscriptions/{sub_id}"),
+        None,
+        r#"{"description": "crm"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{json}");
+    let (status, json) = support::call(
+        &admin,
+        "POST",
+        &format!("/admin/subscriptions/{sub_id}/rotate-secret"),
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{json}");
+    let extra = support::create_subscription(
+        &admin,
+        serde_json::json!({"url": crm.url("/x"), "event_types": ["nothing.*"], "source": source}),
+    )
+    .await;
+    let extra_id = extra["id"].as_str().unwrap();
+    let (status, json) = support::call(
+        &admin,
+        "DELETE",
+        &format!("/admin/subscriptions/{extra_id}"),
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(status, 204, "{json}");
+
+    // An event, delivered
+    let (status, json) = flow::post_call_hangup(&ingest, &source).await;
+    assert_eq!(status, 202, "{json}");
+    let event_id = json["id"].as_str().unwrap().to_owned();
+    assert!(dispatch_until(&stack.dispatch, &dispatcher, 10, || crm.count() == 1).await);
+    let call_id = "2483a75a-56a2-41f1-991b-92b1667e324a";
+
+    // Events: one, by source, by call
+    get(&admin, &format!("/admin/events/{event_id}")).await;
+    for uri in [
+        format!("/admin/events?source={source}"),
+        format!("/admin/events?call_id={call_id}&limit=100"),
+    ] {
+        assert!(
+            listed(&get(&admin, &uri).await, "id").contains(&event_id.as_str()),
+            "{uri}"
+        );
+    }
+
+    // Deliveries: by event (and pair), subscription (and status), call, status, recent
+    for uri in [
+        format!("/admin/deliveries?event_id={event_id}"),
+        format!("/admin/deliveries?event_id={event_id}&subscription_id={sub_id}"),
+        format!("/admin/deliveries?subscription_id={sub_id}"),
+        format!("/admin/deliveries?subscription_id={sub_id}&status=succeeded"),
+        format!("/admin/deliveries?call_id={call_id}&limit=100"),
+        format!("/admin/deliveries?call_id={call_id}&status=succeeded&limit=100"),
+        "/admin/deliveries?status=succeeded&limit=100".to_owned(),
+        "/admin/deliveries?limit=100".to_owned(),
+    ] {
+        assert!(
+            listed(&get(&admin, &uri).await, "event_id").contains(&event_id.as_str()),
+            "{uri}"
+        );
+    }
+
+    // Replay: an event, then a pair (each queues a delivery, delivered before the next so
+    // each gets its own attempt number), then a subscription since a time (its attempts
+    // succeeded, so it skips them)
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    for (body, delivered) in [
+        (serde_json::json!({"event_id": event_id}), 2),
+        (
+            serde_json::json!({"event_id": event_id, "subscription_id": sub_id}),
+            3,
+        ),
+        (
+            serde_json::json!({"subscription_id": sub_id, "since": since.to_rfc3339()}),
+            3,
+        ),
+    ] {
+        let (status, report) =
+            support::call(&admin, "POST", "/admin/replay", None, body.to_string()).await;
+        assert_eq!(status, 202, "{body}: {report}");
+        assert!(
+            dispatch_until(&stack.dispatch, &dispatcher, 10, || crm.count()
+                == delivered)
+            .await,
+            "{body}: {report}"
+        );
+    }
+    assert_eq!(crm.count(), 3);
+
+    get(&admin, "/admin/openapi.json").await;
+    let (status, json) = support::call(
+        &admin,
+        "DELETE",
+        &format!("/admin/subscriptions/{sub_id}"),
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(status, 204, "{json}");
+    stack.assert_no_denials();
+}
