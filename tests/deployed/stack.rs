@@ -12,7 +12,7 @@ use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::{AwsResources, Settings};
 use switchboard_core::dispatch::Dispatcher;
-use switchboard_core::state::Ports;
+use switchboard_core::state::{Compose, Ports};
 
 pub const STACK_FILE: &str = "SWITCHBOARD_DEPLOYED_STACK";
 pub const CREDENTIALS_FILE: &str = "SWITCHBOARD_DEPLOYED_CREDENTIALS";

@@ -13,7 +13,9 @@ use switchboard_core::domain::time::{now, Timestamp};
 use switchboard_core::domain::{Attempt, QueueMessage, Subscription};
 use switchboard_core::error::StoreError;
 use switchboard_core::ports::versioned::{self, Modified};
-use switchboard_core::ports::{EventQueue, PageRequest, QueueConsumer, ReceivedMessage};
+use switchboard_core::ports::{
+    Claim, ClaimTerms, EventQueue, PageRequest, QueueConsumer, ReceivedMessage,
+};
 use switchboard_core::redact::Secret;
 use switchboard_core::state::{Compose, Ports};
 
@@ -509,29 +511,99 @@ fn attempt_like(a: &Attempt) -> Attempt {
 
 async fn dedup_contract(ports: &Ports) {
     let d = &ports.dedup;
-    let day = Duration::from_secs(86_400);
-    assert_eq!(d.claim("k1", "evt_1", day).await.unwrap(), None);
+    let t0 = at(chrono::Duration::zero());
+    let secs = |s: i64| t0 + chrono::Duration::seconds(s);
+    let terms = ClaimTerms {
+        ttl: Duration::from_secs(86_400),
+        pending_for: Duration::from_secs(10),
+    };
+    let dup = |id: &str| Claim::Duplicate(id.to_owned());
+
+    // A free key is claimed, pending
+    assert_eq!(d.claim("k1", "evt_1", t0, terms).await.unwrap(), Claim::New);
+    // A retry meeting the fresh pending claim is told when it can go stale
     assert_eq!(
-        d.claim("k1", "evt_2", day).await.unwrap(),
-        Some("evt_1".into())
+        d.claim("k1", "evt_2", secs(4), terms).await.unwrap(),
+        Claim::InProgress {
+            retry_after: Duration::from_secs(6)
+        }
     );
-    // Releasing with another event's id does nothing; with the holder's id frees the key
+    // Confirmed, the claim makes every retry a duplicate, also long after the send window
+    assert!(d.confirm("k1", "evt_1").await.unwrap());
+    assert_eq!(
+        d.claim("k1", "evt_3", secs(5), terms).await.unwrap(),
+        dup("evt_1")
+    );
+    assert_eq!(
+        d.claim("k1", "evt_3", secs(3600), terms).await.unwrap(),
+        dup("evt_1")
+    );
+    // Confirming or releasing with another event's id does nothing
+    assert!(!d.confirm("k1", "evt_2").await.unwrap());
     d.release("k1", "evt_2").await.unwrap();
     assert_eq!(
-        d.claim("k1", "evt_3", day).await.unwrap(),
-        Some("evt_1".into())
+        d.claim("k1", "evt_3", secs(6), terms).await.unwrap(),
+        dup("evt_1")
     );
+    // Releasing with the holder's id frees the key
     d.release("k1", "evt_1").await.unwrap();
-    assert_eq!(d.claim("k1", "evt_4", day).await.unwrap(), None);
-    // An expired claim is free again (DynamoDB TTL deletes lazily; the condition covers it)
     assert_eq!(
-        d.claim("k2", "evt_5", Duration::from_secs(1))
-            .await
-            .unwrap(),
-        None
+        d.claim("k1", "evt_4", secs(7), terms).await.unwrap(),
+        Claim::New
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(d.claim("k2", "evt_6", day).await.unwrap(), None);
+
+    // A pending claim left behind (its holder killed before queueing) goes stale after
+    // pending_for: the next claim takes it over, and the old holder can no longer confirm
+    assert_eq!(d.claim("k2", "evt_5", t0, terms).await.unwrap(), Claim::New);
+    assert!(matches!(
+        d.claim("k2", "evt_6", secs(9), terms).await.unwrap(),
+        Claim::InProgress { .. }
+    ));
+    assert_eq!(
+        d.claim("k2", "evt_6", secs(11), terms).await.unwrap(),
+        Claim::New
+    );
+    assert!(!d.confirm("k2", "evt_5").await.unwrap());
+    d.release("k2", "evt_5").await.unwrap();
+    assert!(d.confirm("k2", "evt_6").await.unwrap());
+    assert_eq!(
+        d.claim("k2", "evt_7", secs(30), terms).await.unwrap(),
+        dup("evt_6")
+    );
+    // A claim met in its last fraction of a second still asks for a whole second
+    assert_eq!(d.claim("k3", "evt_8", t0, terms).await.unwrap(), Claim::New);
+    assert_eq!(
+        d.claim(
+            "k3",
+            "evt_9",
+            t0 + chrono::Duration::milliseconds(9_800),
+            terms
+        )
+        .await
+        .unwrap(),
+        Claim::InProgress {
+            retry_after: Duration::from_secs(1)
+        }
+    );
+
+    // An expired claim is free again (DynamoDB TTL deletes lazily; the condition covers it)
+    let short = ClaimTerms {
+        ttl: Duration::from_secs(2),
+        ..terms
+    };
+    assert_eq!(
+        d.claim("k4", "evt_10", t0, short).await.unwrap(),
+        Claim::New
+    );
+    assert!(d.confirm("k4", "evt_10").await.unwrap());
+    assert_eq!(
+        d.claim("k4", "evt_11", secs(1), short).await.unwrap(),
+        dup("evt_10")
+    );
+    assert_eq!(
+        d.claim("k4", "evt_11", secs(5), short).await.unwrap(),
+        Claim::New
+    );
 }
 
 fn at(offset: chrono::Duration) -> switchboard_core::domain::time::Timestamp {
@@ -1050,6 +1122,47 @@ mod emulator {
     #[tokio::test]
     async fn dedup() {
         dedup_contract(&aws_ports().await).await;
+    }
+
+    /// A claim written before claims had states (no `queued`, no `claimed_at_ms`) was
+    /// written for an event that was queued (or it was released): it stays a duplicate.
+    #[tokio::test]
+    async fn dedup_claims_without_a_state_count_as_queued() {
+        let sdk = aws::sdk().await;
+        let names = aws::resources(&sdk, VISIBILITY_SECS).await;
+        let expires = now() + chrono::Duration::hours(1);
+        aws_sdk_dynamodb::Client::new(&sdk)
+            .put_item()
+            .table_name(&names.dedup_table)
+            .item(
+                "key",
+                aws_sdk_dynamodb::types::AttributeValue::S("k-old".into()),
+            )
+            .item(
+                "event_id",
+                aws_sdk_dynamodb::types::AttributeValue::S("evt_old".into()),
+            )
+            .item(
+                "expires_at",
+                aws_sdk_dynamodb::types::AttributeValue::N(expires.timestamp().to_string()),
+            )
+            .send()
+            .await
+            .unwrap();
+        let ports = Ports::aws(&sdk, &names);
+        let terms = ClaimTerms {
+            ttl: Duration::from_secs(3600),
+            pending_for: Duration::from_secs(1),
+        };
+        let later = now() + chrono::Duration::seconds(30);
+        assert_eq!(
+            ports
+                .dedup
+                .claim("k-old", "evt_new", later, terms)
+                .await
+                .unwrap(),
+            Claim::Duplicate("evt_old".into())
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,13 @@
 //! `POST|GET|PUT /hooks/{source}[/{token}]`: verify, parse, queue, answer 202.
+//!
+//! Provider retries: an event with a provider key claims it (pending) before it is queued
+//! and confirms the claim after. A retry that finds the claim confirmed is a duplicate
+//! (200); one that finds it pending and fresh gets 503 `in_progress` with `Retry-After`
+//! (the first request may still be queueing: accepting the retry as new would queue the
+//! event twice, calling it a duplicate would lose it if that first send fails; providers
+//! retry 503s, and by then the claim is confirmed, released or stale); one that finds it
+//! pending past the send window takes it over (the holder gave up or was killed before
+//! queueing: nothing of it can still reach the queue).
 
 use super::response::{error_response, json};
 use super::verify::{body_without_secrets, query_without_token, verify};
@@ -8,10 +17,12 @@ use crate::domain::ids::{event_id, is_valid_slug};
 use crate::domain::time::now;
 use crate::domain::QueueMessage;
 use crate::error::ApiError;
+use crate::ports::{Claim, ClaimTerms};
 use crate::providers::{self, Incoming};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use std::time::Duration;
+use tokio::time::Instant;
 
 pub(super) async fn handle(
     app: &App,
@@ -86,17 +97,23 @@ async fn accept(
         .dedup_key
         .as_ref()
         .map(|k| format!("{source_id}:{k}"));
+    // Started before the claim is written, so the holder's send ends before the moment a
+    // retry may take the claim over (both count the window from the claim's time).
+    let send_by = Instant::now() + app.settings.ingest_send_window;
     if let Some(key) = &dedup_key {
-        if let Some(original) = app
-            .ports
-            .dedup
-            .claim(key, &id, app.settings.dedup_window)
-            .await?
-        {
-            return Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({"id": original, "duplicate": true}),
-            ));
+        let terms = ClaimTerms {
+            ttl: app.settings.dedup_window,
+            pending_for: app.settings.ingest_send_window,
+        };
+        match app.ports.dedup.claim(key, &id, now(), terms).await? {
+            Claim::New => {}
+            Claim::Duplicate(original) => {
+                return Ok(json(
+                    StatusCode::OK,
+                    &serde_json::json!({"id": original, "duplicate": true}),
+                ));
+            }
+            Claim::InProgress { retry_after } => return Ok(in_progress(retry_after)),
         }
     }
 
@@ -127,15 +144,62 @@ async fn accept(
         release_claim(app, dedup_key.as_deref(), &id).await;
         return Err(e);
     }
-    if let Err(e) = app.ports.queue.send(&message, Duration::ZERO).await {
-        tracing::error!(error = %e, source = %source_id, "queue send failed; answering 503");
+    if let Err(why) = send_within(app, &message, dedup_key.is_some().then_some(send_by)).await {
+        tracing::error!(error = %why, source = %source_id, "queue send failed; answering 503");
         release_claim(app, dedup_key.as_deref(), &id).await;
         return Err(ApiError::unavailable(
             "the event could not be queued; retry later",
         ));
     }
+    if let Some(key) = &dedup_key {
+        confirm_claim(app, key, &id).await;
+    }
     tracing::info!(event_id = %id, source = %source_id, "accepted");
     Ok(json(StatusCode::ACCEPTED, &serde_json::json!({"id": id})))
+}
+
+/// Sends the event; with a claim held, gives up at `send_by` (the end of the send window),
+/// after which a provider retry may take the claim over.
+async fn send_within(
+    app: &App,
+    message: &QueueMessage,
+    send_by: Option<Instant>,
+) -> Result<(), String> {
+    let send = app.ports.queue.send(message, Duration::ZERO);
+    let sent = match send_by {
+        Some(at) => tokio::time::timeout_at(at, send)
+            .await
+            .map_err(|_| "no answer within the send window".to_owned())?,
+        None => send.await,
+    };
+    sent.map_err(|e| e.to_string())
+}
+
+/// Marks the claim queued. If that fails the event is queued all the same (202); its claim
+/// stays pending, so a provider retry after the send window is queued as a second event.
+async fn confirm_claim(app: &App, key: &str, id: &str) {
+    match app.ports.dedup.confirm(key, id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(event_id = %id, "dedup claim taken over before it was confirmed");
+        }
+        Err(e) => tracing::warn!(event_id = %id, error = %e, "could not confirm the dedup claim"),
+    }
+}
+
+/// 503 `in_progress`: a request with the same provider key is being queued right now.
+fn in_progress(retry_after: Duration) -> Response<Bytes> {
+    let mut response = error_response(&ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "in_progress",
+        "the same event is being queued by another request; retry later",
+    ));
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from(secs.max(1)),
+    );
+    response
 }
 
 /// Frees a dedup claim for an event that was not queued, so the provider's retry is

@@ -56,7 +56,7 @@ pub fn or_exit<T>(result: Result<T, InitError>) -> T {
 async fn aws_ports() -> Result<(Ports, Settings), InitError> {
     let names = AwsResources::from_env()?;
     let settings = Settings::from_env()?;
-    let sdk = lambda_sdk_config();
+    let sdk = lambda_sdk_config(&settings);
     Ok((Ports::aws(&sdk, &names), settings))
 }
 

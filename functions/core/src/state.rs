@@ -1,7 +1,7 @@
 //! The composition root: [`Ports`] built over each adapter family (memory, SQLite, AWS),
 //! and the SDK configuration the AWS adapters use.
 
-use crate::config::AwsResources;
+use crate::config::{AwsResources, Settings};
 use std::sync::Arc;
 use switchboard_adapters_aws::{
     DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore, SqsQueue,
@@ -76,17 +76,21 @@ impl Compose for Ports {
 /// The SDK configuration of a Lambda function, built from what Lambda provides and nothing
 /// else: the region (`AWS_REGION`) and the execution role's credentials (`AWS_ACCESS_KEY_ID`,
 /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) from the environment, `AWS_ENDPOINT_URL`
-/// when set (the emulator), the HTTPS client of [`crate::tls`], and the SDK's defaults for
-/// retries, timeouts and sleeping. Not calling [`aws_config::ConfigLoader::load`] keeps the
-/// default provider chains (profile files, SSO, STS, IMDS, ECS) out of the Lambda packages:
-/// about 0.1 MiB of each zip and some file reads at cold start (docs/performance.md).
-pub fn lambda_sdk_config() -> aws_config::SdkConfig {
-    lambda_sdk_config_from(|k| std::env::var(k).ok())
+/// when set (the emulator), the HTTPS client of [`crate::tls`], the operation and attempt
+/// timeouts of `settings`, and the SDK's defaults for retries and sleeping. Not calling
+/// [`aws_config::ConfigLoader::load`] keeps the default provider chains (profile files, SSO,
+/// STS, IMDS, ECS) out of the Lambda packages: about 0.1 MiB of each zip and some file reads
+/// at cold start (docs/performance.md).
+pub fn lambda_sdk_config(settings: &Settings) -> aws_config::SdkConfig {
+    lambda_sdk_config_from(|k| std::env::var(k).ok(), settings)
 }
 
 /// [`lambda_sdk_config`] over any environment lookup (credentials still come from the
 /// process environment, read when a request is signed).
-pub fn lambda_sdk_config_from(get: impl Fn(&str) -> Option<String>) -> aws_config::SdkConfig {
+pub fn lambda_sdk_config_from(
+    get: impl Fn(&str) -> Option<String>,
+    settings: &Settings,
+) -> aws_config::SdkConfig {
     use aws_config::environment::EnvironmentVariableCredentialsProvider;
     use aws_credential_types::provider::SharedCredentialsProvider;
     let nonempty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
@@ -99,11 +103,24 @@ pub fn lambda_sdk_config_from(get: impl Fn(&str) -> Option<String>) -> aws_confi
         .credentials_provider(SharedCredentialsProvider::new(
             EnvironmentVariableCredentialsProvider::new(),
         ))
-        .http_client(crate::tls::sdk_http_client());
+        .http_client(crate::tls::sdk_http_client())
+        .timeout_config(sdk_timeouts(settings));
     if let Some(url) = nonempty("AWS_ENDPOINT_URL") {
         builder = builder.endpoint_url(url);
     }
     builder.build()
+}
+
+/// Every SDK call of a function ends within its operation timeout, so that a slow AWS answer
+/// becomes an error the handler deals with (ingest answers 503 and frees its claim) before the
+/// function's own timeout kills the invocation with the work half done. The SDK's default
+/// connect timeout (3.1 s) is bounded by the attempt timeout.
+fn sdk_timeouts(settings: &Settings) -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(settings.aws_operation_timeout)
+        .operation_attempt_timeout(settings.aws_attempt_timeout)
+        .connect_timeout(settings.aws_attempt_timeout)
+        .build()
 }
 
 /// Loads the SDK configuration the usual way (environment, profile, instance role), with
@@ -126,15 +143,48 @@ mod tests {
             "AWS_ENDPOINT_URL" => Some("http://127.0.0.1:4566".to_owned()),
             _ => None,
         };
-        let sdk = lambda_sdk_config_from(env);
+        let settings = Settings::default();
+        let sdk = lambda_sdk_config_from(env, &settings);
         assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"));
         assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:4566"));
         assert!(sdk.credentials_provider().is_some());
         assert!(sdk.http_client().is_some());
 
-        let sdk =
-            lambda_sdk_config_from(|k| (k == "AWS_DEFAULT_REGION").then(|| "us-east-1".into()));
+        let sdk = lambda_sdk_config_from(
+            |k| (k == "AWS_DEFAULT_REGION").then(|| "us-east-1".into()),
+            &settings,
+        );
         assert_eq!(sdk.region().map(|r| r.as_ref()), Some("us-east-1"));
         assert_eq!(sdk.endpoint_url(), None);
+    }
+
+    #[test]
+    fn lambda_sdk_config_bounds_every_call_by_the_settings_timeouts() {
+        let settings = Settings {
+            aws_attempt_timeout: std::time::Duration::from_millis(700),
+            aws_operation_timeout: std::time::Duration::from_millis(1_900),
+            ..Settings::default()
+        };
+        let sdk = lambda_sdk_config_from(|_| None, &settings);
+        let Some(timeouts) = sdk.timeout_config() else {
+            panic!("no timeout configuration");
+        };
+        assert_eq!(
+            timeouts.operation_timeout(),
+            Some(std::time::Duration::from_millis(1_900))
+        );
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(std::time::Duration::from_millis(700))
+        );
+        assert_eq!(
+            timeouts.connect_timeout(),
+            Some(std::time::Duration::from_millis(700))
+        );
+        // The defaults leave room for ingest's three calls inside its 10 s function timeout.
+        let d = Settings::default();
+        assert!(
+            d.aws_operation_timeout * 2 + d.ingest_send_window < std::time::Duration::from_secs(10)
+        );
     }
 }

@@ -141,6 +141,11 @@ async fn provider_retries_are_deduplicated_over_sqs_and_dynamodb() {
         item["event_id"],
         aws_sdk_dynamodb::types::AttributeValue::S(first["id"].as_str().unwrap().into())
     );
+    // ... confirmed once the event was queued
+    assert_eq!(
+        item["queued"],
+        aws_sdk_dynamodb::types::AttributeValue::Bool(true)
+    );
 
     ddb.delete_table().table_name(&table).send().await.unwrap();
     sqs.delete_queue()

@@ -1,4 +1,5 @@
-//! Dispatch Lambda: SQS batch → deliveries → partial batch response.
+//! Dispatch Lambda: SQS batch → deliveries → partial batch response, within the
+//! invocation's deadline.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
@@ -10,7 +11,8 @@ async fn main() -> Result<(), Error> {
     let dispatcher = or_exit(dispatcher().await);
     let dispatcher = &dispatcher;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(dispatcher.handle_sqs_event(event.payload).await)
+        let deadline = event.context.deadline();
+        Ok::<SqsBatchResponse, Error>(dispatcher.handle_invocation(event.payload, deadline).await)
     }))
     .await
 }

@@ -33,6 +33,10 @@ pub const DELIVERY_CONCURRENCY: &str = "SWITCHBOARD_DELIVERY_CONCURRENCY";
 pub const ALLOW_PRIVATE_TARGETS: &str = "SWITCHBOARD_ALLOW_PRIVATE_TARGETS";
 pub const DISABLE_AFTER_HOURS: &str = "SWITCHBOARD_DISABLE_AFTER_HOURS";
 pub const PUBLIC_URL: &str = "SWITCHBOARD_PUBLIC_URL";
+pub const AWS_ATTEMPT_TIMEOUT_MS: &str = "SWITCHBOARD_AWS_ATTEMPT_TIMEOUT_MS";
+pub const AWS_OPERATION_TIMEOUT_MS: &str = "SWITCHBOARD_AWS_OPERATION_TIMEOUT_MS";
+pub const INGEST_SEND_WINDOW_MS: &str = "SWITCHBOARD_INGEST_SEND_WINDOW_MS";
+pub const DEADLINE_MARGIN_MS: &str = "SWITCHBOARD_DEADLINE_MARGIN_MS";
 
 impl AwsResources {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -75,6 +79,17 @@ pub struct Settings {
     /// that sign the URL (Twilio, Plivo) when a proxy, tunnel or custom domain stands in
     /// front; `None`: the URL the request itself shows.
     pub public_url: Option<String>,
+    /// Longest single HTTP attempt of an AWS SDK call (the SDK retries within the operation
+    /// timeout). Set on the Lambda functions' SDK configuration.
+    pub aws_attempt_timeout: Duration,
+    /// Longest AWS SDK call, retries included.
+    pub aws_operation_timeout: Duration,
+    /// Ingest queues an event within this long of claiming its provider key, or gives up
+    /// (503); a pending claim older than this is stale and the provider's retry takes it over.
+    pub ingest_send_window: Duration,
+    /// Dispatch starts no attempt that would end less than this before the invocation's
+    /// deadline: the time kept for recording it, queueing its retry and answering.
+    pub deadline_margin: Duration,
 }
 
 impl Default for Settings {
@@ -87,6 +102,12 @@ impl Default for Settings {
             allow_private_targets: Vec::new(),
             disable_after: Duration::from_secs(5 * 86_400),
             public_url: None,
+            // Ingest's worst case stays under its 10 s function timeout: a source read on a
+            // cache miss (2 s) + claim and send (4 s window) + confirm (2 s).
+            aws_attempt_timeout: Duration::from_millis(1_000),
+            aws_operation_timeout: Duration::from_millis(2_000),
+            ingest_send_window: Duration::from_millis(4_000),
+            deadline_margin: Duration::from_millis(5_000),
         }
     }
 }
@@ -153,6 +174,43 @@ impl Settings {
                 reason,
             })?);
         }
+        let millis = |name: &'static str, range: std::ops::RangeInclusive<u64>| {
+            get(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|ms| range.contains(ms))
+                        .map(Duration::from_millis)
+                        .ok_or_else(|| ConfigError::Invalid {
+                            name,
+                            reason: format!(
+                                "expected {}..={} milliseconds, got {v:?}",
+                                range.start(),
+                                range.end()
+                            ),
+                        })
+                })
+                .transpose()
+        };
+        if let Some(d) = millis(AWS_ATTEMPT_TIMEOUT_MS, 100..=60_000)? {
+            s.aws_attempt_timeout = d;
+        }
+        if let Some(d) = millis(AWS_OPERATION_TIMEOUT_MS, 100..=60_000)? {
+            s.aws_operation_timeout = d;
+        }
+        if s.aws_attempt_timeout > s.aws_operation_timeout {
+            return Err(ConfigError::Invalid {
+                name: AWS_ATTEMPT_TIMEOUT_MS,
+                reason: format!("must not exceed {AWS_OPERATION_TIMEOUT_MS}"),
+            });
+        }
+        if let Some(d) = millis(INGEST_SEND_WINDOW_MS, 500..=60_000)? {
+            s.ingest_send_window = d;
+        }
+        if let Some(d) = millis(DEADLINE_MARGIN_MS, 0..=60_000)? {
+            s.deadline_margin = d;
+        }
         Ok(s)
     }
 }
@@ -208,5 +266,24 @@ mod tests {
         assert_eq!(s.public_url.as_deref(), Some("https://h.example.com"));
         assert!(Settings::from_lookup(env(&[(PUBLIC_URL, "h.example.com")])).is_err());
         assert!(Settings::from_lookup(env(&[(PUBLIC_URL, "ftp://h.example.com")])).is_err());
+    }
+
+    #[test]
+    fn timeouts_and_windows_are_read_in_milliseconds_and_validated() {
+        let s = Settings::from_lookup(env(&[
+            (AWS_ATTEMPT_TIMEOUT_MS, "700"),
+            (AWS_OPERATION_TIMEOUT_MS, "2500"),
+            (INGEST_SEND_WINDOW_MS, "3000"),
+            (DEADLINE_MARGIN_MS, "0"),
+        ]))
+        .unwrap();
+        assert_eq!(s.aws_attempt_timeout, Duration::from_millis(700));
+        assert_eq!(s.aws_operation_timeout, Duration::from_millis(2500));
+        assert_eq!(s.ingest_send_window, Duration::from_millis(3000));
+        assert_eq!(s.deadline_margin, Duration::ZERO);
+        let err = Settings::from_lookup(env(&[(AWS_OPERATION_TIMEOUT_MS, "2s")])).unwrap_err();
+        assert!(err.to_string().contains(AWS_OPERATION_TIMEOUT_MS), "{err}");
+        assert!(Settings::from_lookup(env(&[(AWS_ATTEMPT_TIMEOUT_MS, "5000")])).is_err());
+        assert!(Settings::from_lookup(env(&[(INGEST_SEND_WINDOW_MS, "10")])).is_err());
     }
 }

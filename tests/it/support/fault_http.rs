@@ -1,7 +1,8 @@
 //! Fault injection at the AWS SDK's HTTP layer: an HTTP client that forwards to the emulator
 //! except for the requests a rule picks, which it answers itself (a throttling error, an
-//! outage) without sending them. The SDK parses those answers and applies its retry policy
-//! exactly as it would to AWS's.
+//! outage) without sending them, or holds back for a while before forwarding (a slow
+//! service; a request given up on meanwhile never reaches the emulator). The SDK parses those
+//! answers and applies its retry policy and timeouts exactly as it would to AWS's.
 
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
@@ -21,11 +22,13 @@ pub struct Seen<'a> {
 }
 
 type Rule = dyn Fn(&Seen<'_>) -> Option<(u16, String)> + Send + Sync;
+type Latency = dyn Fn(&Seen<'_>) -> Option<std::time::Duration> + Send + Sync;
 
 #[derive(Clone)]
 pub struct FaultyHttp {
     inner: SharedHttpClient,
     rule: Arc<Rule>,
+    latency: Arc<Latency>,
     /// Operations answered by the rule, in order.
     pub injected: Arc<Mutex<Vec<String>>>,
 }
@@ -42,7 +45,18 @@ impl FaultyHttp {
         Self {
             inner: aws_smithy_http_client::Builder::new().build_http(),
             rule: Arc::new(rule),
+            latency: Arc::new(|_| None),
             injected: Arc::default(),
+        }
+    }
+
+    /// Forwards every request, each after the delay `latency` returns for it (if any).
+    pub fn slow(
+        latency: impl Fn(&Seen<'_>) -> Option<std::time::Duration> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            latency: Arc::new(latency),
+            ..Self::new(|_| None)
         }
     }
 
@@ -97,7 +111,20 @@ impl HttpConnector for Connector {
                     .insert("content-type", "application/x-amz-json-1.0");
                 HttpConnectorFuture::ready(Ok(response))
             }
-            None => self.inner.call(request),
+            None => match (self.outer.latency)(&Seen {
+                operation: &target,
+                body: &body,
+            }) {
+                Some(delay) => {
+                    self.outer.injected.lock().unwrap().push(target);
+                    let inner = self.inner.clone();
+                    HttpConnectorFuture::new(async move {
+                        tokio::time::sleep(delay).await;
+                        inner.call(request).await
+                    })
+                }
+                None => self.inner.call(request),
+            },
         }
     }
 }

@@ -33,6 +33,17 @@ pub async fn try_dispatch_round(
     consumer: &SqsQueue,
     wait: Duration,
 ) -> StoreResult<Round> {
+    try_dispatch_round_before(dispatcher, consumer, wait, None).await
+}
+
+/// Like [`try_dispatch_round`], with the invocation's deadline (the runtime's context
+/// deadline) when given.
+pub async fn try_dispatch_round_before(
+    dispatcher: &Dispatcher,
+    consumer: &SqsQueue,
+    wait: Duration,
+    deadline: Option<std::time::SystemTime>,
+) -> StoreResult<Round> {
     let received = consumer.receive(10, wait).await?;
     let received_at = Some(std::time::Instant::now());
     if received.is_empty() {
@@ -49,7 +60,10 @@ pub async fn try_dispatch_round(
             msg
         })
         .collect();
-    let response = dispatcher.handle_sqs_event(event).await;
+    let response = match deadline {
+        Some(at) => dispatcher.handle_invocation(event, at).await,
+        None => dispatcher.handle_sqs_event(event).await,
+    };
     let failed: Vec<String> = response
         .batch_item_failures
         .into_iter()

@@ -24,7 +24,7 @@ pub struct CostArgs {
     #[arg(long, default_value = "arm64")]
     pub arch: String,
     /// Billed duration of one ingest invocation (handler work, the dedup claim and the SQS
-    /// send: two in-region round trips).
+    /// send and the claim's confirmation: three in-region round trips).
     #[arg(long, default_value_t = 15.0)]
     pub ingest_ms: f64,
     #[arg(long, default_value_t = 128)]
@@ -212,8 +212,9 @@ pub fn run(a: CostArgs) -> Result<(), String> {
             fan_out: false,
         },
         Line {
-            what: "DynamoDB: dedup claim, 1 conditional write (1 WRU)".into(),
-            per_million: a.price_ddb_wru_per_million,
+            what: "DynamoDB: dedup claim and its confirmation, 2 conditional writes (2 WRU)"
+                .into(),
+            per_million: 2.0 * a.price_ddb_wru_per_million,
             fan_out: false,
         },
         Line {

@@ -7,11 +7,13 @@ use crate::domain::Envelope;
 use crate::domain::{Attempt, StoredEvent};
 use crate::error::{StoreError, StoreResult};
 use crate::ports::queries::{Cursor, DeliveryQueries, DeliveryQuery, EventQueries, EventQuery};
-use crate::ports::{ConfigStore, DedupStore, DeliveryStore, EventStore, Page, PageRequest, Record};
+use crate::ports::{
+    held_claim, Claim, ClaimTerms, ConfigStore, DedupStore, DeliveryStore, EventStore, Page,
+    PageRequest, Record,
+};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::Duration;
 
 /// Sources or subscriptions, by id.
 pub struct MemoryConfigStore<T> {
@@ -294,32 +296,74 @@ fn parse_cursor(cursor: &str) -> StoreResult<(String, u32)> {
         .ok_or_else(|| StoreError::Corrupt("bad cursor".into()))
 }
 
+/// One key's claim.
+struct Held {
+    event_id: String,
+    claimed_at: Timestamp,
+    expires_at: Timestamp,
+    queued: bool,
+}
+
 #[derive(Default)]
 pub struct MemoryDedupStore {
-    keys: Mutex<HashMap<String, (String, std::time::Instant)>>,
+    keys: Mutex<HashMap<String, Held>>,
 }
 
 #[async_trait]
 impl DedupStore for MemoryDedupStore {
-    async fn claim(&self, key: &str, event_id: &str, ttl: Duration) -> StoreResult<Option<String>> {
+    async fn claim(
+        &self,
+        key: &str,
+        event_id: &str,
+        at: Timestamp,
+        terms: ClaimTerms,
+    ) -> StoreResult<Claim> {
         let mut keys = lock(&self.keys);
-        let now_i = std::time::Instant::now();
-        if let Some((existing, expires)) = keys.get(key) {
-            if *expires > now_i {
-                return Ok(Some(existing.clone()));
+        let pending_for = chrono::Duration::from_std(terms.pending_for).unwrap_or_default();
+        if let Some(held) = keys.get(key) {
+            let live = held.expires_at > at;
+            let stale = !held.queued && held.claimed_at + pending_for <= at;
+            if live && !stale {
+                return Ok(held_claim(
+                    held.event_id.clone(),
+                    held.queued,
+                    held.claimed_at,
+                    at,
+                    terms,
+                ));
             }
         }
-        keys.insert(key.to_owned(), (event_id.to_owned(), now_i + ttl));
+        let ttl = chrono::Duration::from_std(terms.ttl).unwrap_or(chrono::Duration::MAX);
+        keys.insert(
+            key.to_owned(),
+            Held {
+                event_id: event_id.to_owned(),
+                claimed_at: at,
+                expires_at: at.checked_add_signed(ttl).unwrap_or(at),
+                queued: false,
+            },
+        );
         // Keep memory bounded: drop expired claims now and then.
         if keys.len().is_multiple_of(1024) {
-            keys.retain(|_, (_, exp)| *exp > now_i);
+            keys.retain(|_, h| h.expires_at > at);
         }
-        Ok(None)
+        Ok(Claim::New)
+    }
+
+    async fn confirm(&self, key: &str, event_id: &str) -> StoreResult<bool> {
+        let mut keys = lock(&self.keys);
+        match keys.get_mut(key) {
+            Some(held) if held.event_id == event_id => {
+                held.queued = true;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn release(&self, key: &str, event_id: &str) -> StoreResult<()> {
         let mut keys = lock(&self.keys);
-        if keys.get(key).is_some_and(|(e, _)| e == event_id) {
+        if keys.get(key).is_some_and(|h| h.event_id == event_id) {
             keys.remove(key);
         }
         Ok(())

@@ -95,8 +95,17 @@ const WAL_CHECKPOINT_PAGES: u32 = 4096;
 /// The size the WAL file is truncated back to after a checkpoint, in bytes.
 const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 
-/// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// The schema version this build writes (`PRAGMA user_version`): 1, plus one per upgrade.
+const SCHEMA_VERSION: i64 = 1 + UPGRADES.len() as i64;
+
+/// `UPGRADES[i]` takes a store written at version `i + 1` to `i + 2`; a new store gets
+/// [`SCHEMA`], the latest, at once.
+const UPGRADES: &[&str] = &[
+    // 2: a dedup claim is pending until its event is queued (claims written before had
+    // their event queued, or were released).
+    "ALTER TABLE dedup ADD COLUMN claimed_at_ms INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE dedup ADD COLUMN queued INTEGER NOT NULL DEFAULT 1;",
+];
 
 /// The name of the database file in a data directory.
 pub const DB_FILE: &str = "switchboard.db";
@@ -424,8 +433,14 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     if version == SCHEMA_VERSION {
         return Ok(());
     }
+    let changes = if version == 0 {
+        SCHEMA.to_owned()
+    } else {
+        let from = usize::try_from(version - 1).unwrap_or(0);
+        UPGRADES.get(from..).unwrap_or_default().concat()
+    };
     conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        "BEGIN IMMEDIATE; {changes} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
     ))
     .map_err(db_err)
 }
@@ -489,7 +504,9 @@ CREATE INDEX IF NOT EXISTS deliveries_by_expiry ON deliveries (expires_at);
 CREATE TABLE IF NOT EXISTS dedup (
     key           TEXT PRIMARY KEY,
     event_id      TEXT NOT NULL,
-    expires_at_ms INTEGER NOT NULL
+    expires_at_ms INTEGER NOT NULL,
+    claimed_at_ms INTEGER NOT NULL DEFAULT 0,
+    queued        INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS dedup_by_expiry ON dedup (expires_at_ms);
 ";
@@ -653,5 +670,52 @@ pub fn ports(queue: Arc<SqliteQueue>) -> state::Ports {
         dedup: Arc::new(SqliteDedupStore::new(db)),
         event_queries: events,
         delivery_queries: deliveries,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_store_of_schema_1_gets_dedup_claim_states_and_keeps_its_claims_queued() {
+        // A version-1 store: its dedup table as that version wrote it, with one claim
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE dedup (key TEXT PRIMARY KEY, event_id TEXT NOT NULL, \
+             expires_at_ms INTEGER NOT NULL); \
+             INSERT INTO dedup VALUES ('src:k', 'evt_old', 99999999999999); \
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let (queued, claimed_at): (bool, i64) = conn
+            .query_row(
+                "SELECT queued, claimed_at_ms FROM dedup WHERE key = 'src:k'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(queued, "a claim of schema 1 was for a queued event");
+        assert_eq!(claimed_at, 0);
+        // Migrating again is a no-op
+        migrate(&conn).unwrap();
+    }
+
+    #[test]
+    fn a_new_store_gets_the_latest_schema() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        conn.execute(
+            "INSERT INTO dedup (key, event_id, expires_at_ms, claimed_at_ms, queued) \
+             VALUES ('k', 'e', 1, 1, 0)",
+            [],
+        )
+        .unwrap();
     }
 }

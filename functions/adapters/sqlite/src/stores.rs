@@ -1,7 +1,7 @@
 //! Stores on SQLite: configuration tables, events, delivery attempts, dedup claims, and
 //! the ops listings, each served by a primary key or an index (see the schema in `mod.rs`).
 
-use super::{db_err, now_ms, Db};
+use super::{db_err, Db};
 use crate::domain::attempt::AttemptStatus;
 use crate::domain::time::{epoch_secs, sortable, Timestamp};
 use crate::domain::{Attempt, Envelope, RawRequest, StoredEvent};
@@ -10,13 +10,15 @@ use crate::ports::queries::{
     delivery_sort_key, recent_days, Cursor, DeliveryQueries, DeliveryQuery, EventQueries,
     EventQuery, TimeRange,
 };
-use crate::ports::{ConfigStore, DedupStore, DeliveryStore, EventStore, Page, PageRequest, Record};
+use crate::ports::{
+    held_claim, Claim, ClaimTerms, ConfigStore, DedupStore, DeliveryStore, EventStore, Page,
+    PageRequest, Record,
+};
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtension};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
-use std::time::Duration;
 
 fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -605,7 +607,8 @@ impl DeliveryQueries for SqliteDeliveryStore {
     }
 }
 
-/// Provider-retry claims; an expired claim is free again (and purged by the writer).
+/// Provider-retry claims; an expired claim, or a pending one past `pending_for`, is free
+/// again (expired rows are purged by the writer).
 pub struct SqliteDedupStore {
     db: Db,
 }
@@ -616,30 +619,66 @@ impl SqliteDedupStore {
     }
 }
 
+fn millis(t: &Timestamp) -> i64 {
+    t.timestamp_millis()
+}
+
 #[async_trait]
 impl DedupStore for SqliteDedupStore {
-    async fn claim(&self, key: &str, event_id: &str, ttl: Duration) -> StoreResult<Option<String>> {
+    async fn claim(
+        &self,
+        key: &str,
+        event_id: &str,
+        at: Timestamp,
+        terms: ClaimTerms,
+    ) -> StoreResult<Claim> {
         let (key, event_id) = (key.to_owned(), event_id.to_owned());
-        let ttl_ms = super::duration_ms(ttl);
+        let at_ms = millis(&at);
+        let ttl_ms = super::duration_ms(terms.ttl);
+        let pending_ms = super::duration_ms(terms.pending_for);
         self.db
             .write(move |conn| {
-                let now = now_ms();
-                let held: Option<(String, i64)> = conn
-                    .prepare_cached("SELECT event_id, expires_at_ms FROM dedup WHERE key = ?1")
-                    .and_then(|mut s| s.query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?))))
+                let held: Option<(String, i64, i64, bool)> = conn
+                    .prepare_cached(
+                        "SELECT event_id, expires_at_ms, claimed_at_ms, queued FROM dedup WHERE key = ?1",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![key], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                        })
+                    })
                     .optional()
                     .map_err(db_err)?;
-                if let Some((holder, expires_ms)) = held {
-                    if expires_ms > now {
-                        return Ok(Some(holder));
+                if let Some((holder, expires_ms, claimed_ms, queued)) = held {
+                    let stale = !queued && claimed_ms.saturating_add(pending_ms) <= at_ms;
+                    if expires_ms > at_ms && !stale {
+                        let claimed_at = chrono::DateTime::from_timestamp_millis(claimed_ms)
+                            .unwrap_or(at);
+                        return Ok(held_claim(holder, queued, claimed_at, at, terms));
                     }
                 }
                 conn.prepare_cached(
-                    "INSERT OR REPLACE INTO dedup (key, event_id, expires_at_ms) VALUES (?1, ?2, ?3)",
+                    "INSERT OR REPLACE INTO dedup (key, event_id, expires_at_ms, claimed_at_ms, queued) \
+                     VALUES (?1, ?2, ?3, ?4, 0)",
                 )
-                .and_then(|mut s| s.execute(params![key, event_id, now.saturating_add(ttl_ms)]))
+                .and_then(|mut s| {
+                    s.execute(params![key, event_id, at_ms.saturating_add(ttl_ms), at_ms])
+                })
                 .map_err(db_err)?;
-                Ok(None)
+                Ok(Claim::New)
+            })
+            .await
+    }
+
+    async fn confirm(&self, key: &str, event_id: &str) -> StoreResult<bool> {
+        let (key, event_id) = (key.to_owned(), event_id.to_owned());
+        self.db
+            .write(move |conn| {
+                let changed = conn
+                    .prepare_cached("UPDATE dedup SET queued = 1 WHERE key = ?1 AND event_id = ?2")
+                    .and_then(|mut s| s.execute(params![key, event_id]))
+                    .map_err(db_err)?;
+                Ok(changed == 1)
             })
             .await
     }

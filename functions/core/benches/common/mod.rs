@@ -17,7 +17,7 @@ use switchboard_core::config::Settings;
 use switchboard_core::domain::source::{GenericMapping, Provider};
 use switchboard_core::domain::{QueueMessage, Source, Verification};
 use switchboard_core::error::StoreResult;
-use switchboard_core::ports::{DedupStore, EventQueue};
+use switchboard_core::ports::{Claim, ClaimTerms, DedupStore, EventQueue};
 use switchboard_core::redact::Secret;
 use switchboard_core::state::{Compose, Ports};
 
@@ -53,9 +53,13 @@ impl DedupStore for NeverDuplicate {
         &self,
         _key: &str,
         _event_id: &str,
-        _ttl: Duration,
-    ) -> StoreResult<Option<String>> {
-        Ok(None)
+        _at: switchboard_core::domain::time::Timestamp,
+        _terms: ClaimTerms,
+    ) -> StoreResult<Claim> {
+        Ok(Claim::New)
+    }
+    async fn confirm(&self, _key: &str, _event_id: &str) -> StoreResult<bool> {
+        Ok(true)
     }
     async fn release(&self, _key: &str, _event_id: &str) -> StoreResult<()> {
         Ok(())

@@ -7,6 +7,7 @@
 mod admin;
 mod common;
 mod concurrent_writers;
+mod deadline;
 mod dispatch;
 mod signatures;
 mod sink;

@@ -84,6 +84,11 @@ impl std::fmt::Debug for DeliveryClient {
 }
 
 impl DeliveryClient {
+    /// The longest one attempt to `sub` can take (its own timeout, else the default).
+    pub fn timeout_for(&self, sub: &crate::domain::Subscription) -> Duration {
+        sub.timeout(self.default_timeout)
+    }
+
     /// A client using the system resolver.
     pub fn new(default_timeout: Duration, policy: Policy) -> Result<Self, reqwest::Error> {
         Self::with_options(ClientOptions::new(default_timeout, policy))
@@ -208,7 +213,7 @@ impl DeliveryClient {
         let mut request = self
             .http
             .request(method, url)
-            .timeout(sub.timeout(self.default_timeout));
+            .timeout(self.timeout_for(sub));
         for (k, v) in &headers {
             request = request.header(k.as_str(), v.as_str());
         }

@@ -2,11 +2,33 @@
 
 use super::{BatchRecord, Dispatcher};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
 
 impl Dispatcher {
-    /// Handles a Lambda SQS event; failed messages are reported as batch item failures
-    /// (the event source mapping has `ReportBatchItemFailures`).
+    /// Handles a Lambda SQS event with no deadline; failed messages are reported as batch
+    /// item failures (the event source mapping has `ReportBatchItemFailures`).
     pub async fn handle_sqs_event(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_sqs_event_before(event, None).await
+    }
+
+    /// Handles one invocation, due by `deadline` (`lambda_runtime::Context::deadline`): the
+    /// messages whose deliveries could not all be made in time are batch item failures, for
+    /// SQS to hand out again.
+    pub async fn handle_invocation(
+        &self,
+        event: SqsEvent,
+        deadline: SystemTime,
+    ) -> SqsBatchResponse {
+        self.handle_sqs_event_before(event, instant_of(deadline))
+            .await
+    }
+
+    async fn handle_sqs_event_before(
+        &self,
+        event: SqsEvent,
+        deadline: Option<Instant>,
+    ) -> SqsBatchResponse {
         let mut failures = Vec::new();
         let mut records = Vec::with_capacity(event.records.len());
         for m in event.records {
@@ -19,7 +41,7 @@ impl Dispatcher {
                 (None, _) => tracing::error!("SQS record without a message id; cannot report it"),
             }
         }
-        failures.extend(self.handle_batch(records).await);
+        failures.extend(self.handle_batch_before(records, deadline).await);
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = failures
             .into_iter()
@@ -31,4 +53,16 @@ impl Dispatcher {
             .collect();
         response
     }
+}
+
+/// The runtime's wall-clock deadline on the monotonic clock. A context without one (zero, as
+/// some local runners send) means no deadline.
+fn instant_of(deadline: SystemTime) -> Option<Instant> {
+    if deadline <= SystemTime::UNIX_EPOCH {
+        return None;
+    }
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Some(Instant::now() + left)
 }

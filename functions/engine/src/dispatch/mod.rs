@@ -20,10 +20,15 @@
 //! A subscription whose attempts keep failing for `Settings::disable_after` is disabled.
 //! Operational events (`subscription.disabled`, `delivery.exhausted`) are queued as events of
 //! source `switchboard` for the subscriptions that name them.
+//!
+//! Under Lambda a batch has a deadline: an attempt that could not finish before it (its
+//! timeout plus `Settings::deadline_margin`) is not started, and its message fails (see
+//! [`slots`]); the pairs already delivered are skipped when SQS hands the message out again.
 
 pub mod lambda;
 pub mod poller;
 pub mod replay;
+pub mod slots;
 
 use crate::config::Settings;
 use crate::delivery::client::{redact_url, ClientOptions};
@@ -42,9 +47,10 @@ use crate::ports::versioned::{self, Modified};
 use crate::ports::{DeliveryQuery, PageRequest, MAX_QUEUE_DELAY};
 use crate::state::Ports;
 use futures::StreamExt;
+use slots::{Slots, TooLate};
 use std::collections::HashMap;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 /// One message of a batch, whatever carried it (SQS event, poller).
@@ -61,6 +67,8 @@ pub enum DispatchError {
     Decode(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Deadline(#[from] TooLate),
 }
 
 /// Why a dispatcher could not be built at cold start.
@@ -104,8 +112,19 @@ impl Dispatcher {
         &self.settings
     }
 
-    /// Handles a batch; returns the ids of the messages that failed and must be retried.
+    /// Handles a batch with no deadline (the poller of `serve`); returns the ids of the
+    /// messages that failed and must be retried.
     pub async fn handle_batch(&self, records: Vec<BatchRecord>) -> Vec<String> {
+        self.handle_batch_before(records, None).await
+    }
+
+    /// Handles a batch that must be done by `deadline`: attempts that could not finish in
+    /// time are not started and their messages are among the failed ones returned.
+    pub async fn handle_batch_before(
+        &self,
+        records: Vec<BatchRecord>,
+        deadline: Option<Instant>,
+    ) -> Vec<String> {
         // Subscriptions are read once per batch, not per message.
         let subscriptions = match self.ports.subscriptions.list().await {
             Ok(subs) => subs,
@@ -114,7 +133,11 @@ impl Dispatcher {
                 return records.into_iter().map(|r| r.message_id).collect();
             }
         };
-        let permits = Semaphore::new(self.settings.delivery_concurrency.max(1));
+        let permits = Slots::new(
+            self.settings.delivery_concurrency,
+            deadline,
+            self.settings.deadline_margin,
+        );
         let permits = &permits;
         let subscriptions = &subscriptions;
         futures::stream::iter(records)
@@ -126,6 +149,10 @@ impl Dispatcher {
                     .await;
                 match result {
                     Ok(()) => None,
+                    Err(DispatchError::Deadline(_)) => {
+                        tracing::info!(message_id = %record.message_id, "deadline near: deliveries left for the redelivery");
+                        Some(record.message_id)
+                    }
                     Err(e) => {
                         tracing::warn!(message_id = %record.message_id, error = %e, "message failed; it will be retried");
                         Some(record.message_id)
@@ -142,10 +169,11 @@ impl Dispatcher {
         &self,
         body: &str,
         subscriptions: &[Subscription],
-        permits: &Semaphore,
+        permits: &Slots,
     ) -> Result<(), DispatchError> {
         let message =
             QueueMessage::from_json(body).map_err(|e| DispatchError::Decode(e.to_string()))?;
+        permits.check_open()?;
         match message {
             QueueMessage::Event { event } => self.fan_out(&event, subscriptions, permits).await,
             QueueMessage::Deliver {
@@ -189,7 +217,7 @@ impl Dispatcher {
         &self,
         event: &StoredEvent,
         subscriptions: &[Subscription],
-        permits: &Semaphore,
+        permits: &Slots,
     ) -> Result<(), DispatchError> {
         let expires =
             now() + chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
@@ -232,7 +260,7 @@ impl Dispatcher {
         attempt: u32,
         trigger: Trigger,
         subscriptions: &[Subscription],
-        permits: &Semaphore,
+        permits: &Slots,
     ) -> Result<(), DispatchError> {
         let Pair {
             event_id,
@@ -280,12 +308,12 @@ impl Dispatcher {
         n: u32,
         trigger: Trigger,
         subscriptions: &[Subscription],
-        permits: &Semaphore,
+        permits: &Slots,
     ) -> Result<(), DispatchError> {
         let span = tracing::info_span!("delivery", event_id = %event.envelope.id, subscription_id = %sub.id, attempt = n);
         async {
             let outcome = {
-                let _permit = permits.acquire().await.ok();
+                let _permit = permits.start(self.client.timeout_for(sub)).await?;
                 self.client.deliver(sub, event).await
             };
             let (mut status, mut next_at) = self.decide(sub, n, &outcome);

@@ -154,11 +154,65 @@ pub trait DeliveryStore: Send + Sync {
     ) -> StoreResult<Vec<(String, u32, AttemptStatus)>>;
 }
 
-/// Provider-retry detection: the first claim of a key wins for `ttl`.
+/// What a provider-retry key's claim found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key was free (or expired, or held by a stale pending claim, taken over): it is
+    /// now held, pending, for the caller's event. Queue it, then `confirm` (or `release`).
+    New,
+    /// The event holding the key was queued: the request is a provider retry of it.
+    Duplicate(String),
+    /// Another request holds the key and may still be queueing its event; ask again after
+    /// `retry_after` (when the holder has confirmed, released or gone stale).
+    InProgress { retry_after: Duration },
+}
+
+/// How long a claim holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimTerms {
+    /// The dedup window: a queued event's key is held this long from its claim.
+    pub ttl: Duration,
+    /// A pending claim older than this is stale: its holder can no longer be sending (it
+    /// gave up or was killed), so the next claim takes it over.
+    pub pending_for: Duration,
+}
+
+/// Provider-retry detection. A claim is written pending before the event is queued and
+/// confirmed (queued) after; only a confirmed claim makes a retry a duplicate, so a crash
+/// between claim and send never turns the provider's retry into a "duplicate" of nothing.
 #[async_trait]
 pub trait DedupStore: Send + Sync {
-    /// Claims `key` for `event_id`; returns the event id that already holds it, if any.
-    async fn claim(&self, key: &str, event_id: &str, ttl: Duration) -> StoreResult<Option<String>>;
+    /// Claims `key` for `event_id`, pending, as of `at` (the caller's clock; every caller
+    /// passes its current time).
+    async fn claim(
+        &self,
+        key: &str,
+        event_id: &str,
+        at: Timestamp,
+        terms: ClaimTerms,
+    ) -> StoreResult<Claim>;
+    /// Marks `event_id`'s claim of `key` queued. `false` when the key is no longer held by
+    /// that event (its pending claim went stale and was taken over).
+    async fn confirm(&self, key: &str, event_id: &str) -> StoreResult<bool>;
     /// Releases a claim (the event it named was never queued).
     async fn release(&self, key: &str, event_id: &str) -> StoreResult<()>;
+}
+
+/// The answer to a claim that found the key held, the same in every adapter: queued is a
+/// duplicate; pending is in progress until `claimed_at + pending_for` (at least a second).
+pub fn held_claim(
+    holder: String,
+    queued: bool,
+    claimed_at: Timestamp,
+    at: Timestamp,
+    terms: ClaimTerms,
+) -> Claim {
+    if queued {
+        return Claim::Duplicate(holder);
+    }
+    let stale_at = claimed_at + chrono::Duration::from_std(terms.pending_for).unwrap_or_default();
+    let left = (stale_at - at).to_std().unwrap_or_default();
+    Claim::InProgress {
+        retry_after: left.max(Duration::from_secs(1)),
+    }
 }
