@@ -100,6 +100,7 @@ fn attempt(event: &str, sub: &str, n: u32, status: AttemptStatus, minutes_ago: i
         source: "hipcall-main".into(),
         event_type: "call.ended".into(),
         call_id: Some("call-42".into()),
+        truncated: Vec::new(),
     }
 }
 

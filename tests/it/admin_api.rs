@@ -98,6 +98,7 @@ fn attempt(
         source: "hipcall-main".into(),
         event_type: "call.ended".into(),
         call_id: call_id.map(str::to_owned),
+        truncated: Vec::new(),
     }
 }
 

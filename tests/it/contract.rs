@@ -80,6 +80,7 @@ fn attempt(event_id: &str, sub: &str, n: u32, status: AttemptStatus) -> Attempt 
         source: "hipcall-main".into(),
         event_type: "call.ended".into(),
         call_id: Some("call-1".into()),
+        truncated: Vec::new(),
     }
 }
 

@@ -10,11 +10,14 @@
 use crate::support::aws::{self, run_dispatch_once};
 use crate::support::{self, sink::Sink};
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType};
+use aws_sdk_sqs::types::QueueAttributeName;
 use std::collections::{BTreeMap, BTreeSet};
 use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::{AwsResources, Settings};
+use switchboard_core::delivery::guard::AddressClass;
 use switchboard_core::dispatch::Dispatcher;
+use switchboard_core::domain::limits::MAX_QUEUE_MESSAGE_BYTES;
 use switchboard_core::state::{Compose, Ports};
 
 const STACK_FILE: &str = "SWITCHBOARD_STACK_RESOURCES";
@@ -25,6 +28,10 @@ struct Stack {
     stack_name: String,
     /// Logical function id → its environment, as the stack resolved it.
     functions: BTreeMap<String, BTreeMap<String, String>>,
+    /// Logical id of each table and queue → its physical name (a queue's URL).
+    resources: BTreeMap<String, String>,
+    /// The template's `Parameters`, as declared.
+    parameters: BTreeMap<String, serde_json::Value>,
 }
 
 impl Stack {
@@ -91,6 +98,122 @@ fn every_function_gets_every_variable_its_cold_start_reads() {
         stack.resources(function);
         stack.settings(function);
     }
+}
+
+/// Every setting the docs (README, docs/, infra/README.md) name for a deployed stack is set
+/// from a template parameter in the environment of each function that reads it, with a
+/// value its cold start accepts.
+#[test]
+fn every_documented_setting_is_set_by_the_template() {
+    use switchboard_core::api::source_cache::{SourceCache, SOURCE_CACHE_SECS};
+    use switchboard_core::config::{
+        ALLOW_PRIVATE_TARGETS, AWS_ATTEMPT_TIMEOUT_MS, AWS_OPERATION_TIMEOUT_MS,
+        DEADLINE_MARGIN_MS, DELIVERY_CONCURRENCY, DISABLE_AFTER_HOURS, INGEST_SEND_WINDOW_MS,
+        RETENTION_DAYS,
+    };
+    let stack = Stack::load();
+    let read_by = [
+        ("IngestFunction", SOURCE_CACHE_SECS),
+        ("IngestFunction", INGEST_SEND_WINDOW_MS),
+        ("DispatchFunction", DEADLINE_MARGIN_MS),
+        ("DispatchFunction", RETENTION_DAYS),
+        ("DispatchFunction", DELIVERY_CONCURRENCY),
+        ("DispatchFunction", ALLOW_PRIVATE_TARGETS),
+        ("DispatchFunction", DISABLE_AFTER_HOURS),
+        ("AdminFunction", RETENTION_DAYS),
+        ("AdminFunction", ALLOW_PRIVATE_TARGETS),
+    ];
+    let timeouts = [AWS_OPERATION_TIMEOUT_MS, AWS_ATTEMPT_TIMEOUT_MS];
+    let every_function = ["IngestFunction", "DispatchFunction", "AdminFunction"];
+    let read_by = read_by.into_iter().chain(
+        every_function
+            .into_iter()
+            .flat_map(|f| timeouts.into_iter().map(move |v| (f, v))),
+    );
+    for (function, variable) in read_by {
+        assert!(
+            stack.env(function).contains_key(variable),
+            "{function} does not get {variable} from the template"
+        );
+    }
+    let ingest = stack.env("IngestFunction");
+    SourceCache::ttl_from_lookup(|k| ingest.get(k).cloned()).unwrap();
+    let dispatch = stack.settings("DispatchFunction");
+    assert_eq!(dispatch.disable_after, Settings::default().disable_after);
+    assert_eq!(
+        dispatch.deadline_margin,
+        Settings::default().deadline_margin
+    );
+    assert_eq!(
+        dispatch.aws_operation_timeout,
+        Settings::default().aws_operation_timeout
+    );
+    let ingest = stack.settings("IngestFunction");
+    assert_eq!(
+        ingest.ingest_send_window,
+        Settings::default().ingest_send_window
+    );
+}
+
+/// The queues take the messages the code sends: its size limit is the queues' own
+/// `MaximumMessageSize` (the dead-letter queue's too, or it could not take them).
+#[tokio::test]
+async fn the_queues_take_the_message_size_the_code_assumes() {
+    let stack = Stack::load();
+    let sqs = aws_sdk_sqs::Client::new(&aws::sdk().await);
+    for queue in ["EventsQueue", "DeadLetterQueue"] {
+        let url = stack
+            .resources
+            .get(queue)
+            .unwrap_or_else(|| panic!("the stack has no {queue}"));
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::MaximumMessageSize)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        assert_eq!(
+            attrs.get(&QueueAttributeName::MaximumMessageSize),
+            Some(&MAX_QUEUE_MESSAGE_BYTES.to_string()),
+            "{queue}: the template's MaximumMessageSize must be the code's MAX_QUEUE_MESSAGE_BYTES"
+        );
+    }
+}
+
+/// `AllowPrivateTargets` lists exactly what the code accepts: every listed value passes the
+/// cold start's check, and every address class the guard knows can be listed.
+#[test]
+fn allow_private_targets_lists_exactly_the_classes_the_code_accepts() {
+    let stack = Stack::load();
+    let param = &stack.parameters["AllowPrivateTargets"];
+    assert_eq!(param["Type"], "CommaDelimitedList");
+    let allowed: Vec<&str> = param["AllowedValues"]
+        .as_array()
+        .expect("AllowPrivateTargets has AllowedValues")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for value in &allowed {
+        Settings::from_lookup(|k| {
+            (k == "SWITCHBOARD_ALLOW_PRIVATE_TARGETS").then(|| (*value).to_owned())
+        })
+        .unwrap_or_else(|e| panic!("AllowedValues has {value:?}, which fails the cold start: {e}"));
+    }
+    for class in AddressClass::ALL {
+        assert!(
+            allowed.contains(&class.name()),
+            "{} is missing",
+            class.name()
+        );
+    }
+    assert!(allowed.contains(&"none"));
+    // The whole list, joined as the template passes it, is accepted too.
+    let joined = allowed.join(",");
+    Settings::from_lookup(|k| (k == "SWITCHBOARD_ALLOW_PRIVATE_TARGETS").then(|| joined.clone()))
+        .unwrap();
 }
 
 /// Keys and global secondary indexes the DynamoDB adapter writes and queries

@@ -15,6 +15,7 @@ mod e2e_aws;
 mod faults;
 mod ingest_errors;
 mod lambda_events;
+mod limits;
 mod load;
 mod provider_signatures;
 mod secrets;

@@ -7,6 +7,7 @@ use crate::delivery::signing::generate_secret;
 use crate::delivery::{filter::Filter, template};
 use crate::dispatch::replay::{replay, ReplayError, ReplayRequest};
 use crate::domain::ids::{is_valid_slug, subscription_id};
+use crate::domain::limits::{MAX_ADMIN_BODY_BYTES, MAX_RECORD_DOC_BYTES};
 use crate::domain::subscription::{Format, Method as SubMethod, RetiringSecret};
 use crate::domain::time::now;
 use crate::domain::{Source, SourceInput, Subscription, SubscriptionInput};
@@ -138,6 +139,12 @@ fn missing_as(err: crate::error::StoreError, kind: &str, id: &str) -> ApiError {
 }
 
 fn body<T: DeserializeOwned>(req: &Request<Bytes>) -> Result<T, ApiError> {
+    let len = req.body().len();
+    if len > MAX_ADMIN_BODY_BYTES {
+        return Err(too_large(format!(
+            "the request body is {len} bytes; admin requests take at most {MAX_ADMIN_BODY_BYTES}"
+        )));
+    }
     serde_json::from_slice(req.body())
         .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
 }
@@ -251,7 +258,25 @@ fn apply_source(mut s: Source, input: SourceInput) -> Result<Source, ApiError> {
     }
     s.validate()
         .map_err(|reason| ApiError::bad_request("invalid_source", reason))?;
+    fits_in_a_record("source", &s)?;
     Ok(s)
+}
+
+fn too_large(message: String) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+}
+
+/// Refuses (413) a source or subscription whose stored document would not fit in one
+/// DynamoDB item, under every store alike: the store would refuse it, and a record that
+/// grows past the limit through updates (template, headers) would be stuck.
+fn fits_in_a_record<T: serde::Serialize>(kind: &str, record: &T) -> Result<(), ApiError> {
+    let len = serde_json::to_vec(record).map_or(usize::MAX, |v| v.len());
+    if len <= MAX_RECORD_DOC_BYTES {
+        return Ok(());
+    }
+    Err(too_large(format!(
+        "this {kind} would be {len} bytes stored; a {kind} is at most {MAX_RECORD_DOC_BYTES}"
+    )))
 }
 
 async fn create_subscription(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
@@ -384,6 +409,7 @@ fn apply_subscription(
         s.description = Some(d);
     }
     validate_subscription(&s)?;
+    fits_in_a_record("subscription", &s)?;
     Ok(s)
 }
 

@@ -123,6 +123,7 @@ impl Op {
                 "404" => "No such item.",
                 "405" => "Method not allowed on this path.",
                 "409" => "Conflict: an item with this id exists (create), or the item kept changing concurrently while this update was applied (retry it).",
+                "413" => "Request body over 256 KiB, or a record that would not fit one stored item (392 KiB).",
                 _ => "A backing store is unavailable; retry later.",
             };
             self.responses.push((s, error_response(text)));
@@ -173,7 +174,7 @@ fn paths() -> Value {
             Op::new("createSource", "sources", "Create a source")
                 .body("SourceCreate")
                 .ok("201", json_response("Created (secrets redacted).", schema_ref("Source"))),
-            &["400", "409"],
+            &["400", "409", "413"],
         ),
     });
     let source = json!({
@@ -188,7 +189,7 @@ fn paths() -> Value {
                 .describe("Changes only the fields given; `id` cannot change.")
                 .body("SourceUpdate")
                 .ok("200", json_response("Updated (secrets redacted).", schema_ref("Source"))),
-            &["400", "404"],
+            &["400", "404", "413"],
         ),
         "delete": with_common(
             Op::new("deleteSource", "sources", "Delete a source")
@@ -207,7 +208,7 @@ fn paths() -> Value {
                 .describe("The answer carries the signing secret; it is shown only here (and by rotate-secret).")
                 .body("SubscriptionCreate")
                 .ok("201", json_response("Created, with its secret.", schema_ref("Subscription"))),
-            &["400"],
+            &["400", "413"],
         ),
     });
     let subscription = json!({
@@ -222,7 +223,7 @@ fn paths() -> Value {
                 .describe("Changes only the fields given, applied to the current record (a concurrent change to other fields is kept).")
                 .body("SubscriptionUpdate")
                 .ok("200", json_response("Updated (secrets redacted).", schema_ref("Subscription"))),
-            &["400", "404", "409"],
+            &["400", "404", "409", "413"],
         ),
         "delete": with_common(
             Op::new("deleteSubscription", "subscriptions", "Delete a subscription")
@@ -286,7 +287,7 @@ fn paths() -> Value {
                 .body("ReplayRequest")
                 .ok("200", json_response("Replay queued.", json!({"type": "object"})))
                 .ok("202", json_response("Replay queued.", json!({"type": "object"}))),
-            &["400", "404"],
+            &["400", "404", "413"],
         ),
     });
     let openapi = json!({
@@ -660,7 +661,12 @@ fn schemas() -> Value {
                 "attempted_at": timestamp(),
                 "source": {"type": "string"},
                 "event_type": {"type": "string"},
-                "call_id": {"type": "string"}
+                "call_id": {"type": "string"},
+                "truncated": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Fields cut so the record fits the store's item size (url, request_headers, response_excerpt, error, call_id, event_type, source); absent when nothing was cut."
+                }
             }
         },
         // A null field means the same as an absent one (clients pass `next_cursor` back).

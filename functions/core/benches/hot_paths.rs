@@ -223,6 +223,7 @@ fn attempt(event: &StoredEvent) -> Attempt {
         source: event.envelope.source.clone(),
         event_type: event.envelope.event_type.clone(),
         call_id: event.envelope.call_id().map(str::to_owned),
+        truncated: Vec::new(),
     }
 }
 

@@ -7,7 +7,7 @@
 mod common;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
 };
 use common::{fixture, req, source, Harness};
 use std::sync::Arc;
@@ -63,6 +63,22 @@ async fn provider_retries_are_deduplicated_over_sqs_and_dynamodb() {
         .send()
         .await
         .unwrap();
+    // Like DynamoDB, a stricter emulator keeps a new table CREATING for a moment.
+    let mut active = false;
+    for _ in 0..600 {
+        let out = ddb
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .unwrap();
+        if out.table.and_then(|t| t.table_status) == Some(TableStatus::Active) {
+            active = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(active, "table {table} did not become ACTIVE within 30 s");
     let queue_url = sqs
         .create_queue()
         .queue_name(format!("events-{run}"))

@@ -94,7 +94,176 @@ pub struct Attempt {
     pub event_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_id: Option<String>,
+    /// Fields cut to keep the record within the store's item size (see [`Attempt::fit`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<String>,
 }
 
 /// Longest response excerpt kept in an attempt record.
 pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
+
+/// Longest kept by [`Attempt::fit`]: the URL, each request header name and value, the
+/// error, and the call id, event type and source. Together they stay far below
+/// [`super::limits::MAX_RECORD_DOC_BYTES`] whatever the subscription or the event holds.
+const URL_KEPT_BYTES: usize = 16 * 1024;
+const HEADER_NAME_KEPT_BYTES: usize = 256;
+const HEADER_VALUE_KEPT_BYTES: usize = 1024;
+const ERROR_KEPT_BYTES: usize = 4096;
+const LABEL_KEPT_BYTES: usize = 1024;
+
+impl Attempt {
+    /// Cuts the fields that can grow without bound (a templated GET URL can be 1 MiB)
+    /// when the record would not fit in `max_bytes` of JSON, naming each cut field in
+    /// `truncated`. The record is kept either way: a record too large to store would fail
+    /// its message forever. Records that fit are left as they are.
+    pub fn fit(&mut self, max_bytes: usize) {
+        if self.json_len() <= max_bytes {
+            return;
+        }
+        let mut cut: Vec<&str> = Vec::new();
+        if truncate_str(&mut self.url, URL_KEPT_BYTES) {
+            cut.push("url");
+        }
+        let headers = std::mem::take(&mut self.request_headers);
+        let mut headers_cut = false;
+        for (mut name, mut value) in headers {
+            headers_cut |= truncate_str(&mut name, HEADER_NAME_KEPT_BYTES);
+            headers_cut |= truncate_str(&mut value, HEADER_VALUE_KEPT_BYTES);
+            self.request_headers.insert(name, value);
+        }
+        if headers_cut {
+            cut.push("request_headers");
+        }
+        if let Some(e) = self.response_excerpt.as_mut() {
+            if truncate_str(e, RESPONSE_EXCERPT_BYTES) {
+                cut.push("response_excerpt");
+            }
+        }
+        if let Some(e) = self.error.as_mut() {
+            if truncate_str(e, ERROR_KEPT_BYTES) {
+                cut.push("error");
+            }
+        }
+        if let Some(c) = self.call_id.as_mut() {
+            if truncate_str(c, LABEL_KEPT_BYTES) {
+                cut.push("call_id");
+            }
+        }
+        if truncate_str(&mut self.event_type, LABEL_KEPT_BYTES) {
+            cut.push("event_type");
+        }
+        if truncate_str(&mut self.source, LABEL_KEPT_BYTES) {
+            cut.push("source");
+        }
+        for field in cut {
+            if !self.truncated.iter().any(|t| t == field) {
+                self.truncated.push(field.to_owned());
+            }
+        }
+    }
+
+    /// What is kept of a record the store refused even after [`Attempt::fit`]: the pair,
+    /// the outcome and `why`, without the request and response details.
+    pub fn stripped(&self, why: &str) -> Attempt {
+        let mut a = self.clone();
+        truncate_str(&mut a.url, LABEL_KEPT_BYTES);
+        a.request_headers.clear();
+        a.response_excerpt = None;
+        a.error = Some(why.to_owned());
+        a.call_id = None;
+        truncate_str(&mut a.event_type, LABEL_KEPT_BYTES);
+        truncate_str(&mut a.source, LABEL_KEPT_BYTES);
+        a.truncated = [
+            "url",
+            "request_headers",
+            "response_excerpt",
+            "error",
+            "call_id",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        a
+    }
+
+    fn json_len(&self) -> usize {
+        serde_json::to_vec(self).map_or(usize::MAX, |v| v.len())
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary; whether it cut anything.
+fn truncate_str(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::MAX_RECORD_DOC_BYTES;
+
+    fn attempt(url: String) -> Attempt {
+        Attempt {
+            event_id: "evt_1".into(),
+            subscription_id: "sub_1".into(),
+            attempt: 1,
+            status: AttemptStatus::Retrying,
+            trigger: Trigger::Initial,
+            url,
+            method: "GET".into(),
+            request_headers: BTreeMap::from([("x-big".to_owned(), "v".repeat(5000))]),
+            http_status: Some(414),
+            duration_ms: 3,
+            response_excerpt: Some("too long".into()),
+            error_kind: Some(ErrorKind::Status),
+            error: None,
+            next_attempt_at: None,
+            attempted_at: "2024-11-17T10:41:00Z".parse().unwrap(),
+            source: "hipcall-main".into(),
+            event_type: "call.ended".into(),
+            call_id: Some("c".repeat(3000)),
+            truncated: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_record_that_fits_is_left_alone() {
+        let mut a = attempt("https://crm.example/hook?x=1".into());
+        let before = a.clone();
+        a.fit(MAX_RECORD_DOC_BYTES);
+        assert_eq!(a, before);
+        assert!(serde_json::to_value(&a).unwrap().get("truncated").is_none());
+    }
+
+    #[test]
+    fn a_one_mebibyte_url_is_cut_to_fit_and_flagged() {
+        // 'é' is two bytes: the cut must land on a character boundary.
+        let url = format!("https://crm.example/hook?q={}", "é".repeat(512 * 1024));
+        let mut a = attempt(url.clone());
+        a.fit(MAX_RECORD_DOC_BYTES);
+        let json = serde_json::to_vec(&a).unwrap();
+        assert!(json.len() <= MAX_RECORD_DOC_BYTES, "{} bytes", json.len());
+        assert!(url.starts_with(&a.url));
+        assert!(a.url.len() <= URL_KEPT_BYTES && a.url.len() > URL_KEPT_BYTES - 2);
+        assert_eq!(a.truncated, ["url", "request_headers", "call_id"]);
+        assert_eq!(a.request_headers["x-big"].len(), HEADER_VALUE_KEPT_BYTES);
+        assert_eq!(a.response_excerpt.as_deref(), Some("too long"));
+        let back: Attempt = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back, a);
+    }
+
+    #[test]
+    fn fitting_twice_changes_nothing_more() {
+        let mut a = attempt("h".repeat(MAX_RECORD_DOC_BYTES));
+        a.fit(MAX_RECORD_DOC_BYTES);
+        let once = a.clone();
+        a.fit(1);
+        assert_eq!(a, once);
+    }
+}

@@ -6,6 +6,7 @@ pub mod attempt;
 pub mod envelope;
 pub mod filter;
 pub mod ids;
+pub mod limits;
 pub mod message;
 pub mod redact;
 pub mod source;

@@ -4,6 +4,7 @@ use super::envelope::StoredEvent;
 use super::time::Timestamp;
 use super::Trigger;
 use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -23,8 +24,10 @@ pub enum QueueMessage {
 }
 
 impl QueueMessage {
+    /// The message body: JSON in which every character SQS cannot carry is escaped (see
+    /// [`escape_for_sqs`]); [`QueueMessage::from_json`] reads it back unchanged.
     pub fn to_json(&self) -> Result<String, serde_json::Error> {
-        serde_json::to_string(self)
+        serde_json::to_string(self).map(escape_for_sqs)
     }
 
     pub fn from_json(body: &str) -> Result<Self, serde_json::Error> {
@@ -40,9 +43,99 @@ impl QueueMessage {
     }
 }
 
+/// Whether SQS accepts `c` in a message body: #x9 | #xA | #xD | #x20-#xD7FF |
+/// #xE000-#xFFFD | #x10000-#x10FFFF (surrogates cannot occur in a Rust string).
+pub fn sqs_allows(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+}
+
+/// Writes the characters SQS refuses (U+FFFE, U+FFFF, and control characters, which
+/// serde_json already escapes) as JSON `\uXXXX` escapes. In JSON text they can only occur
+/// inside strings, where the escape decodes to the same character, so a provider's payload
+/// holding them is queued instead of refused (and retried forever) by SendMessage.
+fn escape_for_sqs(json: String) -> String {
+    if json.chars().all(sqs_allows) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 32);
+    for c in json.chars() {
+        if sqs_allows(c) {
+            out.push(c);
+        } else {
+            // Every refused character is in the Basic Multilingual Plane: one escape.
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Envelope, RawRequest, StoredEvent};
+
+    fn event_with(text: &str) -> QueueMessage {
+        QueueMessage::Event {
+            event: Box::new(StoredEvent {
+                envelope: Envelope {
+                    id: "evt_1".into(),
+                    event_type: "call.ended".into(),
+                    provider_event: Some(text.into()),
+                    source: "s".into(),
+                    occurred_at: None,
+                    received_at: "2024-11-17T10:41:00Z".parse().unwrap(),
+                    call: None,
+                    data: Some(serde_json::json!({ "note": text, text: 1 })),
+                    raw_unparsed: false,
+                },
+                raw: RawRequest {
+                    method: "POST".into(),
+                    content_type: Some("application/json".into()),
+                    query: Some(text.into()),
+                    body: bytes::Bytes::from(text.as_bytes().to_vec()),
+                },
+                dedup_key: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn characters_sqs_refuses_are_escaped_and_read_back_unchanged() {
+        let text = "a\u{FFFE}b\u{FFFF}c\u{1}\u{1F}\u{7F}\u{FFFD}\u{10FFFF}\t\u{E000}";
+        let m = event_with(text);
+        let body = m.to_json().unwrap();
+        assert!(body.chars().all(sqs_allows), "{body:?}");
+        assert!(body.contains("\\ufffe") && body.contains("\\uffff"));
+        // Characters SQS takes stay as they are (no needless growth).
+        assert!(body.contains('\u{FFFD}') && body.contains('\u{10FFFF}'));
+        assert_eq!(QueueMessage::from_json(&body).unwrap(), m);
+    }
+
+    #[test]
+    fn a_body_without_refused_characters_is_plain_json() {
+        let m = event_with("plain ü");
+        let body = m.to_json().unwrap();
+        assert_eq!(body, serde_json::to_string(&m).unwrap());
+    }
+
+    #[test]
+    fn sqs_character_set() {
+        for c in [
+            '\t',
+            '\n',
+            '\r',
+            ' ',
+            '\u{D7FF}',
+            '\u{E000}',
+            '\u{FFFD}',
+            '\u{10000}',
+        ] {
+            assert!(sqs_allows(c), "{c:?}");
+        }
+        for c in ['\u{0}', '\u{8}', '\u{B}', '\u{1F}', '\u{FFFE}', '\u{FFFF}'] {
+            assert!(!sqs_allows(c), "{c:?}");
+        }
+    }
 
     #[test]
     fn deliver_round_trips() {

@@ -15,6 +15,10 @@ pub enum StoreError {
     Stale,
     #[error("backend unavailable: {0}")]
     Unavailable(String),
+    /// The backend refused the request itself (DynamoDB's ValidationException: a key over
+    /// 2 KiB, an item over 400 KB). Retrying cannot succeed, so it is never "retry later".
+    #[error("refused by the backend: {0}")]
+    Rejected(String),
     #[error("stored item is corrupt: {0}")]
     Corrupt(String),
     /// A pagination cursor that this query did not hand out.
@@ -79,6 +83,14 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(cause) => {
                 tracing::error!(%cause, "store unavailable");
                 Self::unavailable("a backing store is unavailable; retry later")
+            }
+            StoreError::Rejected(cause) => {
+                tracing::warn!(%cause, "request refused by the store");
+                Self::bad_request(
+                    "invalid_request",
+                    "the request exceeds a limit of the store (an id over 2 KiB or a record \
+                     over 400 KB)",
+                )
             }
             StoreError::InvalidCursor => Self::bad_request(
                 "invalid_cursor",

@@ -124,6 +124,26 @@ async fn create_table(
         );
     }
     req.send().await.unwrap();
+    wait_active(client, name).await;
+}
+
+/// Waits until a new table is ACTIVE: like DynamoDB, a stricter emulator (dynalite) keeps
+/// it CREATING for a moment after CreateTable and refuses writes meanwhile.
+pub async fn wait_active(client: &aws_sdk_dynamodb::Client, name: &str) {
+    for _ in 0..600 {
+        let out = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .unwrap();
+        let status = out.table.and_then(|t| t.table_status);
+        if status == Some(aws_sdk_dynamodb::types::TableStatus::Active) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("table {name} did not become ACTIVE within 30 s");
 }
 
 /// A fresh queue (visibility `visibility_secs`) and the five tables.

@@ -145,6 +145,7 @@ fn measure_sizes() -> Result<Sizes, String> {
         source: event.envelope.source.clone(),
         event_type: event.envelope.event_type.clone(),
         call_id: event.envelope.call_id().map(str::to_owned),
+        truncated: Vec::new(),
     };
     let attempted_at = sortable(&attempt.attempted_at);
     let attempt_doc = serde_json::to_string(&attempt).map_err(|e| e.to_string())?;

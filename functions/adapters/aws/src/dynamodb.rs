@@ -4,6 +4,7 @@
 
 use super::unavailable;
 use crate::domain::attempt::AttemptStatus;
+use crate::domain::limits::{MAX_PARTITION_KEY_BYTES, MAX_RECORD_DOC_BYTES};
 use crate::domain::time::{epoch_secs, sortable, Timestamp};
 use crate::domain::Envelope;
 use crate::domain::{Attempt, StoredEvent};
@@ -32,9 +33,8 @@ const VERSION: &str = "version";
 /// one stays in the document but is not indexed (such an event is not listed by call).
 pub const MAX_INDEXED_KEY_BYTES: usize = 1024;
 
-/// Largest stored-event document accepted: DynamoDB items are at most 400 KB, attribute
-/// names and the other attributes included (a few hundred bytes here).
-pub const MAX_EVENT_DOC_BYTES: usize = 400 * 1024 - 8 * 1024;
+/// Largest stored-event document accepted (DynamoDB's item size, see the limits module).
+pub const MAX_EVENT_DOC_BYTES: usize = MAX_RECORD_DOC_BYTES;
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -75,12 +75,21 @@ where
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
+/// Whether a record could exist under this partition key value: DynamoDB refuses (with a
+/// ValidationException) any request naming a longer one, so such a lookup finds nothing.
+fn storable_key(value: &str) -> bool {
+    value.len() <= MAX_PARTITION_KEY_BYTES
+}
+
 /// The record stored under `id` in a table keyed by `id`, read consistently.
 async fn get_doc_by_id<T: serde::de::DeserializeOwned>(
     client: &Client,
     table: &str,
     id: &str,
 ) -> StoreResult<Option<T>> {
+    if !storable_key(id) {
+        return Ok(None);
+    }
     let out = client
         .get_item()
         .table_name(table)
@@ -202,6 +211,9 @@ impl<T: Record> ConfigStore<T> for DynamoConfigStore<T> {
     }
 
     async fn update(&self, record: &T) -> StoreResult<()> {
+        if !storable_key(record.id()) {
+            return Err(StoreError::NotFound);
+        }
         self.put_with_condition(record, "attribute_exists(id)", StoreError::NotFound)
             .await
     }
@@ -230,6 +242,9 @@ impl<T: Record> ConfigStore<T> for DynamoConfigStore<T> {
     }
 
     async fn delete(&self, id: &str) -> StoreResult<()> {
+        if !storable_key(id) {
+            return Err(StoreError::NotFound);
+        }
         let result = self
             .client
             .delete_item()
@@ -341,7 +356,8 @@ struct PageRead {
 impl IndexQuery<'_> {
     /// Up to `limit` items after `start`, in as many rounds as a filter needs (bounded).
     async fn read(&self, start: Option<Item>, limit: usize) -> StoreResult<PageRead> {
-        if self.index.is_some() && self.hash.1.len() > MAX_INDEXED_KEY_BYTES {
+        let unindexed = self.index.is_some() && self.hash.1.len() > MAX_INDEXED_KEY_BYTES;
+        if unindexed || !storable_key(&self.hash.1) {
             // Nothing is indexed under a key that long (and DynamoDB would refuse the query).
             return Ok(PageRead {
                 items: Vec::new(),
@@ -661,6 +677,9 @@ impl DynamoDeliveryStore {
         start: Option<Item>,
         limit: Option<i32>,
     ) -> StoreResult<(Vec<Item>, Option<Item>)> {
+        if !storable_key(event_id) {
+            return Ok((Vec::new(), None));
+        }
         let out = self
             .client
             .query()

@@ -23,8 +23,8 @@ impl SqsQueue {
     }
 }
 
-/// SQS's largest message body (1 MiB).
-pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// The events queue's largest message body: the template's `MaximumMessageSize`.
+pub const MAX_MESSAGE_BYTES: usize = crate::domain::limits::MAX_QUEUE_MESSAGE_BYTES;
 
 #[async_trait]
 impl EventQueue for SqsQueue {

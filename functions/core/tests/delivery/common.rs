@@ -55,6 +55,9 @@ pub struct FlakyDeliveryStore {
     pub inner: Arc<MemoryDeliveryStore>,
     calls: AtomicUsize,
     pub fail_at: AtomicUsize,
+    /// Refuse as invalid (like DynamoDB's ValidationException) every record with nothing
+    /// truncated, accepting only stripped ones.
+    pub reject_full_records: AtomicBool,
 }
 
 impl Default for FlakyDeliveryStore {
@@ -63,6 +66,7 @@ impl Default for FlakyDeliveryStore {
             inner: Arc::new(MemoryDeliveryStore::default()),
             calls: AtomicUsize::new(0),
             fail_at: AtomicUsize::new(0),
+            reject_full_records: AtomicBool::new(false),
         }
     }
 }
@@ -73,6 +77,9 @@ impl DeliveryStore for FlakyDeliveryStore {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if n == self.fail_at.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("table down (test)".into()));
+        }
+        if self.reject_full_records.load(Ordering::SeqCst) && attempt.truncated.is_empty() {
+            return Err(StoreError::Rejected("item too large (test)".into()));
         }
         self.inner.record(attempt, expires_at).await
     }

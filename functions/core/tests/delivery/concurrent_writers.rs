@@ -221,6 +221,7 @@ fn success_of(event_id: &str, subscription_id: &str) -> Attempt {
         source: "hipcall-main".into(),
         event_type: "call.ended".into(),
         call_id: None,
+        truncated: Vec::new(),
     }
 }
 

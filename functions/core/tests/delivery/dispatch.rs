@@ -628,3 +628,31 @@ async fn disabled_subscription_retry_is_recorded_as_failed() {
     assert_eq!(a[1].error.as_deref(), Some("subscription is disabled"));
     assert_eq!(sink.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn an_attempt_record_the_store_refuses_is_kept_stripped_and_not_retried() {
+    // Given a store that refuses the full attempt record as invalid (not as an outage)
+    let sink = Sink::start(|_, _| Reply::Status(200)).await;
+    let h = Harness::new();
+    let sub = subscription(&sink.url("/x"), &["*"]);
+    h.add(&sub).await;
+    h.store.reject_full_records.store(true, Ordering::SeqCst);
+    let ev = event("call.ended");
+
+    // When the event is dispatched, the message succeeds: a refusal is not "retry later"
+    assert!(h.publish(&ev).await.is_empty());
+    assert_eq!(sink.requests().len(), 1);
+
+    // Then a stripped record of the attempt is kept, saying why, with its outcome
+    let attempts = h.attempts(&ev.envelope.id).await;
+    assert_eq!(attempts.len(), 1);
+    let a = &attempts[0];
+    assert_eq!(a.status, AttemptStatus::Succeeded);
+    assert_eq!(a.http_status, Some(200));
+    assert!(a.request_headers.is_empty());
+    assert!(a.truncated.contains(&"request_headers".to_owned()));
+    assert_eq!(
+        a.error.as_deref(),
+        Some("the store refused the full attempt record")
+    );
+}

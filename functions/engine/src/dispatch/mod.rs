@@ -37,6 +37,7 @@ use crate::delivery::retry::{jitter, next_delay, parse_retry_after, DEFAULT_SCHE
 use crate::delivery::{DeliveryClient, Outcome};
 use crate::domain::attempt::{AttemptStatus, ErrorKind};
 use crate::domain::ids::event_id;
+use crate::domain::limits::MAX_RECORD_DOC_BYTES;
 use crate::domain::subscription::{DELIVERY_EXHAUSTED, OPERATIONAL_SOURCE, SUBSCRIPTION_DISABLED};
 use crate::domain::time::{now, Timestamp};
 use crate::domain::{
@@ -149,6 +150,12 @@ impl Dispatcher {
                     .await;
                 match result {
                     Ok(()) => None,
+                    Err(DispatchError::Store(StoreError::Rejected(cause))) => {
+                        // A request the store refuses would be refused on every receipt: a
+                        // retry would only loop until the dead-letter queue.
+                        tracing::error!(message_id = %record.message_id, %cause, "message refused by the store; not retried");
+                        None
+                    }
                     Err(DispatchError::Deadline(_)) => {
                         tracing::info!(message_id = %record.message_id, "deadline near: deliveries left for the redelivery");
                         Some(record.message_id)
@@ -221,7 +228,14 @@ impl Dispatcher {
     ) -> Result<(), DispatchError> {
         let expires =
             now() + chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
-        self.ports.events.put(event, expires).await?;
+        let stored = match self.ports.events.put(event, expires).await {
+            Ok(()) => true,
+            Err(StoreError::Rejected(cause)) => {
+                tracing::error!(event_id = %event.envelope.id, %cause, "the store refused the event; recording failed attempts");
+                false
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut targets: Vec<&Subscription> = subscriptions
             .iter()
             .filter(|s| s.wants(&event.envelope))
@@ -242,10 +256,19 @@ impl Dispatcher {
             .into_iter()
             .map(|(sub, n, _)| (sub, n))
             .collect();
+        let pending = targets.into_iter().filter(|s| !done.contains_key(&s.id));
+        if !stored {
+            // Retries and replays read the stored event: without it, fail each pair on record
+            // (visible to ops, not retried) rather than retry a write that cannot succeed.
+            for sub in pending {
+                let why = "the event could not be stored (over the store's limits)";
+                let record = self.record_without_request(event, sub, 1, Trigger::Initial, why);
+                self.record(&record).await?;
+            }
+            return Ok(());
+        }
         let results = futures::future::join_all(
-            targets
-                .into_iter()
-                .filter(|s| !done.contains_key(&s.id))
+            pending
                 .map(|sub| self.attempt(event, sub, 1, Trigger::Initial, subscriptions, permits)),
         )
         .await;
@@ -524,6 +547,13 @@ impl Dispatcher {
                 );
                 Ok(())
             }
+            // Refused as invalid: writing it again would fail again, so keep what can be kept.
+            Err(StoreError::Rejected(cause)) => {
+                tracing::error!(%cause, "the store refused the attempt record; keeping a stripped one");
+                let kept = attempt.stripped("the store refused the full attempt record");
+                self.ports.deliveries.record(&kept, expires).await?;
+                Ok(())
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -709,7 +739,7 @@ fn attempt_record(
     next_attempt_at: Option<Timestamp>,
     outcome: Outcome,
 ) -> Attempt {
-    Attempt {
+    let mut attempt = Attempt {
         event_id: event.envelope.id.clone(),
         subscription_id: sub.id.clone(),
         attempt: n,
@@ -728,5 +758,9 @@ fn attempt_record(
         source: event.envelope.source.clone(),
         event_type: event.envelope.event_type.clone(),
         call_id: event.envelope.call_id().map(str::to_owned),
-    }
+        truncated: Vec::new(),
+    };
+    // Every store keeps the same, storable shape (DynamoDB's item size is the bound).
+    attempt.fit(MAX_RECORD_DOC_BYTES);
+    attempt
 }
