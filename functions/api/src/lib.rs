@@ -14,8 +14,10 @@ mod admin_ops;
 mod console;
 mod ingest;
 pub mod openapi;
+pub mod public_url;
 pub mod response;
 pub mod router;
+pub mod signatures;
 mod verify;
 
 use crate::config::Settings;
