@@ -58,6 +58,15 @@ struct ServeArgs {
     /// Concurrent deliveries per batch.
     #[arg(long, env = "SWITCHBOARD_DELIVERY_CONCURRENCY", default_value_t = 32)]
     delivery_concurrency: usize,
+    /// The public base URL providers call when serve sits behind a tunnel or proxy
+    /// (`https://abc.ngrok.app`): Twilio and Plivo sign the URL they called
+    /// [default: http:// and the request's Host].
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
+}
+
+fn parse_public_url(s: &str) -> Result<String, String> {
+    switchboard_core::config::public_base_url(s)
 }
 
 fn parse_sync(s: &str) -> Result<SyncMode, String> {
@@ -96,6 +105,8 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     let token = args.admin_token.unwrap_or_else(random_token);
     let mut config = ServeConfig::new(args.listen, Secret::new(token.clone()));
     config.settings.delivery_concurrency = args.delivery_concurrency.clamp(1, 1024);
+    config.settings.public_url = args.public_url;
+    let config_public_url = config.settings.public_url.clone();
     config.store = if args.memory {
         if args.data_dir.is_some() {
             eprintln!("note: --memory given; the data directory is not used");
@@ -119,10 +130,13 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
         }
     };
     println!("Switchboard listening on http://{}", running.addr);
-    println!(
-        "  provider webhooks: http://{}/hooks/<source-id>",
-        running.addr
-    );
+    match &config_public_url {
+        Some(base) => println!("  provider webhooks: {base}/hooks/<source-id> (public URL)"),
+        None => println!(
+            "  provider webhooks: http://{}/hooks/<source-id>",
+            running.addr
+        ),
+    }
     println!("  admin API:         http://{}/admin", running.addr);
     println!("  admin token:       {token}");
     println!(

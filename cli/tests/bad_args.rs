@@ -333,6 +333,16 @@ async fn bad_arguments_exit_1_or_2_with_a_message_and_no_panic() {
             ]),
             Some(2),
         ),
+        (
+            "serve public URL without a scheme",
+            os(&["serve", "--public-url", "hooks.example.com"]),
+            Some(2),
+        ),
+        (
+            "serve public URL with a query",
+            os(&["serve", "--public-url", "https://hooks.example.com/?a=1"]),
+            Some(2),
+        ),
     ];
     for (label, args, want) in cases {
         let out = run(args).await;

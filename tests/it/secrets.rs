@@ -1,4 +1,5 @@
-//! Secrets stay secret: source tokens (path, query, header), HMAC keys, basic passwords,
+//! Secrets stay secret: source tokens (path, query, header, body), HMAC keys, basic
+//! passwords, Twilio and Plivo auth tokens, Vonage signature secrets,
 //! `whsec_` signing secrets, credentials in a subscription's extra headers and URL, and the
 //! admin token never appear in the logs (every level, captured), in error bodies, in admin
 //! answers, in attempt records, or in `Debug` output.
@@ -22,6 +23,57 @@ const BASIC_PASSWORD: &str = "basic-pass-b16b00b5";
 const SUB_AUTH: &str = "sub-auth-e7e7e7e7";
 const SUB_API_KEY: &str = "sub-apikey-44aa44aa";
 const URL_TOKEN: &str = "url-token-98989898";
+const TWILIO_TOKEN: &str = "twilio-token-1a2b3c4d";
+const PLIVO_TOKEN: &str = "plivo-token-5e6f7a8b";
+const VONAGE_SECRET: &str = "vonage-secret-9c0d1e2f";
+const AIRCALL_TOKEN: &str = "aircall-token-3a4b5c6d";
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn sha256_hex(body: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Twilio's signature of a request with a JSON body: the URL (carrying bodySHA256) alone.
+fn twilio_signature(token: &str, url: &str) -> String {
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).unwrap();
+    mac.update(url.as_bytes());
+    b64(&mac.finalize().into_bytes())
+}
+
+/// Plivo's V3 signature of a POST without form parameters: URL, `.`, nonce.
+fn plivo_signature(token: &str, url: &str, nonce: &str) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(token.as_bytes()).unwrap();
+    mac.update(format!("{url}.{nonce}").as_bytes());
+    b64(&mac.finalize().into_bytes())
+}
+
+/// A Vonage signed-webhook JWT for `body`.
+fn vonage_jwt(secret: &str, body: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+    let now = chrono::Utc::now().timestamp();
+    let head = B64URL.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = B64URL.encode(json!({"iat": now, "payload_hash": sha256_hex(body)}).to_string());
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{head}.{claims}").as_bytes());
+    format!(
+        "{head}.{claims}.{}",
+        B64URL.encode(mac.finalize().into_bytes())
+    )
+}
+
+/// The Hipcall fixture with Aircall's kind of token inside the body.
+fn with_body_token(body: &str, token: &str) -> String {
+    let mut v: Value = serde_json::from_str(body).unwrap();
+    v["token"] = json!(token);
+    v.to_string()
+}
 
 fn hmac_hex(body: &str) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(HMAC_KEY.as_bytes()).unwrap();
@@ -88,6 +140,10 @@ async fn no_secret_reaches_logs_error_bodies_attempt_records_or_debug() {
         json!({"id": "by-header", "provider": "hipcall", "verification": {"type": "token", "token": HEADER_TOKEN, "location": "header"}}),
         json!({"id": "by-hmac", "provider": "hipcall", "verification": {"type": "hmac", "secret": HMAC_KEY, "header": "x-signature", "encoding": "hex", "prefix": "sha256="}}),
         json!({"id": "by-basic", "provider": "hipcall", "verification": {"type": "basic", "username": "hipcall", "password": BASIC_PASSWORD}}),
+        json!({"id": "by-twilio", "provider": "hipcall", "verification": {"type": "twilio", "auth_token": TWILIO_TOKEN}}),
+        json!({"id": "by-plivo", "provider": "hipcall", "verification": {"type": "plivo", "auth_token": PLIVO_TOKEN}}),
+        json!({"id": "by-vonage", "provider": "hipcall", "verification": {"type": "vonage", "signature_secret": VONAGE_SECRET}}),
+        json!({"id": "by-body-token", "provider": "hipcall", "verification": {"type": "body_token", "field": "token", "token": AIRCALL_TOKEN}}),
     ];
     for s in &sources {
         let r = admin(reqwest::Method::POST, "/admin/sources")
@@ -134,6 +190,24 @@ async fn no_secret_reaches_logs_error_bodies_attempt_records_or_debug() {
         hook("by-basic")
             .basic_auth("hipcall", Some(BASIC_PASSWORD))
             .body(call_end(5)),
+        {
+            let q = format!("bodySHA256={}", sha256_hex(&call_end(10)));
+            let url = format!("{base}/hooks/by-twilio?{q}");
+            hook(&format!("by-twilio?{q}"))
+                .header("x-twilio-signature", twilio_signature(TWILIO_TOKEN, &url))
+                .body(call_end(10))
+        },
+        hook("by-plivo")
+            .header("x-plivo-signature-v3-nonce", "n0nce")
+            .header(
+                "x-plivo-signature-v3",
+                plivo_signature(PLIVO_TOKEN, &format!("{base}/hooks/by-plivo"), "n0nce"),
+            )
+            .body(call_end(11)),
+        hook("by-vonage")
+            .bearer_auth(vonage_jwt(VONAGE_SECRET, &call_end(12)))
+            .body(call_end(12)),
+        hook("by-body-token").body(with_body_token(&call_end(13), AIRCALL_TOKEN)),
     ];
     for req in good {
         let r = req
@@ -161,7 +235,28 @@ async fn no_secret_reaches_logs_error_bodies_attempt_records_or_debug() {
                 base64::engine::general_purpose::STANDARD.encode("nocolon")
             ),
         ),
+        hook("by-twilio").header(
+            "x-twilio-signature",
+            twilio_signature(&near_miss(TWILIO_TOKEN), &format!("{base}/hooks/by-twilio")),
+        ),
+        hook("by-plivo")
+            .header("x-plivo-signature-v3-nonce", "n0nce")
+            .header(
+                "x-plivo-signature-v3",
+                plivo_signature(
+                    &near_miss(PLIVO_TOKEN),
+                    &format!("{base}/hooks/by-plivo"),
+                    "n0nce",
+                ),
+            ),
+        hook("by-vonage").bearer_auth(vonage_jwt(&near_miss(VONAGE_SECRET), &call_end(9))),
+        hook("by-vonage").bearer_auth(VONAGE_SECRET),
     ];
+    let bad_body_token =
+        hook("by-body-token").body(with_body_token(&call_end(9), &near_miss(AIRCALL_TOKEN)));
+    let r = bad_body_token.send().await.unwrap();
+    let (status, json) = seen.keep(r).await;
+    assert_eq!(status, 401, "{json}");
     for req in bad {
         let r = req.body(call_end(9)).send().await.unwrap();
         let (status, json) = seen.keep(r).await;
@@ -194,6 +289,9 @@ async fn no_secret_reaches_logs_error_bodies_attempt_records_or_debug() {
         "/admin/sources".to_owned(),
         "/admin/sources/by-hmac".to_owned(),
         "/admin/sources/by-basic".to_owned(),
+        "/admin/sources/by-twilio".to_owned(),
+        "/admin/sources/by-vonage".to_owned(),
+        "/admin/sources/by-body-token".to_owned(),
         "/admin/subscriptions".to_owned(),
         format!("/admin/subscriptions/{sub_id}"),
         format!("/admin/deliveries?subscription_id={sub_id}"),
@@ -281,6 +379,10 @@ async fn no_secret_reaches_logs_error_bodies_attempt_records_or_debug() {
         SUB_AUTH,
         SUB_API_KEY,
         URL_TOKEN,
+        TWILIO_TOKEN,
+        PLIVO_TOKEN,
+        VONAGE_SECRET,
+        AIRCALL_TOKEN,
         &whsec,
         // the part after the prefix, in case something strips it
         whsec.trim_start_matches("whsec_"),

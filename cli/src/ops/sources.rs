@@ -20,10 +20,12 @@ pub enum SourcesCmd {
     Create {
         #[arg(long)]
         id: String,
-        /// hipcall, voipappz, callerdesk or generic.
+        /// hipcall, voipappz, callerdesk, twilio, plivo, telnyx, vonage, aircall, exotel or
+        /// generic.
         #[arg(long)]
         provider: String,
-        /// `none`, or the verification as JSON, e.g. '{"type":"token","token":"s3cret"}'.
+        /// `none`, or the verification as JSON, e.g. '{"type":"token","token":"s3cret"}' or
+        /// '{"type":"twilio","auth_token":"..."}' (docs/providers.md lists every type).
         #[arg(long)]
         verification: String,
         /// IANA zone for providers that send zone-less times.
@@ -73,6 +75,11 @@ fn verification_type(v: &Verification) -> &'static str {
         Verification::Token { .. } => "token",
         Verification::Hmac { .. } => "hmac",
         Verification::Basic { .. } => "basic",
+        Verification::Twilio { .. } => "twilio",
+        Verification::Plivo { .. } => "plivo",
+        Verification::Telnyx { .. } => "telnyx",
+        Verification::Vonage { .. } => "vonage",
+        Verification::BodyToken { .. } => "body_token",
     }
 }
 

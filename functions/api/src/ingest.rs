@@ -10,7 +10,7 @@
 //! queueing: nothing of it can still reach the queue).
 
 use super::response::{error_response, json};
-use super::verify::{query_without_token, verify};
+use super::verify::{body_without_secrets, query_without_token, verify};
 use super::App;
 use crate::domain::envelope::{Envelope, RawRequest, StoredEvent};
 use crate::domain::ids::{event_id, is_valid_slug};
@@ -75,7 +75,8 @@ async fn accept(
             ),
         ));
     }
-    verify(&source, req, path_token)?;
+    verify(&source, req, path_token, app.settings.public_url.as_deref())?;
+    let body = body_without_secrets(&source, req.body());
 
     let content_type = req
         .headers()
@@ -87,7 +88,7 @@ async fn accept(
         method: req.method().as_str(),
         content_type: content_type.as_deref(),
         query: query.as_deref(),
-        body: req.body(),
+        body: &body,
     };
     let parsed = providers::parse(&source, &incoming);
     let id = event_id();
@@ -132,7 +133,7 @@ async fn accept(
             method: req.method().as_str().to_owned(),
             content_type,
             query,
-            body: req.body().clone(),
+            body,
         },
         dedup_key: dedup_key.clone(),
     };

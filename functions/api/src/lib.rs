@@ -14,7 +14,9 @@ mod admin_ops;
 mod console;
 mod ingest;
 pub mod openapi;
+pub mod public_url;
 pub mod response;
+pub mod signatures;
 mod verify;
 
 use crate::config::Settings;

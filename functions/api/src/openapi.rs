@@ -426,6 +426,26 @@ fn verification() -> Value {
                 "username": {"type": "string"},
                 "password": {"type": "string"}
             })),
+            variant("twilio", &["auth_token"], json!({
+                "auth_token": {"type": "string"},
+                "public_url": {"type": "string", "nullable": true, "description": "The URL configured at Twilio (no query), when it differs from what the request shows."}
+            })),
+            variant("plivo", &["auth_token"], json!({
+                "auth_token": {"type": "string"},
+                "public_url": {"type": "string", "nullable": true, "description": "The URL configured at Plivo (no query), when it differs from what the request shows."}
+            })),
+            variant("telnyx", &["public_key"], json!({
+                "public_key": {"type": "string", "description": "The account's Ed25519 public key, base64 (32 bytes)."},
+                "tolerance_secs": {"type": "integer", "minimum": 1, "maximum": 86400, "default": 300}
+            })),
+            variant("vonage", &["signature_secret"], json!({
+                "signature_secret": {"type": "string"},
+                "tolerance_secs": {"type": "integer", "minimum": 1, "maximum": 86400, "default": 300}
+            })),
+            variant("body_token", &["token"], json!({
+                "field": {"type": "string", "default": "token", "description": "Key or dotted path of the body field holding the token."},
+                "token": {"type": "string"}
+            })),
         ]
     })
 }
@@ -436,7 +456,10 @@ fn source_fields(input: bool) -> Map<String, Value> {
     p.insert("id".into(), if input { nullable(slug()) } else { slug() });
     p.insert(
         "provider".into(),
-        opt(json!({"type": "string", "enum": ["hipcall", "voipappz", "callerdesk", "generic"]})),
+        opt(json!({"type": "string", "enum": [
+            "hipcall", "voipappz", "callerdesk", "generic",
+            "twilio", "plivo", "telnyx", "vonage", "aircall", "exotel"
+        ]})),
     );
     p.insert("verification".into(), opt(schema_ref("Verification")));
     p.insert(

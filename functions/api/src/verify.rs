@@ -1,10 +1,13 @@
-//! Source verification: token, HMAC of the raw body, HTTP basic, IP allow-list.
-//! Every secret comparison is constant-time.
+//! Source verification: token, HMAC of the raw body, HTTP basic, IP allow-list, and the
+//! providers' own schemes (Twilio, Plivo, Telnyx, Vonage, a token in the body; see
+//! [`super::signatures`]). Every secret comparison is constant-time.
 
 use crate::domain::source::{HmacAlgorithm, SignatureEncoding, TokenLocation};
 use crate::domain::{Source, Verification};
 use crate::error::ApiError;
+use crate::public_url::request_url;
 use crate::redact::constant_time_eq;
+use crate::signatures;
 use crate::ClientIp;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -22,10 +25,12 @@ fn denied(message: &str) -> ApiError {
 
 /// Checks a request against its source's IP allow-list and verification. Every failure is
 /// a 401 with a JSON error that says what was wrong but never what was expected.
+/// `public_base` is the instance's public base URL, for the schemes that sign the URL.
 pub fn verify(
     source: &Source,
     req: &Request<Bytes>,
     path_token: Option<&str>,
+    public_base: Option<&str>,
 ) -> Result<(), ApiError> {
     if !source.ip_allow.is_empty() {
         let ip = req.extensions().get::<ClientIp>().map(|c| c.0);
@@ -107,6 +112,45 @@ pub fn verify(
                 Err(denied("invalid signature"))
             }
         }
+        Verification::Twilio {
+            auth_token,
+            public_url,
+        } => {
+            let url = request_url(req, public_base, public_url.as_deref())
+                .ok_or_else(|| denied("the called URL is unknown (no Host header)"))?;
+            signatures::twilio::verify(auth_token.expose(), &url, req).map_err(denied)
+        }
+        Verification::Plivo {
+            auth_token,
+            public_url,
+        } => {
+            let url = request_url(req, public_base, public_url.as_deref())
+                .ok_or_else(|| denied("the called URL is unknown (no Host header)"))?;
+            signatures::plivo::verify(auth_token.expose(), &url, req).map_err(denied)
+        }
+        Verification::Telnyx {
+            public_key,
+            tolerance_secs,
+        } => signatures::telnyx::verify(public_key, *tolerance_secs, req).map_err(denied),
+        Verification::Vonage {
+            signature_secret,
+            tolerance_secs,
+        } => signatures::vonage::verify(signature_secret.expose(), *tolerance_secs, req)
+            .map_err(denied),
+        Verification::BodyToken { field, token } => {
+            signatures::body_token::verify(field, token.expose(), req, secret_eq).map_err(denied)
+        }
+    }
+}
+
+/// The body as it may be stored and forwarded: a token carried in the body is replaced by
+/// `[redacted]` (after verification, so the check saw the original).
+pub fn body_without_secrets(source: &Source, body: &Bytes) -> Bytes {
+    match &source.verification {
+        Verification::BodyToken { token, .. } => {
+            signatures::body_token::scrub(body, token.expose())
+        }
+        _ => body.clone(),
     }
 }
 

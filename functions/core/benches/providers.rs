@@ -33,6 +33,12 @@ fn cases() -> Vec<(Provider, Vec<Case>)> {
         Provider::Voipappz,
         Provider::Callerdesk,
         Provider::Generic,
+        Provider::Twilio,
+        Provider::Plivo,
+        Provider::Telnyx,
+        Provider::Vonage,
+        Provider::Aircall,
+        Provider::Exotel,
     ]
     .into_iter()
     .map(|p| (p, Vec::new()))

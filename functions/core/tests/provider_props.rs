@@ -9,11 +9,17 @@ use switchboard_core::domain::source::{is_type_like, GenericMapping, Provider};
 use switchboard_core::domain::{Source, Verification};
 use switchboard_core::providers::{self, Incoming, Parsed};
 
-const PROVIDERS: [Provider; 4] = [
+const PROVIDERS: [Provider; 10] = [
     Provider::Hipcall,
     Provider::Voipappz,
     Provider::Callerdesk,
     Provider::Generic,
+    Provider::Twilio,
+    Provider::Plivo,
+    Provider::Telnyx,
+    Provider::Vonage,
+    Provider::Aircall,
+    Provider::Exotel,
 ];
 
 /// Field names the parsers look at, so generated payloads reach their deeper branches.
@@ -58,6 +64,36 @@ const KEYS: &[&str] = &[
     "Timestamp",
     "call",
     "ts",
+    "SequenceNumber",
+    "RecordingSid",
+    "RecordingStatus",
+    "RecordingUrl",
+    "Event",
+    "CallUUID",
+    "AnswerTime",
+    "RecordUrl",
+    "RecordingID",
+    "HangupSource",
+    "event_type",
+    "occurred_at",
+    "payload",
+    "call_session_id",
+    "start_time",
+    "end_time",
+    "recording_urls",
+    "mp3",
+    "status",
+    "conversation_uuid",
+    "recording_url",
+    "recording_uuid",
+    "resource",
+    "raw_digits",
+    "user",
+    "missed_call_reason",
+    "EventType",
+    "CallType",
+    "DateUpdated",
+    "ConversationDuration",
 ];
 
 const EVENTS: &[&str] = &[
@@ -75,6 +111,17 @@ const EVENTS: &[&str] = &[
     "completed",
     "call.ended",
     "::",
+    "in-progress",
+    "StartApp",
+    "Hangup",
+    "Ring",
+    "call.initiated",
+    "call.hangup",
+    "call.recording.saved",
+    "answered",
+    "call.created",
+    "terminal",
+    "call-attempt",
     "",
 ];
 

@@ -15,6 +15,12 @@ pub enum Provider {
     Voipappz,
     Callerdesk,
     Generic,
+    Twilio,
+    Plivo,
+    Telnyx,
+    Vonage,
+    Aircall,
+    Exotel,
 }
 
 /// How a source proves a request came from its provider. `none` must be chosen explicitly.
@@ -48,6 +54,135 @@ pub enum Verification {
         username: String,
         password: Secret,
     },
+    /// Twilio's `X-Twilio-Signature`: HMAC-SHA1 of the called URL and the POST parameters.
+    Twilio {
+        auth_token: Secret,
+        /// The URL configured at the provider, when it differs from what the request shows
+        /// (a proxy or tunnel in front); the request's query string is appended to it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        public_url: Option<String>,
+    },
+    /// Plivo's `X-Plivo-Signature-V3`: HMAC-SHA256 of the URL, the parameters and a nonce.
+    Plivo {
+        auth_token: Secret,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        public_url: Option<String>,
+    },
+    /// Telnyx's Ed25519 signature over `{timestamp}|{body}`, with a replay window.
+    Telnyx {
+        /// The account's public key, base64 (Mission Control → Keys & Credentials).
+        public_key: String,
+        #[serde(
+            default = "default_tolerance",
+            skip_serializing_if = "is_default_tolerance"
+        )]
+        tolerance_secs: u64,
+    },
+    /// Vonage's signed webhooks: `Authorization: Bearer <JWT>`, HS256 with the signature
+    /// secret, whose `payload_hash` claim is the SHA-256 of the body.
+    Vonage {
+        signature_secret: Secret,
+        #[serde(
+            default = "default_tolerance",
+            skip_serializing_if = "is_default_tolerance"
+        )]
+        tolerance_secs: u64,
+    },
+    /// A shared token inside the JSON (or form) body, e.g. Aircall's `token`.
+    BodyToken {
+        #[serde(default = "default_body_token_field")]
+        field: String,
+        token: Secret,
+    },
+}
+
+/// Default replay window of the timestamped schemes (Telnyx, Vonage), in seconds.
+pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
+
+fn default_tolerance() -> u64 {
+    DEFAULT_TOLERANCE_SECS
+}
+
+fn is_default_tolerance(v: &u64) -> bool {
+    *v == DEFAULT_TOLERANCE_SECS
+}
+
+fn default_body_token_field() -> String {
+    "token".into()
+}
+
+impl Verification {
+    /// Checks what serde cannot: keys that must decode, URLs that must be absolute.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Verification::Twilio { public_url, .. } | Verification::Plivo { public_url, .. } => {
+                match public_url {
+                    Some(u) if !is_absolute_http_url(u) => Err(format!(
+                        "public_url must be an absolute http(s) URL without a query, got {u:?}"
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            Verification::Telnyx {
+                public_key,
+                tolerance_secs,
+            } => {
+                if !ed25519_key_is_valid(public_key) {
+                    return Err(
+                        "public_key must be the base64 of a 32-byte Ed25519 public key".into(),
+                    );
+                }
+                valid_tolerance(*tolerance_secs)
+            }
+            Verification::Vonage { tolerance_secs, .. } => valid_tolerance(*tolerance_secs),
+            Verification::BodyToken { field, .. }
+                if field.trim().is_empty() || field.len() > 256 =>
+            {
+                Err("field must name the body field holding the token (1-256 characters)".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn valid_tolerance(secs: u64) -> Result<(), String> {
+    if (1..=86_400).contains(&secs) {
+        Ok(())
+    } else {
+        Err("tolerance_secs must be between 1 and 86400".into())
+    }
+}
+
+/// Whether a public key is the base64 (standard, padding optional) of 32 bytes.
+pub fn ed25519_key_is_valid(key: &str) -> bool {
+    decode_ed25519_key(key).is_some()
+}
+
+/// The 32 bytes of a base64 Ed25519 public key.
+pub fn decode_ed25519_key(key: &str) -> Option<[u8; 32]> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+    use base64::Engine as _;
+    let k = key.trim();
+    let bytes = STANDARD
+        .decode(k)
+        .or_else(|_| STANDARD_NO_PAD.decode(k))
+        .ok()?;
+    bytes.try_into().ok()
+}
+
+/// `http://` or `https://`, a host, no query or fragment.
+pub fn is_absolute_http_url(u: &str) -> bool {
+    let lower = u.get(..8).unwrap_or(u).to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return false;
+    }
+    let Ok(url) = url::Url::parse(u) else {
+        return false;
+    };
+    url.host_str().is_some_and(|h| !h.is_empty())
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && !u.chars().any(char::is_whitespace)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +255,7 @@ impl Source {
         for rule in &self.ip_allow {
             valid_ip_rule(rule)?;
         }
+        self.verification.validate()?;
         if self.mapping.is_some() && self.provider != Provider::Generic {
             return Err("mapping is only used by sources whose provider is generic".into());
         }
@@ -152,6 +288,24 @@ impl Source {
             Verification::Basic { username, .. } => Verification::Basic {
                 username: username.clone(),
                 password: hidden(),
+            },
+            Verification::Twilio { public_url, .. } => Verification::Twilio {
+                auth_token: hidden(),
+                public_url: public_url.clone(),
+            },
+            Verification::Plivo { public_url, .. } => Verification::Plivo {
+                auth_token: hidden(),
+                public_url: public_url.clone(),
+            },
+            // A public key is not a secret: shown so ops can check which key is configured.
+            Verification::Telnyx { .. } => self.verification.clone(),
+            Verification::Vonage { tolerance_secs, .. } => Verification::Vonage {
+                signature_secret: hidden(),
+                tolerance_secs: *tolerance_secs,
+            },
+            Verification::BodyToken { field, .. } => Verification::BodyToken {
+                field: field.clone(),
+                token: hidden(),
             },
         };
         Self {
@@ -566,5 +720,58 @@ mod tests {
         let json = serde_json::to_string(&s.redacted()).unwrap();
         assert!(!json.contains("hunter2"));
         assert!(json.contains("[redacted]"));
+        for v in [
+            r#"{"type":"twilio","auth_token":"hunter2","public_url":"https://h.example.com/tw"}"#,
+            r#"{"type":"plivo","auth_token":"hunter2"}"#,
+            r#"{"type":"vonage","signature_secret":"hunter2"}"#,
+            r#"{"type":"body_token","token":"hunter2"}"#,
+        ] {
+            let s = Source {
+                verification: serde_json::from_str(v).unwrap(),
+                ..s.clone()
+            };
+            let shown = serde_json::to_string(&s.redacted()).unwrap();
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(!format!("{s:?}").contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn provider_verifications_are_validated() {
+        let ok = |v: &str| serde_json::from_str::<Verification>(v).unwrap().validate();
+        let key = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+        assert_eq!(
+            ok(&format!(r#"{{"type":"telnyx","public_key":"{key}"}}"#)),
+            Ok(())
+        );
+        let v: Verification =
+            serde_json::from_str(&format!(r#"{{"type":"telnyx","public_key":"{key}"}}"#)).unwrap();
+        assert_eq!(
+            v,
+            Verification::Telnyx {
+                public_key: key.into(),
+                tolerance_secs: DEFAULT_TOLERANCE_SECS
+            }
+        );
+        assert!(ok(r#"{"type":"telnyx","public_key":"c2hvcnQ="}"#).is_err());
+        assert!(ok(&format!(
+            r#"{{"type":"telnyx","public_key":"{key}","tolerance_secs":0}}"#
+        ))
+        .is_err());
+        assert!(ok(r#"{"type":"vonage","signature_secret":"s","tolerance_secs":86401}"#).is_err());
+        assert!(
+            ok(r#"{"type":"twilio","auth_token":"t","public_url":"h.example.com/x"}"#).is_err()
+        );
+        assert!(ok(
+            r#"{"type":"plivo","auth_token":"t","public_url":"https://h.example.com/x?a=1"}"#
+        )
+        .is_err());
+        assert_eq!(
+            ok(r#"{"type":"plivo","auth_token":"t","public_url":"https://h.example.com/x"}"#),
+            Ok(())
+        );
+        assert!(ok(r#"{"type":"body_token","field":" ","token":"t"}"#).is_err());
+        let b: Verification = serde_json::from_str(r#"{"type":"body_token","token":"t"}"#).unwrap();
+        assert!(matches!(b, Verification::BodyToken { ref field, .. } if field == "token"));
     }
 }

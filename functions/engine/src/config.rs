@@ -32,6 +32,7 @@ pub const RETENTION_DAYS: &str = "SWITCHBOARD_RETENTION_DAYS";
 pub const DELIVERY_CONCURRENCY: &str = "SWITCHBOARD_DELIVERY_CONCURRENCY";
 pub const ALLOW_PRIVATE_TARGETS: &str = "SWITCHBOARD_ALLOW_PRIVATE_TARGETS";
 pub const DISABLE_AFTER_HOURS: &str = "SWITCHBOARD_DISABLE_AFTER_HOURS";
+pub const PUBLIC_URL: &str = "SWITCHBOARD_PUBLIC_URL";
 pub const AWS_ATTEMPT_TIMEOUT_MS: &str = "SWITCHBOARD_AWS_ATTEMPT_TIMEOUT_MS";
 pub const AWS_OPERATION_TIMEOUT_MS: &str = "SWITCHBOARD_AWS_OPERATION_TIMEOUT_MS";
 pub const INGEST_SEND_WINDOW_MS: &str = "SWITCHBOARD_INGEST_SEND_WINDOW_MS";
@@ -74,6 +75,10 @@ pub struct Settings {
     pub allow_private_targets: Vec<String>,
     /// A subscription whose attempts keep failing for this long is disabled (endpoint health).
     pub disable_after: Duration,
+    /// The public base URL providers call (`https://hooks.example.com`), for the schemes
+    /// that sign the URL (Twilio, Plivo) when a proxy, tunnel or custom domain stands in
+    /// front; `None`: the URL the request itself shows.
+    pub public_url: Option<String>,
     /// Longest single HTTP attempt of an AWS SDK call (the SDK retries within the operation
     /// timeout). Set on the Lambda functions' SDK configuration.
     pub aws_attempt_timeout: Duration,
@@ -96,6 +101,7 @@ impl Default for Settings {
             dedup_window: Duration::from_secs(25 * 3600),
             allow_private_targets: Vec::new(),
             disable_after: Duration::from_secs(5 * 86_400),
+            public_url: None,
             // Ingest's worst case stays under its 10 s function timeout: a source read on a
             // cache miss (2 s) + claim and send (4 s window) + confirm (2 s).
             aws_attempt_timeout: Duration::from_millis(1_000),
@@ -162,6 +168,12 @@ impl Settings {
                 })?;
             s.disable_after = Duration::from_secs(hours * 3600);
         }
+        if let Some(v) = get(PUBLIC_URL).filter(|v| !v.trim().is_empty()) {
+            s.public_url = Some(public_base_url(&v).map_err(|reason| ConfigError::Invalid {
+                name: PUBLIC_URL,
+                reason,
+            })?);
+        }
         let millis = |name: &'static str, range: std::ops::RangeInclusive<u64>| {
             get(name)
                 .map(|v| {
@@ -203,6 +215,19 @@ impl Settings {
     }
 }
 
+/// A public base URL, checked and without its trailing `/`: `http(s)://host[:port][/prefix]`.
+pub fn public_base_url(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if crate::domain::source::is_absolute_http_url(v) {
+        Ok(v.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!(
+            "expected an absolute http(s) URL without a query, such as \
+             https://hooks.example.com, got {v:?}"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +262,10 @@ mod tests {
         assert!(Settings::from_lookup(env(&[(ALLOW_PRIVATE_TARGETS, "loopback,lan")])).is_err());
         let s = Settings::from_lookup(env(&[(DISABLE_AFTER_HOURS, "48")])).unwrap();
         assert_eq!(s.disable_after, Duration::from_secs(48 * 3600));
+        let s = Settings::from_lookup(env(&[(PUBLIC_URL, "https://h.example.com/")])).unwrap();
+        assert_eq!(s.public_url.as_deref(), Some("https://h.example.com"));
+        assert!(Settings::from_lookup(env(&[(PUBLIC_URL, "h.example.com")])).is_err());
+        assert!(Settings::from_lookup(env(&[(PUBLIC_URL, "ftp://h.example.com")])).is_err());
     }
 
     #[test]

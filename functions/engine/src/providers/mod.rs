@@ -7,11 +7,17 @@
 //! through the provider's own event names (`?event=Call:Hangup` is `call.ended` for
 //! VoIPappz).
 
+mod aircall;
 mod callerdesk;
+mod exotel;
 mod fields;
 mod generic;
 mod hipcall;
+mod plivo;
+mod telnyx;
+mod twilio;
 mod voipappz;
+mod vonage;
 
 use crate::domain::source::{is_type_like, GenericMapping, Provider};
 use crate::domain::time::Timestamp;
@@ -118,6 +124,12 @@ pub fn parse(source: &Source, incoming: &Incoming<'_>) -> Parsed {
         Provider::Voipappz => voipappz::normalize(payload, incoming, tz),
         Provider::Callerdesk => callerdesk::normalize(payload, incoming, tz),
         Provider::Generic => generic::normalize(payload, incoming, source.mapping.as_ref(), tz),
+        Provider::Twilio => twilio::normalize(payload),
+        Provider::Plivo => plivo::normalize(payload, tz),
+        Provider::Telnyx => telnyx::normalize(payload),
+        Provider::Vonage => vonage::normalize(payload),
+        Provider::Aircall => aircall::normalize(payload),
+        Provider::Exotel => exotel::normalize(payload, tz),
     };
     parsed.dedup_key = parsed.dedup_key.map(bounded_key);
     parsed
@@ -134,6 +146,12 @@ pub fn canonical_type(
         Provider::Voipappz => voipappz::canonical_type(name).map(str::to_owned),
         Provider::Callerdesk => callerdesk::kind_from_name(name).map(|k| k.default_type().into()),
         Provider::Generic => generic::canonical_type(mapping, name),
+        Provider::Twilio => twilio::canonical_type(name).map(str::to_owned),
+        Provider::Plivo => plivo::canonical_type(name).map(str::to_owned),
+        Provider::Telnyx => telnyx::canonical_type(name).map(str::to_owned),
+        Provider::Vonage => vonage::canonical_type(name).map(str::to_owned),
+        Provider::Aircall => aircall::canonical_type(name).map(str::to_owned),
+        Provider::Exotel => exotel::canonical_type(name).map(str::to_owned),
     }
 }
 
@@ -213,6 +231,17 @@ fn pairs(bytes: &[u8]) -> Value {
         .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
         .collect();
     Value::Object(map)
+}
+
+/// `<provider>.<event>` for a provider event with no canonical type (`telnyx.call_bridged`),
+/// or `unknown` when the name has nothing type-like in it.
+pub(crate) fn namespaced(provider: &str, name: &str) -> String {
+    fields::type_suffix(name).map_or_else(|| UNKNOWN.to_owned(), |s| format!("{provider}.{s}"))
+}
+
+/// A field of a decoded payload as text, by key or dotted path (`data.token`).
+pub fn field_text(payload: &Value, path: &str) -> Option<String> {
+    fields::text(fields::get(payload, path))
 }
 
 /// A dedup key from its parts, e.g. `hipcall:<uuid>:call_hangup`.
