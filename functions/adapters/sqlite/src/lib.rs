@@ -54,7 +54,9 @@
 pub(crate) use switchboard_engine::{domain, error, ports, state};
 
 mod queue;
+mod schema;
 mod stores;
+mod writer;
 
 pub use queue::SqliteQueue;
 pub use stores::{
@@ -63,13 +65,17 @@ pub use stores::{
 
 use crate::error::{StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags};
+use schema::migrate;
+#[cfg(test)]
+use schema::SCHEMA_VERSION;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{oneshot, Semaphore};
+use writer::{checkpoint_loop, writer_loop, Job, TypedJob};
 
 /// The most jobs one transaction takes.
 pub const MAX_BATCH: usize = 1024;
@@ -94,18 +100,6 @@ const WAL_CHECKPOINT_PAGES: u32 = 4096;
 
 /// The size the WAL file is truncated back to after a checkpoint, in bytes.
 const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
-
-/// The schema version this build writes (`PRAGMA user_version`): 1, plus one per upgrade.
-const SCHEMA_VERSION: i64 = 1 + UPGRADES.len() as i64;
-
-/// `UPGRADES[i]` takes a store written at version `i + 1` to `i + 2`; a new store gets
-/// [`SCHEMA`], the latest, at once.
-const UPGRADES: &[&str] = &[
-    // 2: a dedup claim is pending until its event is queued (claims written before had
-    // their event queued, or were released).
-    "ALTER TABLE dedup ADD COLUMN claimed_at_ms INTEGER NOT NULL DEFAULT 0;
-     ALTER TABLE dedup ADD COLUMN queued INTEGER NOT NULL DEFAULT 1;",
-];
 
 /// The name of the database file in a data directory.
 pub const DB_FILE: &str = "switchboard.db";
@@ -152,47 +146,6 @@ pub(crate) fn now_ms() -> i64 {
 
 pub(crate) fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// A write run by the writer thread inside the open transaction.
-trait Job: Send {
-    /// Runs the write; returns whether it succeeded (a failure rolls back its savepoint).
-    fn run(&mut self, conn: &Connection) -> bool;
-    /// Answers the caller once the transaction is committed, or with why it was not.
-    fn finish(self: Box<Self>, commit: StoreResult<()>);
-}
-
-struct TypedJob<R, F> {
-    work: Option<F>,
-    result: Option<StoreResult<R>>,
-    reply: oneshot::Sender<StoreResult<R>>,
-}
-
-impl<R, F> Job for TypedJob<R, F>
-where
-    R: Send + 'static,
-    F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
-{
-    fn run(&mut self, conn: &Connection) -> bool {
-        let Some(work) = self.work.take() else {
-            return false;
-        };
-        let result = work(conn);
-        let ok = result.is_ok();
-        self.result = Some(result);
-        ok
-    }
-
-    fn finish(self: Box<Self>, commit: StoreResult<()>) {
-        let answer = match commit {
-            Ok(()) => self
-                .result
-                .unwrap_or_else(|| Err(StoreError::Unavailable("write was not run".into()))),
-            Err(e) => Err(e),
-        };
-        // The caller may have gone away (request cancelled): nothing to tell it.
-        let _ = self.reply.send(answer);
-    }
 }
 
 /// One store: a database file, its writer thread and its reader connections.
@@ -418,241 +371,6 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
     .map_err(db_err)?;
     configure(&conn, SyncMode::Normal, true).map_err(db_err)?;
     Ok(conn)
-}
-
-/// Creates the schema, or checks the one found.
-fn migrate(conn: &Connection) -> StoreResult<()> {
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(db_err)?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::Unavailable(format!(
-            "the store was written by a newer switchboard (schema {version}, this build knows {SCHEMA_VERSION})"
-        )));
-    }
-    if version == SCHEMA_VERSION {
-        return Ok(());
-    }
-    let changes = if version == 0 {
-        SCHEMA.to_owned()
-    } else {
-        let from = usize::try_from(version - 1).unwrap_or(0);
-        UPGRADES.get(from..).unwrap_or_default().concat()
-    };
-    conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE; {changes} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-    ))
-    .map_err(db_err)
-}
-
-/// Times: `*_at` text columns hold the sortable RFC 3339 form (they compare like times);
-/// `expires_at` is in seconds since the epoch (like DynamoDB's TTL), queue and dedup times
-/// (`*_ms`, `visible_at`, `sent_at`, `dead_at`) in milliseconds.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS queue (
-    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
-    body          TEXT    NOT NULL,
-    visible_at    INTEGER NOT NULL,
-    receive_count INTEGER NOT NULL DEFAULT 0,
-    sent_at       INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS queue_by_visible ON queue (visible_at);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    seq           INTEGER PRIMARY KEY,
-    body          TEXT    NOT NULL,
-    receive_count INTEGER NOT NULL,
-    dead_at       INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sources (
-    id   TEXT PRIMARY KEY,
-    body TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS subscriptions (
-    id   TEXT PRIMARY KEY,
-    body TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    id          TEXT PRIMARY KEY,
-    source      TEXT NOT NULL,
-    call_id     TEXT,
-    received_at TEXT NOT NULL,
-    envelope    TEXT NOT NULL,
-    raw         TEXT NOT NULL,
-    dedup_key   TEXT,
-    expires_at  INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_source ON events (source, received_at, id);
-CREATE INDEX IF NOT EXISTS events_by_call ON events (call_id, received_at, id) WHERE call_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_by_expiry ON events (expires_at);
-CREATE TABLE IF NOT EXISTS deliveries (
-    event_id        TEXT    NOT NULL,
-    sk              TEXT    NOT NULL,
-    subscription_id TEXT    NOT NULL,
-    attempt         INTEGER NOT NULL,
-    status          TEXT    NOT NULL,
-    call_id         TEXT,
-    attempted_at    TEXT    NOT NULL,
-    body            TEXT    NOT NULL,
-    expires_at      INTEGER NOT NULL,
-    PRIMARY KEY (event_id, sk)
-);
-CREATE INDEX IF NOT EXISTS deliveries_by_subscription ON deliveries (subscription_id, attempted_at, event_id, sk);
-CREATE INDEX IF NOT EXISTS deliveries_by_call ON deliveries (call_id, attempted_at, event_id, sk) WHERE call_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries (status, attempted_at, event_id, sk);
-CREATE INDEX IF NOT EXISTS deliveries_recent ON deliveries (attempted_at, event_id, sk);
-CREATE INDEX IF NOT EXISTS deliveries_by_expiry ON deliveries (expires_at);
-CREATE TABLE IF NOT EXISTS dedup (
-    key           TEXT PRIMARY KEY,
-    event_id      TEXT NOT NULL,
-    expires_at_ms INTEGER NOT NULL,
-    claimed_at_ms INTEGER NOT NULL DEFAULT 0,
-    queued        INTEGER NOT NULL DEFAULT 1
-);
-CREATE INDEX IF NOT EXISTS dedup_by_expiry ON dedup (expires_at_ms);
-";
-
-/// What the writer did, logged when it stops.
-#[derive(Default)]
-struct WriterStats {
-    transactions: u64,
-    writes: u64,
-    busy: Duration,
-}
-
-impl WriterStats {
-    fn report(&self) {
-        tracing::info!(
-            transactions = self.transactions,
-            writes = self.writes,
-            per_transaction = self.writes as f64 / self.transactions.max(1) as f64,
-            busy_secs = self.busy.as_secs_f64(),
-            "SQLite writer stopped"
-        );
-    }
-}
-
-/// The writer thread: batches jobs into transactions until every sender is gone.
-fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) {
-    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    let mut next_purge = Instant::now();
-    let mut stats = WriterStats::default();
-    loop {
-        if Instant::now() >= next_purge {
-            if let Err(e) = purge_expired(&conn) {
-                tracing::warn!(error = %e, "purging expired rows failed; will retry");
-            }
-            next_purge = Instant::now() + PURGE_EVERY;
-        }
-        let wait = next_purge.saturating_duration_since(Instant::now());
-        match jobs.recv_timeout(wait) {
-            Ok(job) => batch.push(job),
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                stats.report();
-                return;
-            }
-        }
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let started = Instant::now();
-        let commit = run_batch(&conn, &mut batch);
-        stats.transactions += 1;
-        stats.writes += batch.len() as u64;
-        stats.busy += started.elapsed();
-        for job in batch.drain(..) {
-            let outcome = match &commit {
-                Ok(()) => Ok(()),
-                Err(e) => Err(StoreError::Unavailable(e.clone())),
-            };
-            job.finish(outcome);
-        }
-    }
-}
-
-/// The checkpointer thread: copies the WAL into the database file every
-/// [`CHECKPOINT_EVERY`] (PASSIVE: never blocks the writer or the readers), so the writer's
-/// commits never pay for a checkpoint; a last one when the store closes.
-fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
-    let checkpoint = |mode: &str| {
-        let result = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        });
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
-        }
-    };
-    loop {
-        match stop.recv_timeout(CHECKPOINT_EVERY) {
-            Err(mpsc::RecvTimeoutError::Timeout) => checkpoint("PASSIVE"),
-            Ok(()) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                checkpoint("TRUNCATE");
-                return;
-            }
-        }
-    }
-}
-
-/// Runs every job in one transaction, each in its own savepoint.
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
-    let step = |sql: &str| -> Result<(), String> {
-        conn.prepare_cached(sql)
-            .and_then(|mut s| s.execute([]))
-            .map(|_| ())
-            .map_err(|e| format!("sqlite: {e}"))
-    };
-    step("BEGIN IMMEDIATE")?;
-    let result = (|| {
-        for job in batch.iter_mut() {
-            step("SAVEPOINT job")?;
-            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)))
-                .unwrap_or_else(|_| {
-                    tracing::error!("a store write panicked; rolled back");
-                    false
-                });
-            if !ok {
-                step("ROLLBACK TO job")?;
-            }
-            step("RELEASE job")?;
-        }
-        step("COMMIT")
-    })();
-    if result.is_err() && !conn.is_autocommit() {
-        if let Err(e) = conn.execute_batch("ROLLBACK") {
-            tracing::error!(error = %e, "rollback after a failed batch failed");
-        }
-    }
-    result
-}
-
-/// Deletes rows past their retention, a bounded chunk per table.
-fn purge_expired(conn: &Connection) -> rusqlite::Result<()> {
-    let now = now_ms();
-    for (table, column, before) in [
-        ("events", "expires_at", now / 1000),
-        ("deliveries", "expires_at", now / 1000),
-        ("dedup", "expires_at_ms", now),
-    ] {
-        let deleted = conn.execute(
-            &format!(
-                "DELETE FROM {table} WHERE rowid IN \
-                 (SELECT rowid FROM {table} WHERE {column} < ?1 LIMIT ?2)"
-            ),
-            rusqlite::params![before, PURGE_CHUNK],
-        )?;
-        if deleted > 0 {
-            tracing::info!(table, deleted, "purged expired rows");
-        }
-    }
-    Ok(())
 }
 
 /// Every port on one SQLite store, around the given queue (whose consumer side the caller

@@ -1,0 +1,15 @@
+//! Stores on DynamoDB. Each item carries its key and index attributes as top-level strings
+//! (the names `infra/template.yaml` declares) and the whole record as JSON in `doc`, so the
+//! mapping is one place and cannot drift field by field.
+
+mod codec;
+mod config;
+mod dedup;
+mod deliveries;
+mod events;
+mod index_query;
+
+pub use config::DynamoConfigStore;
+pub use dedup::DynamoDedupStore;
+pub use deliveries::DynamoDeliveryStore;
+pub use events::DynamoEventStore;

@@ -1,0 +1,108 @@
+//! The schema: created whole in a new store, upgraded step by step in an older one.
+
+use crate::db_err;
+use crate::error::{StoreError, StoreResult};
+use rusqlite::Connection;
+
+/// The schema version this build writes (`PRAGMA user_version`): 1, plus one per upgrade.
+pub(crate) const SCHEMA_VERSION: i64 = 1 + UPGRADES.len() as i64;
+
+/// `UPGRADES[i]` takes a store written at version `i + 1` to `i + 2`; a new store gets
+/// [`SCHEMA`], the latest, at once.
+pub(crate) const UPGRADES: &[&str] = &[
+    // 2: a dedup claim is pending until its event is queued (claims written before had
+    // their event queued, or were released).
+    "ALTER TABLE dedup ADD COLUMN claimed_at_ms INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE dedup ADD COLUMN queued INTEGER NOT NULL DEFAULT 1;",
+];
+
+/// Creates the schema, or checks the one found.
+pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db_err)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Unavailable(format!(
+            "the store was written by a newer switchboard (schema {version}, this build knows {SCHEMA_VERSION})"
+        )));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let changes = if version == 0 {
+        SCHEMA.to_owned()
+    } else {
+        let from = usize::try_from(version - 1).unwrap_or(0);
+        UPGRADES.get(from..).unwrap_or_default().concat()
+    };
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE; {changes} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    ))
+    .map_err(db_err)
+}
+
+/// Times: `*_at` text columns hold the sortable RFC 3339 form (they compare like times);
+/// `expires_at` is in seconds since the epoch (like DynamoDB's TTL), queue and dedup times
+/// (`*_ms`, `visible_at`, `sent_at`, `dead_at`) in milliseconds.
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS queue (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    body          TEXT    NOT NULL,
+    visible_at    INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    sent_at       INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS queue_by_visible ON queue (visible_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq           INTEGER PRIMARY KEY,
+    body          TEXT    NOT NULL,
+    receive_count INTEGER NOT NULL,
+    dead_at       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sources (
+    id   TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id   TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id          TEXT PRIMARY KEY,
+    source      TEXT NOT NULL,
+    call_id     TEXT,
+    received_at TEXT NOT NULL,
+    envelope    TEXT NOT NULL,
+    raw         TEXT NOT NULL,
+    dedup_key   TEXT,
+    expires_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_source ON events (source, received_at, id);
+CREATE INDEX IF NOT EXISTS events_by_call ON events (call_id, received_at, id) WHERE call_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_by_expiry ON events (expires_at);
+CREATE TABLE IF NOT EXISTS deliveries (
+    event_id        TEXT    NOT NULL,
+    sk              TEXT    NOT NULL,
+    subscription_id TEXT    NOT NULL,
+    attempt         INTEGER NOT NULL,
+    status          TEXT    NOT NULL,
+    call_id         TEXT,
+    attempted_at    TEXT    NOT NULL,
+    body            TEXT    NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    PRIMARY KEY (event_id, sk)
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_subscription ON deliveries (subscription_id, attempted_at, event_id, sk);
+CREATE INDEX IF NOT EXISTS deliveries_by_call ON deliveries (call_id, attempted_at, event_id, sk) WHERE call_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries (status, attempted_at, event_id, sk);
+CREATE INDEX IF NOT EXISTS deliveries_recent ON deliveries (attempted_at, event_id, sk);
+CREATE INDEX IF NOT EXISTS deliveries_by_expiry ON deliveries (expires_at);
+CREATE TABLE IF NOT EXISTS dedup (
+    key           TEXT PRIMARY KEY,
+    event_id      TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    claimed_at_ms INTEGER NOT NULL DEFAULT 0,
+    queued        INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS dedup_by_expiry ON dedup (expires_at_ms);
+";

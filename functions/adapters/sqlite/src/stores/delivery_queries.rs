@@ -1,0 +1,151 @@
+//! The ops listings of delivery attempts: by event, subscription, call, status, or day.
+
+use super::deliveries::SqliteDeliveryStore;
+use super::listing::{push_range, read_page};
+use crate::domain::attempt::AttemptStatus;
+use crate::domain::Attempt;
+use crate::error::StoreResult;
+use crate::ports::queries::{recent_days, Cursor, DeliveryQueries, DeliveryQuery, TimeRange};
+use crate::ports::{Page, PageRequest};
+use async_trait::async_trait;
+use rusqlite::types::Value;
+
+/// The first and last `YYYY-MM-DD` bucket of a recent listing, as bounds on `attempted_at`:
+/// from the start of the oldest day, up to (excluding) the day after the newest.
+fn recent_bounds(range: &TimeRange) -> Option<(String, String)> {
+    let days = recent_days(range, crate::domain::time::now());
+    let newest = days.first()?;
+    let oldest = days.last()?;
+    let after = chrono::NaiveDate::parse_from_str(newest, "%Y-%m-%d")
+        .ok()?
+        .succ_opt()?
+        .format("%Y-%m-%d")
+        .to_string();
+    Some((oldest.clone(), after))
+}
+
+/// The table itself: one event's attempts in sort-key order.
+fn event_sql(
+    event_id: &str,
+    subscription_id: Option<&str>,
+    cursor: Option<&Cursor>,
+) -> StoreResult<(String, Vec<Value>)> {
+    let mut sql = "SELECT body FROM deliveries WHERE event_id = ?".to_owned();
+    let mut values = vec![Value::Text(event_id.to_owned())];
+    if let Some(sub) = subscription_id {
+        sql.push_str(" AND subscription_id = ?");
+        values.push(Value::Text(sub.to_owned()));
+    }
+    if let Some(c) = cursor {
+        sql.push_str(" AND sk > ?");
+        values.push(Value::Text(c.get("sk")?.to_owned()));
+    }
+    sql.push_str(" ORDER BY sk LIMIT ?");
+    Ok((sql, values))
+}
+
+/// An index: `hash` (column, value) when the index has one, an optional status filter, the
+/// time range, the recent listing's day bounds; newest first, ties broken by the table key.
+fn index_sql(
+    index: &str,
+    hash: Option<(&str, &str)>,
+    status: Option<AttemptStatus>,
+    range: &TimeRange,
+    days: Option<(String, String)>,
+    cursor: Option<&Cursor>,
+) -> StoreResult<(String, Vec<Value>)> {
+    let mut sql = format!("SELECT body FROM deliveries INDEXED BY {index} WHERE 1 = 1");
+    let mut values = Vec::new();
+    if let Some((column, value)) = hash {
+        sql.push_str(&format!(" AND {column} = ?"));
+        values.push(Value::Text(value.to_owned()));
+    }
+    if let Some(status) = status {
+        sql.push_str(" AND status = ?");
+        values.push(Value::Text(status.as_str().to_owned()));
+    }
+    push_range(&mut sql, &mut values, "attempted_at", range);
+    if let Some((from, before)) = days {
+        sql.push_str(" AND attempted_at >= ? AND attempted_at < ?");
+        values.push(Value::Text(from));
+        values.push(Value::Text(before));
+    }
+    if let Some(c) = cursor {
+        sql.push_str(" AND (attempted_at, event_id, sk) < (?, ?, ?)");
+        for name in ["attempted_at", "event_id", "sk"] {
+            values.push(Value::Text(c.get(name)?.to_owned()));
+        }
+    }
+    sql.push_str(" ORDER BY attempted_at DESC, event_id DESC, sk DESC LIMIT ?");
+    Ok((sql, values))
+}
+
+#[async_trait]
+impl DeliveryQueries for SqliteDeliveryStore {
+    async fn query_deliveries(
+        &self,
+        query: &DeliveryQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let cursor = page
+            .cursor
+            .as_deref()
+            .map(|raw| query.decode_cursor(raw, crate::domain::time::now()))
+            .transpose()?;
+        let limit = page.limit.max(1);
+        let cursor = cursor.as_ref();
+        let built = match query {
+            DeliveryQuery::Event {
+                event_id,
+                subscription_id,
+            } => event_sql(event_id, subscription_id.as_deref(), cursor)?,
+            DeliveryQuery::Subscription {
+                subscription_id,
+                status,
+                range,
+            } => index_sql(
+                "deliveries_by_subscription",
+                Some(("subscription_id", subscription_id)),
+                *status,
+                range,
+                None,
+                cursor,
+            )?,
+            DeliveryQuery::Call {
+                call_id,
+                status,
+                range,
+            } => index_sql(
+                "deliveries_by_call",
+                Some(("call_id", call_id)),
+                *status,
+                range,
+                None,
+                cursor,
+            )?,
+            DeliveryQuery::Status { status, range } => index_sql(
+                "deliveries_by_status",
+                Some(("status", status.as_str())),
+                None,
+                range,
+                None,
+                cursor,
+            )?,
+            DeliveryQuery::Recent { range } => {
+                let Some(days) = recent_bounds(range) else {
+                    return Ok(Page {
+                        items: Vec::new(),
+                        next_cursor: None,
+                    });
+                };
+                index_sql("deliveries_recent", None, None, range, Some(days), cursor)?
+            }
+        };
+        let (sql, values) = built;
+        let query = query.clone();
+        read_page(&self.db, sql, values, limit, move |a: &Attempt| {
+            query.cursor_after(a).encode()
+        })
+        .await
+    }
+}

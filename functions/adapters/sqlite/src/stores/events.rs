@@ -1,0 +1,122 @@
+//! Stored events, by id, listed by source or call id through their indexes.
+
+use super::listing::{push_range, read_page};
+use super::rows::{from_json, to_json};
+use crate::domain::time::{epoch_secs, sortable, Timestamp};
+use crate::domain::{Envelope, RawRequest, StoredEvent};
+use crate::error::StoreResult;
+use crate::ports::queries::{EventQueries, EventQuery};
+use crate::ports::{EventStore, Page, PageRequest};
+use crate::{db_err, Db};
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{params, OptionalExtension};
+
+pub struct SqliteEventStore {
+    db: Db,
+}
+
+impl SqliteEventStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn put(&self, event: &StoredEvent, expires_at: Timestamp) -> StoreResult<()> {
+        let e = &event.envelope;
+        let values = (
+            e.id.clone(),
+            e.source.clone(),
+            e.call_id().map(str::to_owned),
+            sortable(&e.received_at),
+            to_json(e)?,
+            to_json(&event.raw)?,
+            event.dedup_key.clone(),
+            epoch_secs(&expires_at),
+        );
+        self.db
+            .write(move |conn| {
+                let (id, source, call_id, received_at, envelope, raw, dedup_key, expires) = values;
+                conn.prepare_cached(
+                    "INSERT OR REPLACE INTO events \
+                     (id, source, call_id, received_at, envelope, raw, dedup_key, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        id,
+                        source,
+                        call_id,
+                        received_at,
+                        envelope,
+                        raw,
+                        dedup_key,
+                        expires
+                    ])
+                })
+                .map_err(db_err)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get(&self, id: &str) -> StoreResult<Option<StoredEvent>> {
+        let id = id.to_owned();
+        self.db
+            .read(move |conn| {
+                let row: Option<(String, String, Option<String>)> = conn
+                    .prepare_cached("SELECT envelope, raw, dedup_key FROM events WHERE id = ?1")
+                    .and_then(|mut s| {
+                        s.query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    })
+                    .optional()
+                    .map_err(db_err)?;
+                let Some((envelope, raw, dedup_key)) = row else {
+                    return Ok(None);
+                };
+                Ok(Some(StoredEvent {
+                    envelope: from_json::<Envelope>(&envelope)?,
+                    raw: from_json::<RawRequest>(&raw)?,
+                    dedup_key,
+                }))
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl EventQueries for SqliteEventStore {
+    async fn query_events(
+        &self,
+        query: &EventQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Envelope>> {
+        let cursor = page
+            .cursor
+            .as_deref()
+            .map(|raw| query.decode_cursor(raw))
+            .transpose()?;
+        let limit = page.limit.max(1);
+        let (column, value) = query.hash();
+        let index = match query {
+            EventQuery::Source { .. } => "events_by_source",
+            EventQuery::Call { .. } => "events_by_call",
+        };
+        let mut sql = format!("SELECT envelope FROM events INDEXED BY {index} WHERE {column} = ?");
+        let mut values = vec![Value::Text(value.to_owned())];
+        push_range(&mut sql, &mut values, "received_at", query.range());
+        if let Some(c) = &cursor {
+            sql.push_str(" AND (received_at, id) < (?, ?)");
+            values.push(Value::Text(c.get("received_at")?.to_owned()));
+            values.push(Value::Text(c.get("id")?.to_owned()));
+        }
+        sql.push_str(" ORDER BY received_at DESC, id DESC LIMIT ?");
+        let query = query.clone();
+        read_page(&self.db, sql, values, limit, move |e: &Envelope| {
+            query.cursor_after(e).encode()
+        })
+        .await
+    }
+}

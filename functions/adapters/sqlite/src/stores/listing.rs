@@ -1,0 +1,69 @@
+//! The one shape of every listing: a WHERE clause built from optional parts, read with one
+//! row more than the page to tell whether more follow, then cut to a page with a cursor.
+
+use super::rows::{from_json, strings};
+use crate::error::StoreResult;
+use crate::ports::queries::TimeRange;
+use crate::ports::Page;
+use crate::Db;
+use rusqlite::types::Value;
+
+/// Adds `time >= since AND time <= until` (inclusive sortable bounds) to a WHERE clause.
+pub(super) fn push_range(
+    sql: &mut String,
+    values: &mut Vec<Value>,
+    column: &str,
+    range: &TimeRange,
+) {
+    let (since, until) = range.sortable_bounds();
+    if let Some(s) = since {
+        sql.push_str(&format!(" AND {column} >= ?"));
+        values.push(Value::Text(s));
+    }
+    if let Some(u) = until {
+        sql.push_str(&format!(" AND {column} <= ?"));
+        values.push(Value::Text(u));
+    }
+}
+
+/// Cuts `rows` (fetched with one extra) to a page, with the cursor of its last item.
+fn page_from<T>(mut rows: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(cursor)
+    } else {
+        None
+    };
+    Page {
+        items: rows,
+        next_cursor,
+    }
+}
+
+fn limit_value(limit: usize) -> Value {
+    Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1)
+}
+
+/// Runs a listing whose SQL ends in `LIMIT ?` (bound here) and cuts it to a page of
+/// `limit` records, the cursor taken from the last one kept.
+pub(super) async fn read_page<T, C>(
+    db: &Db,
+    sql: String,
+    mut values: Vec<Value>,
+    limit: usize,
+    cursor: C,
+) -> StoreResult<Page<T>>
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+    C: Fn(&T) -> String + Send + 'static,
+{
+    values.push(limit_value(limit));
+    db.read(move |conn| {
+        let rows = strings(conn, &sql, values)?
+            .iter()
+            .map(|b| from_json::<T>(b))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(page_from(rows, limit, cursor))
+    })
+    .await
+}

@@ -1,0 +1,15 @@
+//! Stores on SQLite: configuration tables, events, delivery attempts, dedup claims, and
+//! the ops listings, each served by a primary key or an index (see the schema in `lib.rs`).
+
+mod config;
+mod dedup;
+mod deliveries;
+mod delivery_queries;
+mod events;
+mod listing;
+mod rows;
+
+pub use config::{SqliteConfigStore, Table};
+pub use dedup::SqliteDedupStore;
+pub use deliveries::SqliteDeliveryStore;
+pub use events::SqliteEventStore;

@@ -1,0 +1,194 @@
+//! The writer thread: batches write jobs into transactions, checkpoints the WAL, purges
+//! expired rows.
+
+use crate::error::{StoreError, StoreResult};
+use crate::{now_ms, CHECKPOINT_EVERY, MAX_BATCH, PURGE_CHUNK, PURGE_EVERY};
+use rusqlite::Connection;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// A write run by the writer thread inside the open transaction.
+pub(crate) trait Job: Send {
+    /// Runs the write; returns whether it succeeded (a failure rolls back its savepoint).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the transaction is committed, or with why it was not.
+    fn finish(self: Box<Self>, commit: StoreResult<()>);
+}
+
+pub(crate) struct TypedJob<R, F> {
+    pub(crate) work: Option<F>,
+    pub(crate) result: Option<StoreResult<R>>,
+    pub(crate) reply: oneshot::Sender<StoreResult<R>>,
+}
+
+impl<R, F> Job for TypedJob<R, F>
+where
+    R: Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let result = work(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: StoreResult<()>) {
+        let answer = match commit {
+            Ok(()) => self
+                .result
+                .unwrap_or_else(|| Err(StoreError::Unavailable("write was not run".into()))),
+            Err(e) => Err(e),
+        };
+        // The caller may have gone away (request cancelled): nothing to tell it.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// What the writer did, logged when it stops.
+#[derive(Default)]
+struct WriterStats {
+    transactions: u64,
+    writes: u64,
+    busy: Duration,
+}
+
+impl WriterStats {
+    fn report(&self) {
+        tracing::info!(
+            transactions = self.transactions,
+            writes = self.writes,
+            per_transaction = self.writes as f64 / self.transactions.max(1) as f64,
+            busy_secs = self.busy.as_secs_f64(),
+            "SQLite writer stopped"
+        );
+    }
+}
+
+/// The writer thread: batches jobs into transactions until every sender is gone.
+pub(crate) fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    let mut next_purge = Instant::now();
+    let mut stats = WriterStats::default();
+    loop {
+        if Instant::now() >= next_purge {
+            if let Err(e) = purge_expired(&conn) {
+                tracing::warn!(error = %e, "purging expired rows failed; will retry");
+            }
+            next_purge = Instant::now() + PURGE_EVERY;
+        }
+        let wait = next_purge.saturating_duration_since(Instant::now());
+        match jobs.recv_timeout(wait) {
+            Ok(job) => batch.push(job),
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                stats.report();
+                return;
+            }
+        }
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let commit = run_batch(&conn, &mut batch);
+        stats.transactions += 1;
+        stats.writes += batch.len() as u64;
+        stats.busy += started.elapsed();
+        for job in batch.drain(..) {
+            let outcome = match &commit {
+                Ok(()) => Ok(()),
+                Err(e) => Err(StoreError::Unavailable(e.clone())),
+            };
+            job.finish(outcome);
+        }
+    }
+}
+
+/// The checkpointer thread: copies the WAL into the database file every
+/// [`CHECKPOINT_EVERY`] (PASSIVE: never blocks the writer or the readers), so the writer's
+/// commits never pay for a checkpoint; a last one when the store closes.
+pub(crate) fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    let checkpoint = |mode: &str| {
+        let result = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+    };
+    loop {
+        match stop.recv_timeout(CHECKPOINT_EVERY) {
+            Err(mpsc::RecvTimeoutError::Timeout) => checkpoint("PASSIVE"),
+            Ok(()) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                checkpoint("TRUNCATE");
+                return;
+            }
+        }
+    }
+}
+
+/// Runs every job in one transaction, each in its own savepoint.
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+    let step = |sql: &str| -> Result<(), String> {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map(|_| ())
+            .map_err(|e| format!("sqlite: {e}"))
+    };
+    step("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        for job in batch.iter_mut() {
+            step("SAVEPOINT job")?;
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)))
+                .unwrap_or_else(|_| {
+                    tracing::error!("a store write panicked; rolled back");
+                    false
+                });
+            if !ok {
+                step("ROLLBACK TO job")?;
+            }
+            step("RELEASE job")?;
+        }
+        step("COMMIT")
+    })();
+    if result.is_err() && !conn.is_autocommit() {
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::error!(error = %e, "rollback after a failed batch failed");
+        }
+    }
+    result
+}
+
+/// Deletes rows past their retention, a bounded chunk per table.
+fn purge_expired(conn: &Connection) -> rusqlite::Result<()> {
+    let now = now_ms();
+    for (table, column, before) in [
+        ("events", "expires_at", now / 1000),
+        ("deliveries", "expires_at", now / 1000),
+        ("dedup", "expires_at_ms", now),
+    ] {
+        let deleted = conn.execute(
+            &format!(
+                "DELETE FROM {table} WHERE rowid IN \
+                 (SELECT rowid FROM {table} WHERE {column} < ?1 LIMIT ?2)"
+            ),
+            rusqlite::params![before, PURGE_CHUNK],
+        )?;
+        if deleted > 0 {
+            tracing::info!(table, deleted, "purged expired rows");
+        }
+    }
+    Ok(())
+}
