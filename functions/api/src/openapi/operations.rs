@@ -115,7 +115,7 @@ impl Op {
                 "401" => "Missing or invalid credentials.",
                 "404" => "No such item.",
                 "405" => "Method not allowed on this path.",
-                "409" => "Conflict: an item with this id exists (create), or the item kept changing concurrently while this update was applied (retry it).",
+                "409" => "Conflict: an item with this id exists (create), the item kept changing concurrently while this update was applied (retry it), or the subscription to replay to is disabled (`subscription_disabled`: enable it first).",
                 "413" => "Request body over 256 KiB, or a record that would not fit one stored item (392 KiB).",
                 _ => "A backing store is unavailable; retry later.",
             };
@@ -279,7 +279,7 @@ pub fn operation(handler: Handler) -> Option<Value> {
                 .body("ReplayRequest")
                 .ok("200", json_response("Replay queued.", json!({"type": "object"})))
                 .ok("202", json_response("Replay queued.", json!({"type": "object"}))),
-            &["400", "404", "413"],
+            &["400", "404", "409", "413"],
         ),
     };
     Some(op)
