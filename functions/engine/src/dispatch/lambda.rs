@@ -2,7 +2,7 @@
 
 use super::{BatchRecord, Dispatcher};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio::time::Instant;
 
 impl Dispatcher {
@@ -56,13 +56,16 @@ impl Dispatcher {
 }
 
 /// The runtime's wall-clock deadline on the monotonic clock. A context without one (zero, as
-/// some local runners send) means no deadline.
+/// some local runners send) means no deadline, and so does one already past when the
+/// invocation starts: Lambda never starts an invocation after its deadline, but local
+/// runners (`cargo lambda watch`) send such values, and honouring them would leave every
+/// message to a redelivery.
 fn instant_of(deadline: SystemTime) -> Option<Instant> {
-    if deadline <= SystemTime::UNIX_EPOCH {
+    let Ok(left) = deadline.duration_since(SystemTime::now()) else {
+        if deadline > SystemTime::UNIX_EPOCH {
+            tracing::warn!("the invocation's deadline had passed when it started; ignoring it");
+        }
         return None;
-    }
-    let left = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
+    };
     Some(Instant::now() + left)
 }
