@@ -4,6 +4,7 @@
 pub(crate) use switchboard_engine::{domain, error, ports};
 
 mod dynamodb;
+pub mod metering;
 mod sqs;
 
 pub use dynamodb::{DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore};
