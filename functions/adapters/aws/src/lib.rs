@@ -7,6 +7,7 @@ mod dynamodb;
 pub mod metering;
 mod sqs;
 
+pub use dynamodb::shards;
 pub use dynamodb::{DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore};
 pub use sqs::SqsQueue;
 
