@@ -18,6 +18,7 @@ mod lambda_events;
 mod limits;
 mod load;
 mod provider_signatures;
+mod scale_model;
 mod secrets;
 mod serve;
 mod support;
