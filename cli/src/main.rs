@@ -3,8 +3,8 @@
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use switchboard_cli::ops;
 use switchboard_cli::serve::{self, ServeConfig, Store};
+use switchboard_cli::{discovery, ops};
 use switchboard_core::adapters::sqlite::SyncMode;
 use switchboard_core::redact::Secret;
 
@@ -107,6 +107,7 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     config.settings.delivery_concurrency = args.delivery_concurrency.clamp(1, 1024);
     config.settings.public_url = args.public_url;
     let config_public_url = config.settings.public_url.clone();
+    let mut discovery_dir = discovery::runtime_dir();
     config.store = if args.memory {
         if args.data_dir.is_some() {
             eprintln!("note: --memory given; the data directory is not used");
@@ -117,6 +118,7 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
             eprintln!("error: no data directory: pass --data-dir (or set SWITCHBOARD_DATA_DIR or HOME), or --memory");
             return ExitCode::from(2);
         };
+        discovery_dir = dir.clone();
         Store::Durable {
             dir,
             sync: args.sync,
@@ -143,11 +145,18 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
         "  data:              {}",
         describe_store(running.data.as_ref())
     );
+    let announced = discovery::announce(&discovery_dir, running.addr, &token);
+    if let Some(path) = &announced {
+        println!("  CLI finds it via:  {}", path.display());
+    }
     println!("Press Ctrl-C to drain and stop.");
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("error: cannot wait for Ctrl-C: {e}");
     }
     eprintln!("stopping: draining the queue...");
+    if let Some(path) = &announced {
+        discovery::remove(path);
+    }
     let kept = running.data.as_ref().map(|d| d.path.clone());
     let left = running.stop().await;
     if left > 0 {

@@ -55,7 +55,7 @@ impl Client {
         let endpoint = endpoint.filter(|e| !e.trim().is_empty()).ok_or_else(|| {
             CliError::Usage(
                 "no endpoint: pass --endpoint URL or set SWITCHBOARD_ENDPOINT (serve prints its URL; \
-                 a deployed stack's is the ApiUrl output of `sam list stack-outputs`)"
+                 or --stack NAME for a deployed stack)"
                     .into(),
             )
         })?;

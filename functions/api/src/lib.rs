@@ -12,6 +12,7 @@ pub(crate) use switchboard_engine::{
 mod admin;
 mod admin_ops;
 mod console;
+pub mod dead_letters;
 mod ingest;
 pub mod openapi;
 pub mod public_url;
@@ -128,6 +129,8 @@ impl App {
             Handler::GetEvent => admin_ops::get_event(self, id).await,
             Handler::ListDeliveries => admin_ops::list_deliveries(self, req).await,
             Handler::Replay => admin::replay_route(self, req).await,
+            Handler::ListDeadLetters => dead_letters::list(self, req).await,
+            Handler::RedriveDeadLetters => dead_letters::redrive(self, req).await,
         }
     }
 
