@@ -32,6 +32,8 @@ struct Cli {
 enum Command {
     /// Ingest, admin API and delivery on one port, with no AWS at all.
     Serve(ServeArgs),
+    /// The console page on a local port, its admin calls signed for you (--stack, --endpoint).
+    Console(switchboard_cli::console::ConsoleArgs),
     #[command(flatten)]
     Ops(Box<ops::OpsCommand>),
 }
@@ -173,6 +175,45 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+async fn run_console(global: ops::Global, args: switchboard_cli::console::ConsoleArgs) -> ExitCode {
+    use switchboard_cli::console;
+    let started = async {
+        let client = ops::client_for(&global).await?;
+        let listener = console::bind(&args).await?;
+        Ok::<_, ops::client::CliError>((client, listener))
+    };
+    let (client, listener) = match started.await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    match listener.local_addr() {
+        Ok(addr) => println!("Switchboard console on {}", discovery::url_of(addr)),
+        Err(e) => eprintln!("note: cannot read the listening address: {e}"),
+    }
+    println!("  forwarding /admin to {}", client.endpoint());
+    println!("Press Ctrl-C to stop.");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(console::serve(client, listener, args.allow_remote, stopped));
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        eprintln!("error: cannot wait for Ctrl-C: {e}");
+    }
+    let _ = stop.send(true);
+    match server.await {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+        Err(e) => {
+            eprintln!("error: the console stopped abnormally: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -185,6 +226,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => run_serve(args).await,
+        Command::Console(args) => run_console(cli.global, args).await,
         Command::Ops(command) => ExitCode::from(ops::run(cli.global, *command).await),
     }
 }

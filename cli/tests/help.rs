@@ -32,6 +32,7 @@ fn help_lists_serve_and_the_ops_nouns_only() {
         commands(&help),
         [
             "serve",
+            "console",
             "sources",
             "subscriptions",
             "events",

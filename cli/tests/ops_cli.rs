@@ -42,9 +42,14 @@ async fn sb_env(args: &[&str], env: &[(&str, &str)]) -> Out {
                 cmd.env_remove(k);
             }
         }
+        // A home of the test's own: no discovery file of a serve the user runs
+        let home = isolated_home();
         cmd.env("AWS_CONFIG_FILE", "/nonexistent")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("AWS_EC2_METADATA_DISABLED", "true");
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("HOME", &home)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_RUNTIME_DIR", home.join("run"));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -57,6 +62,10 @@ async fn sb_env(args: &[&str], env: &[(&str, &str)]) -> Out {
     })
     .await
     .unwrap()
+}
+
+fn isolated_home() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("sb-ops-cli-{}", std::process::id()))
 }
 
 /// Runs `switchboard --endpoint <serve> --token T <args>`.
@@ -472,10 +481,19 @@ async fn events_and_deliveries_of_a_call() {
 async fn usage_and_connection_errors_exit_2_api_errors_exit_1() {
     let running = start().await;
     let endpoint = format!("http://{}", running.addr);
-    // No endpoint
+    // No endpoint: the one a serve announced (here one that has gone away), and a
+    // connection error naming it
+    let data = isolated_home().join("data/switchboard");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("serve.json"),
+        r#"{"url": "http://127.0.0.1:1", "token": "old", "pid": 1}"#,
+    )
+    .unwrap();
     let out = sb_env(&["sources", "list", "--token", TOKEN], &[]).await;
-    assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("--endpoint"));
+    std::fs::remove_file(data.join("serve.json")).unwrap();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("http://127.0.0.1:1"), "{}", out.stderr);
     // Endpoint and token from the environment
     let out = sb_env(
         &["sources", "list", "--json"],

@@ -90,7 +90,9 @@ async fn execute(g: &Global, command: OpsCommand) -> CliResult<()> {
 /// The client for the target these options name (see [`target`]).
 pub async fn client_for(g: &Global) -> CliResult<Client> {
     let t = target::resolve(g).await?;
-    if t.token.is_none() && target::is_local(&t.endpoint) {
+    // Found, not given: a local serve wants its token; an explicit URL may mean SigV4.
+    let implicit = g.endpoint.is_none() && g.stack.is_none();
+    if implicit && t.token.is_none() && target::is_local(&t.endpoint) {
         return Err(client::CliError::Usage(format!(
             "no token for {}: no running serve announced itself (switchboard serve writes {} in \
              its data directory); start serve, or pass --token / set SWITCHBOARD_TOKEN",

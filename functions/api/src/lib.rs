@@ -32,6 +32,11 @@ use std::net::IpAddr;
 
 pub use crate::error::ApiError;
 
+/// The console page (`GET /`), for `switchboard console` to serve locally.
+pub fn console_page() -> Response<Bytes> {
+    console::page()
+}
+
 /// The caller's address, attached as a request extension by the server or Lambda glue
 /// (API Gateway's `sourceIp`); used by source IP allow-lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
