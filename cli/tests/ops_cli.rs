@@ -646,3 +646,75 @@ async fn without_a_token_requests_are_sigv4_signed() {
     .await;
     assert_eq!(out.code, 2, "{}", out.stderr);
 }
+
+/// `dead-letters list|show|redrive` against serve's dead-letter list: a body dispatch cannot
+/// decode is dead-lettered after serve's receive limit, listed with why, shown whole, and
+/// redriven with progress on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_list_show_and_redrive() {
+    let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(TOKEN));
+    config.visibility = std::time::Duration::from_millis(100);
+    config.max_receives = 1;
+    let running = serve::start(config).await.unwrap();
+    let serve::LocalQueue::Memory(queue) = &running.queue else {
+        panic!("ServeConfig::new keeps the queue in memory");
+    };
+    queue.send_raw("not a queue message".into(), std::time::Duration::ZERO);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while queue.dead_letters().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never dead-lettered");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let out = sb(&running, &["dead-letters", "list", "--json"]).await;
+    ok(&out);
+    let items = out.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1, "{items:?}");
+    let id = items[0]["message_id"].as_str().unwrap().to_owned();
+    assert!(items[0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("not a Switchboard queue message"));
+    let table = sb(&running, &["dead-letters", "list"]).await;
+    ok(&table);
+    assert!(
+        table.stdout.starts_with("MESSAGE") && table.stdout.contains(&id),
+        "{}",
+        table.stdout
+    );
+    let shown = sb(&running, &["dead-letters", "show", &id]).await;
+    ok(&shown);
+    assert!(
+        shown.stdout.contains("not a queue message"),
+        "{}",
+        shown.stdout
+    );
+    let missing = sb(&running, &["dead-letters", "show", "nope"]).await;
+    assert_eq!(missing.code, 1);
+
+    let redriven = sb(&running, &["dead-letters", "redrive", "--all"]).await;
+    ok(&redriven);
+    assert!(
+        redriven.stderr.contains("redriving 1 message(s)"),
+        "{}",
+        redriven.stderr
+    );
+    assert!(
+        redriven.stdout.contains("redriven 1"),
+        "{}",
+        redriven.stdout
+    );
+    // Back on the queue it fails again and returns to the dead-letter list, by its id
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while queue.dead_letters().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never dead-lettered again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let by_id = sb(&running, &["dead-letters", "redrive", &id, "nope"]).await;
+    ok(&by_id);
+    assert!(by_id.stderr.contains("nope"), "{}", by_id.stderr);
+    running.stop().await;
+}
