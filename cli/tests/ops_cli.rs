@@ -494,6 +494,7 @@ async fn usage_and_connection_errors_exit_2_api_errors_exit_1() {
     std::fs::remove_file(data.join("serve.json")).unwrap();
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("http://127.0.0.1:1"), "{}", out.stderr);
+    assert!(out.stderr.contains("still running"), "{}", out.stderr);
     // Endpoint and token from the environment
     let out = sb_env(
         &["sources", "list", "--json"],

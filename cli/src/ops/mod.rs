@@ -76,19 +76,34 @@ pub async fn run(global: Global, command: OpsCommand) -> u8 {
 }
 
 async fn execute(g: &Global, command: OpsCommand) -> CliResult<()> {
-    let client = client_for(g).await?;
-    match command {
+    let (client, announced_in) = client_and_origin(g).await?;
+    let result = match command {
         OpsCommand::Sources(c) => sources::run(g, &client, c).await,
         OpsCommand::Subscriptions(c) => subscriptions::run(g, &client, c).await,
         OpsCommand::Events(c) => events::run(g, &client, c).await,
         OpsCommand::Deliveries(c) => deliveries::run(g, &client, c).await,
         OpsCommand::Replay(a) => replay::run(g, &client, a).await,
         OpsCommand::DeadLetters(c) => dead_letters::run(g, &client, c).await,
+    };
+    match (result, announced_in) {
+        // A serve killed with kill -9 leaves its file behind.
+        (Err(client::CliError::Connection(m)), Some(path)) => {
+            Err(client::CliError::Connection(format!(
+                "{m} (the endpoint is from {}: is that serve still running?)",
+                path.display()
+            )))
+        }
+        (result, _) => result,
     }
 }
 
 /// The client for the target these options name (see [`target`]).
 pub async fn client_for(g: &Global) -> CliResult<Client> {
+    Ok(client_and_origin(g).await?.0)
+}
+
+/// [`client_for`], and the discovery file its endpoint came from, if it did.
+async fn client_and_origin(g: &Global) -> CliResult<(Client, Option<std::path::PathBuf>)> {
     let t = target::resolve(g).await?;
     // Found, not given: a local serve wants its token; an explicit URL may mean SigV4.
     let implicit = g.endpoint.is_none() && g.stack.is_none();
@@ -100,5 +115,6 @@ pub async fn client_for(g: &Global) -> CliResult<Client> {
             crate::discovery::FILE
         )));
     }
-    Client::new(Some(t.endpoint), t.token).await
+    let client = Client::new(Some(t.endpoint), t.token).await?;
+    Ok((client, t.announced_in))
 }

@@ -12,6 +12,8 @@ pub struct Target {
     pub endpoint: String,
     /// `None`: sign with SigV4.
     pub token: Option<String>,
+    /// The discovery file the endpoint came from, if it did.
+    pub announced_in: Option<PathBuf>,
 }
 
 /// The target of a command with these options.
@@ -27,6 +29,7 @@ pub async fn resolve(g: &Global) -> CliResult<Target> {
         return Ok(Target {
             endpoint,
             token: g.token.clone(),
+            announced_in: None,
         });
     }
     Ok(resolve_local(g, &discovery_paths()))
@@ -44,11 +47,10 @@ pub fn discovery_paths() -> Vec<PathBuf> {
 
 /// Without `--stack`: flags and environment first, then the discovery file.
 pub fn resolve_local(g: &Global, paths: &[PathBuf]) -> Target {
-    let found = discovery::read_newest(paths).map(|(_, f)| f);
-    let endpoint = g
-        .endpoint
-        .clone()
-        .filter(|e| !e.trim().is_empty())
+    let (path, found) = discovery::read_newest(paths).unzip();
+    let given = g.endpoint.clone().filter(|e| !e.trim().is_empty());
+    let announced_in = path.filter(|_| given.is_none());
+    let endpoint = given
         .or_else(|| found.as_ref().map(|f| f.url.clone()))
         .unwrap_or_else(|| discovery::DEFAULT_ENDPOINT.to_owned());
     let token = g
@@ -61,7 +63,11 @@ pub fn resolve_local(g: &Global, paths: &[PathBuf]) -> Target {
                 .filter(|f| same_endpoint(&f.url, &endpoint))
                 .map(|f| f.token)
         });
-    Target { endpoint, token }
+    Target {
+        endpoint,
+        token,
+        announced_in,
+    }
 }
 
 fn same_endpoint(a: &str, b: &str) -> bool {
