@@ -4,7 +4,8 @@
 use crate::config::{AwsResources, Settings};
 use std::sync::Arc;
 use switchboard_adapters_aws::{
-    DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore, SqsQueue,
+    DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore, SqsDeadLetterQueue,
+    SqsQueue,
 };
 use switchboard_adapters_memory::{
     MemoryConfigStore, MemoryDedupStore, MemoryDeliveryStore, MemoryEventStore, MemoryQueue,
@@ -32,7 +33,8 @@ impl Compose for Ports {
         let events = Arc::new(MemoryEventStore::default());
         let deliveries = Arc::new(MemoryDeliveryStore::default());
         Self {
-            queue,
+            queue: queue.clone(),
+            dead_letters: queue,
             sources: Arc::new(MemoryConfigStore::default()),
             subscriptions: Arc::new(MemoryConfigStore::default()),
             events: events.clone(),
@@ -89,7 +91,12 @@ fn aws_ports(
         &names.deliveries_table,
     ));
     Ports {
-        queue: Arc::new(SqsQueue::new(sqs, &names.queue_url)),
+        queue: Arc::new(SqsQueue::new(sqs.clone(), &names.queue_url)),
+        dead_letters: Arc::new(SqsDeadLetterQueue::new(
+            sqs,
+            names.dead_letter_queue_url.clone(),
+            &names.queue_url,
+        )),
         sources: Arc::new(DynamoConfigStore::new(ddb.clone(), &names.sources_table)),
         subscriptions: Arc::new(DynamoConfigStore::new(
             ddb.clone(),

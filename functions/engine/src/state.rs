@@ -2,8 +2,8 @@
 //! (`switchboard-core`'s `state`), which knows the adapters.
 
 use crate::ports::{
-    DedupStore, DeliveryQueries, DeliveryStore, EventQueries, EventQueue, EventStore, SourceStore,
-    SubscriptionStore,
+    DeadLetterQueue, DedupStore, DeliveryQueries, DeliveryStore, EventQueries, EventQueue,
+    EventStore, SourceStore, SubscriptionStore,
 };
 use std::sync::Arc;
 
@@ -19,4 +19,6 @@ pub struct Ports {
     pub event_queries: Arc<dyn EventQueries>,
     /// Ops listings over the deliveries store (the same data as `deliveries`).
     pub delivery_queries: Arc<dyn DeliveryQueries>,
+    /// Where the events queue puts what it gives up on.
+    pub dead_letters: Arc<dyn DeadLetterQueue>,
 }

@@ -164,6 +164,7 @@ pub async fn resources(sdk: &aws_config::SdkConfig, visibility_secs: u32) -> Aws
         events_table: unique("events"),
         deliveries_table: unique("deliveries"),
         dedup_table: unique("dedup"),
+        dead_letter_queue_url: None,
     };
     create_tables(sdk, &names).await;
     names
