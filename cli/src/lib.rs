@@ -3,5 +3,6 @@
 //! (`tools/bench`) start in-process.
 
 pub mod http_server;
+pub mod metrics;
 pub mod ops;
 pub mod serve;

@@ -17,6 +17,8 @@ mod ingest_errors;
 mod lambda_events;
 mod limits;
 mod load;
+mod metrics;
+mod metrics_emf;
 mod provider_signatures;
 mod secrets;
 mod serve;

@@ -6,13 +6,14 @@
 /// here where the ingest wiring looks for it).
 pub use switchboard_engine::source_cache;
 pub(crate) use switchboard_engine::{
-    config, delivery, dispatch, domain, error, ports, providers, redact, state,
+    config, delivery, dispatch, domain, error, metrics, ports, providers, redact, state,
 };
 
 mod admin;
 mod admin_ops;
 mod console;
 mod ingest;
+mod observe;
 pub mod openapi;
 pub mod public_url;
 pub mod response;
@@ -113,6 +114,7 @@ impl App {
             }
             Handler::Console => Ok(console::page()),
             Handler::OpenApi => Ok(admin_ops::openapi()),
+            Handler::Metrics => observe::metrics(self, req).await,
             Handler::ListSources => admin::list_sources(self).await,
             Handler::CreateSource => admin::create_source(self, req).await,
             Handler::GetSource => admin::get_source(self, id).await,
@@ -131,7 +133,7 @@ impl App {
         }
     }
 
-    fn admin_authorized(&self, req: &Request<Bytes>) -> bool {
+    pub(crate) fn admin_authorized(&self, req: &Request<Bytes>) -> bool {
         match &self.admin_auth {
             AdminAuth::Iam => true,
             AdminAuth::Bearer(token) => req

@@ -40,6 +40,7 @@ impl Compose for Ports {
             dedup: Arc::new(MemoryDedupStore::default()),
             event_queries: events,
             delivery_queries: deliveries,
+            metrics: switchboard_engine::state::no_metrics(),
         }
     }
 
@@ -64,6 +65,7 @@ impl Compose for Ports {
             dedup: Arc::new(DynamoDedupStore::new(ddb, &names.dedup_table)),
             event_queries: events,
             delivery_queries: deliveries,
+            metrics: switchboard_engine::state::no_metrics(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The set of ports a handler works with, built once at start-up by the composition root
 //! (`switchboard-core`'s `state`), which knows the adapters.
 
+use crate::metrics::{Metrics, NoMetrics};
 use crate::ports::{
     DedupStore, DeliveryQueries, DeliveryStore, EventQueries, EventQueue, EventStore, SourceStore,
     SubscriptionStore,
@@ -19,4 +20,20 @@ pub struct Ports {
     pub event_queries: Arc<dyn EventQueries>,
     /// Ops listings over the deliveries store (the same data as `deliveries`).
     pub delivery_queries: Arc<dyn DeliveryQueries>,
+    /// Where ingest and dispatch report what happened (no-op unless wired: EMF lines under
+    /// Lambda, Prometheus under `serve`).
+    pub metrics: Arc<dyn Metrics>,
+}
+
+impl Ports {
+    /// These ports reporting to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+}
+
+/// The sink of ports built without one.
+pub fn no_metrics() -> Arc<dyn Metrics> {
+    Arc::new(NoMetrics)
 }

@@ -388,6 +388,7 @@ pub fn ports(queue: Arc<SqliteQueue>) -> state::Ports {
         dedup: Arc::new(SqliteDedupStore::new(db)),
         event_queries: events,
         delivery_queries: deliveries,
+        metrics: state::no_metrics(),
     }
 }
 

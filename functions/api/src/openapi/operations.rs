@@ -177,6 +177,12 @@ pub fn operation(handler: Handler) -> Option<Value> {
                 .ok("200", json_response("The OpenAPI document.", json!({"type": "object"}))),
             &[],
         ),
+        Metrics => with_common(
+            Op::new("getMetrics", "meta", "Metrics in Prometheus (OpenMetrics) text format")
+                .describe("Counters and histograms of webhooks and deliveries, and the queue depth, for a Prometheus scrape with the admin token as its bearer `authorization`. Served by `switchboard serve`; a deployed stack publishes the same metrics to CloudWatch (namespace `Switchboard`) and answers 404.")
+                .ok("200", json!({"description": "The exposition.", "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}})),
+            &["404"],
+        ),
         ListSources => with_common(
             Op::new("listSources", "sources", "List sources")
                 .ok("200", json_response("Every source, by id (secrets redacted).", page_of("Source"))),
