@@ -70,6 +70,9 @@ pub struct CostArgs {
     pub price_eventbridge_events_per_million: f64,
     #[arg(long, default_value_t = 0.20)]
     pub price_eventbridge_api_destinations_per_million: f64,
+    /// The CloudWatch metrics section (crate::cost_metrics).
+    #[command(flatten)]
+    pub metrics: crate::cost_metrics::MetricsCostArgs,
 }
 
 /// DynamoDB's item size: attribute names plus values (strings as UTF-8, numbers about one
@@ -318,5 +321,5 @@ pub fn run(a: CostArgs) -> Result<(), String> {
         "fan-out ratio: switchboard ÷ cheapest alternative = {:.2} (target < 1.00)",
         fan_out / cheapest.max(1e-9)
     );
-    Ok(())
+    crate::cost_metrics::print(&a.metrics, a.price_logs_per_gb, a.subscribers, retries)
 }

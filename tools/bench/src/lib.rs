@@ -10,6 +10,7 @@
 //! - `cost`: dollars per million events × S subscribers, beside SNS and EventBridge.
 
 pub mod cost;
+pub mod cost_metrics;
 pub mod emulator;
 pub mod lambda;
 pub mod load;
