@@ -6,6 +6,7 @@
 
 mod admin_api;
 mod bad_input;
+mod call_timeline;
 mod console_browser;
 mod contract;
 mod deadlines;

@@ -129,6 +129,7 @@ impl App {
             Handler::ListEvents => admin_ops::list_events(self, req).await,
             Handler::GetEvent => admin_ops::get_event(self, id).await,
             Handler::ListDeliveries => admin_ops::list_deliveries(self, req).await,
+            Handler::CallTimeline => observe::call_timeline(self, id).await,
             Handler::Replay => admin::replay_route(self, req).await,
         }
     }

@@ -30,6 +30,7 @@ pub enum Handler {
     ListEvents,
     GetEvent,
     ListDeliveries,
+    CallTimeline,
     Replay,
 }
 
@@ -95,6 +96,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/admin/events", ListEvents),
     route("GET", "/admin/events/{id}", GetEvent),
     route("GET", "/admin/deliveries", ListDeliveries),
+    route("GET", "/admin/calls/{id}", CallTimeline),
     route("POST", "/admin/replay", Replay),
 ];
 
