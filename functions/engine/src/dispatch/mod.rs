@@ -341,7 +341,9 @@ impl Dispatcher {
         subscriptions: &[Subscription],
         permits: &Slots,
     ) -> Result<(), DispatchError> {
-        let span = tracing::info_span!("delivery", event_id = %event.envelope.id, subscription_id = %sub.id, attempt = n);
+        // Every log line of an attempt names the event, subscription, call and attempt.
+        let call_id = event.envelope.call_id().unwrap_or_default();
+        let span = tracing::info_span!("delivery", event_id = %event.envelope.id, subscription_id = %sub.id, %call_id, attempt = n);
         async {
             let outcome = {
                 let _permit = permits.start(self.client.timeout_for(sub)).await?;
