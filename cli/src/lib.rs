@@ -5,5 +5,6 @@
 pub mod console;
 pub mod discovery;
 pub mod http_server;
+pub mod metrics;
 pub mod ops;
 pub mod serve;

@@ -4,6 +4,7 @@
 //! memory.
 
 use crate::http_server;
+use crate::metrics::PrometheusMetrics;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -234,7 +235,9 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
         source,
     })?;
     // Admin writes go through the same cache and invalidate it, so serve sees them at once.
-    let ports = ports.with_source_cache(switchboard_core::api::source_cache::DEFAULT_TTL);
+    let ports = ports
+        .with_source_cache(switchboard_core::api::source_cache::DEFAULT_TTL)
+        .with_metrics(Arc::new(PrometheusMetrics::new(queue.clone())));
     let dispatcher = Arc::new(
         Dispatcher::from_settings(ports.clone(), config.settings.clone())
             .map_err(|e| ServeError::Client(e.to_string()))?,

@@ -320,6 +320,28 @@ async fn console_creates_a_subscription_shows_its_delivery_and_replays_it() {
         )
         .await;
     assert!(delivered.as_str().unwrap().contains("200"), "{delivered}");
+    // and the call's timeline: its event with the subscription's outcome
+    let timeline = browser
+        .wait_for(
+            "the call timeline",
+            &format!(
+                "!document.getElementById('call-section').hidden && [...document.querySelectorAll('#timeline tbody tr')].map(r => r.textContent).find(t => t.includes('{sub_id}'))"
+            ),
+        )
+        .await;
+    let timeline = timeline.as_str().unwrap();
+    assert!(
+        timeline.contains("call.ended")
+            && timeline.contains("succeeded")
+            && timeline.contains("HTTP 200"),
+        "{timeline}"
+    );
+    assert_eq!(
+        browser
+            .js("return document.getElementById('call-title').textContent")
+            .await,
+        CALL_ID
+    );
     browser.screenshot("console.png").await;
 
     // When the operator presses Replay on it

@@ -6,6 +6,7 @@
 
 mod admin_api;
 mod bad_input;
+mod call_timeline;
 mod console_browser;
 mod contract;
 mod dead_letters;
@@ -18,6 +19,8 @@ mod ingest_errors;
 mod lambda_events;
 mod limits;
 mod load;
+mod metrics;
+mod metrics_emf;
 mod provider_signatures;
 mod scale_model;
 mod secrets;

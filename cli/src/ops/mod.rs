@@ -6,6 +6,7 @@
 //! 2 usage or connection problems (bad flags, no endpoint, no credentials, unreachable).
 
 pub mod body;
+pub mod calls;
 pub mod client;
 pub mod dead_letters;
 pub mod deliveries;
@@ -57,6 +58,9 @@ pub enum OpsCommand {
     /// Delivery attempts.
     #[command(subcommand)]
     Deliveries(deliveries::DeliveriesCmd),
+    /// A call's timeline: its events and each subscriber's outcome.
+    #[command(subcommand)]
+    Calls(calls::CallsCmd),
     /// Send events to subscribers again.
     Replay(replay::ReplayArgs),
     /// Queue messages that failed too often: list, show, send back.
@@ -82,6 +86,7 @@ async fn execute(g: &Global, command: OpsCommand) -> CliResult<()> {
         OpsCommand::Subscriptions(c) => subscriptions::run(g, &client, c).await,
         OpsCommand::Events(c) => events::run(g, &client, c).await,
         OpsCommand::Deliveries(c) => deliveries::run(g, &client, c).await,
+        OpsCommand::Calls(c) => calls::run(g, &client, c).await,
         OpsCommand::Replay(a) => replay::run(g, &client, a).await,
         OpsCommand::DeadLetters(c) => dead_letters::run(g, &client, c).await,
     };

@@ -37,6 +37,7 @@ fn help_lists_serve_and_the_ops_nouns_only() {
             "subscriptions",
             "events",
             "deliveries",
+            "calls",
             "replay",
             "dead-letters",
             "help"

@@ -716,5 +716,36 @@ async fn dead_letters_list_show_and_redrive() {
     let by_id = sb(&running, &["dead-letters", "redrive", &id, "nope"]).await;
     ok(&by_id);
     assert!(by_id.stderr.contains("nope"), "{}", by_id.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_show_prints_the_call_timeline() {
+    let running = start().await;
+    seed(&running).await;
+    // "What happened to call 42?" in one command: its event and the CRM's outcome
+    let out = sb(&running, &["calls", "show", "call-42", "--json"]).await;
+    ok(&out);
+    let timeline = out.json();
+    assert_eq!(timeline["call_id"], "call-42");
+    let events = timeline["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{timeline}");
+    assert_eq!(events[0]["id"], "evt_cli_1");
+    assert_eq!(events[0]["type"], "call.ended");
+    let d = &events[0]["deliveries"][0];
+    assert_eq!(d["subscription_id"], "sub_crm");
+    assert_eq!(d["status"], "exhausted");
+    assert_eq!(d["attempts"], 2);
+    assert_eq!(d["http_status"], 503);
+    let out = sb(&running, &["calls", "show", "call-42"]).await;
+    ok(&out);
+    assert!(out.stdout.starts_with("call call-42"), "{}", out.stdout);
+    let row = out.stdout.lines().find(|l| l.contains("sub_crm")).unwrap();
+    assert!(
+        row.contains("exhausted") && row.contains("HTTP 503"),
+        "{row}"
+    );
+    // an unknown call is the API's 404: exit code 1
+    let out = sb(&running, &["calls", "show", "no-such-call"]).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
     running.stop().await;
 }

@@ -17,6 +17,7 @@ use crate::domain::ids::{event_id, is_valid_slug};
 use crate::domain::time::now;
 use crate::domain::QueueMessage;
 use crate::error::ApiError;
+use crate::metrics::{EventOutcome, Observation, UNKNOWN_SOURCE};
 use crate::ports::{Claim, ClaimTerms};
 use crate::providers::{self, Incoming};
 use bytes::Bytes;
@@ -24,17 +25,59 @@ use http::{Request, Response, StatusCode};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The webhook route; the router has checked the method (POST, GET or PUT).
+/// How a webhook was taken.
+enum Answer {
+    Queued { id: String, unparsed: bool },
+    Duplicate(String),
+    InProgress(Duration),
+}
+
+/// The webhook route; the router has checked the method (POST, GET or PUT). Every answer
+/// is counted once, by source (`unknown` for a source that does not exist) and outcome.
 pub(super) async fn accept(
     app: &App,
     req: &Request<Bytes>,
     source_id: &str,
     path_token: Option<&str>,
 ) -> Result<Response<Bytes>, ApiError> {
+    let answer = take(app, req, source_id, path_token).await;
+    let (outcome, event_id, unparsed) = match &answer {
+        Ok(Answer::Queued { id, unparsed }) => {
+            (EventOutcome::Accepted, Some(id.as_str()), *unparsed)
+        }
+        Ok(Answer::Duplicate(_)) => (EventOutcome::Duplicate, None, false),
+        Ok(Answer::InProgress(_)) => (EventOutcome::Rejected(503), None, false),
+        Err(e) => (EventOutcome::Rejected(e.status.as_u16()), None, false),
+    };
+    let known = !matches!(&answer, Err(e) if e.code == UNKNOWN_SOURCE_CODE);
+    app.ports.metrics.observe(&Observation::Event {
+        source: if known { source_id } else { UNKNOWN_SOURCE },
+        outcome,
+        event_id,
+        unparsed,
+    });
+    Ok(match answer? {
+        Answer::Queued { id, .. } => json(StatusCode::ACCEPTED, &serde_json::json!({"id": id})),
+        Answer::Duplicate(original) => json(
+            StatusCode::OK,
+            &serde_json::json!({"id": original, "duplicate": true}),
+        ),
+        Answer::InProgress(retry_after) => in_progress(retry_after),
+    })
+}
+
+const UNKNOWN_SOURCE_CODE: &str = "unknown_source";
+
+async fn take(
+    app: &App,
+    req: &Request<Bytes>,
+    source_id: &str,
+    path_token: Option<&str>,
+) -> Result<Answer, ApiError> {
     let unknown = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "unknown_source",
+            UNKNOWN_SOURCE_CODE,
             format!("no source named {source_id:?}"),
         )
     };
@@ -73,6 +116,7 @@ pub(super) async fn accept(
         body: &body,
     };
     let parsed = providers::parse(&source, &incoming);
+    let unparsed = parsed.unparsed;
     let id = event_id();
 
     let dedup_key = parsed
@@ -89,13 +133,8 @@ pub(super) async fn accept(
         };
         match app.ports.dedup.claim(key, &id, now(), terms).await? {
             Claim::New => {}
-            Claim::Duplicate(original) => {
-                return Ok(json(
-                    StatusCode::OK,
-                    &serde_json::json!({"id": original, "duplicate": true}),
-                ));
-            }
-            Claim::InProgress { retry_after } => return Ok(in_progress(retry_after)),
+            Claim::Duplicate(original) => return Ok(Answer::Duplicate(original)),
+            Claim::InProgress { retry_after } => return Ok(Answer::InProgress(retry_after)),
         }
     }
 
@@ -109,7 +148,7 @@ pub(super) async fn accept(
             received_at: now(),
             call: parsed.call,
             data: parsed.data,
-            raw_unparsed: parsed.unparsed,
+            raw_unparsed: unparsed,
         },
         raw: RawRequest {
             method: req.method().as_str().to_owned(),
@@ -137,7 +176,7 @@ pub(super) async fn accept(
         confirm_claim(app, key, &id).await;
     }
     tracing::info!(event_id = %id, source = %source_id, "accepted");
-    Ok(json(StatusCode::ACCEPTED, &serde_json::json!({"id": id})))
+    Ok(Answer::Queued { id, unparsed })
 }
 
 /// Sends the event; with a claim held, gives up at `send_by` (the end of the send window),

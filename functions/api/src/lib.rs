@@ -6,7 +6,7 @@
 /// here where the ingest wiring looks for it).
 pub use switchboard_engine::source_cache;
 pub(crate) use switchboard_engine::{
-    config, delivery, dispatch, domain, error, ports, providers, redact, state,
+    config, delivery, dispatch, domain, error, metrics, ports, providers, redact, state,
 };
 
 mod admin;
@@ -14,6 +14,7 @@ mod admin_ops;
 mod console;
 pub mod dead_letters;
 mod ingest;
+mod observe;
 pub mod openapi;
 pub mod public_url;
 pub mod response;
@@ -153,6 +154,7 @@ impl App {
             ))),
             Handler::Console => Ok(console::page()),
             Handler::OpenApi => Ok(admin_ops::openapi()),
+            Handler::Metrics => observe::metrics(self, req).await,
             Handler::ListSources => admin::list_sources(self).await,
             Handler::CreateSource => admin::create_source(self, req).await,
             Handler::GetSource => admin::get_source(self, id).await,
@@ -167,13 +169,14 @@ impl App {
             Handler::ListEvents => admin_ops::list_events(self, req).await,
             Handler::GetEvent => admin_ops::get_event(self, id).await,
             Handler::ListDeliveries => admin_ops::list_deliveries(self, req).await,
+            Handler::CallTimeline => observe::call_timeline(self, id).await,
             Handler::Replay => admin::replay_route(self, req).await,
             Handler::ListDeadLetters => dead_letters::list(self, req).await,
             Handler::RedriveDeadLetters => dead_letters::redrive(self, req).await,
         }
     }
 
-    fn admin_authorized(&self, req: &Request<Bytes>) -> bool {
+    pub(crate) fn admin_authorized(&self, req: &Request<Bytes>) -> bool {
         match &self.admin_auth {
             AdminAuth::Iam => true,
             AdminAuth::Bearer(token) => req

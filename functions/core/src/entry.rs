@@ -53,6 +53,19 @@ pub fn or_exit<T>(result: Result<T, InitError>) -> T {
     }
 }
 
+/// The stack name the template gives ingest and dispatch: the `Stack` dimension of their
+/// metrics.
+pub const STACK_NAME: &str = "SWITCHBOARD_STACK_NAME";
+
+/// Metrics as CloudWatch EMF lines on standard output (the function's log stream).
+fn emf_metrics() -> std::sync::Arc<dyn crate::metrics::Metrics> {
+    let stack = std::env::var(STACK_NAME)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "switchboard".to_owned());
+    std::sync::Arc::new(crate::metrics::emf::EmfMetrics::stdout(&stack))
+}
+
 async fn aws_ports() -> Result<(Ports, Settings), InitError> {
     let names = AwsResources::from_env()?;
     let settings = Settings::from_env()?;
@@ -64,7 +77,9 @@ async fn aws_ports() -> Result<(Ports, Settings), InitError> {
 /// staleness (`SWITCHBOARD_SOURCE_CACHE_SECS`, default 30 s).
 pub async fn ingest_app() -> Result<App, InitError> {
     let (ports, settings) = aws_ports().await?;
-    let ports = ports.with_source_cache(crate::api::source_cache::SourceCache::ttl_from_env()?);
+    let ports = ports
+        .with_source_cache(crate::api::source_cache::SourceCache::ttl_from_env()?)
+        .with_metrics(emf_metrics());
     Ok(App {
         ports,
         settings,
@@ -87,6 +102,7 @@ pub async fn admin_app() -> Result<App, InitError> {
 /// The dispatch function's dispatcher, with its pooled client and SSRF policy.
 pub async fn dispatcher() -> Result<Dispatcher, InitError> {
     let (ports, settings) = aws_ports().await?;
+    let ports = ports.with_metrics(emf_metrics());
     Dispatcher::from_settings(ports, settings).map_err(|e| InitError::Client(e.to_string()))
 }
 

@@ -12,7 +12,7 @@
 pub use switchboard_api as api;
 pub use switchboard_domain as domain;
 pub use switchboard_domain::redact;
-pub use switchboard_engine::{config, delivery, dispatch, error, ports, providers};
+pub use switchboard_engine::{config, delivery, dispatch, error, metrics, ports, providers};
 
 /// The adapter crates, one per family.
 pub mod adapters {

@@ -42,6 +42,7 @@ impl Compose for Ports {
             dedup: Arc::new(MemoryDedupStore::default()),
             event_queries: events,
             delivery_queries: deliveries,
+            metrics: switchboard_engine::state::no_metrics(),
         }
     }
 
@@ -107,6 +108,7 @@ fn aws_ports(
         dedup: Arc::new(DynamoDedupStore::new(ddb, &names.dedup_table)),
         event_queries: events,
         delivery_queries: deliveries,
+        metrics: switchboard_engine::state::no_metrics(),
     }
 }
 

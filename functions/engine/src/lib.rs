@@ -10,6 +10,7 @@ pub mod config;
 pub mod delivery;
 pub mod dispatch;
 pub mod error;
+pub mod metrics;
 pub mod ports;
 pub mod providers;
 pub mod source_cache;

@@ -1,6 +1,7 @@
 //! The set of ports a handler works with, built once at start-up by the composition root
 //! (`switchboard-core`'s `state`), which knows the adapters.
 
+use crate::metrics::{Metrics, NoMetrics};
 use crate::ports::{
     DeadLetterQueue, DedupStore, DeliveryQueries, DeliveryStore, EventQueries, EventQueue,
     EventStore, SourceStore, SubscriptionStore,
@@ -21,4 +22,20 @@ pub struct Ports {
     pub delivery_queries: Arc<dyn DeliveryQueries>,
     /// Where the events queue puts what it gives up on.
     pub dead_letters: Arc<dyn DeadLetterQueue>,
+    /// Where ingest and dispatch report what happened (no-op unless wired: EMF lines under
+    /// Lambda, Prometheus under `serve`).
+    pub metrics: Arc<dyn Metrics>,
+}
+
+impl Ports {
+    /// These ports reporting to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+}
+
+/// The sink of ports built without one.
+pub fn no_metrics() -> Arc<dyn Metrics> {
+    Arc::new(NoMetrics)
 }

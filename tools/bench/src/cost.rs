@@ -75,6 +75,9 @@ pub struct CostArgs {
     pub price_eventbridge_events_per_million: f64,
     #[arg(long, default_value_t = 0.20)]
     pub price_eventbridge_api_destinations_per_million: f64,
+    /// The CloudWatch metrics section (crate::cost_metrics).
+    #[command(flatten)]
+    pub metrics: crate::cost_metrics::MetricsCostArgs,
 }
 
 struct Line {
@@ -263,8 +266,11 @@ pub async fn run(a: CostArgs) -> Result<(), String> {
         "fan-out ratio: switchboard ÷ cheapest alternative = {:.2} (target < 1.00)",
         fan_out / cheapest.max(1e-9)
     );
+    // The CloudWatch metrics (EMF lines) come on top of the function logs above.
+    let emf = crate::cost_metrics::print(&a.metrics, a.price_logs_per_gb, a.subscribers, 0.0)?;
     println!(
-        "total: ${total:.2} per million events × {} subscribers (measured)",
+        "total: ${:.2} per million events × {} subscribers (measured)",
+        total + emf,
         a.subscribers
     );
     Ok(())

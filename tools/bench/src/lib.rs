@@ -12,6 +12,7 @@
 
 pub mod capacity;
 pub mod cost;
+pub mod cost_metrics;
 pub mod emulator;
 pub mod lambda;
 pub mod load;

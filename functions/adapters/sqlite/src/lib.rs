@@ -391,6 +391,7 @@ pub fn ports(queue: Arc<SqliteQueue>) -> state::Ports {
         event_queries: events,
         delivery_queries: deliveries,
         dead_letters: queue_for_dead_letters,
+        metrics: state::no_metrics(),
     }
 }
 

@@ -177,6 +177,12 @@ pub fn operation(handler: Handler) -> Option<Value> {
                 .ok("200", json_response("The OpenAPI document.", json!({"type": "object"}))),
             &[],
         ),
+        Metrics => with_common(
+            Op::new("getMetrics", "meta", "Metrics in Prometheus (OpenMetrics) text format")
+                .describe("Counters and histograms of webhooks and deliveries, and the queue depth, for a Prometheus scrape with the admin token as its bearer `authorization`. Served by `switchboard serve`; a deployed stack publishes the same metrics to CloudWatch (namespace `Switchboard`) and answers 404.")
+                .ok("200", json!({"description": "The exposition.", "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}})),
+            &["404"],
+        ),
         ListSources => with_common(
             Op::new("listSources", "sources", "List sources")
                 .ok("200", json_response("Every source, by id (secrets redacted).", page_of("Source"))),
@@ -273,6 +279,12 @@ pub fn operation(handler: Handler) -> Option<Value> {
                 .ok("200", json_response("A page of attempts.", page_of("Attempt"))),
             &["400"],
         ),
+        CallTimeline => with_common(
+            Op::new("getCallTimeline", "events", "Everything about one call: its events and each subscription's outcome")
+                .describe("Every event of the call in `occurred_at` order (then arrival), each with, per subscription it went to, the latest attempt's status, the number of attempts, and the last HTTP status or error. 404 when no event of the call is on record.")
+                .ok("200", json_response("The call's timeline.", schema_ref("CallTimeline"))),
+            &["404"],
+        ),
         Replay => with_common(
             Op::new("replay", "deliveries", "Replay deliveries")
                 .describe("One event to one subscription (`event_id` + `subscription_id`), one event to all its subscriptions (`event_id`), or every failed delivery of a subscription since a time (`subscription_id` + `since`).")
@@ -308,6 +320,7 @@ pub fn path_parameters(path: &str) -> Option<Value> {
         Some("sources") => "Source id.",
         Some("subscriptions") => "Subscription id.",
         Some("events") => "Event id.",
+        Some("calls") => "Call id (as the provider names it; percent-encode `/` and spaces).",
         _ => "Id.",
     };
     Some(json!([path_param("id", what)]))

@@ -156,6 +156,45 @@ fn subscription_fields(input: bool) -> Map<String, Value> {
     p
 }
 
+/// `GET /admin/calls/{id}`'s answer.
+fn call_timeline() -> Value {
+    json!({
+        "type": "object",
+        "required": ["call_id", "events"],
+        "properties": {
+            "call_id": {"type": "string"},
+            "events": {"type": "array", "items": {
+                "type": "object",
+                "required": ["id", "type", "received_at", "source", "deliveries"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "type": {"type": "string"},
+                    "occurred_at": {"type": "string", "format": "date-time", "nullable": true},
+                    "received_at": timestamp(),
+                    "source": {"type": "string"},
+                    "provider_event": {"type": "string", "nullable": true},
+                    "raw_unparsed": {"type": "boolean"},
+                    "deliveries": {"type": "array", "items": {
+                        "type": "object",
+                        "required": ["subscription_id", "status", "attempts", "last_attempt", "last_attempted_at"],
+                        "properties": {
+                            "subscription_id": {"type": "string"},
+                            "status": schema_ref("AttemptStatus"),
+                            "attempts": {"type": "integer", "minimum": 1, "description": "Attempts on record for this subscription."},
+                            "last_attempt": {"type": "integer", "minimum": 1, "description": "The latest attempt's number."},
+                            "last_attempted_at": timestamp(),
+                            "http_status": {"type": "integer", "nullable": true},
+                            "error_kind": {"type": "string", "nullable": true},
+                            "error": {"type": "string", "nullable": true},
+                            "next_attempt_at": {"type": "string", "format": "date-time", "nullable": true}
+                        }
+                    }}
+                }
+            }}
+        }
+    })
+}
+
 pub fn schemas() -> Value {
     let mut source = source_fields(false);
     source.insert("created_at".into(), timestamp());
@@ -302,6 +341,7 @@ pub fn schemas() -> Value {
             }
         },
         // A null field means the same as an absent one (clients pass `next_cursor` back).
+        "CallTimeline": call_timeline(),
         "ReplayRequest": {
             "type": "object",
             "properties": {

@@ -51,6 +51,7 @@ use crate::domain::{
     Attempt, Envelope, QueueMessage, RawRequest, StoredEvent, Subscription, Trigger,
 };
 use crate::error::StoreError;
+use crate::metrics::Observation;
 use crate::ports::versioned::{self, Modified};
 use crate::ports::{DeliveryQuery, PageRequest, MAX_QUEUE_DELAY};
 use crate::state::Ports;
@@ -270,7 +271,7 @@ impl Dispatcher {
             for sub in pending {
                 let why = "the event could not be stored (over the store's limits)";
                 let record = self.record_without_request(event, sub, 1, Trigger::Initial, why);
-                self.record(&record).await?;
+                self.record(&record, event).await?;
             }
             return Ok(());
         }
@@ -321,7 +322,7 @@ impl Dispatcher {
                 trigger,
                 "subscription is disabled",
             );
-            self.record(&record).await?;
+            self.record(&record, &event).await?;
             return Ok(());
         }
         self.attempt(&event, &sub, attempt, trigger, subscriptions, permits)
@@ -340,7 +341,9 @@ impl Dispatcher {
         subscriptions: &[Subscription],
         permits: &Slots,
     ) -> Result<(), DispatchError> {
-        let span = tracing::info_span!("delivery", event_id = %event.envelope.id, subscription_id = %sub.id, attempt = n);
+        // Every log line of an attempt names the event, subscription, call and attempt.
+        let call_id = event.envelope.call_id().unwrap_or_default();
+        let span = tracing::info_span!("delivery", event_id = %event.envelope.id, subscription_id = %sub.id, %call_id, attempt = n);
         async {
             let outcome = {
                 let _permit = permits.start(self.client.timeout_for(sub)).await?;
@@ -367,6 +370,10 @@ impl Dispatcher {
                 self.ports.queue.send(&retry, delay.min(MAX_QUEUE_DELAY)).await?;
             }
             if let Some(disabled) = disabled {
+                let observed = Observation::SubscriptionDisabled {
+                    subscription: &disabled.id,
+                };
+                self.ports.metrics.observe(&observed);
                 let data = serde_json::json!({
                     "subscription_id": disabled.id,
                     "url": redact_url(&disabled.url),
@@ -392,7 +399,7 @@ impl Dispatcher {
             }
             let record = attempt_record(event, sub, n, trigger, status, next_at, outcome);
             tracing::info!(status = status.as_str(), http_status = ?record.http_status, duration_ms = record.duration_ms, "attempt");
-            self.record(&record).await
+            self.record(&record, event).await
         }
         .instrument(span)
         .await

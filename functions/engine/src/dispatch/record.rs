@@ -7,11 +7,35 @@ impl Dispatcher {
     /// a replay racing a retry) may already have recorded a success under the same key:
     /// then this outcome is only logged, not recorded, and the message is done (the success
     /// stands; nothing is re-sent).
-    pub(super) async fn record(&self, attempt: &Attempt) -> Result<(), DispatchError> {
+    /// Each attempt on record is counted once (`event` gives the delivery lag).
+    pub(super) async fn record(
+        &self,
+        attempt: &Attempt,
+        event: &StoredEvent,
+    ) -> Result<(), DispatchError> {
         let expires = attempt.attempted_at
             + chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
+        if self.write(attempt, expires).await? {
+            let lag = (attempt.status == AttemptStatus::Succeeded).then(|| {
+                let delivered = attempt.attempted_at
+                    + chrono::Duration::milliseconds(
+                        i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX),
+                    );
+                (delivered - event.envelope.received_at)
+                    .to_std()
+                    .unwrap_or_default()
+            });
+            self.ports
+                .metrics
+                .observe(&Observation::Delivery { attempt, lag });
+        }
+        Ok(())
+    }
+
+    /// Writes the attempt; `false` when a concurrent success kept its place (not ours).
+    async fn write(&self, attempt: &Attempt, expires: Timestamp) -> Result<bool, DispatchError> {
         match self.ports.deliveries.record(attempt, expires).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             Err(StoreError::Conflict) => {
                 tracing::warn!(
                     event_id = %attempt.event_id,
@@ -21,14 +45,14 @@ impl Dispatcher {
                     http_status = ?attempt.http_status,
                     "a concurrent delivery already recorded this attempt as succeeded; keeping it"
                 );
-                Ok(())
+                Ok(false)
             }
             // Refused as invalid: writing it again would fail again, so keep what can be kept.
             Err(StoreError::Rejected(cause)) => {
                 tracing::error!(%cause, "the store refused the attempt record; keeping a stripped one");
                 let kept = attempt.stripped("the store refused the full attempt record");
                 self.ports.deliveries.record(&kept, expires).await?;
-                Ok(())
+                Ok(true)
             }
             Err(e) => Err(e.into()),
         }
