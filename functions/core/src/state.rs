@@ -4,10 +4,12 @@
 use crate::config::{AwsResources, Settings};
 use std::sync::Arc;
 use switchboard_adapters_aws::{
-    DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore, SqsQueue,
+    DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore, DynamoFlowStore,
+    SqsQueue,
 };
 use switchboard_adapters_memory::{
-    MemoryConfigStore, MemoryDedupStore, MemoryDeliveryStore, MemoryEventStore, MemoryQueue,
+    MemoryConfigStore, MemoryDedupStore, MemoryDeliveryStore, MemoryEventStore, MemoryFlowStore,
+    MemoryQueue,
 };
 
 pub use switchboard_engine::state::Ports;
@@ -40,6 +42,7 @@ impl Compose for Ports {
             dedup: Arc::new(MemoryDedupStore::default()),
             event_queries: events,
             delivery_queries: deliveries,
+            flow: Arc::new(MemoryFlowStore::default()),
         }
     }
 
@@ -61,9 +64,10 @@ impl Compose for Ports {
             )),
             events: events.clone(),
             deliveries: deliveries.clone(),
-            dedup: Arc::new(DynamoDedupStore::new(ddb, &names.dedup_table)),
+            dedup: Arc::new(DynamoDedupStore::new(ddb.clone(), &names.dedup_table)),
             event_queries: events,
             delivery_queries: deliveries,
+            flow: Arc::new(DynamoFlowStore::new(ddb, &names.flow_table)),
         }
     }
 

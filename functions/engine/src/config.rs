@@ -20,6 +20,8 @@ pub struct AwsResources {
     pub events_table: String,
     pub deliveries_table: String,
     pub dedup_table: String,
+    /// Call lanes and rate schedules (dispatch only).
+    pub flow_table: String,
 }
 
 pub const QUEUE_URL: &str = "SWITCHBOARD_QUEUE_URL";
@@ -28,6 +30,7 @@ pub const SUBSCRIPTIONS_TABLE: &str = "SWITCHBOARD_SUBSCRIPTIONS_TABLE";
 pub const EVENTS_TABLE: &str = "SWITCHBOARD_EVENTS_TABLE";
 pub const DELIVERIES_TABLE: &str = "SWITCHBOARD_DELIVERIES_TABLE";
 pub const DEDUP_TABLE: &str = "SWITCHBOARD_DEDUP_TABLE";
+pub const FLOW_TABLE: &str = "SWITCHBOARD_FLOW_TABLE";
 pub const RETENTION_DAYS: &str = "SWITCHBOARD_RETENTION_DAYS";
 pub const DELIVERY_CONCURRENCY: &str = "SWITCHBOARD_DELIVERY_CONCURRENCY";
 pub const ALLOW_PRIVATE_TARGETS: &str = "SWITCHBOARD_ALLOW_PRIVATE_TARGETS";
@@ -56,6 +59,7 @@ impl AwsResources {
             events_table: req(EVENTS_TABLE)?,
             deliveries_table: req(DELIVERIES_TABLE)?,
             dedup_table: req(DEDUP_TABLE)?,
+            flow_table: req(FLOW_TABLE)?,
         })
     }
 }

@@ -2,8 +2,8 @@
 //! (`switchboard-core`'s `state`), which knows the adapters.
 
 use crate::ports::{
-    DedupStore, DeliveryQueries, DeliveryStore, EventQueries, EventQueue, EventStore, SourceStore,
-    SubscriptionStore,
+    DedupStore, DeliveryQueries, DeliveryStore, EventQueries, EventQueue, EventStore, FlowStore,
+    SourceStore, SubscriptionStore,
 };
 use std::sync::Arc;
 
@@ -19,4 +19,6 @@ pub struct Ports {
     pub event_queries: Arc<dyn EventQueries>,
     /// Ops listings over the deliveries store (the same data as `deliveries`).
     pub delivery_queries: Arc<dyn DeliveryQueries>,
+    /// Call lanes and rate slots (ordering and rate limits), shared by every dispatcher.
+    pub flow: Arc<dyn FlowStore>,
 }

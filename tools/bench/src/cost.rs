@@ -141,6 +141,7 @@ fn measure_sizes() -> Result<Sizes, String> {
         error_kind: None,
         error: None,
         next_attempt_at: None,
+        held_behind: None,
         attempted_at: now(),
         source: event.envelope.source.clone(),
         event_type: event.envelope.event_type.clone(),

@@ -6,7 +6,9 @@ pub(crate) use switchboard_engine::{domain, error, ports};
 mod dynamodb;
 mod sqs;
 
-pub use dynamodb::{DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore};
+pub use dynamodb::{
+    DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore, DynamoFlowStore,
+};
 pub use sqs::SqsQueue;
 
 use crate::error::StoreError;

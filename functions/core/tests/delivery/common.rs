@@ -198,6 +198,7 @@ impl Harness {
                 attempt,
                 not_before: None,
                 trigger,
+                rate_slot: None,
             },
             other => other,
         };
@@ -282,6 +283,9 @@ pub fn subscription(url: &str, types: &[&str]) -> Subscription {
         previous_secret: None,
         disabled_reason: None,
         failing_since: None,
+        ordering: Default::default(),
+        ordering_window_ms: 0,
+        rate_limit_per_second: None,
         created_at: t,
         updated_at: t,
         version: 1,

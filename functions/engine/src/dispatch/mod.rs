@@ -25,14 +25,18 @@
 //! timeout plus `Settings::deadline_margin`) is not started, and its message fails (see
 //! [`slots`]); the pairs already delivered are skipped when SQS hands the message out again.
 
+pub mod flow;
 pub mod lambda;
 pub mod poller;
 pub mod replay;
 pub mod slots;
 
+mod decide;
 mod health;
 mod record;
 
+pub use decide::decide;
+use decide::pause_until;
 pub use health::operational_event;
 use health::Verdict;
 use record::{attempt_record, Pair};
@@ -40,9 +44,9 @@ use record::{attempt_record, Pair};
 use crate::config::Settings;
 use crate::delivery::client::{redact_url, ClientOptions};
 use crate::delivery::guard::{Policy, UnknownClass};
-use crate::delivery::retry::{jitter, next_delay, parse_retry_after, DEFAULT_SCHEDULE_SECS};
+use crate::delivery::retry::jitter;
 use crate::delivery::{DeliveryClient, Outcome};
-use crate::domain::attempt::{AttemptStatus, ErrorKind};
+use crate::domain::attempt::AttemptStatus;
 use crate::domain::ids::event_id;
 use crate::domain::limits::MAX_RECORD_DOC_BYTES;
 use crate::domain::subscription::{DELIVERY_EXHAUSTED, OPERATIONAL_SOURCE, SUBSCRIPTION_DISABLED};
@@ -92,6 +96,8 @@ pub struct Dispatcher {
     ports: Ports,
     client: DeliveryClient,
     settings: Settings,
+    /// Rate slots reserved and not yet spent (see [`flow`]).
+    rate: flow::RateBlocks,
 }
 
 impl Dispatcher {
@@ -100,6 +106,7 @@ impl Dispatcher {
             ports,
             client,
             settings,
+            rate: flow::RateBlocks::default(),
         }
     }
 
@@ -196,6 +203,7 @@ impl Dispatcher {
                 attempt,
                 not_before,
                 trigger,
+                rate_slot,
             } => {
                 if let Some(at) = not_before {
                     let wait = (at - now()).to_std().unwrap_or(Duration::ZERO);
@@ -207,6 +215,7 @@ impl Dispatcher {
                             attempt,
                             not_before,
                             trigger,
+                            rate_slot,
                         };
                         self.ports
                             .queue
@@ -219,8 +228,12 @@ impl Dispatcher {
                     event_id: &event_id,
                     subscription_id: &subscription_id,
                 };
-                self.deliver_one(pair, attempt, trigger, subscriptions, permits)
-                    .await
+                let ticket = Ticket {
+                    attempt,
+                    trigger,
+                    rate_slot,
+                };
+                self.deliver_one(pair, ticket, subscriptions, permits).await
             }
         }
     }
@@ -275,8 +288,7 @@ impl Dispatcher {
             return Ok(());
         }
         let results = futures::future::join_all(
-            pending
-                .map(|sub| self.attempt(event, sub, 1, Trigger::Initial, subscriptions, permits)),
+            pending.map(|sub| self.gated(event, sub, Ticket::initial(), subscriptions, permits)),
         )
         .await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
@@ -287,11 +299,13 @@ impl Dispatcher {
     async fn deliver_one(
         &self,
         pair: Pair<'_>,
-        attempt: u32,
-        trigger: Trigger,
+        ticket: Ticket,
         subscriptions: &[Subscription],
         permits: &Slots,
     ) -> Result<(), DispatchError> {
+        let Ticket {
+            attempt, trigger, ..
+        } = ticket;
         let Pair {
             event_id,
             subscription_id,
@@ -311,6 +325,10 @@ impl Dispatcher {
         let succeeded = history.succeeded() && trigger != Trigger::Manual;
         if handled || succeeded {
             tracing::info!(%event_id, %subscription_id, attempt, "already handled; skipping");
+            if let Some(status) = history.latest_status {
+                // A dispatcher that stopped after recording may not have left the lane.
+                self.after_attempt(&event, &sub, status).await?;
+            }
             return Ok(());
         }
         if !sub.enabled {
@@ -322,10 +340,44 @@ impl Dispatcher {
                 "subscription is disabled",
             );
             self.record(&record).await?;
+            return self.after_attempt(&event, &sub, record.status).await;
+        }
+        self.gated(&event, &sub, ticket, subscriptions, permits)
+            .await
+    }
+
+    /// An attempt once flow control lets it start (or its deferral), then the lane's
+    /// hand-over.
+    async fn gated(
+        &self,
+        event: &StoredEvent,
+        sub: &Subscription,
+        ticket: Ticket,
+        subscriptions: &[Subscription],
+        permits: &Slots,
+    ) -> Result<(), DispatchError> {
+        let Ticket {
+            attempt: n,
+            trigger,
+            rate_slot,
+        } = ticket;
+        if sub.ordering.is_none() && sub.rate_limit_per_second.is_none() {
+            self.attempt(event, sub, n, trigger, subscriptions, permits)
+                .await?;
             return Ok(());
         }
-        self.attempt(&event, &sub, attempt, trigger, subscriptions, permits)
-            .await
+        match self
+            .admit(event, sub, n, trigger, rate_slot, permits)
+            .await?
+        {
+            flow::Gate::Deferred => Ok(()),
+            flow::Gate::Go => {
+                let status = self
+                    .attempt(event, sub, n, trigger, subscriptions, permits)
+                    .await?;
+                self.after_attempt(event, sub, status).await
+            }
+        }
     }
 
     /// Makes attempt `n` of a pair, queues the next one if it failed, then records it.
@@ -339,7 +391,7 @@ impl Dispatcher {
         trigger: Trigger,
         subscriptions: &[Subscription],
         permits: &Slots,
-    ) -> Result<(), DispatchError> {
+    ) -> Result<AttemptStatus, DispatchError> {
         let span = tracing::info_span!("delivery", event_id = %event.envelope.id, subscription_id = %sub.id, attempt = n);
         async {
             let outcome = {
@@ -363,8 +415,12 @@ impl Dispatcher {
                     attempt: n + 1,
                     not_before: Some(at),
                     trigger: Trigger::Retry,
+                    rate_slot: None,
                 };
                 self.ports.queue.send(&retry, delay.min(MAX_QUEUE_DELAY)).await?;
+            }
+            if let Some(until) = pause_until(&outcome) {
+                self.pause(sub, until).await?;
             }
             if let Some(disabled) = disabled {
                 let data = serde_json::json!({
@@ -392,7 +448,8 @@ impl Dispatcher {
             }
             let record = attempt_record(event, sub, n, trigger, status, next_at, outcome);
             tracing::info!(status = status.as_str(), http_status = ?record.http_status, duration_ms = record.duration_ms, "attempt");
-            self.record(&record).await
+            self.record(&record).await?;
+            Ok(status)
         }
         .instrument(span)
         .await
@@ -409,46 +466,20 @@ impl Dispatcher {
     }
 }
 
-/// The retry decision for attempt `n`, with the jitter factor given (so it can be tested):
-/// `(status, next attempt time)`.
-pub fn decide(
-    sub: &Subscription,
-    n: u32,
-    outcome: &Outcome,
-    jitter: f64,
-) -> (AttemptStatus, Option<Timestamp>) {
-    if outcome.succeeded() {
-        return (AttemptStatus::Succeeded, None);
-    }
-    if outcome.http_status == Some(410)
-        || matches!(
-            outcome.error_kind,
-            Some(ErrorKind::Refused | ErrorKind::Request)
-        )
-    {
-        return (AttemptStatus::Failed, None);
-    }
-    let schedule = sub
-        .retry_schedule_secs
-        .as_deref()
-        .unwrap_or(&DEFAULT_SCHEDULE_SECS);
-    let Some(mut delay) = next_delay(schedule, n, jitter) else {
-        return (AttemptStatus::Exhausted, None);
-    };
-    if matches!(outcome.http_status, Some(429 | 503)) {
-        if let Some(asked) = outcome
-            .retry_after
-            .as_deref()
-            .and_then(|v| parse_retry_after(v, outcome.attempted_at))
-        {
-            // Never sooner than the subscriber asked (bounded by MAX_RETRY_AFTER), never
-            // sooner than the schedule either: a burst of 503s must not use it up.
-            delay = delay.max(asked);
+/// Which attempt of a pair a message asks for, and the rate slot it already holds.
+#[derive(Debug, Clone, Copy)]
+struct Ticket {
+    attempt: u32,
+    trigger: Trigger,
+    rate_slot: Option<Timestamp>,
+}
+
+impl Ticket {
+    fn initial() -> Self {
+        Self {
+            attempt: 1,
+            trigger: Trigger::Initial,
+            rate_slot: None,
         }
     }
-    // Counted from the end of the failed attempt.
-    let ended =
-        outcome.attempted_at + chrono::Duration::from_std(outcome.duration).unwrap_or_default();
-    let at = ended + chrono::Duration::from_std(delay).unwrap_or_default();
-    (AttemptStatus::Retrying, Some(at))
 }

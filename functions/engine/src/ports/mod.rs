@@ -10,8 +10,10 @@ use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
 
+pub mod flow;
 pub mod queries;
 pub mod versioned;
+pub use flow::{FlowStore, LaneEntry, LaneKey};
 pub use queries::{DeliveryQueries, DeliveryQuery, EventQueries, EventQuery, TimeRange};
 
 /// Longest delay SQS accepts on a message; longer waits re-queue with `not_before`.

@@ -7,9 +7,11 @@ mod config;
 mod dedup;
 mod deliveries;
 mod events;
+mod flow;
 mod index_query;
 
 pub use config::DynamoConfigStore;
 pub use dedup::DynamoDedupStore;
 pub use deliveries::DynamoDeliveryStore;
 pub use events::DynamoEventStore;
+pub use flow::DynamoFlowStore;
