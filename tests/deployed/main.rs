@@ -18,6 +18,7 @@ mod admin;
 mod dispatch;
 mod flow;
 mod ingest;
+mod ordering;
 mod record;
 mod stack;
 #[allow(dead_code, unused_imports)]
