@@ -473,3 +473,80 @@ impl Defer {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Envelope, RawRequest};
+
+    fn t(ms: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp_millis(1_800_000_000_000 + ms).unwrap_or_default()
+    }
+
+    fn event(id: &str, received: i64, occurred: i64) -> StoredEvent {
+        StoredEvent {
+            envelope: Envelope {
+                id: id.into(),
+                event_type: "call.ended".into(),
+                provider_event: None,
+                source: "s".into(),
+                occurred_at: Some(t(occurred)),
+                received_at: t(received),
+                call: None,
+                data: None,
+                raw_unparsed: false,
+            },
+            raw: RawRequest {
+                method: "POST".into(),
+                content_type: None,
+                query: None,
+                body: bytes::Bytes::new(),
+            },
+            dedup_key: None,
+        }
+    }
+
+    fn entry(order: String, received: i64) -> LaneEntry {
+        LaneEntry {
+            order,
+            event_id: "e".into(),
+            received_at: t(received),
+            lease_until: None,
+            expires_at: t(1_000_000),
+        }
+    }
+
+    #[test]
+    fn lane_order_is_arrival_without_a_window_and_occurred_at_within_one() {
+        let end = event("evt_end", 0, 5_000);
+        let start = event("evt_start", 100, 1_000);
+        let none = Duration::ZERO;
+        assert!(order_key(&end, none, &[], t(0)) < order_key(&start, none, &[], t(100)));
+        let w = Duration::from_millis(1_000);
+        let end_key = order_key(&end, w, &[], t(0));
+        let lane = [entry(end_key.clone(), 0)];
+        assert!(order_key(&start, w, &lane, t(100)) < end_key);
+        // Arriving after the end's window has passed: behind it, whatever it says.
+        let late = event("evt_late", 2_000, 1_000);
+        assert!(order_key(&late, w, &lane, t(2_000)) > end_key);
+    }
+
+    #[test]
+    fn rate_blocks_hand_out_spaced_slots_and_drop_stale_ones() {
+        let blocks = RateBlocks::default();
+        let rate = 100; // 10 ms apart, blocks of up to 10
+        assert_eq!(blocks.take("s", rate, t(0)), Err(1));
+        blocks.keep("s", rate, t(0), 4);
+        assert_eq!(blocks.take("s", rate, t(0)), Ok(t(10)));
+        assert_eq!(blocks.take("s", rate, t(0)), Ok(t(20)));
+        // The last slot is 200 ms stale by now: dropped, and the next block is smaller.
+        assert_eq!(blocks.take("s", rate, t(500)), Err(1));
+        blocks.keep("s", rate, t(500), 1);
+        assert_eq!(blocks.take("s", rate, t(500)), Err(1));
+        // A pause drops what is left and keeps later slots out.
+        blocks.keep("s", rate, t(600), 3);
+        blocks.pause("s", t(5_000));
+        assert_eq!(blocks.take("s", rate, t(600)), Err(1));
+        assert_eq!(blocks.paused_until("s"), Some(t(5_000)));
+    }
+}
