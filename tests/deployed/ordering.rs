@@ -4,9 +4,8 @@
 
 use crate::flow::{self, attempts, dispatch_until};
 use crate::stack::Stack;
-use crate::support::{self, sink::Captured, sink::Sink};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use crate::support::sink::{Captured, Reply, Sink};
+use crate::support::{self};
 use switchboard_core::api::Surface;
 
 const HIPCALL_CALL_INIT: &str = include_str!("../../events/providers/hipcall/call_init.json");
@@ -20,14 +19,15 @@ async fn an_ordered_rate_limited_subscription_holds_a_call_behind_a_throttled_ev
 
     // Given a CRM that throttles the first request it gets, ordered and rate-limited
     let source = flow::hipcall_source(&admin).await;
-    let crm = Sink::start().await;
-    let first = Arc::new(AtomicBool::new(true));
-    let throttle = first.clone();
-    crm.set_rule(Arc::new(move |_: &Captured| {
-        throttle
-            .swap(false, Ordering::SeqCst)
-            .then(|| (429, vec![("retry-after", "1".to_owned())]))
-    }));
+    let crm = Sink::replying(|_: &Captured, n| match n {
+        0 => Reply::Full {
+            status: 429,
+            headers: vec![("retry-after".into(), "1".into())],
+            body: String::new(),
+        },
+        _ => Reply::Status(200),
+    })
+    .await;
     let sub = support::create_subscription(
         &admin,
         serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.*"], "source": source,

@@ -19,6 +19,7 @@ mod lambda_events;
 mod limits;
 mod load;
 mod provider_signatures;
+mod scale_model;
 mod secrets;
 mod serve;
 mod support;

@@ -18,12 +18,7 @@ pub struct Captured {
     pub path_and_query: String,
     pub headers: http::HeaderMap,
     pub body: Bytes,
-    /// When the request arrived.
-    pub at: std::time::Instant,
 }
-
-/// Chooses the answer to a request: its status and extra headers (else the sink's status).
-pub type Rule = Arc<dyn Fn(&Captured) -> Option<(u16, Vec<(&'static str, String)>)> + Send + Sync>;
 
 #[derive(Clone)]
 pub struct Sink {
@@ -32,7 +27,6 @@ pub struct Sink {
     status: Arc<AtomicU16>,
     /// Milliseconds to wait before answering (the request is captured first).
     delay_ms: Arc<AtomicU64>,
-    rule: Arc<Mutex<Option<Rule>>>,
 }
 
 impl Sink {
@@ -44,7 +38,6 @@ impl Sink {
             captured: Arc::default(),
             status: Arc::new(AtomicU16::new(200)),
             delay_ms: Arc::new(AtomicU64::new(0)),
-            rule: Arc::default(),
         };
         let s = sink.clone();
         tokio::spawn(async move {
@@ -63,7 +56,7 @@ impl Sink {
                                 .await
                                 .map(|b| b.to_bytes())
                                 .unwrap_or_default();
-                            let captured = Captured {
+                            s.captured.lock().unwrap().push(Captured {
                                 path_and_query: parts
                                     .uri
                                     .path_and_query()
@@ -71,23 +64,15 @@ impl Sink {
                                     .unwrap_or_default(),
                                 headers: parts.headers,
                                 body,
-                                at: std::time::Instant::now(),
-                            };
-                            let rule = s.rule.lock().unwrap().clone();
-                            let answer = rule.and_then(|r| r(&captured));
-                            s.captured.lock().unwrap().push(captured);
+                            });
                             let delay = s.delay_ms.load(Ordering::SeqCst);
                             if delay > 0 {
                                 tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
                             }
                             let mut resp = Response::new(Full::new(Bytes::from_static(b"ok")));
-                            let (status, headers) = answer
-                                .unwrap_or_else(|| (s.status.load(Ordering::SeqCst), Vec::new()));
-                            *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
-                            for (name, value) in headers {
-                                resp.headers_mut()
-                                    .insert(name, http::HeaderValue::from_str(&value).unwrap());
-                            }
+                            *resp.status_mut() =
+                                http::StatusCode::from_u16(s.status.load(Ordering::SeqCst))
+                                    .unwrap();
                             Ok::<_, std::convert::Infallible>(resp)
                         }
                     });
@@ -102,11 +87,6 @@ impl Sink {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
-    }
-
-    /// Answers each request as `rule` says (falling back to the sink's status).
-    pub fn set_rule(&self, rule: Rule) {
-        *self.rule.lock().unwrap() = Some(rule);
     }
 
     pub fn set_status(&self, status: u16) {

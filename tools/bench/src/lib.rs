@@ -8,8 +8,10 @@
 //! - `flow`: the `local` load with plain, ordered and rate-limited subscriptions in one run.
 //! - `emulator`: the same load through the SQS and DynamoDB adapters against the emulator.
 //! - `lambda`: the Lambda bootstraps under a Runtime API stub: start-up and dispatch memory.
-//! - `cost`: dollars per million events × S subscribers, beside SNS and EventBridge.
+//! - `cost`: dollars per million events × S subscribers, beside SNS and EventBridge, from a
+//!   recorded run of the AWS adapters on the emulator.
 
+pub mod capacity;
 pub mod cost;
 pub mod emulator;
 pub mod flow;
@@ -41,6 +43,6 @@ pub async fn run(command: BenchCommand) -> Result<(), String> {
         BenchCommand::Flow(a) => flow::run(a).await,
         BenchCommand::Emulator(a) => emulator::run(a).await,
         BenchCommand::Lambda(a) => lambda::run(a).await,
-        BenchCommand::Cost(a) => cost::run(a),
+        BenchCommand::Cost(a) => cost::run(a).await,
     }
 }

@@ -9,6 +9,8 @@ mod deliveries;
 mod events;
 mod flow;
 mod index_query;
+mod sharded_query;
+pub mod shards;
 
 pub use config::DynamoConfigStore;
 pub use dedup::DynamoDedupStore;
