@@ -1,5 +1,6 @@
 //! A small hyper server mounting the library's `App` (and so its route table,
-//! `switchboard_core::api::router`) on a TCP listener.
+//! `switchboard_core::api::router`) on a TCP listener; `switchboard console` mounts its
+//! proxy on the same loop.
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -9,7 +10,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use switchboard_core::api::response::IntoResponse;
 use switchboard_core::api::{ApiError, App, ClientIp};
@@ -20,18 +23,21 @@ use tokio::task::JoinSet;
 /// Largest body read from a connection; per-source limits (default 1 MiB) apply below it.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
+/// What a server answers: a request (body read whole) from a peer to a response.
+pub type Handler = Arc<
+    dyn Fn(SocketAddr, Request<Bytes>) -> Pin<Box<dyn Future<Output = Response<Bytes>> + Send>>
+        + Send
+        + Sync,
+>;
+
 async fn serve_request(
-    app: Arc<App>,
+    handler: Handler,
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => {
-            parts.extensions.insert(ClientIp(peer.ip()));
-            app.handle(Request::from_parts(parts, collected.to_bytes()))
-                .await
-        }
+        Ok(collected) => handler(peer, Request::from_parts(parts, collected.to_bytes())).await,
         Err(e) => {
             let too_large = e
                 .downcast_ref::<http_body_util::LengthLimitError>()
@@ -48,8 +54,24 @@ async fn serve_request(
     Ok(response.map(Full::new))
 }
 
+/// Serves `app` (the route table, with the caller's address for IP allow-lists).
+pub async fn run(app: Arc<App>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+    let handler: Handler = Arc::new(move |peer, mut req| {
+        let app = app.clone();
+        Box::pin(async move {
+            req.extensions_mut().insert(ClientIp(peer.ip()));
+            app.handle(req).await
+        })
+    });
+    run_with(handler, listener, shutdown).await;
+}
+
 /// Accepts connections until `shutdown` turns true, then waits for open requests to finish.
-pub async fn run(app: Arc<App>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_with(
+    handler: Handler,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -63,10 +85,10 @@ pub async fn run(app: Arc<App>, listener: TcpListener, mut shutdown: watch::Rece
                 continue;
             }
         };
-        let app = app.clone();
+        let handler = handler.clone();
         let mut conn_shutdown = shutdown.clone();
         connections.spawn(async move {
-            let service = service_fn(move |req| serve_request(app.clone(), peer, req));
+            let service = service_fn(move |req| serve_request(handler.clone(), peer, req));
             let conn = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service);

@@ -2,6 +2,8 @@
 //! commands over the admin API, and the pieces the integration tests and the benchmarks
 //! (`tools/bench`) start in-process.
 
+pub mod console;
+pub mod discovery;
 pub mod http_server;
 pub mod ops;
 pub mod serve;

@@ -3,8 +3,8 @@
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use switchboard_cli::ops;
 use switchboard_cli::serve::{self, ServeConfig, Store};
+use switchboard_cli::{discovery, ops};
 use switchboard_core::adapters::sqlite::SyncMode;
 use switchboard_core::redact::Secret;
 
@@ -32,6 +32,8 @@ struct Cli {
 enum Command {
     /// Ingest, admin API and delivery on one port, with no AWS at all.
     Serve(ServeArgs),
+    /// The console page on a local port, its admin calls signed for you (--stack, --endpoint).
+    Console(switchboard_cli::console::ConsoleArgs),
     #[command(flatten)]
     Ops(Box<ops::OpsCommand>),
 }
@@ -107,6 +109,7 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     config.settings.delivery_concurrency = args.delivery_concurrency.clamp(1, 1024);
     config.settings.public_url = args.public_url;
     let config_public_url = config.settings.public_url.clone();
+    let mut discovery_dir = discovery::runtime_dir();
     config.store = if args.memory {
         if args.data_dir.is_some() {
             eprintln!("note: --memory given; the data directory is not used");
@@ -117,6 +120,7 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
             eprintln!("error: no data directory: pass --data-dir (or set SWITCHBOARD_DATA_DIR or HOME), or --memory");
             return ExitCode::from(2);
         };
+        discovery_dir = dir.clone();
         Store::Durable {
             dir,
             sync: args.sync,
@@ -143,11 +147,18 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
         "  data:              {}",
         describe_store(running.data.as_ref())
     );
+    let announced = discovery::announce(&discovery_dir, running.addr, &token);
+    if let Some(path) = &announced {
+        println!("  CLI finds it via:  {}", path.display());
+    }
     println!("Press Ctrl-C to drain and stop.");
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("error: cannot wait for Ctrl-C: {e}");
     }
     eprintln!("stopping: draining the queue...");
+    if let Some(path) = &announced {
+        discovery::remove(path);
+    }
     let kept = running.data.as_ref().map(|d| d.path.clone());
     let left = running.stop().await;
     if left > 0 {
@@ -164,6 +175,45 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+async fn run_console(global: ops::Global, args: switchboard_cli::console::ConsoleArgs) -> ExitCode {
+    use switchboard_cli::console;
+    let started = async {
+        let client = ops::client_for(&global).await?;
+        let listener = console::bind(&args).await?;
+        Ok::<_, ops::client::CliError>((client, listener))
+    };
+    let (client, listener) = match started.await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    match listener.local_addr() {
+        Ok(addr) => println!("Switchboard console on {}", discovery::url_of(addr)),
+        Err(e) => eprintln!("note: cannot read the listening address: {e}"),
+    }
+    println!("  forwarding /admin to {}", client.endpoint());
+    println!("Press Ctrl-C to stop.");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(console::serve(client, listener, args.allow_remote, stopped));
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        eprintln!("error: cannot wait for Ctrl-C: {e}");
+    }
+    let _ = stop.send(true);
+    match server.await {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+        Err(e) => {
+            eprintln!("error: the console stopped abnormally: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -176,6 +226,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => run_serve(args).await,
+        Command::Console(args) => run_console(cli.global, args).await,
         Command::Ops(command) => ExitCode::from(ops::run(cli.global, *command).await),
     }
 }

@@ -15,6 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod admin;
+mod dead_letters;
 mod dispatch;
 mod flow;
 mod ingest;

@@ -14,7 +14,8 @@ use switchboard_core::domain::{Attempt, QueueMessage, Subscription};
 use switchboard_core::error::StoreError;
 use switchboard_core::ports::versioned::{self, Modified};
 use switchboard_core::ports::{
-    Claim, ClaimTerms, EventQueue, PageRequest, QueueConsumer, ReceivedMessage,
+    Claim, ClaimTerms, DeadLetterQueue, EventQueue, PageRequest, QueueConsumer, ReceivedMessage,
+    RedriveSelection,
 };
 use switchboard_core::redact::Secret;
 use switchboard_core::state::{Compose, Ports};
@@ -150,6 +151,89 @@ async fn queue_contract(queue: Arc<dyn EventQueue>, consumer: Arc<dyn QueueConsu
     let delayed = receive_n(consumer.as_ref(), 1, 10).await;
     assert_eq!(delayed.len(), 1);
     consumer.delete(&delayed[0].receipt).await.unwrap();
+}
+
+/// Receives without deleting until the queue has dead-lettered `want` messages (2 receipts
+/// each, 1 s visibility), then checks listing, paging and redrive.
+async fn dead_letter_contract(
+    queue: Arc<dyn EventQueue>,
+    consumer: Arc<dyn QueueConsumer>,
+    dlq: Arc<dyn DeadLetterQueue>,
+) {
+    // Given three messages received twice each and never deleted
+    for n in 1..=3 {
+        queue.send(&deliver(n), Duration::ZERO).await.unwrap();
+    }
+    let page = |limit, cursor| PageRequest { limit, cursor };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut listed = Vec::new();
+    while tokio::time::Instant::now() < deadline {
+        consumer
+            .receive(10, Duration::from_millis(500))
+            .await
+            .unwrap();
+        listed = dlq.list(&page(10, None)).await.unwrap().items;
+        if listed.len() == 3 {
+            break;
+        }
+    }
+    // Then all three are listed with their bodies intact and distinct ids
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    let mut attempts: Vec<u32> = listed
+        .iter()
+        .map(|d| match QueueMessage::from_json(&d.body).unwrap() {
+            QueueMessage::Deliver { attempt, .. } => attempt,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    attempts.sort();
+    assert_eq!(attempts, vec![1, 2, 3]);
+    assert!(listed.iter().all(|d| d.receive_count >= 2), "{listed:?}");
+    let mut ids: Vec<&str> = listed.iter().map(|d| d.message_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+    // A listing changes nothing: the same three again
+    assert_eq!(dlq.list(&page(10, None)).await.unwrap().items.len(), 3);
+    // A small page either pages with a cursor or (SQS) answers one page without one
+    let first = dlq.list(&page(2, None)).await.unwrap();
+    assert!(first.items.len() <= 2 && !first.items.is_empty());
+    if let Some(cursor) = first.next_cursor {
+        let rest = dlq.list(&page(2, Some(cursor))).await.unwrap();
+        assert_eq!(first.items.len() + rest.items.len(), 3);
+    }
+    // When one is redriven by id (with an unknown id beside it)
+    let chosen = listed[0].message_id.clone();
+    let moved = dlq
+        .redrive(&RedriveSelection::Ids(vec![
+            chosen.clone(),
+            "no-such-id".into(),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(moved, vec![chosen.clone()]);
+    // Then it is back on the events queue, body intact, and only two are dead
+    let back = receive_n(consumer.as_ref(), 1, 10).await;
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].body, listed[0].body);
+    consumer.delete(&back[0].receipt).await.unwrap();
+    let left = dlq.list(&page(10, None)).await.unwrap().items;
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().all(|d| d.message_id != chosen));
+    // And redriving the oldest ten moves the other two, leaving none
+    let moved = dlq.redrive(&RedriveSelection::Oldest(10)).await.unwrap();
+    assert_eq!(moved.len(), 2);
+    assert!(dlq.list(&page(10, None)).await.unwrap().items.is_empty());
+    let back = receive_n(consumer.as_ref(), 2, 10).await;
+    assert_eq!(back.len(), 2);
+    for m in back {
+        consumer.delete(&m.receipt).await.unwrap();
+    }
+    assert!(dlq
+        .redrive(&RedriveSelection::Oldest(10))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn source_store_contract(ports: &Ports) {
@@ -1173,6 +1257,12 @@ mod memory {
     use super::*;
 
     #[tokio::test]
+    async fn dead_letters() {
+        let q = Arc::new(MemoryQueue::new(Duration::from_secs(1), 2));
+        dead_letter_contract(q.clone(), q.clone(), q).await;
+    }
+
+    #[tokio::test]
     async fn queries() {
         let ports = memory_ports();
         queries_contract(&ports).await;
@@ -1226,6 +1316,17 @@ mod memory {
 mod emulator {
     use super::*;
     use aws_sdk_dynamodb::types::AttributeValue;
+    use switchboard_core::adapters::aws::SqsDeadLetterQueue;
+
+    #[tokio::test]
+    async fn dead_letters() {
+        let sdk = aws::sdk().await;
+        let (queue_url, dlq_url) = aws::queue_with_dlq(&sdk, 1, 2).await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let q = Arc::new(SqsQueue::new(sqs.clone(), &queue_url));
+        let dlq = Arc::new(SqsDeadLetterQueue::new(sqs, Some(dlq_url), &queue_url));
+        dead_letter_contract(q.clone(), q, dlq).await;
+    }
 
     /// The event and delivery queries, on stores whose client fails any Scan and records
     /// every DynamoDB operation: each listing must be a Query on a key or an index.
@@ -1403,6 +1504,14 @@ mod sqlite {
     async fn queue_semantics() {
         let (_dir, q) = queue();
         queue_contract(q.clone(), q).await;
+    }
+
+    #[tokio::test]
+    async fn dead_letters() {
+        let dir = TempDir::new("switchboard-contract");
+        let db = Db::open(&dir.path().join(DB_FILE), SyncMode::Normal).unwrap();
+        let q = Arc::new(SqliteQueue::new(db, Duration::from_secs(1), 2));
+        dead_letter_contract(q.clone(), q.clone(), q).await;
     }
 
     #[tokio::test]

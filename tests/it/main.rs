@@ -8,6 +8,7 @@ mod admin_api;
 mod bad_input;
 mod console_browser;
 mod contract;
+mod dead_letters;
 mod deadlines;
 mod drift;
 mod durable;

@@ -55,7 +55,7 @@ impl Client {
         let endpoint = endpoint.filter(|e| !e.trim().is_empty()).ok_or_else(|| {
             CliError::Usage(
                 "no endpoint: pass --endpoint URL or set SWITCHBOARD_ENDPOINT (serve prints its URL; \
-                 a deployed stack's is the ApiUrl output of `sam list stack-outputs`)"
+                 or --stack NAME for a deployed stack)"
                     .into(),
             )
         })?;
@@ -82,6 +82,11 @@ impl Client {
         })
     }
 
+    /// The API's base URL.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     pub async fn get(&self, path: &str) -> CliResult<Value> {
         self.send("GET", path, None).await
     }
@@ -98,16 +103,18 @@ impl Client {
         self.send("DELETE", path, None).await
     }
 
-    /// Sends one request; a 2xx answer's JSON (Null when empty), or the API's error.
-    pub async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> CliResult<Value> {
-        let url = format!("{}{path}", self.endpoint);
-        let bytes = body.map(Value::to_string).unwrap_or_default().into_bytes();
+    /// The request, authenticated: the bearer token, or signed with SigV4 over exactly
+    /// these headers and body.
+    fn request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        mut headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> CliResult<reqwest::RequestBuilder> {
+        let url = format!("{}{path_and_query}", self.endpoint);
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| CliError::Usage(e.to_string()))?;
-        let mut headers: Vec<(String, String)> = vec![("accept".into(), "application/json".into())];
-        if body.is_some() {
-            headers.push(("content-type".into(), "application/json".into()));
-        }
         match &self.auth {
             Auth::Bearer(t) => {
                 headers.push(("authorization".into(), format!("Bearer {}", t.expose())))
@@ -116,7 +123,7 @@ impl Client {
                 credentials,
                 region,
             } => {
-                let signed = sign(method.as_str(), &url, &headers, &bytes, credentials, region)?;
+                let signed = sign(method.as_str(), &url, &headers, &body, credentials, region)?;
                 headers.extend(signed);
             }
         }
@@ -124,10 +131,52 @@ impl Client {
         for (k, v) in &headers {
             req = req.header(k, v);
         }
-        if body.is_some() {
-            req = req.body(bytes);
+        if !body.is_empty() {
+            req = req.body(body);
         }
-        let resp = req
+        Ok(req)
+    }
+
+    /// Forwards a request as it came (`switchboard console`): the answer's status, content
+    /// type and body, whatever they are.
+    pub async fn forward(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> CliResult<(u16, Option<String>, bytes::Bytes)> {
+        let mut headers: Vec<(String, String)> = vec![("accept".into(), "application/json".into())];
+        if let Some(ct) = content_type {
+            headers.push(("content-type".into(), ct.to_owned()));
+        }
+        let resp = self
+            .request(method, path_and_query, headers, body)?
+            .send()
+            .await
+            .map_err(|e| CliError::Connection(format!("cannot reach {}: {e}", self.endpoint)))?;
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| CliError::Connection(format!("reading the answer failed: {e}")))?;
+        Ok((status, content_type, bytes))
+    }
+
+    /// Sends one request; a 2xx answer's JSON (Null when empty), or the API's error.
+    pub async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> CliResult<Value> {
+        let bytes = body.map(Value::to_string).unwrap_or_default().into_bytes();
+        let mut headers: Vec<(String, String)> = vec![("accept".into(), "application/json".into())];
+        if body.is_some() {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        let resp = self
+            .request(method, path, headers, bytes)?
             .send()
             .await
             .map_err(|e| CliError::Connection(format!("cannot reach {}: {e}", self.endpoint)))?;
@@ -196,7 +245,7 @@ async fn aws_auth() -> CliResult<Auth> {
 }
 
 /// SigV4 headers (`authorization`, `x-amz-date`, `x-amz-security-token`) for a request.
-fn sign(
+pub fn sign(
     method: &str,
     url: &str,
     headers: &[(String, String)],

@@ -1,4 +1,4 @@
-//! Bulk replay progress on stderr: a bar on a terminal, one line per step otherwise.
+//! Bulk progress (replay, redrive) on stderr: a bar on a terminal, one line per step otherwise.
 
 use std::io::IsTerminal;
 
@@ -9,8 +9,13 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(total: usize) -> Self {
+        Self::titled(&format!("replaying {total} delivery(ies)"), total)
+    }
+
+    /// Progress towards `total` steps, after a heading line.
+    pub fn titled(heading: &str, total: usize) -> Self {
         let tty = std::io::stderr().is_terminal();
-        eprintln!("replaying {total} delivery(ies)");
+        eprintln!("{heading}");
         Self { total, tty }
     }
 

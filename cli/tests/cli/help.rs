@@ -32,11 +32,13 @@ fn help_lists_serve_and_the_ops_nouns_only() {
         commands(&help),
         [
             "serve",
+            "console",
             "sources",
             "subscriptions",
             "events",
             "deliveries",
             "replay",
+            "dead-letters",
             "help"
         ],
         "{help}"

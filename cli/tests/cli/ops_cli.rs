@@ -41,9 +41,14 @@ async fn sb_env(args: &[&str], env: &[(&str, &str)]) -> Out {
                 cmd.env_remove(k);
             }
         }
+        // A home of the test's own: no discovery file of a serve the user runs
+        let home = isolated_home();
         cmd.env("AWS_CONFIG_FILE", "/nonexistent")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("AWS_EC2_METADATA_DISABLED", "true");
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("HOME", &home)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_RUNTIME_DIR", home.join("run"));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -56,6 +61,10 @@ async fn sb_env(args: &[&str], env: &[(&str, &str)]) -> Out {
     })
     .await
     .unwrap()
+}
+
+fn isolated_home() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("sb-ops-cli-{}", std::process::id()))
 }
 
 /// Runs `switchboard --endpoint <serve> --token T <args>`.
@@ -472,10 +481,20 @@ async fn events_and_deliveries_of_a_call() {
 async fn usage_and_connection_errors_exit_2_api_errors_exit_1() {
     let running = start().await;
     let endpoint = format!("http://{}", running.addr);
-    // No endpoint
+    // No endpoint: the one a serve announced (here one that has gone away), and a
+    // connection error naming it
+    let data = isolated_home().join("data/switchboard");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("serve.json"),
+        r#"{"url": "http://127.0.0.1:1", "token": "old", "pid": 1}"#,
+    )
+    .unwrap();
     let out = sb_env(&["sources", "list", "--token", ADMIN_TOKEN], &[]).await;
-    assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("--endpoint"));
+    std::fs::remove_file(data.join("serve.json")).unwrap();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("http://127.0.0.1:1"), "{}", out.stderr);
+    assert!(out.stderr.contains("still running"), "{}", out.stderr);
     // Endpoint and token from the environment
     let out = sb_env(
         &["sources", "list", "--json"],
@@ -627,4 +646,76 @@ async fn without_a_token_requests_are_sigv4_signed() {
     )
     .await;
     assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+/// `dead-letters list|show|redrive` against serve's dead-letter list: a body dispatch cannot
+/// decode is dead-lettered after serve's receive limit, listed with why, shown whole, and
+/// redriven with progress on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_list_show_and_redrive() {
+    let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+    config.visibility = std::time::Duration::from_millis(100);
+    config.max_receives = 1;
+    let running = serve::start(config).await.unwrap();
+    let serve::LocalQueue::Memory(queue) = &running.queue else {
+        panic!("ServeConfig::new keeps the queue in memory");
+    };
+    queue.send_raw("not a queue message".into(), std::time::Duration::ZERO);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while queue.dead_letters().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never dead-lettered");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let out = sb(&running, &["dead-letters", "list", "--json"]).await;
+    ok(&out);
+    let items = out.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1, "{items:?}");
+    let id = items[0]["message_id"].as_str().unwrap().to_owned();
+    assert!(items[0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("not a Switchboard queue message"));
+    let table = sb(&running, &["dead-letters", "list"]).await;
+    ok(&table);
+    assert!(
+        table.stdout.starts_with("MESSAGE") && table.stdout.contains(&id),
+        "{}",
+        table.stdout
+    );
+    let shown = sb(&running, &["dead-letters", "show", &id]).await;
+    ok(&shown);
+    assert!(
+        shown.stdout.contains("not a queue message"),
+        "{}",
+        shown.stdout
+    );
+    let missing = sb(&running, &["dead-letters", "show", "nope"]).await;
+    assert_eq!(missing.code, 1);
+
+    let redriven = sb(&running, &["dead-letters", "redrive", "--all"]).await;
+    ok(&redriven);
+    assert!(
+        redriven.stderr.contains("redriving 1 message(s)"),
+        "{}",
+        redriven.stderr
+    );
+    assert!(
+        redriven.stdout.contains("redriven 1"),
+        "{}",
+        redriven.stdout
+    );
+    // Back on the queue it fails again and returns to the dead-letter list, by its id
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while queue.dead_letters().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never dead-lettered again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let by_id = sb(&running, &["dead-letters", "redrive", &id, "nope"]).await;
+    ok(&by_id);
+    assert!(by_id.stderr.contains("nope"), "{}", by_id.stderr);
+    running.stop().await;
 }

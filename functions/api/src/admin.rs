@@ -98,7 +98,7 @@ fn missing_as(err: crate::error::StoreError, kind: &str, id: &str) -> ApiError {
     }
 }
 
-fn body<T: DeserializeOwned>(req: &Request<Bytes>) -> Result<T, ApiError> {
+pub(super) fn body<T: DeserializeOwned>(req: &Request<Bytes>) -> Result<T, ApiError> {
     let len = req.body().len();
     if len > MAX_ADMIN_BODY_BYTES {
         return Err(too_large(format!(

@@ -19,12 +19,12 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
 
 /// The query string of a listing, checked against the parameters it accepts.
-struct Params {
+pub(super) struct Params {
     pairs: Vec<(String, String)>,
 }
 
 impl Params {
-    fn parse(req: &Request<Bytes>, allowed: &[&str]) -> Result<Self, ApiError> {
+    pub(super) fn parse(req: &Request<Bytes>, allowed: &[&str]) -> Result<Self, ApiError> {
         let pairs: Vec<(String, String)> =
             form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -93,7 +93,7 @@ impl Params {
         Ok(range)
     }
 
-    fn page(&self) -> Result<PageRequest, ApiError> {
+    pub(super) fn page(&self) -> Result<PageRequest, ApiError> {
         let limit = match self.get("limit") {
             Some(l) => l
                 .parse::<usize>()
@@ -137,7 +137,7 @@ fn conflict(message: &str) -> ApiError {
     ApiError::bad_request("conflicting_filters", message)
 }
 
-fn page_json<T: serde::Serialize>(page: crate::ports::Page<T>) -> Response<Bytes> {
+pub(super) fn page_json<T: serde::Serialize>(page: crate::ports::Page<T>) -> Response<Bytes> {
     json(
         StatusCode::OK,
         &serde_json::json!({"items": page.items, "next_cursor": page.next_cursor}),

@@ -1,6 +1,7 @@
 //! `GET /`: the ops console, one self-contained HTML page (inline CSS and JS, nothing
 //! loaded from elsewhere, enforced by its Content-Security-Policy). Loading the page needs
-//! no credentials: it holds no data. It asks for the admin token and calls `/admin` with it.
+//! no credentials: it holds no data. It calls `/admin` with the admin token it asks for, or
+//! with none behind `switchboard console`, the local proxy that adds the credentials.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};

@@ -12,6 +12,7 @@ pub(crate) use switchboard_engine::{
 mod admin;
 mod admin_ops;
 mod console;
+pub mod dead_letters;
 mod ingest;
 pub mod openapi;
 pub mod public_url;
@@ -30,6 +31,11 @@ use router::{Family, Handler, PathParams, Resolved};
 use std::net::IpAddr;
 
 pub use crate::error::ApiError;
+
+/// The console page (`GET /`), for `switchboard console` to serve locally.
+pub fn console_page() -> Response<Bytes> {
+    console::page()
+}
 
 /// The caller's address, attached as a request extension by the server or Lambda glue
 /// (API Gateway's `sourceIp`); used by source IP allow-lists.
@@ -162,6 +168,8 @@ impl App {
             Handler::GetEvent => admin_ops::get_event(self, id).await,
             Handler::ListDeliveries => admin_ops::list_deliveries(self, req).await,
             Handler::Replay => admin::replay_route(self, req).await,
+            Handler::ListDeadLetters => dead_letters::list(self, req).await,
+            Handler::RedriveDeadLetters => dead_letters::redrive(self, req).await,
         }
     }
 

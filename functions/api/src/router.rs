@@ -30,6 +30,8 @@ pub enum Handler {
     GetEvent,
     ListDeliveries,
     Replay,
+    ListDeadLetters,
+    RedriveDeadLetters,
 }
 
 /// The two route families: the ingest and admin functions each serve one, `serve` both.
@@ -94,6 +96,8 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/admin/events/{id}", GetEvent),
     route("GET", "/admin/deliveries", ListDeliveries),
     route("POST", "/admin/replay", Replay),
+    route("GET", "/admin/dead-letters", ListDeadLetters),
+    route("POST", "/admin/dead-letters/redrive", RedriveDeadLetters),
 ];
 
 /// The routes of one path, and its `Allow` value (methods sorted, as RFC 9110 lists them).

@@ -5,7 +5,7 @@ use crate::config::{AwsResources, Settings};
 use std::sync::Arc;
 use switchboard_adapters_aws::{
     DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore, DynamoFlowStore,
-    SqsQueue,
+    SqsDeadLetterQueue, SqsQueue,
 };
 use switchboard_adapters_memory::{
     MemoryConfigStore, MemoryDedupStore, MemoryDeliveryStore, MemoryEventStore, MemoryFlowStore,
@@ -34,7 +34,8 @@ impl Compose for Ports {
         let events = Arc::new(MemoryEventStore::default());
         let deliveries = Arc::new(MemoryDeliveryStore::default());
         Self {
-            queue,
+            queue: queue.clone(),
+            dead_letters: queue,
             sources: Arc::new(MemoryConfigStore::default()),
             subscriptions: Arc::new(MemoryConfigStore::default()),
             events: events.clone(),
@@ -92,7 +93,12 @@ fn aws_ports(
         &names.deliveries_table,
     ));
     Ports {
-        queue: Arc::new(SqsQueue::new(sqs, &names.queue_url)),
+        queue: Arc::new(SqsQueue::new(sqs.clone(), &names.queue_url)),
+        dead_letters: Arc::new(SqsDeadLetterQueue::new(
+            sqs,
+            names.dead_letter_queue_url.clone(),
+            &names.queue_url,
+        )),
         sources: Arc::new(DynamoConfigStore::new(ddb.clone(), &names.sources_table)),
         subscriptions: Arc::new(DynamoConfigStore::new(
             ddb.clone(),

@@ -2,8 +2,8 @@
 //! (`switchboard-core`'s `state`), which knows the adapters.
 
 use crate::ports::{
-    DedupStore, DeliveryQueries, DeliveryStore, EventQueries, EventQueue, EventStore, FlowStore,
-    SourceStore, SubscriptionStore,
+    DeadLetterQueue, DedupStore, DeliveryQueries, DeliveryStore, EventQueries, EventQueue,
+    EventStore, FlowStore, SourceStore, SubscriptionStore,
 };
 use std::sync::Arc;
 
@@ -21,4 +21,6 @@ pub struct Ports {
     pub delivery_queries: Arc<dyn DeliveryQueries>,
     /// Call lanes and rate slots (ordering and rate limits), shared by every dispatcher.
     pub flow: Arc<dyn FlowStore>,
+    /// Where the events queue puts what it gives up on.
+    pub dead_letters: Arc<dyn DeadLetterQueue>,
 }

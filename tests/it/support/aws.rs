@@ -165,6 +165,7 @@ pub async fn resources(sdk: &aws_config::SdkConfig, visibility_secs: u32) -> Aws
         deliveries_table: unique("deliveries"),
         dedup_table: unique("dedup"),
         flow_table: unique("flow"),
+        dead_letter_queue_url: None,
     };
     create_tables(sdk, &names).await;
     names

@@ -6,12 +6,14 @@ pub(crate) use switchboard_engine::{domain, error, ports};
 mod dynamodb;
 pub mod metering;
 mod sqs;
+mod sqs_dead_letters;
 
 pub use dynamodb::shards;
 pub use dynamodb::{
     DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore, DynamoFlowStore,
 };
 pub use sqs::SqsQueue;
+pub use sqs_dead_letters::SqsDeadLetterQueue;
 
 use crate::error::StoreError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};

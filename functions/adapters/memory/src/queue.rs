@@ -2,9 +2,13 @@
 //! dead-letter list after `max_receives`.
 
 use super::lock;
+use crate::domain::time::{now as now_utc, Timestamp};
 use crate::domain::QueueMessage;
 use crate::error::{StoreError, StoreResult};
-use crate::ports::{EventQueue, QueueConsumer, ReceivedMessage, MAX_QUEUE_DELAY};
+use crate::ports::{
+    DeadLetter, DeadLetterQueue, EventQueue, Page, PageRequest, QueueConsumer, ReceivedMessage,
+    RedriveSelection, MAX_QUEUE_DELAY,
+};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +29,8 @@ struct State {
     ready: VecDeque<Entry>,
     delayed: Vec<Entry>,
     in_flight: BTreeMap<String, Entry>,
-    dead: Vec<String>,
+    /// Dead letters, oldest first, with the time they died.
+    dead: Vec<(Entry, Timestamp)>,
 }
 
 pub struct MemoryQueue {
@@ -51,7 +56,11 @@ impl MemoryQueue {
 
     /// Bodies that exceeded `max_receives`.
     pub fn dead_letters(&self) -> Vec<String> {
-        lock(&self.state).dead.clone()
+        lock(&self.state)
+            .dead
+            .iter()
+            .map(|(e, _)| e.body.clone())
+            .collect()
     }
 
     /// Messages not yet deleted (ready, delayed or in flight).
@@ -96,7 +105,7 @@ impl MemoryQueue {
         for receipt in expired {
             if let Some(e) = state.in_flight.remove(&receipt) {
                 if e.receive_count >= self.max_receives {
-                    state.dead.push(e.body);
+                    state.dead.push((e, now_utc()));
                 } else {
                     state.ready.push_back(e);
                 }
@@ -192,5 +201,71 @@ impl QueueConsumer for MemoryQueue {
         // Like SQS, deleting with a stale receipt is not an error.
         lock(&self.state).in_flight.remove(receipt);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl DeadLetterQueue for MemoryQueue {
+    async fn list(&self, page: &PageRequest) -> StoreResult<Page<DeadLetter>> {
+        // The cursor is the id of the last dead letter of the previous page.
+        let s = lock(&self.state);
+        let start = match &page.cursor {
+            Some(c) => s
+                .dead
+                .iter()
+                .position(|(e, _)| &e.id == c)
+                .map(|i| i + 1)
+                .ok_or(StoreError::InvalidCursor)?,
+            None => 0,
+        };
+        let limit = page.limit.max(1);
+        let items: Vec<DeadLetter> = s
+            .dead
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|(e, at)| DeadLetter {
+                message_id: e.id.clone(),
+                body: e.body.clone(),
+                receive_count: e.receive_count,
+                dead_at: Some(*at),
+            })
+            .collect();
+        let next_cursor = (s.dead.len() > start + items.len())
+            .then(|| items.last().map(|d| d.message_id.clone()))
+            .flatten();
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn redrive(&self, selection: &RedriveSelection) -> StoreResult<Vec<String>> {
+        let moved = {
+            let mut s = lock(&self.state);
+            let chosen: Vec<usize> = match selection {
+                RedriveSelection::Ids(ids) => s
+                    .dead
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (e, _))| ids.contains(&e.id))
+                    .map(|(i, _)| i)
+                    .collect(),
+                RedriveSelection::Oldest(n) => (0..s.dead.len().min(*n)).collect(),
+            };
+            let mut moved = Vec::with_capacity(chosen.len());
+            // Highest index first, so the lower ones stay where they are.
+            for i in chosen.into_iter().rev() {
+                let (mut e, _) = s.dead.remove(i);
+                e.receive_count = 0;
+                e.visible_at = Instant::now();
+                moved.push(e.id.clone());
+                s.ready.push_back(e);
+            }
+            moved.reverse();
+            moved
+        };
+        if !moved.is_empty() {
+            self.notify.notify_waiters();
+            self.notify.notify_one();
+        }
+        Ok(moved)
     }
 }

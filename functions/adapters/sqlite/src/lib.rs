@@ -53,6 +53,7 @@
 // The engine's modules under the paths these adapters were written against.
 pub(crate) use switchboard_engine::{domain, error, ports, state};
 
+mod dead_letters;
 mod queue;
 mod schema;
 mod stores;
@@ -378,6 +379,7 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
 /// drives).
 pub fn ports(queue: Arc<SqliteQueue>) -> state::Ports {
     let db = queue.db().clone();
+    let queue_for_dead_letters = queue.clone();
     let events = Arc::new(SqliteEventStore::new(db.clone()));
     let deliveries = Arc::new(SqliteDeliveryStore::new(db.clone()));
     state::Ports {
@@ -390,6 +392,7 @@ pub fn ports(queue: Arc<SqliteQueue>) -> state::Ports {
         event_queries: events,
         delivery_queries: deliveries,
         flow: Arc::new(SqliteFlowStore::new(db)),
+        dead_letters: queue_for_dead_letters,
     }
 }
 

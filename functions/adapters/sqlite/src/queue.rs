@@ -50,6 +50,12 @@ impl SqliteQueue {
         &self.db
     }
 
+    /// Wakes every waiting consumer (messages became visible outside `send`).
+    pub(crate) fn wake(&self) {
+        self.notify.notify_waiters();
+        self.notify.notify_one();
+    }
+
     /// Makes every message that is in flight visible now. Call it once at start-up: the store
     /// lock guarantees no other process holds these messages, so the consumer that received
     /// them is dead and waiting for their visibility timeout would only delay them. Their

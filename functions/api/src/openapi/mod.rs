@@ -48,7 +48,7 @@ pub fn document() -> Value {
         "security": [{"bearerAuth": []}],
         "tags": [
             {"name": "sources"}, {"name": "subscriptions"}, {"name": "events"},
-            {"name": "deliveries"}, {"name": "meta"}
+            {"name": "deliveries"}, {"name": "dead-letters"}, {"name": "meta"}
         ],
         "paths": paths(),
         "components": {

@@ -281,6 +281,20 @@ pub fn operation(handler: Handler) -> Option<Value> {
                 .ok("202", json_response("Replay queued.", json!({"type": "object"}))),
             &["400", "404", "409", "413"],
         ),
+        ListDeadLetters => with_common(
+            Op::new("listDeadLetters", "dead-letters", "List dead-lettered queue messages")
+                .describe("Messages the events queue gave up on after its maximum receive count, oldest first, each with its raw body and, when the body decodes, its kind, event id and type (or subscription id). `reason` says why when the body itself is the cause. On AWS the dead-letter queue cannot be paged: one page of up to `limit` messages, `next_cursor` null.")
+                .params(paging_params())
+                .ok("200", json_response("A page of dead letters.", page_of("DeadLetter"))),
+            &["400"],
+        ),
+        RedriveDeadLetters => with_common(
+            Op::new("redriveDeadLetters", "dead-letters", "Send dead letters back to the events queue")
+                .describe("`{\"ids\": [...]}` (message ids from the listing) or `{\"all\": true, \"limit\": N}` (the oldest N, default 100). Each message is on the events queue before it leaves the dead-letter queue, so a redrive that fails midway loses nothing; call again until `count` is 0 to empty the queue.")
+                .body("RedriveRequest")
+                .ok("200", json_response("What was moved.", schema_ref("RedriveReport"))),
+            &["400", "413"],
+        ),
     };
     Some(op)
 }

@@ -326,6 +326,38 @@ pub fn schemas() -> Value {
                 "limit": {"type": "integer", "minimum": 1, "maximum": 500, "nullable": true}
             },
             "additionalProperties": false
+        },
+        "DeadLetter": {
+            "type": "object",
+            "required": ["message_id", "receive_count", "body"],
+            "properties": {
+                "message_id": {"type": "string"},
+                "kind": {"type": "string", "enum": ["event", "deliver"]},
+                "event_id": {"type": "string"},
+                "event_type": {"type": "string"},
+                "subscription_id": {"type": "string"},
+                "receive_count": {"type": "integer", "minimum": 0},
+                "dead_at": timestamp(),
+                "reason": {"type": "string"},
+                "body": {"type": "string", "description": "The message body as it was queued."}
+            }
+        },
+        "RedriveRequest": {
+            "type": "object",
+            "properties": {
+                "ids": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "maxItems": 1000, "nullable": true},
+                "all": {"type": "boolean", "nullable": true},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": true}
+            },
+            "additionalProperties": false
+        },
+        "RedriveReport": {
+            "type": "object",
+            "required": ["count", "redriven"],
+            "properties": {
+                "count": {"type": "integer", "minimum": 0},
+                "redriven": {"type": "array", "items": {"type": "string"}}
+            }
         }
     })
 }

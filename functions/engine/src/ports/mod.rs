@@ -10,9 +10,11 @@ use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
 
+pub mod dead_letters;
 pub mod flow;
 pub mod queries;
 pub mod versioned;
+pub use dead_letters::{DeadLetter, DeadLetterQueue, RedriveSelection};
 pub use flow::{FlowStore, LaneEntry, LaneKey};
 pub use queries::{DeliveryQueries, DeliveryQuery, EventQueries, EventQuery, TimeRange};
 

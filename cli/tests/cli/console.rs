@@ -1,0 +1,287 @@
+//! `switchboard console`: the page served locally and its `/admin` calls forwarded with the
+//! user's credentials — the token in front of `serve` (the browser sends none), SigV4 in
+//! front of a deployed stack (checked by signing the same request with the AWS SDK's
+//! signer) — and nothing else forwarded, nor anything from another site.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use switchboard_cli::serve::{self, ServeConfig};
+use switchboard_core::redact::Secret;
+use switchboard_test_support::ADMIN_TOKEN;
+
+struct Console {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `switchboard console --listen 127.0.0.1:0 <args>` with only `env` from the caller.
+fn console(args: &[&str], env: &[(&str, &str)]) -> Console {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SWITCHBOARD_") || k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .args(["console", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .strip_prefix("Switchboard console on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    Console { child, url }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_front_of_serve_forwards_admin_calls_with_the_token() {
+    let config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+    let running = serve::start(config).await.unwrap();
+    let endpoint = format!("http://{}", running.addr);
+    let c = console(&["--endpoint", &endpoint, "--token", ADMIN_TOKEN], &[]);
+    let http = reqwest::Client::new();
+
+    // The page loads from the console
+    let page = http.get(format!("{}/", c.url)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Switchboard console"));
+
+    // An admin call with no token succeeds: the console adds it
+    let r = http
+        .get(format!("{}/admin/subscriptions", c.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(page["items"], serde_json::json!([]));
+    // A write from the page itself (its own Origin) goes through too
+    let r = http
+        .post(format!("{}/admin/sources", c.url))
+        .header("origin", &c.url)
+        .header("content-type", "application/json")
+        .body(r#"{"id":"hipcall-main","provider":"hipcall","verification":{"type":"none"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = http
+        .get(format!("{}/admin/dead-letters", c.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The API's errors come back as they are
+    let r = http
+        .get(format!("{}/admin/sources/nope", c.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Another site's page, another host name, anything but /admin: refused, not forwarded
+    let r = http
+        .post(format!("{}/admin/sources", c.url))
+        .header("origin", "http://evil.example")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http
+        .get(format!("{}/admin/sources", c.url))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http
+        .post(format!("{}/hooks/hipcall-main", c.url))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let sources = running.ports.sources.list().await.unwrap();
+    assert_eq!(sources.len(), 1, "only the page's own write arrived");
+    drop(c);
+    running.stop().await;
+}
+
+#[test]
+fn a_non_loopback_listen_address_needs_allow_remote() {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "console",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--token",
+            "t",
+            "--listen",
+            "0.0.0.0:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-remote"));
+}
+
+/// One request as the upstream saw it.
+struct Seen {
+    request_line: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+    }
+}
+
+/// Accepts one request, answers 201 with a small JSON body.
+fn upstream_once(listener: TcpListener) -> std::thread::JoinHandle<Seen> {
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut request_line = String::new();
+        reader.read_line(&mut request_line).unwrap();
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            let (k, v) = line.trim_end().split_once(':').unwrap();
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+        }
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .map_or(0, |(_, v)| v.parse().unwrap());
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        let answer = r#"{"id":"hipcall-main"}"#;
+        write!(
+            stream,
+            "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+            answer.len()
+        )
+        .unwrap();
+        Seen {
+            request_line: request_line.trim_end().to_owned(),
+            headers,
+            body,
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_signs_forwarded_calls_with_sigv4_as_the_aws_sdk_signer_does() {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    // Given an upstream that records what it receives, and the console in front of it with
+    // AWS credentials and no token
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    let seen = upstream_once(listener);
+    let (key, secret, session, region) = (
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        "session-token-example",
+        "eu-central-1",
+    );
+    let c = console(
+        &["--endpoint", &upstream],
+        &[
+            ("AWS_ACCESS_KEY_ID", key),
+            ("AWS_SECRET_ACCESS_KEY", secret),
+            ("AWS_SESSION_TOKEN", session),
+            ("AWS_REGION", region),
+        ],
+    );
+
+    // When the page posts a redrive through it
+    let body = r#"{"ids":["m-1","m-2"]}"#;
+    let r = reqwest::Client::new()
+        .post(format!("{}/admin/dead-letters/redrive?x=1", c.url))
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer from-the-browser")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let seen = seen.join().unwrap();
+
+    // Then the upstream got that request, the body unchanged, the browser's header gone,
+    // and a signature equal to the AWS SDK signer's over the same request and time
+    assert_eq!(
+        seen.request_line,
+        "POST /admin/dead-letters/redrive?x=1 HTTP/1.1"
+    );
+    assert_eq!(seen.body, body.as_bytes());
+    assert_eq!(seen.header("x-amz-security-token"), session);
+    let amz_date = seen.header("x-amz-date");
+    let time = chrono::NaiveDateTime::parse_from_str(&amz_date, "%Y%m%dT%H%M%SZ")
+        .unwrap()
+        .and_utc();
+    let identity: aws_smithy_runtime_api::client::identity::Identity =
+        aws_credential_types::Credentials::new(key, secret, Some(session.into()), None, "test")
+            .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("execute-api")
+        .time(time.into())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let url = format!("{upstream}/admin/dead-letters/redrive?x=1");
+    let unsigned = [
+        ("accept", "application/json"),
+        ("content-type", "application/json"),
+    ];
+    let signable = SignableRequest::new(
+        "POST",
+        &url,
+        unsigned.into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let expected = instructions
+        .headers()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.to_owned())
+        .unwrap();
+    assert_eq!(seen.header("authorization"), expected);
+    assert!(expected.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"));
+    assert!(expected.contains("/eu-central-1/execute-api/aws4_request"));
+}

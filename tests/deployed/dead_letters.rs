@@ -1,0 +1,113 @@
+//! Dead letters under admin's role: the stack's dead-letter queue listed and redriven by
+//! the admin function (ReceiveMessage, ChangeMessageVisibility, DeleteMessage on the DLQ;
+//! SendMessage on the events queue), and the redriven event delivered by dispatch's role.
+//!
+//! The events queue's visibility timeout (360 s) makes waiting for SQS's own redrive too
+//! slow here; the test's operator puts the message on the DLQ as that redrive would (the
+//! body as queued), and the emulator's redrive itself is covered by the `it` suite.
+
+use crate::flow::{self, dispatch_until};
+use crate::stack::Stack;
+use crate::support::{self, sink::Sink};
+use switchboard_core::api::Surface;
+use switchboard_core::domain::envelope::{Envelope, RawRequest, StoredEvent};
+use switchboard_core::domain::time::now;
+use switchboard_core::domain::QueueMessage;
+
+fn event(id: &str, source: &str) -> StoredEvent {
+    StoredEvent {
+        envelope: Envelope {
+            id: id.into(),
+            event_type: "call.ended".into(),
+            provider_event: Some("call_hangup".into()),
+            source: source.into(),
+            occurred_at: None,
+            received_at: now(),
+            call: None,
+            data: Some(serde_json::json!({"event": "call_hangup"})),
+            raw_unparsed: false,
+        },
+        raw: RawRequest {
+            method: "POST".into(),
+            content_type: Some("application/json".into()),
+            query: None,
+            body: bytes::Bytes::from_static(b"{\"event\":\"call_hangup\"}"),
+        },
+        dedup_key: None,
+    }
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_and_redriven_under_the_admin_role() {
+    let stack = Stack::load().await;
+    let admin = stack.admin.app(Surface::Admin);
+    let dispatcher = stack.dispatch.dispatcher_with(stack.dispatch.settings());
+    let source = flow::hipcall_source(&admin).await;
+    let crm = Sink::start().await;
+    support::create_subscription(
+        &admin,
+        serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.ended"], "source": source}),
+    )
+    .await;
+
+    // Given an event message on the stack's dead-letter queue
+    let dlq = stack
+        .admin
+        .resources()
+        .dead_letter_queue_url
+        .expect("the template gives admin SWITCHBOARD_DEAD_LETTER_QUEUE_URL");
+    let event_id = flow::unique("evt_dead");
+    let body = QueueMessage::Event {
+        event: Box::new(event(&event_id, &source)),
+    }
+    .to_json()
+    .unwrap();
+    let operator = aws_sdk_sqs::Client::new(&support::aws::sdk().await);
+    operator
+        .send_message()
+        .queue_url(&dlq)
+        .message_body(&body)
+        .send()
+        .await
+        .unwrap();
+
+    // When admin lists the dead letters
+    let (status, page) = support::call(&admin, "GET", "/admin/dead-letters", None, "").await;
+    assert_eq!(status, 200, "{page}");
+    let item = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["event_id"] == event_id.as_str())
+        .unwrap_or_else(|| panic!("not listed: {page}"))
+        .clone();
+    assert_eq!(item["event_type"], "call.ended");
+    assert_eq!(item["body"], body.as_str());
+
+    // And redrives it by id
+    let (status, report) = support::call(
+        &admin,
+        "POST",
+        "/admin/dead-letters/redrive",
+        Some("application/json"),
+        serde_json::json!({"ids": [item["message_id"]]}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["count"], 1, "{report}");
+
+    // Then dispatch delivers it once, and it is no longer dead
+    assert!(dispatch_until(&stack.dispatch, &dispatcher, 20, || crm.count() >= 1).await);
+    dispatch_until(&stack.dispatch, &dispatcher, 2, || false).await;
+    assert_eq!(crm.count(), 1);
+    let (_, page) = support::call(&admin, "GET", "/admin/dead-letters", None, "").await;
+    assert!(
+        !page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["event_id"] == event_id.as_str()),
+        "{page}"
+    );
+    stack.assert_no_denials();
+}
