@@ -19,6 +19,7 @@ mod dead_letters;
 mod dispatch;
 mod flow;
 mod ingest;
+mod ordering;
 mod record;
 mod stack;
 #[allow(dead_code, unused_imports)]

@@ -94,6 +94,7 @@ fn attempt(
         error_kind: None,
         error: None,
         next_attempt_at: None,
+        held_behind: None,
         attempted_at: ago(minutes_ago),
         source: "hipcall-main".into(),
         event_type: "call.ended".into(),

@@ -77,6 +77,7 @@ fn attempt(event_id: &str, sub: &str, n: u32, status: AttemptStatus) -> Attempt 
         error_kind: None,
         error: None,
         next_attempt_at: None,
+        held_behind: None,
         attempted_at: now(),
         source: "hipcall-main".into(),
         event_type: "call.ended".into(),
@@ -92,6 +93,7 @@ fn deliver(n: u32) -> QueueMessage {
         attempt: n,
         not_before: None,
         trigger: Trigger::Retry,
+        rate_slot: None,
     }
 }
 
@@ -480,6 +482,9 @@ fn subscription(id: &str) -> Subscription {
         previous_secret: None,
         disabled_reason: None,
         failing_since: None,
+        ordering: Default::default(),
+        ordering_window_ms: 0,
+        rate_limit_per_second: None,
         created_at: t,
         updated_at: t,
         version: 1,
@@ -1096,6 +1101,158 @@ async fn queries_contract(ports: &Ports) {
     assert!(deliveries(D::Recent { range: empty }, 10).await.is_empty());
 }
 
+/// Flow control state: lanes sorted by order, one lease at a time, leaving; rate slots
+/// reserved in blocks one after the other, pauses that only move the schedule later. And
+/// the waits it leads to are recorded and listed like attempts (attempt 0).
+///
+/// `atomic`: whether the store's conditional writes are atomic under concurrency. DynamoDB's
+/// are; the emulator's are not (of eight concurrent `attribute_not_exists` updates of one
+/// item, two can succeed), so concurrent reservations are checked on memory and SQLite only.
+async fn flow_store_contract(ports: &Ports, atomic: bool) {
+    use switchboard_core::ports::flow::{LaneEntry, LaneKey};
+    let flow = &ports.flow;
+    let t0 = now();
+    let ms = |n: i64| t0 + chrono::Duration::milliseconds(n);
+    let sub = format!("sub_flow_{}", t0.timestamp_micros());
+    let lane = LaneKey {
+        subscription_id: sub.clone(),
+        call_id: "call-1".into(),
+    };
+    let entry = |order: &str, id: &str| LaneEntry {
+        order: order.into(),
+        event_id: id.into(),
+        received_at: ms(0),
+        lease_until: None,
+        expires_at: ms(86_400_000),
+    };
+    // Given three entries joined out of order
+    for (order, id) in [
+        ("0002#b", "evt_b"),
+        ("0001#a", "evt_a"),
+        ("0003#c", "evt_c"),
+    ] {
+        flow.lane_join(&lane, &entry(order, id)).await.unwrap();
+    }
+    // Then the lane lists them by order; other lanes are apart
+    let ids = |entries: Vec<LaneEntry>| entries.into_iter().map(|e| e.event_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(flow.lane_entries(&lane).await.unwrap()),
+        ["evt_a", "evt_b", "evt_c"]
+    );
+    let long = LaneKey {
+        subscription_id: sub.clone(),
+        call_id: "x".repeat(3000),
+    };
+    assert!(flow.lane_entries(&long).await.unwrap().is_empty());
+    flow.lane_join(&long, &entry("0001#z", "evt_z"))
+        .await
+        .unwrap();
+    assert_eq!(ids(flow.lane_entries(&long).await.unwrap()), ["evt_z"]);
+    // One lease at a time, until it ends; none on an entry that is not there
+    assert!(flow
+        .lane_lease(&lane, "0001#a", ms(0), ms(1000))
+        .await
+        .unwrap());
+    assert!(!flow
+        .lane_lease(&lane, "0001#a", ms(500), ms(2000))
+        .await
+        .unwrap());
+    assert!(flow
+        .lane_lease(&lane, "0001#a", ms(1000), ms(3000))
+        .await
+        .unwrap());
+    assert!(!flow
+        .lane_lease(&lane, "0009#nope", ms(0), ms(1000))
+        .await
+        .unwrap());
+    let listed = flow.lane_entries(&lane).await.unwrap();
+    assert_eq!(
+        listed[0].lease_until.map(|t| t.timestamp_millis()),
+        Some(ms(3000).timestamp_millis())
+    );
+    assert_eq!(
+        listed[0].received_at.timestamp_millis(),
+        ms(0).timestamp_millis()
+    );
+    // Joining again replaces the entry (a lease given back)
+    flow.lane_join(&lane, &entry("0001#a", "evt_a"))
+        .await
+        .unwrap();
+    assert_eq!(flow.lane_entries(&lane).await.unwrap()[0].lease_until, None);
+    // Leaving removes it, and leaving twice is no error
+    flow.lane_leave(&lane, "0001#a").await.unwrap();
+    flow.lane_leave(&lane, "0001#a").await.unwrap();
+    assert_eq!(
+        ids(flow.lane_entries(&lane).await.unwrap()),
+        ["evt_b", "evt_c"]
+    );
+    // An expired entry is not listed
+    let mut old = entry("0000#old", "evt_old");
+    old.expires_at = ms(-1000);
+    flow.lane_join(&lane, &old).await.unwrap();
+    assert_eq!(
+        ids(flow.lane_entries(&lane).await.unwrap()),
+        ["evt_b", "evt_c"]
+    );
+
+    // Rate slots: blocks follow each other, none before now
+    let step = Duration::from_millis(100);
+    let at = |t: Timestamp| t.timestamp_millis() - t0.timestamp_millis();
+    assert_eq!(at(flow.reserve(&sub, 1, step, ms(0)).await.unwrap()), 0);
+    assert_eq!(at(flow.reserve(&sub, 3, step, ms(0)).await.unwrap()), 100);
+    assert_eq!(at(flow.reserve(&sub, 1, step, ms(50)).await.unwrap()), 400);
+    assert_eq!(
+        at(flow.reserve(&sub, 1, step, ms(9000)).await.unwrap()),
+        9000
+    );
+    // A pause moves the schedule later, never earlier
+    flow.pause(&sub, ms(20_000)).await.unwrap();
+    flow.pause(&sub, ms(15_000)).await.unwrap();
+    assert_eq!(
+        at(flow.reserve(&sub, 1, step, ms(9500)).await.unwrap()),
+        20_000
+    );
+    // Concurrent reservations never share a slot
+    if !atomic {
+        return flow_waits_contract(ports, &sub).await;
+    }
+    let other = format!("{sub}_race");
+    let slots =
+        futures::future::join_all((0..8).map(|_| flow.reserve(&other, 2, step, ms(0)))).await;
+    let mut firsts: Vec<i64> = slots.into_iter().map(|r| at(r.unwrap())).collect();
+    firsts.sort();
+    assert_eq!(firsts, (0..8).map(|i| i * 200).collect::<Vec<_>>());
+    flow_waits_contract(ports, &sub).await;
+}
+
+async fn flow_waits_contract(ports: &Ports, sub: &str) {
+    // A wait is recorded as attempt 0 with its status and what it waits behind
+    let mut held = attempt("evt_held", sub, 0, AttemptStatus::Held);
+    held.held_behind = Some("evt_first".into());
+    held.http_status = None;
+    let expires = now() + chrono::Duration::days(1);
+    ports.deliveries.record(&held, expires).await.unwrap();
+    let listed = ports
+        .deliveries
+        .list_by_event("evt_held", &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items, vec![held.clone()]);
+    let by_status = ports
+        .delivery_queries
+        .query_deliveries(
+            &switchboard_core::ports::DeliveryQuery::Subscription {
+                subscription_id: sub.to_owned(),
+                status: Some(AttemptStatus::Held),
+                range: Default::default(),
+            },
+            &PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_status.items, vec![held]);
+}
+
 mod memory {
     use super::*;
 
@@ -1148,6 +1305,11 @@ mod memory {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn subscription_writers_race() {
         subscription_race_contract(&memory_ports()).await;
+    }
+
+    #[tokio::test]
+    async fn flow() {
+        flow_store_contract(&memory_ports(), true).await;
     }
 }
 
@@ -1277,6 +1439,11 @@ mod emulator {
         subscription_race_contract(&aws_ports().await).await;
     }
 
+    #[tokio::test]
+    async fn flow() {
+        flow_store_contract(&aws_ports().await, false).await;
+    }
+
     /// An item written before versions existed (no `version` attribute, none in its
     /// document) is read as version 0 and updated conditionally like any other.
     #[tokio::test]
@@ -1381,5 +1548,11 @@ mod sqlite {
     async fn subscription_writers_race() {
         let (_dir, ports) = ports();
         subscription_race_contract(&ports).await;
+    }
+
+    #[tokio::test]
+    async fn flow() {
+        let (_dir, ports) = ports();
+        flow_store_contract(&ports, true).await;
     }
 }

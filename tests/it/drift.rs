@@ -225,7 +225,7 @@ type Schema = (
     &'static [(&'static str, &'static str, &'static str)],
 );
 
-fn schemas(names: &AwsResources) -> [(&str, Schema); 5] {
+fn schemas(names: &AwsResources) -> [(&str, Schema); 6] {
     [
         (&names.sources_table, ("id", None, &[])),
         (&names.subscriptions_table, ("id", None, &[])),
@@ -258,6 +258,7 @@ fn schemas(names: &AwsResources) -> [(&str, Schema); 5] {
             ),
         ),
         (&names.dedup_table, ("key", None, &[])),
+        (&names.flow_table, ("pk", Some("sk"), &[])),
     ]
 }
 

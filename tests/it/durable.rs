@@ -22,6 +22,7 @@ fn message(n: u32) -> QueueMessage {
         attempt: n,
         not_before: None,
         trigger: Trigger::Retry,
+        rate_slot: None,
     }
 }
 

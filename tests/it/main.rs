@@ -15,6 +15,7 @@ mod drift;
 mod durable;
 mod e2e_aws;
 mod faults;
+mod flow;
 mod ingest_errors;
 mod lambda_events;
 mod limits;

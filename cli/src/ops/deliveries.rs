@@ -22,7 +22,7 @@ pub enum DeliveriesCmd {
         /// Attempts of every event of one call.
         #[arg(long)]
         call: Option<String>,
-        /// succeeded, retrying, exhausted or failed.
+        /// succeeded, retrying, exhausted, failed, held or waiting.
         #[arg(long)]
         status: Option<String>,
         /// RFC 3339 time, a date (2024-11-17) or an age (90s, 15m, 2h, 3d).
@@ -50,9 +50,10 @@ impl Listed for Attempt {
 
     fn row(&self) -> Vec<String> {
         // The error when there is one, else what the subscriber answered.
-        let detail = match self.error.as_deref() {
-            Some(e) if !e.is_empty() => e,
-            _ => self.response_excerpt.as_deref().unwrap_or_default(),
+        let detail = match (self.held_behind.as_deref(), self.error.as_deref()) {
+            (Some(behind), _) => format!("held behind {behind}"),
+            (None, Some(e)) if !e.is_empty() => e.to_owned(),
+            _ => self.response_excerpt.clone().unwrap_or_default(),
         };
         vec![
             time(&self.attempted_at),
@@ -62,7 +63,7 @@ impl Listed for Attempt {
             self.status.as_str().to_owned(),
             opt(self.http_status),
             self.duration_ms.to_string(),
-            detail.to_owned(),
+            detail,
         ]
     }
 }

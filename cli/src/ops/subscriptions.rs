@@ -43,6 +43,18 @@ pub struct SubscriptionFields {
     retry_schedule: Vec<u64>,
     #[arg(long)]
     description: Option<String>,
+    /// none, or call: a call's events go one at a time, in order.
+    #[arg(long)]
+    ordering: Option<String>,
+    /// With --ordering call: how long each event waits for earlier ones (0-10000).
+    #[arg(long)]
+    ordering_window_ms: Option<u32>,
+    /// At most N deliveries per second to this subscription (1-10000).
+    #[arg(long, value_name = "N", conflicts_with = "no_rate_limit")]
+    rate_limit: Option<u32>,
+    /// Remove the rate limit.
+    #[arg(long)]
+    no_rate_limit: bool,
     /// Any fields as a JSON object (merged last).
     #[arg(long)]
     body: Option<String>,
@@ -145,6 +157,12 @@ fn body(f: SubscriptionFields) -> CliResult<Body> {
         b.set("retry_schedule_secs", f.retry_schedule);
     }
     b.set_opt("description", f.description);
+    b.set_opt("ordering", f.ordering.map(|o| o.to_lowercase()));
+    b.set_opt("ordering_window_ms", f.ordering_window_ms);
+    b.set_opt("rate_limit_per_second", f.rate_limit);
+    if f.no_rate_limit {
+        b.set("rate_limit_per_second", serde_json::Value::Null);
+    }
     b.merge(f.body.as_deref())?;
     Ok(b)
 }
@@ -250,6 +268,24 @@ mod tests {
             body(fields).unwrap().into_value(),
             json!({"event_types": ["call.*"], "method": "GET", "headers": {"X-Tenant": " acme"},
                    "retry_schedule_secs": [5, 300]})
+        );
+        let flow = SubscriptionFields {
+            ordering: Some("Call".into()),
+            ordering_window_ms: Some(2000),
+            rate_limit: Some(20),
+            ..Default::default()
+        };
+        assert_eq!(
+            body(flow).unwrap().into_value(),
+            json!({"ordering": "call", "ordering_window_ms": 2000, "rate_limit_per_second": 20})
+        );
+        let unlimited = SubscriptionFields {
+            no_rate_limit: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            body(unlimited).unwrap().into_value(),
+            json!({"rate_limit_per_second": null})
         );
         let bad = SubscriptionFields {
             headers: vec!["no-equals".into()],

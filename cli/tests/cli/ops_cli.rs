@@ -104,6 +104,7 @@ fn attempt(event: &str, sub: &str, n: u32, status: AttemptStatus, minutes_ago: i
         error_kind: None,
         error: None,
         next_attempt_at: None,
+        held_behind: None,
         attempted_at: now() - chrono::Duration::minutes(minutes_ago),
         source: "hipcall-main".into(),
         event_type: "call.ended".into(),

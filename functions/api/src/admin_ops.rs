@@ -120,7 +120,7 @@ impl Params {
                     ApiError::bad_request(
                         "invalid_status",
                         format!(
-                            "unknown status {s:?}; use succeeded, retrying, exhausted or failed"
+                            "unknown status {s:?}; use succeeded, retrying, exhausted, failed, held or waiting"
                         ),
                     )
                 })

@@ -4,11 +4,12 @@
 use crate::config::{AwsResources, Settings};
 use std::sync::Arc;
 use switchboard_adapters_aws::{
-    DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore, SqsDeadLetterQueue,
-    SqsQueue,
+    DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore, DynamoFlowStore,
+    SqsDeadLetterQueue, SqsQueue,
 };
 use switchboard_adapters_memory::{
-    MemoryConfigStore, MemoryDedupStore, MemoryDeliveryStore, MemoryEventStore, MemoryQueue,
+    MemoryConfigStore, MemoryDedupStore, MemoryDeliveryStore, MemoryEventStore, MemoryFlowStore,
+    MemoryQueue,
 };
 
 pub use switchboard_engine::state::Ports;
@@ -43,6 +44,7 @@ impl Compose for Ports {
             event_queries: events,
             delivery_queries: deliveries,
             metrics: switchboard_engine::state::no_metrics(),
+            flow: Arc::new(MemoryFlowStore::default()),
         }
     }
 
@@ -105,10 +107,11 @@ fn aws_ports(
         )),
         events: events.clone(),
         deliveries: deliveries.clone(),
-        dedup: Arc::new(DynamoDedupStore::new(ddb, &names.dedup_table)),
+        dedup: Arc::new(DynamoDedupStore::new(ddb.clone(), &names.dedup_table)),
         event_queries: events,
         delivery_queries: deliveries,
         metrics: switchboard_engine::state::no_metrics(),
+        flow: Arc::new(DynamoFlowStore::new(ddb, &names.flow_table)),
     }
 }
 

@@ -15,6 +15,12 @@ pub enum AttemptStatus {
     Exhausted,
     /// Failed and not retried by rule (410, refused target, disabled subscription).
     Failed,
+    /// Not sent yet: held by the subscription's call ordering (behind `held_behind`, or
+    /// in its ordering window). Not an attempt; recorded as attempt 0.
+    Held,
+    /// Not sent yet: waiting for the subscription's rate limit (or a 429's
+    /// `Retry-After`). Not an attempt; recorded as attempt 0.
+    Waiting,
 }
 
 impl AttemptStatus {
@@ -24,7 +30,19 @@ impl AttemptStatus {
             Self::Retrying => "retrying",
             Self::Exhausted => "exhausted",
             Self::Failed => "failed",
+            Self::Held => "held",
+            Self::Waiting => "waiting",
         }
+    }
+
+    /// Whether the pair is done: no attempt will follow unless an operator replays it.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Exhausted | Self::Failed)
+    }
+
+    /// Whether the record is a wait (attempt 0), not an HTTP request.
+    pub fn is_wait(self) -> bool {
+        matches!(self, Self::Held | Self::Waiting)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -33,6 +51,8 @@ impl AttemptStatus {
             "retrying" => Some(Self::Retrying),
             "exhausted" => Some(Self::Exhausted),
             "failed" => Some(Self::Failed),
+            "held" => Some(Self::Held),
+            "waiting" => Some(Self::Waiting),
             _ => None,
         }
     }
@@ -69,7 +89,8 @@ pub enum Trigger {
 pub struct Attempt {
     pub event_id: String,
     pub subscription_id: String,
-    /// 1 for the first attempt of a pair, counting up across retries and replays.
+    /// 1 for the first attempt of a pair, counting up across retries and replays; 0 for
+    /// the pair's latest wait (`held` or `waiting`), which is not an attempt.
     pub attempt: u32,
     pub status: AttemptStatus,
     pub trigger: Trigger,
@@ -89,6 +110,9 @@ pub struct Attempt {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<Timestamp>,
+    /// For `held`: the event of the same call this one waits behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_behind: Option<String>,
     pub attempted_at: Timestamp,
     pub source: String,
     pub event_type: String,
@@ -224,6 +248,7 @@ mod tests {
             error_kind: Some(ErrorKind::Status),
             error: None,
             next_attempt_at: None,
+            held_behind: None,
             attempted_at: "2024-11-17T10:41:00Z".parse().unwrap(),
             source: "hipcall-main".into(),
             event_type: "call.ended".into(),

@@ -20,6 +20,10 @@ pub enum QueueMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         not_before: Option<Timestamp>,
         trigger: Trigger,
+        /// The rate-limit slot this delivery already holds (it waited for it on the
+        /// queue): it goes then without taking another.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rate_slot: Option<Timestamp>,
     },
 }
 
@@ -145,6 +149,7 @@ mod tests {
             attempt: 3,
             not_before: Some("2024-11-17T10:41:00Z".parse().unwrap()),
             trigger: Trigger::Retry,
+            rate_slot: None,
         };
         let back = QueueMessage::from_json(&m.to_json().unwrap()).unwrap();
         assert_eq!(back, m);

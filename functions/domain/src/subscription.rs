@@ -39,6 +39,28 @@ pub enum Format {
     Template,
 }
 
+/// How the events of one call are sequenced to a subscription.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ordering {
+    /// Every event goes as soon as it can.
+    #[default]
+    None,
+    /// The events of one call go one at a time, in order (events without a call id are not
+    /// ordered).
+    Call,
+}
+
+impl Ordering {
+    pub fn is_none(&self) -> bool {
+        *self == Self::None
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// A signing secret that still signs until `expires_at` (secret rotation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetiringSecret {
@@ -88,6 +110,16 @@ pub struct Subscription {
     /// Start of the current run of failed attempts (endpoint health); cleared by a success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<Timestamp>,
+    /// `call`: a call's events go one at a time, in order.
+    #[serde(default, skip_serializing_if = "Ordering::is_none")]
+    pub ordering: Ordering,
+    /// With `ordering: call`, how long each event waits after it arrives so that events
+    /// arriving out of order within it go by `occurred_at`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ordering_window_ms: u32,
+    /// At most this many deliveries per second, across every dispatcher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_second: Option<u32>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Optimistic-concurrency version: 1 on create, +1 on every write (0 when stored
@@ -118,6 +150,9 @@ impl std::fmt::Debug for Subscription {
             .field("previous_secret", &self.previous_secret)
             .field("disabled_reason", &self.disabled_reason)
             .field("failing_since", &self.failing_since)
+            .field("ordering", &self.ordering)
+            .field("ordering_window_ms", &self.ordering_window_ms)
+            .field("rate_limit_per_second", &self.rate_limit_per_second)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .field("version", &self.version)
@@ -155,6 +190,9 @@ impl Subscription {
             previous_secret: None,
             disabled_reason: None,
             failing_since: None,
+            ordering: Ordering::None,
+            ordering_window_ms: 0,
+            rate_limit_per_second: None,
             created_at: at,
             updated_at: at,
             version: 1,
@@ -265,6 +303,20 @@ pub struct SubscriptionInput {
     pub timeout_ms: Option<u64>,
     pub retry_schedule_secs: Option<Vec<u64>>,
     pub description: Option<String>,
+    pub ordering: Option<Ordering>,
+    pub ordering_window_ms: Option<u32>,
+    /// `null` removes the limit (PATCH); absent keeps it.
+    #[serde(default, deserialize_with = "present")]
+    pub rate_limit_per_second: Option<Option<u32>>,
+}
+
+/// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[cfg(test)]

@@ -6,7 +6,12 @@
 
 use crate::filter::{Filter, FilterError};
 use crate::ids::is_valid_slug;
-use crate::subscription::{Format, Method, Subscription, SubscriptionInput};
+use crate::subscription::{Format, Method, Ordering, Subscription, SubscriptionInput};
+
+/// Longest `ordering_window_ms`.
+pub const MAX_ORDERING_WINDOW_MS: u32 = 10_000;
+/// Highest `rate_limit_per_second`.
+pub const MAX_RATE_LIMIT_PER_SECOND: u32 = 10_000;
 
 /// Why a subscription is refused; [`SubscriptionError::code`] is the API's error code and
 /// the display text its message.
@@ -48,6 +53,10 @@ pub enum SubscriptionError {
     Source,
     #[error("description takes at most 1000 characters")]
     Description,
+    #[error("ordering_window_ms must be between 0 and 10000, and needs ordering \"call\"")]
+    OrderingWindow,
+    #[error("rate_limit_per_second must be between 1 and 10000")]
+    RateLimit,
 }
 
 impl SubscriptionError {
@@ -65,6 +74,8 @@ impl SubscriptionError {
             Self::RetrySchedule => "invalid_retry_schedule",
             Self::Source => "invalid_source",
             Self::Description => "invalid_description",
+            Self::OrderingWindow => "invalid_ordering",
+            Self::RateLimit => "invalid_rate_limit",
         }
     }
 }
@@ -110,6 +121,19 @@ impl SubscriptionInput {
         }
         if let Some(d) = self.description {
             s.description = Some(d);
+        }
+        if let Some(o) = self.ordering {
+            s.ordering = o;
+            if o == Ordering::None && self.ordering_window_ms.is_none() {
+                // Turning ordering off takes its window with it.
+                s.ordering_window_ms = 0;
+            }
+        }
+        if let Some(w) = self.ordering_window_ms {
+            s.ordering_window_ms = w;
+        }
+        if let Some(r) = self.rate_limit_per_second {
+            s.rate_limit_per_second = r;
         }
         s.validate()?;
         Ok(s)
@@ -176,6 +200,17 @@ impl Subscription {
         }
         if self.description.as_ref().is_some_and(|d| d.len() > 1000) {
             return Err(SubscriptionError::Description);
+        }
+        if self.ordering_window_ms > MAX_ORDERING_WINDOW_MS
+            || (self.ordering_window_ms > 0 && self.ordering != Ordering::Call)
+        {
+            return Err(SubscriptionError::OrderingWindow);
+        }
+        if self
+            .rate_limit_per_second
+            .is_some_and(|r| !(1..=MAX_RATE_LIMIT_PER_SECOND).contains(&r))
+        {
+            return Err(SubscriptionError::RateLimit);
         }
         Ok(())
     }
@@ -308,6 +343,52 @@ mod tests {
             refused(json!({"description": "d".repeat(1001)})),
             "invalid_description"
         );
+    }
+
+    #[test]
+    fn flow_fields_apply_validate_and_clear() {
+        use serde_json::json;
+        let apply = |s: Subscription, v: serde_json::Value| {
+            serde_json::from_value::<SubscriptionInput>(v)
+                .unwrap()
+                .apply_to(s)
+        };
+        let s = apply(
+            base(),
+            json!({"ordering": "call", "ordering_window_ms": 10000, "rate_limit_per_second": 20}),
+        )
+        .unwrap();
+        assert_eq!(
+            (s.ordering, s.ordering_window_ms, s.rate_limit_per_second),
+            (Ordering::Call, 10_000, Some(20))
+        );
+        // PATCH: absent keeps, null removes the limit, ordering none drops the window.
+        let kept = apply(s.clone(), json!({"description": "x"})).unwrap();
+        assert_eq!(kept.rate_limit_per_second, Some(20));
+        let cleared = apply(
+            s,
+            json!({"rate_limit_per_second": null, "ordering": "none"}),
+        )
+        .unwrap();
+        assert_eq!(cleared.rate_limit_per_second, None);
+        assert_eq!(cleared.ordering_window_ms, 0);
+        assert_eq!(
+            refused(json!({"ordering_window_ms": 5})),
+            "invalid_ordering"
+        );
+        assert_eq!(
+            refused(json!({"ordering": "call", "ordering_window_ms": 10001})),
+            "invalid_ordering"
+        );
+        assert_eq!(
+            refused(json!({"rate_limit_per_second": 0})),
+            "invalid_rate_limit"
+        );
+        assert_eq!(
+            refused(json!({"rate_limit_per_second": 10001})),
+            "invalid_rate_limit"
+        );
+        assert!(serde_json::from_value::<SubscriptionInput>(json!({"ordering": "event"})).is_err());
     }
 
     #[test]

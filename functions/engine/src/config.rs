@@ -20,6 +20,8 @@ pub struct AwsResources {
     pub events_table: String,
     pub deliveries_table: String,
     pub dedup_table: String,
+    /// Call lanes and rate schedules (dispatch only).
+    pub flow_table: String,
     /// The events queue's dead-letter queue: only the admin function reads it.
     pub dead_letter_queue_url: Option<String>,
 }
@@ -30,6 +32,7 @@ pub const SUBSCRIPTIONS_TABLE: &str = "SWITCHBOARD_SUBSCRIPTIONS_TABLE";
 pub const EVENTS_TABLE: &str = "SWITCHBOARD_EVENTS_TABLE";
 pub const DELIVERIES_TABLE: &str = "SWITCHBOARD_DELIVERIES_TABLE";
 pub const DEDUP_TABLE: &str = "SWITCHBOARD_DEDUP_TABLE";
+pub const FLOW_TABLE: &str = "SWITCHBOARD_FLOW_TABLE";
 pub const DEAD_LETTER_QUEUE_URL: &str = "SWITCHBOARD_DEAD_LETTER_QUEUE_URL";
 pub const RETENTION_DAYS: &str = "SWITCHBOARD_RETENTION_DAYS";
 pub const DELIVERY_CONCURRENCY: &str = "SWITCHBOARD_DELIVERY_CONCURRENCY";
@@ -59,6 +62,7 @@ impl AwsResources {
             events_table: req(EVENTS_TABLE)?,
             deliveries_table: req(DELIVERIES_TABLE)?,
             dedup_table: req(DEDUP_TABLE)?,
+            flow_table: req(FLOW_TABLE)?,
             dead_letter_queue_url: get(DEAD_LETTER_QUEUE_URL).filter(|v| !v.trim().is_empty()),
         })
     }

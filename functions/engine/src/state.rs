@@ -4,7 +4,7 @@
 use crate::metrics::{Metrics, NoMetrics};
 use crate::ports::{
     DeadLetterQueue, DedupStore, DeliveryQueries, DeliveryStore, EventQueries, EventQueue,
-    EventStore, SourceStore, SubscriptionStore,
+    EventStore, FlowStore, SourceStore, SubscriptionStore,
 };
 use std::sync::Arc;
 
@@ -20,6 +20,8 @@ pub struct Ports {
     pub event_queries: Arc<dyn EventQueries>,
     /// Ops listings over the deliveries store (the same data as `deliveries`).
     pub delivery_queries: Arc<dyn DeliveryQueries>,
+    /// Call lanes and rate slots (ordering and rate limits), shared by every dispatcher.
+    pub flow: Arc<dyn FlowStore>,
     /// Where the events queue puts what it gives up on.
     pub dead_letters: Arc<dyn DeadLetterQueue>,
     /// Where ingest and dispatch report what happened (no-op unless wired: EMF lines under

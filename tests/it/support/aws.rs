@@ -154,7 +154,7 @@ pub async fn wait_active(client: &aws_sdk_dynamodb::Client, name: &str) {
     panic!("table {name} did not become ACTIVE within 30 s");
 }
 
-/// A fresh queue (visibility `visibility_secs`) and the five tables.
+/// A fresh queue (visibility `visibility_secs`) and the six tables.
 pub async fn resources(sdk: &aws_config::SdkConfig, visibility_secs: u32) -> AwsResources {
     let queue_url = create_queue(sdk, &unique("events"), visibility_secs, None).await;
     let names = AwsResources {
@@ -164,6 +164,7 @@ pub async fn resources(sdk: &aws_config::SdkConfig, visibility_secs: u32) -> Aws
         events_table: unique("events"),
         deliveries_table: unique("deliveries"),
         dedup_table: unique("dedup"),
+        flow_table: unique("flow"),
         dead_letter_queue_url: None,
     };
     create_tables(sdk, &names).await;
@@ -224,7 +225,7 @@ pub async fn queue_with_dlq(
     (queue, dlq)
 }
 
-/// Creates the queue (named by the last segment of its URL) and the five tables again, as
+/// Creates the queue (named by the last segment of its URL) and the six tables again, as
 /// after an emulator restart that lost them.
 pub async fn recreate(sdk: &aws_config::SdkConfig, names: &AwsResources, visibility_secs: u32) {
     let name = names.queue_url.rsplit('/').next().unwrap();
@@ -236,7 +237,7 @@ pub async fn recreate(sdk: &aws_config::SdkConfig, names: &AwsResources, visibil
     create_tables(sdk, names).await;
 }
 
-/// The five tables of `names`, with the template's keys and indexes.
+/// The six tables of `names`, with the template's keys and indexes.
 pub async fn create_tables(sdk: &aws_config::SdkConfig, names: &AwsResources) {
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     create_table(&ddb, &names.sources_table, "id", None, &[]).await;
@@ -297,6 +298,7 @@ pub async fn create_tables(sdk: &aws_config::SdkConfig, names: &AwsResources) {
     )
     .await;
     create_table(&ddb, &names.dedup_table, "key", None, &[]).await;
+    create_table(&ddb, &names.flow_table, "pk", Some("sk"), &[]).await;
 }
 
 /// Receives what SQS holds and hands it to the dispatcher as the Lambda event source

@@ -27,6 +27,8 @@ pub struct Captured {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub peer: SocketAddr,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 impl Captured {
@@ -241,6 +243,7 @@ async fn serve_connection(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr
                 headers: parts.headers,
                 body,
                 peer,
+                at: std::time::Instant::now(),
             };
             let nth = inner.record(&request);
             let reply = inner.reply(&request, nth);

@@ -5,6 +5,7 @@
 //!
 //! - `local`: `serve` embedded, a loopback sink, N events × M subscriptions at concurrency C,
 //!   then a bare pooled HTTP client (and `wrk`, when installed) against the same sink.
+//! - `flow`: the `local` load with plain, ordered and rate-limited subscriptions in one run.
 //! - `emulator`: the same load through the SQS and DynamoDB adapters against the emulator.
 //! - `lambda`: the Lambda bootstraps under a Runtime API stub: start-up and dispatch memory.
 //! - `cost`: dollars per million events × S subscribers, beside SNS and EventBridge, from a
@@ -14,6 +15,7 @@ pub mod capacity;
 pub mod cost;
 pub mod cost_metrics;
 pub mod emulator;
+pub mod flow;
 pub mod lambda;
 pub mod load;
 pub mod local;
@@ -25,6 +27,8 @@ use clap::Subcommand;
 pub enum BenchCommand {
     /// Embedded serve + loopback sink: throughput, latency, peak RSS, and the same-run baseline.
     Local(local::LocalArgs),
+    /// The local load with plain, ordered and rate-limited subscriptions, in one run.
+    Flow(flow::FlowArgs),
     /// The same load through the AWS adapters against the emulator (emulator-bound figures).
     Emulator(emulator::EmulatorArgs),
     /// Lambda bootstraps under a local Runtime API stub: start-up time and dispatch memory.
@@ -37,6 +41,7 @@ pub enum BenchCommand {
 pub async fn run(command: BenchCommand) -> Result<(), String> {
     match command {
         BenchCommand::Local(a) => local::run(a).await,
+        BenchCommand::Flow(a) => flow::run(a).await,
         BenchCommand::Emulator(a) => emulator::run(a).await,
         BenchCommand::Lambda(a) => lambda::run(a).await,
         BenchCommand::Cost(a) => cost::run(a).await,

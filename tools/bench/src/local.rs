@@ -133,7 +133,10 @@ pub async fn recorded(
 
 /// serve's configuration for the run; for the durable store, also the fresh data directory
 /// (removed at the end).
-fn serve_config(args: &LocalArgs, run: &str) -> Result<(ServeConfig, Option<PathBuf>), String> {
+pub(crate) fn serve_config(
+    args: &LocalArgs,
+    run: &str,
+) -> Result<(ServeConfig, Option<PathBuf>), String> {
     let addr: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut config = ServeConfig::new(addr, Secret::new(load::run_id()));
     config.workers = args.workers.max(1);

@@ -9,7 +9,9 @@ mod sqs;
 mod sqs_dead_letters;
 
 pub use dynamodb::shards;
-pub use dynamodb::{DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore};
+pub use dynamodb::{
+    DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore, DynamoFlowStore,
+};
 pub use sqs::SqsQueue;
 pub use sqs_dead_letters::SqsDeadLetterQueue;
 

@@ -4,9 +4,11 @@
 // The engine's modules under the paths these adapters were written against.
 pub(crate) use switchboard_engine::{domain, error, ports};
 
+mod flow;
 mod queue;
 mod stores;
 
+pub use flow::MemoryFlowStore;
 pub use queue::MemoryQueue;
 pub use stores::{MemoryConfigStore, MemoryDedupStore, MemoryDeliveryStore, MemoryEventStore};
 

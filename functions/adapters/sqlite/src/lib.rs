@@ -61,7 +61,8 @@ mod writer;
 
 pub use queue::SqliteQueue;
 pub use stores::{
-    SqliteConfigStore, SqliteDedupStore, SqliteDeliveryStore, SqliteEventStore, Table,
+    SqliteConfigStore, SqliteDedupStore, SqliteDeliveryStore, SqliteEventStore, SqliteFlowStore,
+    Table,
 };
 
 use crate::error::{StoreError, StoreResult};
@@ -387,9 +388,10 @@ pub fn ports(queue: Arc<SqliteQueue>) -> state::Ports {
         subscriptions: Arc::new(SqliteConfigStore::new(db.clone(), Table::Subscriptions)),
         events: events.clone(),
         deliveries: deliveries.clone(),
-        dedup: Arc::new(SqliteDedupStore::new(db)),
+        dedup: Arc::new(SqliteDedupStore::new(db.clone())),
         event_queries: events,
         delivery_queries: deliveries,
+        flow: Arc::new(SqliteFlowStore::new(db)),
         dead_letters: queue_for_dead_letters,
         metrics: state::no_metrics(),
     }

@@ -9,11 +9,33 @@ pub(crate) const SCHEMA_VERSION: i64 = 1 + UPGRADES.len() as i64;
 
 /// `UPGRADES[i]` takes a store written at version `i + 1` to `i + 2`; a new store gets
 /// [`SCHEMA`], the latest, at once.
+/// Call lanes and rate schedules (flow control): times in microseconds.
+macro_rules! flow_tables {
+    () => {
+        "CREATE TABLE IF NOT EXISTS flow_lanes (
+    lane        TEXT    NOT NULL,
+    ord         TEXT    NOT NULL,
+    event_id    TEXT    NOT NULL,
+    received_us INTEGER NOT NULL,
+    lease_us    INTEGER,
+    expires_at  INTEGER NOT NULL,
+    PRIMARY KEY (lane, ord)
+);
+CREATE TABLE IF NOT EXISTS flow_rates (
+    subscription_id TEXT PRIMARY KEY,
+    next_us         INTEGER NOT NULL
+);
+"
+    };
+}
+
 pub(crate) const UPGRADES: &[&str] = &[
     // 2: a dedup claim is pending until its event is queued (claims written before had
     // their event queued, or were released).
     "ALTER TABLE dedup ADD COLUMN claimed_at_ms INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE dedup ADD COLUMN queued INTEGER NOT NULL DEFAULT 1;",
+    // 3: flow control (call ordering, rate limits).
+    flow_tables!(),
 ];
 
 /// Creates the schema, or checks the one found.
@@ -44,7 +66,8 @@ pub(crate) fn migrate(conn: &Connection) -> StoreResult<()> {
 /// Times: `*_at` text columns hold the sortable RFC 3339 form (they compare like times);
 /// `expires_at` is in seconds since the epoch (like DynamoDB's TTL), queue and dedup times
 /// (`*_ms`, `visible_at`, `sent_at`, `dead_at`) in milliseconds.
-pub(crate) const SCHEMA: &str = "
+pub(crate) const SCHEMA: &str = concat!(
+    "
 CREATE TABLE IF NOT EXISTS queue (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     body          TEXT    NOT NULL,
@@ -105,4 +128,6 @@ CREATE TABLE IF NOT EXISTS dedup (
     queued        INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS dedup_by_expiry ON dedup (expires_at_ms);
-";
+",
+    flow_tables!()
+);

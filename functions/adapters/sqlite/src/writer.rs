@@ -178,6 +178,7 @@ fn purge_expired(conn: &Connection) -> rusqlite::Result<()> {
         ("events", "expires_at", now / 1000),
         ("deliveries", "expires_at", now / 1000),
         ("dedup", "expires_at_ms", now),
+        ("flow_lanes", "expires_at", now / 1000),
     ] {
         let deleted = conn.execute(
             &format!(

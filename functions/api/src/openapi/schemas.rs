@@ -111,6 +111,18 @@ fn source_fields(input: bool) -> Map<String, Value> {
         opt(json!({"description": "Field mapping for generic sources."})),
     );
     p.insert("description".into(), opt(json!({"type": "string"})));
+    p.insert(
+        "ordering".into(),
+        opt(json!({"type": "string", "enum": ["none", "call"], "default": "none", "description": "call: the events of one call go to this subscription one at a time, in order; other calls are never held."})),
+    );
+    p.insert(
+        "ordering_window_ms".into(),
+        opt(json!({"type": "integer", "minimum": 0, "maximum": 10_000, "default": 0, "description": "With ordering call: each event waits this long after it arrives, so events arriving out of order within it go by occurred_at."})),
+    );
+    p.insert(
+        "rate_limit_per_second".into(),
+        json!({"type": "integer", "minimum": 1, "maximum": 10_000, "nullable": true, "description": "At most this many deliveries per second, across every dispatcher; null removes the limit."}),
+    );
     p
 }
 
@@ -308,8 +320,8 @@ pub fn schemas() -> Value {
         },
         "AttemptStatus": {
             "type": "string",
-            "enum": ["succeeded", "retrying", "exhausted", "failed"],
-            "description": "succeeded: 2xx; retrying: failed, another attempt scheduled; exhausted: failed, schedule used up; failed: failed and not retried by rule (410, refused target, disabled subscription)."
+            "enum": ["succeeded", "retrying", "exhausted", "failed", "held", "waiting"],
+            "description": "succeeded: 2xx; retrying: failed, another attempt scheduled; exhausted: failed, schedule used up; failed: failed and not retried by rule (410, refused target, disabled subscription); held (attempt 0, not an attempt): waiting behind an earlier event of its call (held_behind) or in its ordering window; waiting (attempt 0, not an attempt): waiting for the subscription's rate limit or a 429's Retry-After."
         },
         "Attempt": {
             "type": "object",
@@ -317,7 +329,7 @@ pub fn schemas() -> Value {
             "properties": {
                 "event_id": {"type": "string"},
                 "subscription_id": {"type": "string"},
-                "attempt": {"type": "integer", "minimum": 1},
+                "attempt": {"type": "integer", "minimum": 0, "description": "1 for the first attempt; 0 for the pair's latest wait (held or waiting)."},
                 "status": schema_ref("AttemptStatus"),
                 "trigger": {"type": "string", "description": "initial, retry or manual."},
                 "url": {"type": "string"},
@@ -329,6 +341,7 @@ pub fn schemas() -> Value {
                 "error_kind": {"type": "string", "description": "timeout, connect, tls, dns, status, refused, request."},
                 "error": {"type": "string"},
                 "next_attempt_at": timestamp(),
+                "held_behind": {"type": "string", "description": "held: the event of the same call this one waits behind."},
                 "attempted_at": timestamp(),
                 "source": {"type": "string"},
                 "event_type": {"type": "string"},

@@ -197,6 +197,7 @@ impl Harness {
                 attempt,
                 not_before: None,
                 trigger,
+                rate_slot: None,
             },
             other => other,
         };

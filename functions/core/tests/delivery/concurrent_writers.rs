@@ -193,6 +193,7 @@ async fn a_retry_is_skipped_when_any_earlier_attempt_succeeded() {
         attempt: 3,
         not_before: None,
         trigger: Trigger::Retry,
+        rate_slot: None,
     };
     assert!(h.dispatch(vec![retry]).await.is_empty());
 
@@ -217,6 +218,7 @@ fn success_of(event_id: &str, subscription_id: &str) -> Attempt {
         error_kind: None,
         error: None,
         next_attempt_at: None,
+        held_behind: None,
         attempted_at: now(),
         source: "hipcall-main".into(),
         event_type: "call.ended".into(),

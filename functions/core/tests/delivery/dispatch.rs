@@ -187,6 +187,7 @@ async fn retries_on_the_schedule_until_the_sink_recovers() {
             attempt: 3,
             not_before: None,
             trigger: Trigger::Retry,
+            rate_slot: None,
         })
         .await
         .is_empty());

@@ -147,6 +147,7 @@ fn message() -> BoxedStrategy<QueueMessage> {
                         attempt,
                         not_before,
                         trigger,
+                        rate_slot: None,
                     }
                 }
             ),
@@ -242,7 +243,7 @@ proptest! {
             event_id, subscription_id, attempt, status, trigger: Trigger::Retry,
             url: "http://127.0.0.1/x".into(), method: "POST".into(), request_headers: Default::default(),
             http_status, duration_ms, response_excerpt: excerpt, error_kind: None, error: None,
-            next_attempt_at: next, attempted_at: at, source: "s".into(), event_type: "t".into(), call_id: None, truncated: Vec::new(),
+            next_attempt_at: next, held_behind: None, attempted_at: at, source: "s".into(), event_type: "t".into(), call_id: None, truncated: Vec::new(),
         };
         let back: Attempt = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         prop_assert_eq!(back, a);

@@ -25,14 +25,18 @@
 //! timeout plus `Settings::deadline_margin`) is not started, and its message fails (see
 //! [`slots`]); the pairs already delivered are skipped when SQS hands the message out again.
 
+pub mod flow;
 pub mod lambda;
 pub mod poller;
 pub mod replay;
 pub mod slots;
 
+mod decide;
 mod health;
 mod record;
 
+pub use decide::decide;
+use decide::pause_until;
 pub use health::operational_event;
 use health::Verdict;
 use record::{attempt_record, Pair};
@@ -40,9 +44,9 @@ use record::{attempt_record, Pair};
 use crate::config::Settings;
 use crate::delivery::client::{redact_url, ClientOptions};
 use crate::delivery::guard::{Policy, UnknownClass};
-use crate::delivery::retry::{jitter, next_delay, parse_retry_after, DEFAULT_SCHEDULE_SECS};
+use crate::delivery::retry::jitter;
 use crate::delivery::{DeliveryClient, Outcome};
-use crate::domain::attempt::{AttemptStatus, ErrorKind};
+use crate::domain::attempt::AttemptStatus;
 use crate::domain::ids::event_id;
 use crate::domain::limits::MAX_RECORD_DOC_BYTES;
 use crate::domain::subscription::{DELIVERY_EXHAUSTED, OPERATIONAL_SOURCE, SUBSCRIPTION_DISABLED};
@@ -93,6 +97,8 @@ pub struct Dispatcher {
     ports: Ports,
     client: DeliveryClient,
     settings: Settings,
+    /// Rate slots reserved and not yet spent (see [`flow`]).
+    rate: flow::RateBlocks,
 }
 
 impl Dispatcher {
@@ -101,6 +107,7 @@ impl Dispatcher {
             ports,
             client,
             settings,
+            rate: flow::RateBlocks::default(),
         }
     }
 
@@ -197,6 +204,7 @@ impl Dispatcher {
                 attempt,
                 not_before,
                 trigger,
+                rate_slot,
             } => {
                 if let Some(at) = not_before {
                     let wait = (at - now()).to_std().unwrap_or(Duration::ZERO);
@@ -208,6 +216,7 @@ impl Dispatcher {
                             attempt,
                             not_before,
                             trigger,
+                            rate_slot,
                         };
                         self.ports
                             .queue
@@ -220,8 +229,12 @@ impl Dispatcher {
                     event_id: &event_id,
                     subscription_id: &subscription_id,
                 };
-                self.deliver_one(pair, attempt, trigger, subscriptions, permits)
-                    .await
+                let ticket = Ticket {
+                    attempt,
+                    trigger,
+                    rate_slot,
+                };
+                self.deliver_one(pair, ticket, subscriptions, permits).await
             }
         }
     }
@@ -276,8 +289,7 @@ impl Dispatcher {
             return Ok(());
         }
         let results = futures::future::join_all(
-            pending
-                .map(|sub| self.attempt(event, sub, 1, Trigger::Initial, subscriptions, permits)),
+            pending.map(|sub| self.gated(event, sub, Ticket::initial(), subscriptions, permits)),
         )
         .await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
@@ -288,11 +300,13 @@ impl Dispatcher {
     async fn deliver_one(
         &self,
         pair: Pair<'_>,
-        attempt: u32,
-        trigger: Trigger,
+        ticket: Ticket,
         subscriptions: &[Subscription],
         permits: &Slots,
     ) -> Result<(), DispatchError> {
+        let Ticket {
+            attempt, trigger, ..
+        } = ticket;
         let Pair {
             event_id,
             subscription_id,
@@ -312,6 +326,10 @@ impl Dispatcher {
         let succeeded = history.succeeded() && trigger != Trigger::Manual;
         if handled || succeeded {
             tracing::info!(%event_id, %subscription_id, attempt, "already handled; skipping");
+            if let Some(status) = history.latest_status {
+                // A dispatcher that stopped after recording may not have left the lane.
+                self.after_attempt(&event, &sub, status).await?;
+            }
             return Ok(());
         }
         if !sub.enabled {
@@ -323,10 +341,44 @@ impl Dispatcher {
                 "subscription is disabled",
             );
             self.record(&record, &event).await?;
+            return self.after_attempt(&event, &sub, record.status).await;
+        }
+        self.gated(&event, &sub, ticket, subscriptions, permits)
+            .await
+    }
+
+    /// An attempt once flow control lets it start (or its deferral), then the lane's
+    /// hand-over.
+    async fn gated(
+        &self,
+        event: &StoredEvent,
+        sub: &Subscription,
+        ticket: Ticket,
+        subscriptions: &[Subscription],
+        permits: &Slots,
+    ) -> Result<(), DispatchError> {
+        let Ticket {
+            attempt: n,
+            trigger,
+            rate_slot,
+        } = ticket;
+        if sub.ordering.is_none() && sub.rate_limit_per_second.is_none() {
+            self.attempt(event, sub, n, trigger, subscriptions, permits)
+                .await?;
             return Ok(());
         }
-        self.attempt(&event, &sub, attempt, trigger, subscriptions, permits)
-            .await
+        match self
+            .admit(event, sub, n, trigger, rate_slot, permits)
+            .await?
+        {
+            flow::Gate::Deferred => Ok(()),
+            flow::Gate::Go => {
+                let status = self
+                    .attempt(event, sub, n, trigger, subscriptions, permits)
+                    .await?;
+                self.after_attempt(event, sub, status).await
+            }
+        }
     }
 
     /// Makes attempt `n` of a pair, queues the next one if it failed, then records it.
@@ -340,7 +392,7 @@ impl Dispatcher {
         trigger: Trigger,
         subscriptions: &[Subscription],
         permits: &Slots,
-    ) -> Result<(), DispatchError> {
+    ) -> Result<AttemptStatus, DispatchError> {
         // Every log line of an attempt names the event, subscription, call and attempt.
         let call_id = event.envelope.call_id().unwrap_or_default();
         let span = tracing::info_span!("delivery", event_id = %event.envelope.id, subscription_id = %sub.id, %call_id, attempt = n);
@@ -366,8 +418,12 @@ impl Dispatcher {
                     attempt: n + 1,
                     not_before: Some(at),
                     trigger: Trigger::Retry,
+                    rate_slot: None,
                 };
                 self.ports.queue.send(&retry, delay.min(MAX_QUEUE_DELAY)).await?;
+            }
+            if let Some(until) = pause_until(&outcome) {
+                self.pause(sub, until).await?;
             }
             if let Some(disabled) = disabled {
                 let observed = Observation::SubscriptionDisabled {
@@ -399,7 +455,8 @@ impl Dispatcher {
             }
             let record = attempt_record(event, sub, n, trigger, status, next_at, outcome);
             tracing::info!(status = status.as_str(), http_status = ?record.http_status, duration_ms = record.duration_ms, "attempt");
-            self.record(&record, event).await
+            self.record(&record, event).await?;
+            Ok(status)
         }
         .instrument(span)
         .await
@@ -416,46 +473,20 @@ impl Dispatcher {
     }
 }
 
-/// The retry decision for attempt `n`, with the jitter factor given (so it can be tested):
-/// `(status, next attempt time)`.
-pub fn decide(
-    sub: &Subscription,
-    n: u32,
-    outcome: &Outcome,
-    jitter: f64,
-) -> (AttemptStatus, Option<Timestamp>) {
-    if outcome.succeeded() {
-        return (AttemptStatus::Succeeded, None);
-    }
-    if outcome.http_status == Some(410)
-        || matches!(
-            outcome.error_kind,
-            Some(ErrorKind::Refused | ErrorKind::Request)
-        )
-    {
-        return (AttemptStatus::Failed, None);
-    }
-    let schedule = sub
-        .retry_schedule_secs
-        .as_deref()
-        .unwrap_or(&DEFAULT_SCHEDULE_SECS);
-    let Some(mut delay) = next_delay(schedule, n, jitter) else {
-        return (AttemptStatus::Exhausted, None);
-    };
-    if matches!(outcome.http_status, Some(429 | 503)) {
-        if let Some(asked) = outcome
-            .retry_after
-            .as_deref()
-            .and_then(|v| parse_retry_after(v, outcome.attempted_at))
-        {
-            // Never sooner than the subscriber asked (bounded by MAX_RETRY_AFTER), never
-            // sooner than the schedule either: a burst of 503s must not use it up.
-            delay = delay.max(asked);
+/// Which attempt of a pair a message asks for, and the rate slot it already holds.
+#[derive(Debug, Clone, Copy)]
+struct Ticket {
+    attempt: u32,
+    trigger: Trigger,
+    rate_slot: Option<Timestamp>,
+}
+
+impl Ticket {
+    fn initial() -> Self {
+        Self {
+            attempt: 1,
+            trigger: Trigger::Initial,
+            rate_slot: None,
         }
     }
-    // Counted from the end of the failed attempt.
-    let ended =
-        outcome.attempted_at + chrono::Duration::from_std(outcome.duration).unwrap_or_default();
-    let at = ended + chrono::Duration::from_std(delay).unwrap_or_default();
-    (AttemptStatus::Retrying, Some(at))
 }

@@ -74,6 +74,13 @@ impl Dispatcher {
                 .query_deliveries(&query, &page)
                 .await?;
             for a in &read.items {
+                if a.status.is_wait() {
+                    // A wait is not an attempt.
+                    continue;
+                }
+                if history.latest.is_none_or(|n| a.attempt >= n) {
+                    history.latest_status = Some(a.status);
+                }
                 let newest = |seen: Option<u32>| Some(seen.map_or(a.attempt, |n| n.max(a.attempt)));
                 history.latest = newest(history.latest);
                 if a.status == AttemptStatus::Succeeded {
@@ -119,6 +126,8 @@ impl Dispatcher {
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct PairHistory {
     pub(super) latest: Option<u32>,
+    /// The status of the newest attempt.
+    pub(super) latest_status: Option<AttemptStatus>,
     pub(super) last_success: Option<u32>,
     pub(super) last_manual: Option<u32>,
 }
@@ -162,6 +171,7 @@ pub(super) fn attempt_record(
         error_kind: outcome.error_kind,
         error: outcome.error,
         next_attempt_at,
+        held_behind: None,
         attempted_at: outcome.attempted_at,
         source: event.envelope.source.clone(),
         event_type: event.envelope.event_type.clone(),

@@ -110,6 +110,7 @@ async fn enqueue(
         attempt,
         not_before: None,
         trigger: Trigger::Manual,
+        rate_slot: None,
     };
     ports.queue.send(&message, Duration::ZERO).await?;
     Ok(Replayed {

@@ -30,7 +30,7 @@ impl Slots {
     }
 
     /// Whether work that takes `needs` (plus the margin) still fits before the deadline.
-    fn fits(&self, needs: Duration) -> bool {
+    pub fn fits(&self, needs: Duration) -> bool {
         self.deadline
             .is_none_or(|d| Instant::now() + needs + self.margin <= d)
     }

@@ -58,10 +58,14 @@ pub enum Observation<'a> {
 }
 
 impl Observation<'_> {
-    /// Whether a delivery attempt failed (any status but `succeeded`): its average over
-    /// attempts is the failure ratio.
+    /// Whether a delivery attempt failed (retrying, exhausted or failed): its average over
+    /// attempts is the failure ratio. A delivery held by ordering or waiting for the rate
+    /// limit has not been attempted: it is neither.
     pub fn failed(status: AttemptStatus) -> bool {
-        status != AttemptStatus::Succeeded
+        matches!(
+            status,
+            AttemptStatus::Retrying | AttemptStatus::Exhausted | AttemptStatus::Failed
+        )
     }
 }
 

@@ -11,9 +11,11 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
 
 pub mod dead_letters;
+pub mod flow;
 pub mod queries;
 pub mod versioned;
 pub use dead_letters::{DeadLetter, DeadLetterQueue, RedriveSelection};
+pub use flow::{FlowStore, LaneEntry, LaneKey};
 pub use queries::{DeliveryQueries, DeliveryQuery, EventQueries, EventQuery, TimeRange};
 
 /// Longest delay SQS accepts on a message; longer waits re-queue with `not_before`.

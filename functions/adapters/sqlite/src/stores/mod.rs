@@ -6,6 +6,7 @@ mod dedup;
 mod deliveries;
 mod delivery_queries;
 mod events;
+mod flow;
 mod listing;
 mod rows;
 
@@ -13,3 +14,4 @@ pub use config::{SqliteConfigStore, Table};
 pub use dedup::SqliteDedupStore;
 pub use deliveries::SqliteDeliveryStore;
 pub use events::SqliteEventStore;
+pub use flow::SqliteFlowStore;
