@@ -17,6 +17,7 @@ mod ingest_errors;
 mod lambda_events;
 mod limits;
 mod load;
+mod memory_cap;
 mod provider_signatures;
 mod secrets;
 mod serve;

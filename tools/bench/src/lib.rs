@@ -14,6 +14,7 @@ pub mod emulator;
 pub mod lambda;
 pub mod load;
 pub mod local;
+pub mod nginx;
 pub mod sink;
 
 use clap::Subcommand;

@@ -40,6 +40,7 @@ use record::{attempt_record, Pair};
 use crate::config::Settings;
 use crate::delivery::client::{redact_url, ClientOptions};
 use crate::delivery::guard::{Policy, UnknownClass};
+use crate::delivery::render::EnvelopeJson;
 use crate::delivery::retry::{jitter, next_delay, parse_retry_after, DEFAULT_SCHEDULE_SECS};
 use crate::delivery::{DeliveryClient, Outcome};
 use crate::domain::attempt::{AttemptStatus, ErrorKind};
@@ -60,6 +61,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
+
+/// Which attempt of a pair is being made, and the event's envelope shared by its pairs.
+#[derive(Clone, Copy)]
+struct Try<'a> {
+    n: u32,
+    trigger: Trigger,
+    envelope: &'a EnvelopeJson,
+}
 
 /// One message of a batch, whatever carried it (SQS event, poller).
 #[derive(Debug, Clone)]
@@ -274,9 +283,15 @@ impl Dispatcher {
             }
             return Ok(());
         }
+        // One serialised envelope for every subscription of the event.
+        let envelope = EnvelopeJson::default();
+        let first = Try {
+            n: 1,
+            trigger: Trigger::Initial,
+            envelope: &envelope,
+        };
         let results = futures::future::join_all(
-            pending
-                .map(|sub| self.attempt(event, sub, 1, Trigger::Initial, subscriptions, permits)),
+            pending.map(|sub| self.attempt(event, sub, first, subscriptions, permits)),
         )
         .await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
@@ -324,27 +339,38 @@ impl Dispatcher {
             self.record(&record).await?;
             return Ok(());
         }
-        self.attempt(&event, &sub, attempt, trigger, subscriptions, permits)
+        let envelope = EnvelopeJson::default();
+        let this = Try {
+            n: attempt,
+            trigger,
+            envelope: &envelope,
+        };
+        self.attempt(&event, &sub, this, subscriptions, permits)
             .await
     }
 
-    /// Makes attempt `n` of a pair, queues the next one if it failed, then records it.
+    /// Makes attempt `n` of a pair, queues the next one if it failed, then records it (each
+    /// attempt as soon as it ends: a crash then re-sends only the pairs without a record).
     /// The retry is queued before the record is written: if recording fails the message is
     /// retried, and the duplicate retry is skipped by the attempt-number check.
     async fn attempt(
         &self,
         event: &StoredEvent,
         sub: &Subscription,
-        n: u32,
-        trigger: Trigger,
+        this: Try<'_>,
         subscriptions: &[Subscription],
         permits: &Slots,
     ) -> Result<(), DispatchError> {
+        let Try {
+            n,
+            trigger,
+            envelope,
+        } = this;
         let span = tracing::info_span!("delivery", event_id = %event.envelope.id, subscription_id = %sub.id, attempt = n);
         async {
             let outcome = {
                 let _permit = permits.start(self.client.timeout_for(sub)).await?;
-                self.client.deliver(sub, event).await
+                self.client.deliver_with(sub, event, envelope).await
             };
             let (mut status, mut next_at) = self.decide(sub, n, &outcome);
             let mut disabled = None;
