@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use switchboard_cli::serve::{self, ServeConfig};
+use switchboard_cli::serve::ServeConfig;
 use switchboard_core::redact::Secret;
+use switchboard_test_support::serve::ServeHarness;
 
 const CALL_ID: &str = "2483a75a-56a2-41f1-991b-92b1667e324a";
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -236,17 +237,13 @@ fn notice() -> &'static str {
 async fn console_creates_a_subscription_shows_its_delivery_and_replays_it() {
     // Given serve with a Hipcall source, a CRM sink, chromedriver and a browser on the page
     let config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
-    let running = serve::start(config).await.unwrap();
-    let base = format!("http://{}", running.addr);
-    let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{base}/admin/sources"))
-        .bearer_auth(ADMIN_TOKEN)
-        .body(r#"{"id":"hipcall-main","provider":"hipcall","verification":{"type":"none"}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    let sb = ServeHarness::with(config).await;
+    sb.create_source("hipcall-main", "hipcall").await;
+    let ServeHarness {
+        running,
+        base,
+        http,
+    } = sb;
     let crm = Sink::start().await;
     let driver = Driver::start().await;
     let browser = Browser::open(&driver).await;

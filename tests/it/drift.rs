@@ -12,7 +12,7 @@ use crate::support::{self, sink::Sink};
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType};
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::collections::{BTreeMap, BTreeSet};
-use switchboard_core::adapters::aws::SqsQueue;
+use switchboard_core::adapters::aws::{shards, SqsQueue};
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::{AwsResources, Settings};
 use switchboard_core::delivery::guard::AddressClass;
@@ -235,7 +235,7 @@ fn schemas(names: &AwsResources) -> [(&str, Schema); 5] {
                 "id",
                 None,
                 &[
-                    ("by_source", "source", "received_at"),
+                    ("by_source_shard", "source_shard", "received_key"),
                     ("by_call", "call_id", "received_at"),
                 ],
             ),
@@ -246,10 +246,14 @@ fn schemas(names: &AwsResources) -> [(&str, Schema); 5] {
                 "event_id",
                 Some("sk"),
                 &[
-                    ("by_subscription", "subscription_id", "attempted_at"),
+                    (
+                        "by_subscription_shard",
+                        "subscription_shard",
+                        "attempted_key",
+                    ),
                     ("by_call", "call_id", "attempted_at"),
-                    ("by_status", "status", "attempted_at"),
-                    ("recent", "day", "attempted_at"),
+                    ("failures", "failed_shard", "attempted_key"),
+                    ("recent_shard", "recent_shard", "attempted_key"),
                 ],
             ),
         ),
@@ -405,24 +409,62 @@ async fn the_pipeline_runs_on_the_stack_the_template_creates() {
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let events = &names.events_table;
     let deliveries = &names.deliveries_table;
-    for (table, index, attr, value, id_attr) in [
-        (events, "by_source", "source", source.as_str(), "id"),
-        (events, "by_call", "call_id", call_id, "id"),
+    // Sharded indexes are keyed "{value}#{n}": every shard is read, as the adapter does.
+    let every = |value: &str, n| shards::all_shards(value, n);
+    for (table, index, attr, values, id_attr) in [
+        (
+            events,
+            "by_source_shard",
+            "source_shard",
+            every(&source, shards::SOURCE_SHARDS),
+            "id",
+        ),
+        (events, "by_call", "call_id", vec![call_id.to_owned()], "id"),
         (
             deliveries,
-            "by_subscription",
-            "subscription_id",
-            &sub_id,
+            "by_subscription_shard",
+            "subscription_shard",
+            every(&sub_id, shards::SUBSCRIPTION_SHARDS),
             "event_id",
         ),
-        (deliveries, "by_call", "call_id", call_id, "event_id"),
-        (deliveries, "by_status", "status", "succeeded", "event_id"),
-        (deliveries, "recent", "day", day, "event_id"),
+        (
+            deliveries,
+            "by_call",
+            "call_id",
+            vec![call_id.to_owned()],
+            "event_id",
+        ),
+        (
+            deliveries,
+            "recent_shard",
+            "recent_shard",
+            every(day, shards::RECENT_SHARDS),
+            "event_id",
+        ),
     ] {
-        let ids = query_index(&ddb, table, index, attr, value, id_attr).await;
+        let mut ids = Vec::new();
+        for value in &values {
+            ids.extend(query_index(&ddb, table, index, attr, value, id_attr).await);
+        }
         assert!(
             ids.contains(&event_id),
-            "{table}: index {index} by {attr} = {value:?} does not find event {event_id} (found {ids:?})"
+            "{table}: index {index} by {attr} in {values:?} does not find event {event_id} (found {ids:?})"
+        );
+    }
+    // A success stays out of the sparse failures index.
+    for value in every("succeeded", shards::FAILURE_SHARDS) {
+        let ids = query_index(
+            &ddb,
+            deliveries,
+            "failures",
+            "failed_shard",
+            &value,
+            "event_id",
+        )
+        .await;
+        assert!(
+            ids.is_empty(),
+            "a success entered the failures index: {ids:?}"
         );
     }
 }

@@ -13,6 +13,7 @@ use switchboard_core::domain::attempt::Trigger;
 use switchboard_core::domain::QueueMessage;
 use switchboard_core::ports::{EventQueue, QueueConsumer};
 use switchboard_core::redact::Secret;
+use switchboard_test_support::serve::ServeHarness;
 
 fn message(n: u32) -> QueueMessage {
     QueueMessage::Deliver {
@@ -123,17 +124,13 @@ async fn serve_keeps_config_records_and_scheduled_retries_across_a_restart() {
     };
     let crm = Sink::start().await;
     crm.set_status(500);
-    let http = reqwest::Client::new();
-    let running = serve::start(config()).await.unwrap();
-    let base = format!("http://{}", running.addr);
-    let r = http
-        .post(format!("{base}/admin/sources"))
-        .bearer_auth(ADMIN_TOKEN)
-        .body(r#"{"id":"hipcall-main","provider":"hipcall","verification":{"type":"none"}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    let sb = ServeHarness::with(config()).await;
+    sb.create_source("hipcall-main", "hipcall").await;
+    let ServeHarness {
+        running,
+        base,
+        http,
+    } = sb;
     let r = http
         .post(format!("{base}/admin/subscriptions"))
         .bearer_auth(ADMIN_TOKEN)

@@ -36,7 +36,7 @@ async fn apigw_sample_is_accepted_by_the_ingest_function() {
 
     // When API Gateway's request (HTTP API, payload 2.0) goes through the Lambda glue
     let request = lambda_http::request::from_str(APIGW_HIPCALL_CALL_HANGUP).unwrap();
-    let response = http_glue::handle(&ingest, request).await.unwrap();
+    let response = http_glue::ingest(&ingest, request).await.unwrap();
 
     // Then it answers 202 with the event id, and the queued event carries the fixture
     assert_eq!(response.status(), 202, "{:?}", response.body());

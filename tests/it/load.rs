@@ -16,13 +16,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchboard_cli::serve::{self, ServeConfig, Store};
+use switchboard_cli::serve::{ServeConfig, Store};
 use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::dispatch::Dispatcher;
 use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::ports::{DeliveryStore, PageRequest};
 use switchboard_core::redact::Secret;
 use switchboard_core::state::{Compose, Ports};
+use switchboard_test_support::serve::ServeHarness;
 
 const SUBSCRIPTIONS: usize = 3;
 
@@ -155,20 +156,13 @@ async fn serve_burst(label: &str, store: Store) {
     // Given serve on a free port, a Hipcall source and three subscribers to call.ended
     let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
     config.store = store;
-    let running = serve::start(config).await.unwrap();
-    let base = format!("http://{}", running.addr);
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()
-        .unwrap();
-    let r = http
-        .post(format!("{base}/admin/sources"))
-        .bearer_auth(ADMIN_TOKEN)
-        .body(r#"{"id":"hipcall-main","provider":"hipcall","verification":{"type":"none"}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    let sb = ServeHarness::with(config).await;
+    sb.create_source("hipcall-main", "hipcall").await;
+    let ServeHarness {
+        running,
+        base,
+        http,
+    } = sb;
     let mut sinks = Vec::new();
     let mut sub_ids = Vec::new();
     for i in 0..SUBSCRIPTIONS {

@@ -19,6 +19,7 @@ mod limits;
 mod load;
 mod memory_cap;
 mod provider_signatures;
+mod scale_model;
 mod secrets;
 mod serve;
 mod support;

@@ -202,7 +202,7 @@ async fn provider_signed_requests_are_accepted_by_the_lambda_handler() {
     for case in v["cases"].as_array().unwrap() {
         let event = apigw_event(case).to_string();
         let request = lambda_http::request::from_str(&event).unwrap();
-        let response = http_glue::handle(&ingest, request).await.unwrap();
+        let response = http_glue::ingest(&ingest, request).await.unwrap();
         let status = response.status().as_u16();
         let body = match response.body() {
             lambda_http::Body::Text(t) => t.clone(),

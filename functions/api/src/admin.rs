@@ -190,36 +190,8 @@ pub(super) async fn update_source(
 }
 
 /// Applies the optional fields of an input to a source, validating them.
-fn apply_source(mut s: Source, input: SourceInput) -> Result<Source, ApiError> {
-    if let Some(p) = input.provider {
-        s.provider = p;
-    }
-    if let Some(v) = input.verification {
-        s.verification = v;
-    }
-    if let Some(tz) = input.timezone {
-        s.timezone = Some(tz);
-    }
-    if let Some(limit) = input.body_limit_bytes {
-        if limit == 0 || limit > 6 * 1024 * 1024 {
-            return Err(ApiError::bad_request(
-                "invalid_body_limit",
-                "body_limit_bytes must be between 1 and 6291456 (Lambda's payload limit)",
-            ));
-        }
-        s.body_limit_bytes = Some(limit);
-    }
-    if let Some(rules) = input.ip_allow {
-        s.ip_allow = rules;
-    }
-    if let Some(m) = input.mapping {
-        s.mapping = Some(m);
-    }
-    if let Some(d) = input.description {
-        s.description = Some(d);
-    }
-    s.validate()
-        .map_err(|reason| ApiError::bad_request("invalid_source", reason))?;
+fn apply_source(s: Source, input: SourceInput) -> Result<Source, ApiError> {
+    let s = input.apply_to(s)?;
     fits_in_a_record("source", &s)?;
     Ok(s)
 }
@@ -249,27 +221,7 @@ pub(super) async fn create_subscription(
     let t = now();
     let secret = generate_secret();
     let sub = Subscription {
-        id: subscription_id(),
-        url: String::new(),
-        method: Default::default(),
-        enabled: true,
-        event_types: Vec::new(),
-        source: None,
-        filter: None,
-        format: Format::Envelope,
-        template: None,
-        content_type: None,
-        headers: Default::default(),
-        timeout_ms: None,
-        retry_schedule_secs: None,
-        description: None,
-        secret: Secret::new(secret.clone()),
-        previous_secret: None,
-        disabled_reason: None,
-        failing_since: None,
-        created_at: t,
-        updated_at: t,
-        version: 1,
+        ..Subscription::blank(subscription_id(), Secret::new(secret.clone()), t)
     };
     let sub = apply_subscription(sub, input)?;
     check_target(app, &sub).await?;

@@ -61,20 +61,43 @@ pub struct App {
 }
 
 impl App {
+    /// Answers the route families `self.surface` names.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
+        match self.surface {
+            Surface::Ingest => self.handle_families::<true, false>(req).await,
+            Surface::Admin => self.handle_families::<false, true>(req).await,
+            Surface::All => self.handle_families::<true, true>(req).await,
+        }
+    }
+
+    /// Answers only the families fixed at compile time. The Lambdas call this with their one
+    /// family, so the other family's handlers (and the OpenAPI document, the console, the
+    /// provider parsers) are unreachable in their binaries and left out of their packages.
+    pub async fn handle_families<const INGEST: bool, const ADMIN: bool>(
+        &self,
+        req: Request<Bytes>,
+    ) -> Response<Bytes> {
         let path = router::normalize(req.uri().path());
         let serves = |family| match family {
-            Family::Ingest => self.surface != Surface::Admin,
-            Family::Admin => self.surface != Surface::Ingest,
+            Family::Ingest => INGEST,
+            Family::Admin => ADMIN,
         };
         // Everything under /admin, routed or not, needs the admin credentials first.
         let admin_path = path == "/admin" || path.starts_with("/admin/");
-        if admin_path && serves(Family::Admin) && !self.admin_authorized(&req) {
+        if admin_path && ADMIN && !self.admin_authorized(&req) {
             return ApiError::unauthorized().into_response();
         }
         match router::resolve(req.method(), &path) {
             Resolved::Found { handler, params } if serves(handler.family()) => {
-                self.dispatch(handler, &params, &req).await.into_response()
+                let answer = match handler.family() {
+                    Family::Ingest if INGEST => self.dispatch_ingest(&params, &req).await,
+                    Family::Admin if ADMIN => self.dispatch_admin(handler, &params, &req).await,
+                    _ => Err(ApiError::not_found(format!(
+                        "no route for {}",
+                        req.uri().path()
+                    ))),
+                };
+                answer.into_response()
             }
             // The console is public; a preflight to it gets an empty answer.
             Resolved::MethodNotAllowed { family, .. }
@@ -89,7 +112,7 @@ impl App {
                 };
                 ApiError::method_not_allowed(message, allow).into_response()
             }
-            _ if admin_path && serves(Family::Admin) => {
+            _ if admin_path && ADMIN => {
                 ApiError::not_found(format!("no admin route for {}", req.uri().path()))
                     .into_response()
             }
@@ -98,8 +121,18 @@ impl App {
         }
     }
 
-    /// Runs the handler a route names; the arms are the handlers' signatures.
-    async fn dispatch(
+    /// The one ingest route: `/hooks/{source}[/{token}]`.
+    async fn dispatch_ingest(
+        &self,
+        params: &PathParams<'_>,
+        req: &Request<Bytes>,
+    ) -> Result<Response<Bytes>, ApiError> {
+        let source = params.get("source").unwrap_or_default();
+        ingest::accept(self, req, source, params.get("token")).await
+    }
+
+    /// Runs the admin handler a route names; the arms are the handlers' signatures.
+    async fn dispatch_admin(
         &self,
         handler: Handler,
         params: &PathParams<'_>,
@@ -107,10 +140,11 @@ impl App {
     ) -> Result<Response<Bytes>, ApiError> {
         let id = params.get("id").unwrap_or_default();
         match handler {
-            Handler::Hook => {
-                let source = params.get("source").unwrap_or_default();
-                ingest::accept(self, req, source, params.get("token")).await
-            }
+            // An ingest route: `handle_families` sends it to `dispatch_ingest`.
+            Handler::Hook => Err(ApiError::not_found(format!(
+                "no route for {}",
+                req.uri().path()
+            ))),
             Handler::Console => Ok(console::page()),
             Handler::OpenApi => Ok(admin_ops::openapi()),
             Handler::ListSources => admin::list_sources(self).await,

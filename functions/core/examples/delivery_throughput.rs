@@ -17,7 +17,6 @@ use switchboard_core::delivery::client::ClientOptions;
 use switchboard_core::delivery::guard::{AddressClass, Policy};
 use switchboard_core::delivery::DeliveryClient;
 use switchboard_core::dispatch::{BatchRecord, Dispatcher};
-use switchboard_core::domain::subscription::{Format, Method};
 use switchboard_core::domain::time::now;
 use switchboard_core::domain::{Envelope, QueueMessage, RawRequest, StoredEvent, Subscription};
 use switchboard_core::redact::Secret;
@@ -95,27 +94,13 @@ fn event(i: usize) -> StoredEvent {
 fn subscription(i: usize, addr: SocketAddr) -> Subscription {
     let t = now();
     Subscription {
-        id: format!("sub_bench{i:04}"),
         url: format!("http://{addr}/s{i}"),
-        method: Method::Post,
-        enabled: true,
         event_types: vec!["call.*".into()],
-        source: None,
-        filter: None,
-        format: Format::Envelope,
-        template: None,
-        content_type: None,
-        headers: Default::default(),
-        timeout_ms: None,
-        retry_schedule_secs: None,
-        description: None,
-        secret: Secret::new(switchboard_core::delivery::signing::generate_secret()),
-        previous_secret: None,
-        disabled_reason: None,
-        failing_since: None,
-        created_at: t,
-        updated_at: t,
-        version: 1,
+        ..Subscription::blank(
+            format!("sub_bench{i:04}"),
+            Secret::new(switchboard_core::delivery::signing::generate_secret()),
+            t,
+        )
     }
 }
 

@@ -99,8 +99,21 @@ pub mod http_glue {
     use lambda_http::request::RequestContext;
     use lambda_http::{Body, Request, RequestExt, Response};
 
-    /// Runs one API Gateway request through the app.
-    pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    /// The ingest function: `/hooks/...` only, the admin code left out of its package.
+    pub async fn ingest(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+        handle::<true, false>(app, req).await
+    }
+
+    /// The admin function: `/admin/...` only, the provider parsers left out of its package.
+    pub async fn admin(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+        handle::<false, true>(app, req).await
+    }
+
+    /// Runs one API Gateway request through the route families fixed at compile time.
+    async fn handle<const INGEST: bool, const ADMIN: bool>(
+        app: &App,
+        req: Request,
+    ) -> Result<Response<Body>, lambda_http::Error> {
         let client_ip = match req.request_context_ref() {
             Some(RequestContext::ApiGatewayV2(ctx)) => {
                 ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok())
@@ -118,7 +131,10 @@ pub mod http_glue {
         if let Some(ip) = client_ip {
             request.extensions_mut().insert(ClientIp(ip));
         }
-        let (parts, body) = app.handle(request).await.into_parts();
+        let (parts, body) = app
+            .handle_families::<INGEST, ADMIN>(request)
+            .await
+            .into_parts();
         let body = match String::from_utf8(body.to_vec()) {
             Ok(text) if text.is_empty() => Body::Empty,
             Ok(text) => Body::Text(text),

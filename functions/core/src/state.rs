@@ -53,31 +53,61 @@ impl Compose for Ports {
 
     /// SQS and DynamoDB, from one SDK configuration (built once at cold start).
     fn aws(sdk: &aws_config::SdkConfig, names: &AwsResources) -> Self {
-        let ddb = aws_sdk_dynamodb::Client::new(sdk);
-        let sqs = aws_sdk_sqs::Client::new(sdk);
-        let events = Arc::new(DynamoEventStore::new(ddb.clone(), &names.events_table));
-        let deliveries = Arc::new(DynamoDeliveryStore::new(
-            ddb.clone(),
-            &names.deliveries_table,
-        ));
-        Self {
-            queue: Arc::new(SqsQueue::new(sqs, &names.queue_url)),
-            sources: Arc::new(DynamoConfigStore::new(ddb.clone(), &names.sources_table)),
-            subscriptions: Arc::new(DynamoConfigStore::new(
-                ddb.clone(),
-                &names.subscriptions_table,
-            )),
-            events: events.clone(),
-            deliveries: deliveries.clone(),
-            dedup: Arc::new(DynamoDedupStore::new(ddb, &names.dedup_table)),
-            event_queries: events,
-            delivery_queries: deliveries,
-        }
+        aws_ports(
+            aws_sdk_dynamodb::Client::new(sdk),
+            aws_sdk_sqs::Client::new(sdk),
+            names,
+        )
     }
 
     #[cfg(feature = "sqlite")]
     fn sqlite(queue: Arc<switchboard_adapters_sqlite::SqliteQueue>) -> Self {
         switchboard_adapters_sqlite::ports(queue)
+    }
+}
+
+/// The AWS ports with every DynamoDB and SQS request recorded in `log` (the cost model's
+/// measurement, `switchboard-bench cost`).
+pub fn metered_aws_ports(
+    sdk: &aws_config::SdkConfig,
+    names: &AwsResources,
+    log: &switchboard_adapters_aws::metering::RequestLog,
+) -> Ports {
+    let ddb = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .interceptor(log.clone())
+        .build();
+    let sqs = aws_sdk_sqs::config::Builder::from(sdk)
+        .interceptor(log.clone())
+        .build();
+    aws_ports(
+        aws_sdk_dynamodb::Client::from_conf(ddb),
+        aws_sdk_sqs::Client::from_conf(sqs),
+        names,
+    )
+}
+
+fn aws_ports(
+    ddb: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
+    names: &AwsResources,
+) -> Ports {
+    let events = Arc::new(DynamoEventStore::new(ddb.clone(), &names.events_table));
+    let deliveries = Arc::new(DynamoDeliveryStore::new(
+        ddb.clone(),
+        &names.deliveries_table,
+    ));
+    Ports {
+        queue: Arc::new(SqsQueue::new(sqs, &names.queue_url)),
+        sources: Arc::new(DynamoConfigStore::new(ddb.clone(), &names.sources_table)),
+        subscriptions: Arc::new(DynamoConfigStore::new(
+            ddb.clone(),
+            &names.subscriptions_table,
+        )),
+        events: events.clone(),
+        deliveries: deliveries.clone(),
+        dedup: Arc::new(DynamoDedupStore::new(ddb, &names.dedup_table)),
+        event_queries: events,
+        delivery_queries: deliveries,
     }
 }
 

@@ -133,6 +133,34 @@ pub const SUBSCRIPTION_DISABLED: &str = "subscription.disabled";
 pub const DELIVERY_EXHAUSTED: &str = "delivery.exhausted";
 
 impl Subscription {
+    /// A new enabled subscription with no target yet and every option at its default: what
+    /// a create input's `apply_to` fills in.
+    pub fn blank(id: impl Into<String>, secret: Secret, at: Timestamp) -> Self {
+        Self {
+            id: id.into(),
+            url: String::new(),
+            method: Method::default(),
+            enabled: true,
+            event_types: Vec::new(),
+            source: None,
+            filter: None,
+            format: Format::Envelope,
+            template: None,
+            content_type: None,
+            headers: BTreeMap::new(),
+            timeout_ms: None,
+            retry_schedule_secs: None,
+            description: None,
+            secret,
+            previous_secret: None,
+            disabled_reason: None,
+            failing_since: None,
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        }
+    }
+
     /// Whether this subscription wants the event by enabled flag, source and type (the
     /// content filter is [`Subscription::wants_content`]). Operational events (source
     /// `switchboard`) go only to subscriptions that name them: `*` does not include them,
@@ -256,27 +284,9 @@ mod tests {
     fn sub(types: &[&str]) -> Subscription {
         let t: Timestamp = "2024-11-17T10:41:00Z".parse().unwrap();
         Subscription {
-            id: "sub_1".into(),
             url: "https://example.com/".into(),
-            method: Method::Post,
-            enabled: true,
             event_types: types.iter().map(|s| s.to_string()).collect(),
-            source: None,
-            filter: None,
-            format: Format::Envelope,
-            template: None,
-            content_type: None,
-            headers: BTreeMap::new(),
-            timeout_ms: None,
-            retry_schedule_secs: None,
-            description: None,
-            secret: Secret::new("whsec_x"),
-            previous_secret: None,
-            disabled_reason: None,
-            failing_since: None,
-            created_at: t,
-            updated_at: t,
-            version: 1,
+            ..Subscription::blank("sub_1", Secret::new("whsec_x"), t)
         }
     }
 

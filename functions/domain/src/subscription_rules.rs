@@ -239,27 +239,9 @@ mod tests {
     fn base() -> Subscription {
         let t = "2024-11-17T10:41:00Z".parse().unwrap();
         Subscription {
-            id: "sub_1".into(),
             url: "https://crm.example.com/hooks".into(),
-            method: Method::Post,
-            enabled: true,
             event_types: vec!["call.*".into()],
-            source: None,
-            filter: None,
-            format: Format::Envelope,
-            template: None,
-            content_type: None,
-            headers: Default::default(),
-            timeout_ms: None,
-            retry_schedule_secs: None,
-            description: None,
-            secret: Secret::new("whsec_x"),
-            previous_secret: None,
-            disabled_reason: None,
-            failing_since: None,
-            created_at: t,
-            updated_at: t,
-            version: 1,
+            ..Subscription::blank("sub_1", Secret::new("whsec_x"), t)
         }
     }
 

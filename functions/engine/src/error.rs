@@ -102,6 +102,12 @@ impl From<switchboard_domain::SubscriptionError> for ApiError {
     }
 }
 
+impl From<switchboard_domain::source::SourceError> for ApiError {
+    fn from(err: switchboard_domain::source::SourceError) -> Self {
+        Self::bad_request(err.code(), err.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     /// The cause is logged by the caller; the body never carries backend details.
     fn from(err: StoreError) -> Self {

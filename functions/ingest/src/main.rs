@@ -8,5 +8,5 @@ async fn main() -> Result<(), Error> {
     switchboard_core::entry::init_tracing();
     let app = or_exit(ingest_app().await);
     let app = &app;
-    run(service_fn(move |req| http_glue::handle(app, req))).await
+    run(service_fn(move |req| http_glue::ingest(app, req))).await
 }

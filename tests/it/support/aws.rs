@@ -50,6 +50,8 @@ struct Gsi {
     name: &'static str,
     hash: &'static str,
     range: &'static str,
+    /// `None`: keys only; else the non-key attributes projected (as the template says).
+    include: Option<&'static [&'static str]>,
 }
 
 async fn create_table(
@@ -114,11 +116,17 @@ async fn create_table(
                         .build()
                         .unwrap(),
                 )
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
+                .projection(match g.include {
+                    None => Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
                         .build(),
-                )
+                    Some(attrs) => Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .set_non_key_attributes(Some(
+                            attrs.iter().map(|a| (*a).to_owned()).collect(),
+                        ))
+                        .build(),
+                })
                 .build()
                 .unwrap(),
         );
@@ -239,18 +247,21 @@ pub async fn create_tables(sdk: &aws_config::SdkConfig, names: &AwsResources) {
         None,
         &[
             Gsi {
-                name: "by_source",
-                hash: "source",
-                range: "received_at",
+                name: "by_source_shard",
+                hash: "source_shard",
+                range: "received_key",
+                include: None,
             },
             Gsi {
                 name: "by_call",
                 hash: "call_id",
                 range: "received_at",
+                include: None,
             },
         ],
     )
     .await;
+    let attempt = Some(&["doc", "status"][..]);
     create_table(
         &ddb,
         &names.deliveries_table,
@@ -258,24 +269,28 @@ pub async fn create_tables(sdk: &aws_config::SdkConfig, names: &AwsResources) {
         Some("sk"),
         &[
             Gsi {
-                name: "by_subscription",
-                hash: "subscription_id",
-                range: "attempted_at",
+                name: "by_subscription_shard",
+                hash: "subscription_shard",
+                range: "attempted_key",
+                include: attempt,
             },
             Gsi {
                 name: "by_call",
                 hash: "call_id",
                 range: "attempted_at",
+                include: attempt,
             },
             Gsi {
-                name: "by_status",
-                hash: "status",
-                range: "attempted_at",
+                name: "failures",
+                hash: "failed_shard",
+                range: "attempted_key",
+                include: attempt,
             },
             Gsi {
-                name: "recent",
-                hash: "day",
-                range: "attempted_at",
+                name: "recent_shard",
+                hash: "recent_shard",
+                range: "attempted_key",
+                include: attempt,
             },
         ],
     )

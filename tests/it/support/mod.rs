@@ -1,11 +1,11 @@
-//! Shared test fixtures: HTTP sinks, emulator resources, in-process apps.
+//! This suite's fixtures: emulator resources, in-process apps; the sink, the admin token
+//! and the provider fixtures come from the shared test support.
 
 pub mod aws;
 pub mod fault_http;
 pub mod lambda;
 pub mod logs;
 pub mod no_scan;
-pub mod sink;
 pub mod tempdir;
 
 use bytes::Bytes;
@@ -14,11 +14,7 @@ use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::Settings;
 use switchboard_core::state::Ports;
 
-pub const ADMIN_TOKEN: &str = "test-admin-token";
-
-/// The Hipcall call-end fixture, as a provider sends it.
-pub const HIPCALL_CALL_HANGUP: &str =
-    include_str!("../../../events/providers/hipcall/call_hangup.json");
+pub use switchboard_test_support::{eventually, sink, ADMIN_TOKEN, HIPCALL_CALL_HANGUP};
 
 /// Settings for tests: deliveries to the loopback sinks are allowed.
 pub fn settings() -> Settings {
@@ -75,22 +71,6 @@ pub async fn create_subscription(app: &App, body: serde_json::Value) -> serde_js
     let (status, json) = call(app, "POST", "/admin/subscriptions", None, body.to_string()).await;
     assert_eq!(status, 201, "{json}");
     json
-}
-
-/// Polls `check` every 20 ms until it returns true or `secs` pass.
-pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    false
 }
 
 /// What `serve`'s queue dead-lettered, whichever store it uses.

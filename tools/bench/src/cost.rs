@@ -1,22 +1,31 @@
 //! `switchboard-bench cost`: dollars per million events fanned out to S subscribers on AWS,
-//! from durations, memory sizes, request counts and DynamoDB writes per event, beside SNS →
-//! HTTP/S and EventBridge API destinations doing the same fan-out.
+//! beside SNS → HTTP/S and EventBridge API destinations doing the same fan-out.
 //!
-//! Item sizes (and so write units) are measured here from the real records: a stored event
-//! made from the Hipcall hangup fixture and an attempt like the dispatcher records.
+//! The DynamoDB and SQS figures are measured: the emulator load (`bench emulator`) runs the
+//! real AWS adapters with every request recorded (`metering`), and `capacity` prices each
+//! write, index write, read and queue request per the services' rules. Lambda durations,
+//! memory sizes and log bytes are inputs (flags).
 //!
 //! Prices: us-east-1, on-demand, first tier, free tiers ignored, as published by AWS and last
 //! known to us in mid-2025 (docs/performance.md cites each). Pass `--price-*` to update them.
 
-use crate::lambda::stored_event;
-use crate::load;
-use std::collections::BTreeMap;
-use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
-use switchboard_core::domain::time::{epoch_secs, now, sortable};
-use switchboard_core::domain::Attempt;
+use crate::capacity::{self, Breakdown};
+use crate::emulator::{self, stack_env, EmulatorArgs};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use switchboard_core::adapters::aws::metering::{Item, RequestLog};
+use switchboard_core::config::AwsResources;
+use switchboard_core::state::load_sdk_config;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct CostArgs {
+    /// The stack description `scripts/deploy-test-stack --out` wrote, on the emulator at
+    /// `AWS_ENDPOINT_URL` (scripts/cost-model starts both).
+    #[arg(long)]
+    pub stack: PathBuf,
+    /// Events the measured run sends.
+    #[arg(long, default_value_t = 100)]
+    pub events: usize,
     /// Subscribers every event fans out to.
     #[arg(long, default_value_t = 3)]
     pub subscribers: u32,
@@ -41,10 +50,6 @@ pub struct CostArgs {
     /// Bytes of CloudWatch Logs per event (all functions; INFO level).
     #[arg(long, default_value_t = 1000)]
     pub log_bytes_per_event: u64,
-    /// Fraction of deliveries that fail once and are retried (each retry: an SQS message, an
-    /// attempt record, part of an invocation).
-    #[arg(long, default_value_t = 0.0)]
-    pub retry_rate: f64,
     // Prices, USD.
     #[arg(long, default_value_t = 1.00)]
     pub price_http_api_per_million: f64,
@@ -72,117 +77,69 @@ pub struct CostArgs {
     pub price_eventbridge_api_destinations_per_million: f64,
 }
 
-/// DynamoDB's item size: attribute names plus values (strings as UTF-8, numbers about one
-/// byte per two digits plus one).
-fn item_size(attrs: &[(&str, String, bool)]) -> usize {
-    attrs
-        .iter()
-        .map(|(name, value, number)| {
-            name.len()
-                + if *number {
-                    value.len().div_ceil(2) + 1
-                } else {
-                    value.len()
-                }
-        })
-        .sum()
-}
-
-/// Write units of one item of `bytes` (1 KB each, rounded up).
-fn wru(bytes: usize) -> f64 {
-    bytes.div_ceil(1024).max(1) as f64
-}
-
-struct Sizes {
-    event_item: usize,
-    attempt_item: usize,
-    queue_message: usize,
-}
-
-fn measure_sizes() -> Result<Sizes, String> {
-    let body = load::bodies("cost", 1).pop().ok_or("no sample body")?;
-    let mut event = stored_event(body);
-    event.envelope.source = "hipcall-main".into();
-    event.dedup_key = Some("hipcall-main:cost-000000000000:call_hangup".into());
-    let doc = serde_json::to_string(&event).map_err(|e| e.to_string())?;
-    let expires = epoch_secs(&now()).to_string();
-    let mut attrs = vec![
-        ("id", event.envelope.id.clone(), false),
-        ("source", event.envelope.source.clone(), false),
-        ("received_at", sortable(&event.envelope.received_at), false),
-        ("expires_at", expires.clone(), true),
-        ("doc", doc, false),
-    ];
-    if let Some(call) = event.envelope.call_id() {
-        attrs.push(("call_id", call.to_owned(), false));
-    }
-    let event_item = item_size(&attrs);
-    let sub_id = switchboard_core::domain::ids::subscription_id();
-    let attempt = Attempt {
-        event_id: event.envelope.id.clone(),
-        subscription_id: sub_id.clone(),
-        attempt: 1,
-        status: AttemptStatus::Succeeded,
-        trigger: Trigger::Initial,
-        url: "https://hooks.example.com/switchboard/crm-sync".into(),
-        method: "POST".into(),
-        request_headers: BTreeMap::from([
-            ("content-type".to_owned(), "application/json".to_owned()),
-            (
-                "webhook-id".to_owned(),
-                format!("{}_{sub_id}", event.envelope.id),
-            ),
-            ("webhook-timestamp".to_owned(), "1731840067".to_owned()),
-            ("webhook-signature".to_owned(), "[redacted]".to_owned()),
-        ]),
-        http_status: Some(200),
-        duration_ms: 87,
-        response_excerpt: Some("{\"ok\":true}".into()),
-        error_kind: None,
-        error: None,
-        next_attempt_at: None,
-        attempted_at: now(),
-        source: event.envelope.source.clone(),
-        event_type: event.envelope.event_type.clone(),
-        call_id: event.envelope.call_id().map(str::to_owned),
-        truncated: Vec::new(),
-    };
-    let attempted_at = sortable(&attempt.attempted_at);
-    let attempt_doc = serde_json::to_string(&attempt).map_err(|e| e.to_string())?;
-    let mut attrs = vec![
-        ("event_id", attempt.event_id.clone(), false),
-        ("sk", format!("{sub_id}#0001"), false),
-        ("subscription_id", sub_id, false),
-        ("status", "succeeded".to_owned(), false),
-        ("day", attempted_at[..10].to_owned(), false),
-        ("attempted_at", attempted_at, false),
-        ("expires_at", expires, true),
-        ("doc", attempt_doc, false),
-    ];
-    if let Some(call) = &attempt.call_id {
-        attrs.push(("call_id", call.clone(), false));
-    }
-    let queue_message = switchboard_core::domain::QueueMessage::Event {
-        event: Box::new(event),
-    }
-    .to_json()
-    .map_err(|e| e.to_string())?
-    .len();
-    Ok(Sizes {
-        event_item,
-        attempt_item: item_size(&attrs),
-        queue_message,
-    })
-}
-
 struct Line {
     what: String,
     per_million: f64,
     fan_out: bool,
 }
 
-pub fn run(a: CostArgs) -> Result<(), String> {
-    let sizes = measure_sizes()?;
+/// Runs the load on the emulator with every request recorded, and prices what it did.
+async fn measure(a: &CostArgs) -> Result<(Breakdown, usize), String> {
+    let env = stack_env(&a.stack)?;
+    let lookup = |k: &str| env.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let names = AwsResources::from_lookup(lookup).map_err(|e| e.to_string())?;
+    let log = RequestLog::default();
+    let run = EmulatorArgs {
+        stack: a.stack.clone(),
+        events: a.events.max(1),
+        subscriptions: a.subscribers as usize,
+        concurrency: 8,
+        workers: 2,
+        timeout_secs: 300,
+    };
+    let events = emulator::exercise(run, Some(&log)).await?;
+    let requests = log.take();
+    let sdk = load_sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let tables = capacity::describe(
+        &client,
+        &[
+            ("events", names.events_table.clone()),
+            ("deliveries", names.deliveries_table.clone()),
+            ("dedup", names.dedup_table.clone()),
+            ("sources", names.sources_table.clone()),
+            ("subscriptions", names.subscriptions_table.clone()),
+        ],
+    )
+    .await?;
+    // Updates and deletes carry only a key: price the item as stored after the run.
+    let mut stored = HashMap::new();
+    for r in &requests {
+        if let (op, Some(table), Some(key)) = (r.operation, &r.table, &r.item) {
+            if op == "UpdateItem" {
+                let out = client
+                    .get_item()
+                    .table_name(table)
+                    .set_key(Some(key.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| format!("GetItem {table}: {e}"))?;
+                if let Some(item) = out.item {
+                    stored.insert(format!("{table}{key:?}"), item);
+                }
+            }
+        }
+    }
+    let lookup_stored = |t: &str, k: &Item| stored.get(&format!("{t}{k:?}")).cloned();
+    Ok((
+        capacity::breakdown(&requests, &tables, &lookup_stored),
+        events,
+    ))
+}
+
+pub async fn run(a: CostArgs) -> Result<(), String> {
+    let (measured, events) = measure(&a).await?;
+    let per_event = 1.0 / events.max(1) as f64;
     let s = f64::from(a.subscribers);
     let m = 1_000_000.0;
     let gb_s = match a.arch.as_str() {
@@ -191,11 +148,7 @@ pub fn run(a: CostArgs) -> Result<(), String> {
         other => return Err(format!("--arch must be arm64 or x86_64, not {other:?}")),
     };
     let batches = 1.0 / f64::from(a.batch_size.max(1));
-    let retries = s * a.retry_rate.max(0.0);
-    // SQS bills each 64 KB chunk of a request as one request.
-    let chunks = sizes.queue_message.div_ceil(64 * 1024).max(1) as f64;
-    let event_wru = wru(sizes.event_item);
-    let attempt_wru = wru(sizes.attempt_item);
+    let chunks = measured.largest_message.div_ceil(64 * 1024).max(1) as f64;
     let lambda = |ms: f64, mb: u32| ms.ceil() / 1000.0 * f64::from(mb) / 1024.0 * gb_s;
 
     let mut ours = vec![
@@ -213,21 +166,6 @@ pub fn run(a: CostArgs) -> Result<(), String> {
             fan_out: false,
         },
         Line {
-            what: "DynamoDB: dedup claim and its confirmation, 2 conditional writes (2 WRU)"
-                .into(),
-            per_million: 2.0 * a.price_ddb_wru_per_million,
-            fan_out: false,
-        },
-        Line {
-            what: format!(
-                "SQS: send {chunks:.0} + receive and delete per batch of {} ({:.2} requests) + {retries:.2} retry messages",
-                a.batch_size,
-                chunks + 2.0 * batches
-            ),
-            per_million: a.price_sqs_per_million * (chunks + 2.0 * batches + 3.0 * retries),
-            fan_out: true,
-        },
-        Line {
             what: format!(
                 "dispatch λ: 1/{} invocation × {} ms × {} MB",
                 a.batch_size, a.dispatch_ms_per_batch, a.dispatch_mb
@@ -237,28 +175,34 @@ pub fn run(a: CostArgs) -> Result<(), String> {
                     + m * lambda(a.dispatch_ms_per_batch, a.dispatch_mb)),
             fan_out: true,
         },
-        Line {
-            what: format!(
-                "DynamoDB: event item {} B ({event_wru:.0} WRU) + {} attempt items of {} B ({attempt_wru:.0} WRU each)",
-                sizes.event_item,
-                s + retries,
-                sizes.attempt_item
-            ),
-            per_million: a.price_ddb_wru_per_million
-                * (event_wru + (s + retries) * attempt_wru),
-            fan_out: true,
-        },
-        Line {
-            what: "DynamoDB: 1 strongly consistent query per event (redelivery check) + subscriptions scan per batch (RRU)".into(),
-            per_million: a.price_ddb_rru_per_million * (1.0 + batches),
-            fan_out: true,
-        },
-        Line {
-            what: format!("CloudWatch Logs: {} bytes", a.log_bytes_per_event),
-            per_million: a.price_logs_per_gb * (a.log_bytes_per_event as f64 * m / 1e9),
-            fan_out: false,
-        },
     ];
+    let mut write_units = 0.0;
+    for ((kind, what), t) in &measured.lines {
+        let (price, unit, service) = match *kind {
+            "write" => (a.price_ddb_wru_per_million, "WRU", "DynamoDB write"),
+            "read" => (a.price_ddb_rru_per_million, "RRU", "DynamoDB read"),
+            _ => (a.price_sqs_per_million, "billed requests", "SQS"),
+        };
+        if *kind == "write" {
+            write_units += t.units * per_event;
+        }
+        ours.push(Line {
+            what: format!(
+                "{service} {what}: {:.2} per event, {:.2} {unit} (avg {} B)",
+                t.requests * per_event,
+                t.units * per_event,
+                t.bytes / (t.requests.max(1.0) as usize),
+            ),
+            per_million: price * t.units * per_event,
+            // The dedup claim is the front's; everything else grows with the fan-out.
+            fan_out: !what.starts_with("dedup"),
+        });
+    }
+    ours.push(Line {
+        what: format!("CloudWatch Logs: {} bytes", a.log_bytes_per_event),
+        per_million: a.price_logs_per_gb * (a.log_bytes_per_event as f64 * m / 1e9),
+        fan_out: false,
+    });
     for l in &mut ours {
         l.per_million = (l.per_million * 1e4).round() / 1e4;
     }
@@ -272,9 +216,7 @@ pub fn run(a: CostArgs) -> Result<(), String> {
     // without the dedup claim (neither deduplicates provider retries).
     let front: f64 = ours
         .iter()
-        .filter(|l| {
-            !l.fan_out && !l.what.starts_with("DynamoDB") && !l.what.starts_with("CloudWatch")
-        })
+        .filter(|l| l.what.starts_with("API Gateway") || l.what.starts_with("ingest λ"))
         .map(|l| l.per_million)
         .sum();
     let sns = a.price_sns_publish_per_million * chunks + s * a.price_sns_http_per_million;
@@ -286,8 +228,9 @@ pub fn run(a: CostArgs) -> Result<(), String> {
         a.subscribers, a.arch
     );
     println!(
-        "measured sizes: event item {} B, attempt item {} B, queue message {} B",
-        sizes.event_item, sizes.attempt_item, sizes.queue_message
+        "measured: {events} events through the AWS adapters on the emulator, every request recorded; \
+         {write_units:.2} write units per event; largest queue message {} B",
+        measured.largest_message
     );
     println!("switchboard:");
     for l in &ours {
@@ -298,8 +241,10 @@ pub fn run(a: CostArgs) -> Result<(), String> {
             if l.fan_out { "  [fan-out]" } else { "" }
         );
     }
-    let total_s = format!("${total:.3}");
-    println!("  {total_s:>8}  total (${fan_out:.3} of it fan-out: SQS, dispatch, records)");
+    println!(
+        "  {:>8}  of it fan-out (SQS, dispatch, records)",
+        format!("${fan_out:.3}")
+    );
     println!("alternatives (fan-out only; no per-attempt records, no signing, their own retry policies):");
     println!(
         "  {:>8}  SNS → HTTP/S: 1 publish + {} deliveries   (with the same API + ingest front: ${:.3})",
@@ -317,6 +262,10 @@ pub fn run(a: CostArgs) -> Result<(), String> {
     println!(
         "fan-out ratio: switchboard ÷ cheapest alternative = {:.2} (target < 1.00)",
         fan_out / cheapest.max(1e-9)
+    );
+    println!(
+        "total: ${total:.2} per million events × {} subscribers (measured)",
+        a.subscribers
     );
     Ok(())
 }

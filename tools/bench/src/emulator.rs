@@ -11,11 +11,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_cli::http_server;
+use switchboard_core::adapters::aws::metering::RequestLog;
 use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::{AwsResources, Settings};
 use switchboard_core::dispatch::{poller, Dispatcher};
-use switchboard_core::state::{load_sdk_config, Compose, Ports};
+use switchboard_core::state::{load_sdk_config, metered_aws_ports, Compose, Ports};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -50,6 +51,12 @@ pub fn stack_env(path: &PathBuf) -> Result<serde_json::Map<String, serde_json::V
 }
 
 pub async fn run(args: EmulatorArgs) -> Result<(), String> {
+    exercise(args, None).await.map(|_| ())
+}
+
+/// Runs the load; with `log`, every DynamoDB and SQS request of ingest and dispatch (not of
+/// the setup or the final check) is recorded there. Returns the events accepted.
+pub async fn exercise(args: EmulatorArgs, log: Option<&RequestLog>) -> Result<usize, String> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
     if !(endpoint.starts_with("http://127.0.0.1") || endpoint.starts_with("http://localhost")) {
         return Err(format!(
@@ -64,11 +71,19 @@ pub async fn run(args: EmulatorArgs) -> Result<(), String> {
         ..Settings::default()
     };
     let sdk = load_sdk_config().await;
-    let ports = Ports::aws(&sdk, &names);
-    let consumer = Arc::new(SqsQueue::new(
-        aws_sdk_sqs::Client::new(&sdk),
-        &names.queue_url,
-    ));
+    let plain = Ports::aws(&sdk, &names);
+    let (ports, sqs) = match log {
+        Some(log) => (
+            metered_aws_ports(&sdk, &names, log),
+            aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&sdk)
+                    .interceptor(log.clone())
+                    .build(),
+            ),
+        ),
+        None => (plain.clone(), aws_sdk_sqs::Client::new(&sdk)),
+    };
+    let consumer = Arc::new(SqsQueue::new(sqs, &names.queue_url));
     let dispatcher = Arc::new(
         Dispatcher::from_settings(ports.clone(), settings.clone()).map_err(|e| e.to_string())?,
     );
@@ -77,7 +92,7 @@ pub async fn run(args: EmulatorArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot start the sink: {e}"))?;
     let run = load::run_id();
     let source_id = format!("bench-{run}");
-    let path = configure(&ports, &source_id, sink.addr, args.subscriptions).await?;
+    let path = configure(&plain, &source_id, sink.addr, args.subscriptions).await?;
 
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -116,7 +131,7 @@ pub async fn run(args: EmulatorArgs) -> Result<(), String> {
     let outcome = load::drive(&url, load::bodies(&run, args.events), spec, &sink).await?;
     let expected = outcome.accepted * args.subscriptions;
     let recorded = recorded(
-        &ports,
+        &plain,
         &outcome.event_ids,
         expected,
         Duration::from_secs(60),
@@ -144,5 +159,5 @@ pub async fn run(args: EmulatorArgs) -> Result<(), String> {
     if recorded != expected || outcome.distinct_pairs != expected || outcome.rejected > 0 {
         return Err("not every (event, subscription) pair was delivered and recorded".into());
     }
-    Ok(())
+    Ok(outcome.accepted)
 }

@@ -7,8 +7,10 @@
 //!   then a bare pooled HTTP client (and `wrk`, when installed) against the same sink.
 //! - `emulator`: the same load through the SQS and DynamoDB adapters against the emulator.
 //! - `lambda`: the Lambda bootstraps under a Runtime API stub: start-up and dispatch memory.
-//! - `cost`: dollars per million events × S subscribers, beside SNS and EventBridge.
+//! - `cost`: dollars per million events × S subscribers, beside SNS and EventBridge, from a
+//!   recorded run of the AWS adapters on the emulator.
 
+pub mod capacity;
 pub mod cost;
 pub mod emulator;
 pub mod lambda;
@@ -37,6 +39,6 @@ pub async fn run(command: BenchCommand) -> Result<(), String> {
         BenchCommand::Local(a) => local::run(a).await,
         BenchCommand::Emulator(a) => emulator::run(a).await,
         BenchCommand::Lambda(a) => lambda::run(a).await,
-        BenchCommand::Cost(a) => cost::run(a),
+        BenchCommand::Cost(a) => cost::run(a).await,
     }
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use switchboard_cli::serve::{self, ServeConfig, Store};
 use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::domain::source::{Provider, TokenLocation};
-use switchboard_core::domain::subscription::{Format, Method};
 use switchboard_core::domain::time::now;
 use switchboard_core::domain::{Source, Subscription, Verification};
 use switchboard_core::redact::Secret;
@@ -94,27 +93,15 @@ pub async fn configure(
         .map_err(|e| format!("cannot create the bench source: {e}"))?;
     for i in 0..count {
         let sub = Subscription {
-            id: switchboard_core::domain::ids::subscription_id(),
             url: format!("http://{sink}/s{i}"),
-            method: Method::Post,
-            enabled: true,
             event_types: vec!["call.*".into()],
             source: Some(source_id.into()),
-            filter: None,
-            format: Format::Envelope,
-            template: None,
-            content_type: None,
-            headers: Default::default(),
-            timeout_ms: None,
-            retry_schedule_secs: None,
             description: Some("switchboard bench".into()),
-            secret: Secret::new(switchboard_core::delivery::signing::generate_secret()),
-            previous_secret: None,
-            disabled_reason: None,
-            failing_since: None,
-            created_at: t,
-            updated_at: t,
-            version: 1,
+            ..Subscription::blank(
+                switchboard_core::domain::ids::subscription_id(),
+                Secret::new(switchboard_core::delivery::signing::generate_secret()),
+                t,
+            )
         };
         ports
             .subscriptions

@@ -37,13 +37,10 @@ fn bad_flags_exit_2_with_a_message() {
 }
 
 #[test]
-fn cost_model_runs_without_aws_and_prints_the_ratio() {
+fn cost_model_needs_a_stack_to_measure() {
+    // The figures come from a recorded run on the emulator (scripts/cost-model), never from
+    // assumed counts: without a stack there is nothing to measure.
     let out = bench(&["cost", "--subscribers", "5"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("fan-out ratio"), "{stdout}");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--stack"));
 }

@@ -4,8 +4,10 @@
 pub(crate) use switchboard_engine::{domain, error, ports};
 
 mod dynamodb;
+pub mod metering;
 mod sqs;
 
+pub use dynamodb::shards;
 pub use dynamodb::{DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore};
 pub use sqs::SqsQueue;
 

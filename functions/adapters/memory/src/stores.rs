@@ -8,7 +8,7 @@ use crate::domain::{Attempt, StoredEvent};
 use crate::error::{StoreError, StoreResult};
 use crate::ports::queries::{Cursor, DeliveryQueries, DeliveryQuery, EventQueries, EventQuery};
 use crate::ports::{
-    held_claim, Claim, ClaimTerms, ConfigStore, DedupStore, DeliveryStore, EventStore, Page,
+    Claim, ClaimTerms, ConfigStore, DedupStore, DeliveryStore, EventStore, HeldClaim, Page,
     PageRequest, Record,
 };
 use async_trait::async_trait;
@@ -409,17 +409,9 @@ fn parse_cursor(cursor: &str) -> StoreResult<(String, u32)> {
         .ok_or_else(|| StoreError::Corrupt("bad cursor".into()))
 }
 
-/// One key's claim.
-struct Held {
-    event_id: String,
-    claimed_at: Timestamp,
-    expires_at: Timestamp,
-    queued: bool,
-}
-
 #[derive(Default)]
 pub struct MemoryDedupStore {
-    keys: Mutex<HashMap<String, Held>>,
+    keys: Mutex<HashMap<String, HeldClaim>>,
 }
 
 #[async_trait]
@@ -432,33 +424,25 @@ impl DedupStore for MemoryDedupStore {
         terms: ClaimTerms,
     ) -> StoreResult<Claim> {
         let mut keys = lock(&self.keys);
-        let pending_for = chrono::Duration::from_std(terms.pending_for).unwrap_or_default();
-        if let Some(held) = keys.get(key) {
-            let live = held.expires_at > at;
-            let stale = !held.queued && held.claimed_at + pending_for <= at;
-            if live && !stale {
-                return Ok(held_claim(
-                    held.event_id.clone(),
-                    held.queued,
-                    held.claimed_at,
-                    at,
-                    terms,
-                ));
-            }
+        if let Some(answer) = keys
+            .get(key)
+            .and_then(|held| held.clone().answer(at, terms))
+        {
+            return Ok(answer);
         }
         let ttl = chrono::Duration::from_std(terms.ttl).unwrap_or(chrono::Duration::MAX);
         keys.insert(
             key.to_owned(),
-            Held {
+            HeldClaim {
                 event_id: event_id.to_owned(),
                 claimed_at: at,
-                expires_at: at.checked_add_signed(ttl).unwrap_or(at),
+                expires_at: Some(at.checked_add_signed(ttl).unwrap_or(at)),
                 queued: false,
             },
         );
         // Keep memory bounded: drop expired claims now and then.
         if keys.len().is_multiple_of(1024) {
-            keys.retain(|_, h| h.expires_at > at);
+            keys.retain(|_, h| h.expires_at.is_some_and(|e| e > at));
         }
         Ok(Claim::New)
     }

@@ -209,7 +209,7 @@ async fn templates_deliver_json_form_and_get_query() {
 
     let ev = event("call.ended");
     assert!(h.publish(&ev).await.is_empty());
-    let reqs = sink.requests();
+    let reqs = sink.received();
     let by = |p: &str| reqs.iter().find(|r| r.path() == p).unwrap().clone();
     let call_id = ev.envelope.call_id().unwrap();
 
@@ -290,7 +290,7 @@ async fn rotated_secret_signs_with_both_for_a_day() {
     assert!(!shown.to_string().contains(&new) && !shown.to_string().contains(&old));
 
     h.publish(&event("call.ended")).await;
-    let r = &sink.requests()[0];
+    let r = &sink.received()[0];
     let sig = r.header("webhook-signature").unwrap();
     assert_eq!(sig.split(' ').count(), 2);
     let (mid, ts) = (
@@ -306,7 +306,7 @@ async fn rotated_secret_signs_with_both_for_a_day() {
         chrono::Utc::now() - chrono::Duration::seconds(1);
     h.ports.subscriptions.update(&sub).await.unwrap();
     h.publish(&event("call.ended")).await;
-    let r = &sink.requests()[1];
+    let r = &sink.received()[1];
     let sig = r.header("webhook-signature").unwrap();
     assert_eq!(sig.split(' ').count(), 1);
     let (mid, ts) = (
@@ -327,7 +327,7 @@ async fn rotated_secret_signs_with_both_for_a_day() {
 
 #[tokio::test]
 async fn replay_one_delivery_one_event_and_in_bulk() {
-    let sink = Sink::start(|r, _| {
+    let sink = Sink::replying(|r, _| {
         if r.path() == "/bad" {
             Reply::Status(500)
         } else {
@@ -378,7 +378,7 @@ async fn replay_one_delivery_one_event_and_in_bulk() {
     }
     h.dispatch(vec![sent[0].0.clone()]).await;
     h.dispatch(vec![sent[0].0.clone()]).await; // a duplicate replay message is skipped
-    assert_eq!(sink.count("/good"), 6);
+    assert_eq!(sink.count_at("/good"), 6);
     let a = h.attempts(&events[0].envelope.id).await;
     let replayed = a
         .iter()

@@ -14,7 +14,6 @@ use switchboard_core::delivery::guard::{AddressClass, Lookup, Policy, StaticLook
 use switchboard_core::delivery::DeliveryClient;
 use switchboard_core::dispatch::{BatchRecord, Dispatcher};
 use switchboard_core::domain::attempt::AttemptStatus;
-use switchboard_core::domain::subscription::{Format, Method};
 use switchboard_core::domain::time::{now, Timestamp};
 use switchboard_core::domain::{
     Attempt, CallInfo, Envelope, QueueMessage, RawRequest, StoredEvent, Subscription,
@@ -264,27 +263,13 @@ pub fn subscription(url: &str, types: &[&str]) -> Subscription {
     let n = SUB_SEQ.fetch_add(1, Ordering::SeqCst);
     let t = now();
     Subscription {
-        id: format!("sub_test{n:04}"),
         url: url.into(),
-        method: Method::Post,
-        enabled: true,
         event_types: types.iter().map(|s| s.to_string()).collect(),
-        source: None,
-        filter: None,
-        format: Format::Envelope,
-        template: None,
-        content_type: None,
-        headers: Default::default(),
-        timeout_ms: None,
-        retry_schedule_secs: None,
-        description: None,
-        secret: Secret::new(switchboard_core::delivery::signing::generate_secret()),
-        previous_secret: None,
-        disabled_reason: None,
-        failing_since: None,
-        created_at: t,
-        updated_at: t,
-        version: 1,
+        ..Subscription::blank(
+            format!("sub_test{n:04}"),
+            Secret::new(switchboard_core::delivery::signing::generate_secret()),
+            t,
+        )
     }
 }
 

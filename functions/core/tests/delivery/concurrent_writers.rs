@@ -50,7 +50,7 @@ async fn racing_sink(
     let h = Harness::with(settings, loopback_policy(), Default::default());
     let mut sub = subscription("http://127.0.0.1:1/", &["call.*"]);
     let (store, id) = (h.ports.subscriptions.clone(), sub.id.clone());
-    let sink = Sink::start(move |r, _| {
+    let sink = Sink::replying(move |r, _| {
         if r.path() == "/ops" {
             return Reply::Status(200);
         }
@@ -141,7 +141,7 @@ async fn a_duplicate_losing_to_a_recorded_success_is_not_recorded_nor_re_sent() 
     let mut sub = subscription("http://127.0.0.1:1/", &["call.*"]);
     let store = h.store.inner.clone();
     let success = success_of(&ev.envelope.id, &sub.id);
-    let sink = Sink::start(move |_, n| {
+    let sink = Sink::replying(move |_, n| {
         if n == 0 {
             let recorded = store
                 .record(&success, now())
@@ -166,7 +166,7 @@ async fn a_duplicate_losing_to_a_recorded_success_is_not_recorded_nor_re_sent() 
     let retries = delivers(&h.queue.take());
     assert_eq!(retries.len(), 1);
     assert!(h.run_due(&retries[0].0).await.is_empty());
-    assert_eq!(sink.requests().len(), 1);
+    assert_eq!(sink.received().len(), 1);
     assert_eq!(h.attempts(&ev.envelope.id).await.len(), 1);
 }
 
@@ -197,7 +197,7 @@ async fn a_retry_is_skipped_when_any_earlier_attempt_succeeded() {
     assert!(h.dispatch(vec![retry]).await.is_empty());
 
     // Then nothing is sent again
-    assert_eq!(sink.requests().len(), 1);
+    assert_eq!(sink.received().len(), 1);
     assert_eq!(h.attempts(&ev.envelope.id).await.len(), 2);
 }
 

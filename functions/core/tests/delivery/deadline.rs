@@ -18,7 +18,7 @@ use tokio::time::Instant;
 /// A sink on `/hook` that hangs (says nothing for a minute) while `hanging` is set, else
 /// answers 200.
 async fn switchable_sink(hanging: Arc<AtomicBool>) -> Sink {
-    Sink::start(move |_, _| {
+    Sink::replying(move |_, _| {
         if hanging.load(Ordering::SeqCst) {
             Reply::Hang(Duration::from_secs(60))
         } else {
@@ -101,7 +101,7 @@ async fn a_hanging_subscriber_leaves_the_rest_of_the_batch_to_redelivery_before_
         "not every attempt fits before the deadline"
     );
     assert_eq!(
-        sink.count("/hook"),
+        sink.count_at("/hook"),
         attempted,
         "nothing sent for the failed ones"
     );
@@ -124,7 +124,7 @@ async fn a_hanging_subscriber_leaves_the_rest_of_the_batch_to_redelivery_before_
             (1, AttemptStatus::Succeeded)
         );
     }
-    assert_eq!(sink.count("/hook"), 10);
+    assert_eq!(sink.count_at("/hook"), 10);
 }
 
 #[tokio::test]
@@ -149,7 +149,7 @@ async fn an_attempt_that_cannot_finish_in_time_is_not_an_attempt() {
     // retry, no change to the subscription's health
     failed.sort();
     assert_eq!(failed, ["m0", "m1", "m2"]);
-    assert_eq!(sink.count("/hook"), 0);
+    assert_eq!(sink.count_at("/hook"), 0);
     for event_id in carried.values() {
         assert!(h.attempts(event_id).await.is_empty());
     }
@@ -187,8 +187,8 @@ async fn a_mixed_batch_records_the_fast_subscriber_and_redelivery_does_not_resen
     // started, and every message is left to redelivery for it
     assert!(Instant::now() < deadline);
     assert_eq!(failed.len(), 3, "{failed:?}");
-    assert_eq!(fast_sink.count("/hook"), 3);
-    assert_eq!(slow_sink.count("/hook"), 0);
+    assert_eq!(fast_sink.count_at("/hook"), 3);
+    assert_eq!(slow_sink.count_at("/hook"), 0);
     for event_id in carried.values() {
         let attempts = h.attempts(event_id).await;
         assert_eq!(attempts.len(), 1);
@@ -205,11 +205,11 @@ async fn a_mixed_batch_records_the_fast_subscriber_and_redelivery_does_not_resen
         .await
         .is_empty());
     assert_eq!(
-        fast_sink.count("/hook"),
+        fast_sink.count_at("/hook"),
         3,
         "already delivered: not re-sent"
     );
-    assert_eq!(slow_sink.count("/hook"), 3);
+    assert_eq!(slow_sink.count_at("/hook"), 3);
     for event_id in carried.values() {
         let attempts = h.attempts(event_id).await;
         assert_eq!(attempts.len(), 2);
@@ -222,7 +222,7 @@ async fn a_mixed_batch_records_the_fast_subscriber_and_redelivery_does_not_resen
 /// The poller of `serve` has no deadline: a long attempt is made whatever the margin.
 #[tokio::test]
 async fn without_a_deadline_every_attempt_is_made() {
-    let sink = Sink::start(|_, _| Reply::Slow(Duration::from_millis(200), 200)).await;
+    let sink = Sink::replying(|_, _| Reply::Slow(Duration::from_millis(200), 200)).await;
     let mut settings = settings();
     settings.deadline_margin = Duration::from_secs(3600);
     let h = Harness::with(settings, loopback_policy(), StaticLookup::new());

@@ -38,7 +38,7 @@ async fn delivers_signed_envelope_once_and_records_it() {
     assert!(h.publish(&ev).await.is_empty());
 
     // Then the subscriber got it once, signed
-    let reqs = sink.requests();
+    let reqs = sink.received();
     assert_eq!(reqs.len(), 1);
     let r = &reqs[0];
     assert_eq!(r.method, "POST");
@@ -109,7 +109,7 @@ async fn filters_pick_subscriptions() {
     }
     assert!(h.publish(&event("call.ended")).await.is_empty());
     let mut paths: Vec<String> = sink
-        .requests()
+        .received()
         .iter()
         .map(|r| r.path().to_owned())
         .collect();
@@ -120,7 +120,7 @@ async fn filters_pick_subscriptions() {
 #[tokio::test]
 async fn retries_on_the_schedule_until_the_sink_recovers() {
     // Given a sink that fails three times, then succeeds
-    let sink = Sink::start(|_, n| {
+    let sink = Sink::replying(|_, n| {
         if n < 3 {
             Reply::Status(500)
         } else {
@@ -157,7 +157,7 @@ async fn retries_on_the_schedule_until_the_sink_recovers() {
         assert!(early.is_empty());
         let requeued = delivers(&h.queue.take());
         assert_eq!(requeued.len(), 1, "not yet due: re-queued");
-        assert_eq!(sink.count("/flaky") as u32, attempt - 1);
+        assert_eq!(sink.count_at("/flaky") as u32, attempt - 1);
         assert!(h.run_due(msg).await.is_empty());
     }
 
@@ -178,7 +178,7 @@ async fn retries_on_the_schedule_until_the_sink_recovers() {
         ]
     );
     assert_eq!(attempts[0].error_kind, Some(ErrorKind::Status));
-    assert_eq!(sink.count("/flaky"), 4);
+    assert_eq!(sink.count_at("/flaky"), 4);
     // A late duplicate of an old retry is skipped
     assert!(h
         .run_due(&QueueMessage::Deliver {
@@ -190,12 +190,12 @@ async fn retries_on_the_schedule_until_the_sink_recovers() {
         })
         .await
         .is_empty());
-    assert_eq!(sink.count("/flaky"), 4);
+    assert_eq!(sink.count_at("/flaky"), 4);
 }
 
 #[tokio::test]
 async fn default_schedule_spans_more_than_a_day() {
-    let sink = Sink::start(|_, _| Reply::Status(500)).await;
+    let sink = Sink::replying(|_, _| Reply::Status(500)).await;
     let h = Harness::new();
     let sub = subscription(&sink.url("/down"), &["*"]);
     h.add(&sub).await;
@@ -222,7 +222,7 @@ async fn default_schedule_spans_more_than_a_day() {
 
 #[tokio::test]
 async fn override_schedule_exhausts_and_emits_delivery_exhausted() {
-    let sink = Sink::start(|r, _| {
+    let sink = Sink::replying(|r, _| {
         if r.path() == "/ops" {
             Reply::Status(204)
         } else {
@@ -276,11 +276,15 @@ async fn override_schedule_exhausts_and_emits_delivery_exhausted() {
     assert_eq!(data["event_id"], ev.envelope.id.as_str());
     assert_eq!(data["attempts"], 3);
     h.publish(oe).await;
-    assert_eq!(sink.count("/ops"), 1);
-    assert_eq!(sink.count("/everything"), 1, "only the original call event");
+    assert_eq!(sink.count_at("/ops"), 1);
+    assert_eq!(
+        sink.count_at("/everything"),
+        1,
+        "only the original call event"
+    );
     let got: serde_json::Value = serde_json::from_slice(
         &sink
-            .requests()
+            .received()
             .iter()
             .find(|r| r.path() == "/ops")
             .unwrap()
@@ -293,7 +297,7 @@ async fn override_schedule_exhausts_and_emits_delivery_exhausted() {
 
 #[tokio::test]
 async fn retry_after_is_honoured_and_bounded() {
-    let sink = Sink::start(|r, _| {
+    let sink = Sink::replying(|r, _| {
         let retry_after = match r.path() {
             "/429" => "120".to_owned(),
             "/503" => (chrono::Utc::now() + chrono::Duration::seconds(600))
@@ -354,7 +358,7 @@ async fn retry_after_is_honoured_and_bounded() {
 
 #[tokio::test]
 async fn gone_disables_the_subscription_and_tells_ops() {
-    let sink = Sink::start(|r, _| {
+    let sink = Sink::replying(|r, _| {
         if r.path() == "/gone" {
             Reply::Status(410)
         } else {
@@ -387,12 +391,12 @@ async fn gone_disables_the_subscription_and_tells_ops() {
     );
     // Later events skip it
     h.publish(&event("call.ended")).await;
-    assert_eq!(sink.count("/gone"), 1);
+    assert_eq!(sink.count_at("/gone"), 1);
 }
 
 #[tokio::test]
 async fn timeout_reset_and_redirect_are_failures_with_their_kind() {
-    let sink = Sink::start(|r, _| match r.path() {
+    let sink = Sink::replying(|r, _| match r.path() {
         "/hang" => Reply::Hang(Duration::from_secs(3)),
         "/reset" => Reply::Reset,
         "/redirect" => Reply::Full {
@@ -443,7 +447,7 @@ async fn timeout_reset_and_redirect_are_failures_with_their_kind() {
         (AttemptStatus::Retrying, Some(302), Some(ErrorKind::Status))
     );
     assert!(a.error.unwrap().contains("redirects are not followed"));
-    assert_eq!(sink.count("/elsewhere"), 0);
+    assert_eq!(sink.count_at("/elsewhere"), 0);
     let a = of(&slow.id);
     assert_eq!(a.status, AttemptStatus::Succeeded);
     assert!(a.duration_ms >= 300);
@@ -468,11 +472,11 @@ async fn crash_mid_batch_resends_only_the_missing_pairs() {
     let failed = h.publish(&ev).await;
     assert_eq!(failed.len(), 1, "a failed record fails the message");
     assert_eq!(h.attempts(&ev.envelope.id).await.len(), 4);
-    assert_eq!(sink.requests().len(), 5);
+    assert_eq!(sink.received().len(), 5);
 
     // Then the redelivery sends only to the pair whose record is missing
     assert!(h.publish(&ev).await.is_empty());
-    let counts: Vec<usize> = (0..5).map(|i| sink.count(&format!("/s{i}"))).collect();
+    let counts: Vec<usize> = (0..5).map(|i| sink.count_at(&format!("/s{i}"))).collect();
     assert_eq!(counts.iter().sum::<usize>(), 6, "{counts:?}");
     assert_eq!(counts.iter().filter(|c| **c == 2).count(), 1, "{counts:?}");
     let attempts = h.attempts(&ev.envelope.id).await;
@@ -483,12 +487,12 @@ async fn crash_mid_batch_resends_only_the_missing_pairs() {
 
     // And a third redelivery sends nothing
     assert!(h.publish(&ev).await.is_empty());
-    assert_eq!(sink.requests().len(), 6);
+    assert_eq!(sink.received().len(), 6);
 }
 
 #[tokio::test]
 async fn failing_to_queue_a_retry_fails_the_message() {
-    let sink = Sink::start(|_, _| Reply::Status(500)).await;
+    let sink = Sink::replying(|_, _| Reply::Status(500)).await;
     let h = Harness::new();
     let sub = subscription(&sink.url("/x"), &["*"]);
     h.add(&sub).await;
@@ -507,7 +511,7 @@ async fn failing_to_queue_a_retry_fails_the_message() {
 
 #[tokio::test]
 async fn concurrency_is_bounded_over_one_client() {
-    let sink = Sink::start(|_, _| Reply::Slow(Duration::from_millis(100), 200)).await;
+    let sink = Sink::replying(|_, _| Reply::Slow(Duration::from_millis(100), 200)).await;
     let mut settings = settings();
     settings.delivery_concurrency = 4;
     let h = Harness::with(settings, loopback_policy(), Default::default());
@@ -528,7 +532,7 @@ async fn concurrency_is_bounded_over_one_client() {
         )
         .await;
     assert!(failed.is_empty());
-    assert_eq!(sink.requests().len(), 36);
+    assert_eq!(sink.received().len(), 36);
     assert!(
         sink.max_in_flight() <= 4,
         "max in flight {}",
@@ -540,7 +544,7 @@ async fn concurrency_is_bounded_over_one_client() {
 
 #[tokio::test]
 async fn continuous_failure_disables_after_the_configured_time() {
-    let sink = Sink::start(|r, _| {
+    let sink = Sink::replying(|r, _| {
         if r.path() == "/ops" {
             Reply::Status(200)
         } else {
@@ -589,7 +593,7 @@ async fn continuous_failure_disables_after_the_configured_time() {
 
 #[tokio::test]
 async fn a_success_clears_the_failure_run() {
-    let sink = Sink::start(|_, n| {
+    let sink = Sink::replying(|_, n| {
         if n == 0 {
             Reply::Status(500)
         } else {
@@ -611,7 +615,7 @@ async fn a_success_clears_the_failure_run() {
 
 #[tokio::test]
 async fn disabled_subscription_retry_is_recorded_as_failed() {
-    let sink = Sink::start(|_, _| Reply::Status(500)).await;
+    let sink = Sink::replying(|_, _| Reply::Status(500)).await;
     let h = Harness::new();
     let sub = subscription(&sink.url("/x"), &["*"]);
     h.add(&sub).await;
@@ -626,13 +630,13 @@ async fn disabled_subscription_retry_is_recorded_as_failed() {
     assert_eq!(a.len(), 2);
     assert_eq!(a[1].status, AttemptStatus::Failed);
     assert_eq!(a[1].error.as_deref(), Some("subscription is disabled"));
-    assert_eq!(sink.requests().len(), 1);
+    assert_eq!(sink.received().len(), 1);
 }
 
 #[tokio::test]
 async fn an_attempt_record_the_store_refuses_is_kept_stripped_and_not_retried() {
     // Given a store that refuses the full attempt record as invalid (not as an outage)
-    let sink = Sink::start(|_, _| Reply::Status(200)).await;
+    let sink = Sink::replying(|_, _| Reply::Status(200)).await;
     let h = Harness::new();
     let sub = subscription(&sink.url("/x"), &["*"]);
     h.add(&sub).await;
@@ -641,7 +645,7 @@ async fn an_attempt_record_the_store_refuses_is_kept_stripped_and_not_retried() 
 
     // When the event is dispatched, the message succeeds: a refusal is not "retry later"
     assert!(h.publish(&ev).await.is_empty());
-    assert_eq!(sink.requests().len(), 1);
+    assert_eq!(sink.received().len(), 1);
 
     // Then a stripped record of the attempt is kept, saying why, with its outcome
     let attempts = h.attempts(&ev.envelope.id).await;

@@ -10,5 +10,6 @@ mod concurrent_writers;
 mod deadline;
 mod dispatch;
 mod signatures;
-mod sink;
 mod ssrf;
+
+pub use switchboard_test_support::sink;

@@ -45,7 +45,7 @@ async fn captures_real_deliveries_for_the_python_verifier() {
     }
 
     let mut lines = Vec::new();
-    for r in sink.requests() {
+    for r in sink.received() {
         let sub = subs.iter().find(|s| s.url.ends_with(r.path())).unwrap();
         let mut secrets = vec![sub.secret.expose().to_owned()];
         if let Some(p) = &sub.previous_secret {

@@ -180,7 +180,7 @@ async fn names_through_the_client_are_refused_at_the_resolver() {
     let outcome = client.deliver(&canary, &ev).await;
     assert_eq!(outcome.http_status, Some(200), "{outcome:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert_eq!(sink.count("/canary"), 1);
+    assert_eq!(sink.count_at("/canary"), 1);
 
     let guard = GuardedResolver::new(Arc::new(table), Arc::new(policy));
     for (i, (addr, class)) in v4.iter().enumerate() {
@@ -202,7 +202,7 @@ async fn names_through_the_client_are_refused_at_the_resolver() {
             .unwrap()
             .contains("resolves only to addresses"));
     }
-    assert_eq!(sink.requests().len(), 1, "only the canary arrived");
+    assert_eq!(sink.received().len(), 1, "only the canary arrived");
 }
 
 #[tokio::test]
@@ -225,7 +225,7 @@ async fn mixed_answers_keep_only_allowed_addresses() {
     );
     let outcome = client.deliver(&sub, &event("call.ended")).await;
     assert_eq!(outcome.http_status, Some(200), "{outcome:?}");
-    assert_eq!(sink.requests()[0].peer.ip(), LOOPBACK);
+    assert_eq!(sink.received()[0].peer.ip(), LOOPBACK);
 }
 
 #[tokio::test]
@@ -242,7 +242,7 @@ async fn loopback_needs_an_explicit_allowance() {
         strict.deliver(&sub, &ev).await.error_kind,
         Some(ErrorKind::Refused)
     );
-    assert_eq!(sink.requests().len(), 0);
+    assert_eq!(sink.received().len(), 0);
     let serve_like = client(
         loopback_policy(),
         StaticLookup::new(),

@@ -203,6 +203,30 @@ pub trait DedupStore: Send + Sync {
     async fn release(&self, key: &str, event_id: &str) -> StoreResult<()>;
 }
 
+/// What a store holds for a claimed key, and the one decision every adapter makes on it.
+#[derive(Debug, Clone)]
+pub struct HeldClaim {
+    pub event_id: String,
+    pub claimed_at: Timestamp,
+    /// Unknown where the store expires keys itself (DynamoDB's TTL) and filtered expired
+    /// keys out already.
+    pub expires_at: Option<Timestamp>,
+    pub queued: bool,
+}
+
+impl HeldClaim {
+    /// The answer to a new claim at `at`: `None` when the key is free for it (the claim
+    /// expired, or it was pending past `pending_for`: its holder is gone), else a queued
+    /// holder's duplicate or a pending holder's "in progress until it goes stale".
+    pub fn answer(self, at: Timestamp, terms: ClaimTerms) -> Option<Claim> {
+        let pending_for = chrono::Duration::from_std(terms.pending_for).unwrap_or_default();
+        let expired = self.expires_at.is_some_and(|e| e <= at);
+        let stale = !self.queued && self.claimed_at + pending_for <= at;
+        (!expired && !stale)
+            .then(|| held_claim(self.event_id, self.queued, self.claimed_at, at, terms))
+    }
+}
+
 /// The answer to a claim that found the key held, the same in every adapter: queued is a
 /// duplicate; pending is in progress until `claimed_at + pending_for` (at least a second).
 pub fn held_claim(

@@ -54,7 +54,7 @@ impl TimeRange {
 /// Which events to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventQuery {
-    /// Events received on one source (index `by_source`).
+    /// Events received on one source (on DynamoDB: index `by_source_shard`, sharded).
     Source { source: String, range: TimeRange },
     /// Events of one call, from any source (index `by_call`).
     Call { call_id: String, range: TimeRange },
@@ -68,7 +68,8 @@ pub enum DeliveryQuery {
         event_id: String,
         subscription_id: Option<String>,
     },
-    /// Attempts for one subscription (index `by_subscription`), optionally of one status.
+    /// Attempts for one subscription (on DynamoDB: `by_subscription_shard`, sharded),
+    /// optionally of one status.
     Subscription {
         subscription_id: String,
         status: Option<AttemptStatus>,
@@ -80,12 +81,13 @@ pub enum DeliveryQuery {
         status: Option<AttemptStatus>,
         range: TimeRange,
     },
-    /// Attempts with one status (index `by_status`).
+    /// Attempts with one status (on DynamoDB: the sparse `failures` index for the statuses
+    /// other than succeeded; successes through `recent_shard`, filtered).
     Status {
         status: AttemptStatus,
         range: TimeRange,
     },
-    /// The most recent attempts, newest first (index `recent`, bucketed by day).
+    /// The most recent attempts, newest first (on DynamoDB: `recent_shard`, by day, sharded).
     Recent { range: TimeRange },
 }
 

@@ -7,8 +7,6 @@
 mod batch;
 mod stub;
 
-pub(crate) use batch::stored_event;
-
 use crate::load::{self, Dist};
 use crate::local::configure;
 use crate::sink::Sink;

@@ -113,22 +113,3 @@ pub(super) async fn get_doc_by_id<T: serde::de::DeserializeOwned>(
 pub(super) fn cursor_item(cursor: &Cursor) -> Item {
     cursor.0.iter().map(|(k, v)| (k.clone(), s(v))).collect()
 }
-
-fn item_cursor(item: &Item) -> Cursor {
-    Cursor(
-        item.iter()
-            .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone())))
-            .collect(),
-    )
-}
-
-/// The encoded cursor resuming after `resume`, keeping only the key attributes `names`.
-pub(super) fn resume_cursor(resume: Option<Item>, names: &[&str]) -> Option<String> {
-    resume.map(|item| {
-        let key: Item = names
-            .iter()
-            .filter_map(|n| item.get(*n).map(|v| ((*n).to_owned(), v.clone())))
-            .collect();
-        item_cursor(&key).encode()
-    })
-}

@@ -1,29 +1,39 @@
 //! Delivery attempts, keyed by (`event_id`, `sk` = `{subscription_id}#{attempt:06}`),
-//! indexed by subscription, call, status and day (`by_subscription`, `by_call`, `by_status`,
-//! `recent`).
+//! indexed by subscription (sharded, `by_subscription_shard`), call (`by_call`), day
+//! (sharded, `recent_shard`) and, sparsely, the statuses other than succeeded (sharded,
+//! `failures`). Indexes project `doc` and `status`: an attempt item is under 1 KB, so the
+//! projection costs no more than keys only and a listing needs no second read.
 
 use super::codec::{
-    conditional, cursor_item, docs, from_doc, insert_indexed, n, resume_cursor, s, storable_key,
-    string_attr, to_doc, Item, DOC,
+    conditional, cursor_item, docs, from_doc, insert_indexed, n, s, storable_key, string_attr,
+    to_doc, Item, DOC,
 };
 use super::index_query::{IndexQuery, RangeCondition};
+use super::sharded_query::ShardedQuery;
+use super::shards::{
+    all_shards, ordered_key, shard_key, upper_bound, FAILURE_SHARDS, RECENT_SHARDS,
+    SUBSCRIPTION_SHARDS,
+};
 use crate::domain::attempt::AttemptStatus;
 use crate::domain::time::{epoch_secs, sortable, Timestamp};
 use crate::domain::Attempt;
 use crate::error::{StoreError, StoreResult};
-use crate::ports::queries::{recent_days, DeliveryQueries, DeliveryQuery, TimeRange};
+use crate::ports::queries::{recent_days, Cursor, DeliveryQueries, DeliveryQuery, TimeRange};
 use crate::ports::{DeliveryStore, Page, PageRequest};
 use crate::unavailable;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use std::collections::{BTreeMap, HashMap};
 
-/// Attempts keyed by (`event_id`, `sk` = `{subscription_id}#{attempt:06}`), indexed by
-/// subscription, call, status and day (`by_subscription`, `by_call`, `by_status`, `recent`).
+/// Attempts keyed by (`event_id`, `sk` = `{subscription_id}#{attempt:06}`), indexed as the
+/// module says.
 pub struct DynamoDeliveryStore {
     client: Client,
     table: String,
 }
+
+/// The sort attribute of the sharded indexes (`attempted_key`).
+const ATTEMPTED_KEY: &str = "attempted_key";
 
 impl DynamoDeliveryStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
@@ -62,96 +72,179 @@ impl DynamoDeliveryStore {
         Ok((out.items.unwrap_or_default(), next))
     }
 
-    fn index_query<'a>(&'a self, query: &DeliveryQuery, day: Option<&str>) -> IndexQuery<'a> {
-        let between = |r: &TimeRange| {
-            let (a, b) = r.sortable_bounds();
-            Some(("attempted_at", RangeCondition::Between(a, b)))
+    /// The merged read of one sharded index over `shards`, resuming before `cursor`.
+    #[allow(clippy::too_many_arguments)]
+    fn sharded<'a>(
+        &'a self,
+        index: &'static str,
+        hash_name: &'static str,
+        shards: Vec<String>,
+        range: &TimeRange,
+        cursor: Option<&Cursor>,
+        status: Option<&'static str>,
+    ) -> StoreResult<ShardedQuery<'a>> {
+        let (lower, upper) = range.sortable_bounds();
+        let before = match cursor {
+            Some(c) => Some(attempted_key(
+                c.get("attempted_at")?,
+                c.get("event_id")?,
+                c.get("sk")?,
+            )),
+            None => None,
         };
-        let (index, hash_name) = query.index();
-        let (hash, range, status) = match query {
+        Ok(ShardedQuery {
+            client: &self.client,
+            table: &self.table,
+            index,
+            hash_name,
+            shards,
+            sort_name: ATTEMPTED_KEY,
+            lower,
+            upper: upper.as_deref().map(upper_bound),
+            before,
+            status,
+        })
+    }
+
+    /// Up to `limit` attempts of the per-day `recent_shard` index, newest day first,
+    /// resuming in the cursor's day; `status` filters (the listing of successes, which
+    /// have no index of their own).
+    async fn read_recent_days(
+        &self,
+        range: &TimeRange,
+        cursor: Option<&Cursor>,
+        status: Option<&'static str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<Item>, bool)> {
+        let days = recent_days(range, crate::domain::time::now());
+        let first = match cursor {
+            Some(c) => {
+                let at = c.get("attempted_at")?;
+                let day = at.get(..10).ok_or(StoreError::InvalidCursor)?;
+                days.iter()
+                    .position(|d| d == day)
+                    .ok_or(StoreError::InvalidCursor)?
+            }
+            None => 0,
+        };
+        let mut items: Vec<Item> = Vec::new();
+        for (i, day) in days.iter().enumerate().skip(first) {
+            let resume = if i == first { cursor } else { None };
+            let shards = all_shards(day, RECENT_SHARDS);
+            let (read, more) = self
+                .sharded(
+                    "recent_shard",
+                    "recent_shard",
+                    shards,
+                    range,
+                    resume,
+                    status,
+                )?
+                .read(limit - items.len())
+                .await?;
+            items.extend(read);
+            if more {
+                return Ok((items, true));
+            }
+            if items.len() >= limit {
+                return Ok((items, i + 1 < days.len()));
+            }
+        }
+        Ok((items, false))
+    }
+
+    /// Up to `limit` attempts of an index-served query after `cursor`, and whether more
+    /// follow.
+    async fn read_index(
+        &self,
+        query: &DeliveryQuery,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> StoreResult<(Vec<Item>, bool)> {
+        match query {
             DeliveryQuery::Event {
                 event_id,
                 subscription_id,
-            } => (
-                event_id.clone(),
-                subscription_id
-                    .as_ref()
-                    .map(|sub| ("sk", RangeCondition::BeginsWith(format!("{sub}#")))),
-                None,
-            ),
+            } => {
+                let read = IndexQuery {
+                    client: &self.client,
+                    table: &self.table,
+                    index: None,
+                    hash: ("event_id", event_id.clone()),
+                    range: subscription_id
+                        .as_ref()
+                        .map(|sub| ("sk", RangeCondition::BeginsWith(format!("{sub}#")))),
+                    status: None,
+                    newest_first: false,
+                }
+                .read(cursor.map(cursor_item), limit)
+                .await?;
+                Ok((read.items, read.resume.is_some()))
+            }
             DeliveryQuery::Subscription {
                 subscription_id,
                 status,
                 range,
-            } => (
-                subscription_id.clone(),
-                between(range),
-                status.map(|s| s.as_str()),
-            ),
+            } => {
+                let shards = all_shards(subscription_id, SUBSCRIPTION_SHARDS);
+                self.sharded(
+                    "by_subscription_shard",
+                    "subscription_shard",
+                    shards,
+                    range,
+                    cursor,
+                    status.map(AttemptStatus::as_str),
+                )?
+                .read(limit)
+                .await
+            }
             DeliveryQuery::Call {
                 call_id,
                 status,
                 range,
-            } => (call_id.clone(), between(range), status.map(|s| s.as_str())),
+            } => {
+                let (a, b) = range.sortable_bounds();
+                let read = IndexQuery {
+                    client: &self.client,
+                    table: &self.table,
+                    index: Some("by_call"),
+                    hash: ("call_id", call_id.clone()),
+                    range: Some(("attempted_at", RangeCondition::Between(a, b))),
+                    status: status.map(AttemptStatus::as_str),
+                    newest_first: true,
+                }
+                .read(cursor.map(cursor_item), limit)
+                .await?;
+                Ok((read.items, read.resume.is_some()))
+            }
+            DeliveryQuery::Status {
+                status: AttemptStatus::Succeeded,
+                range,
+            } => {
+                self.read_recent_days(
+                    range,
+                    cursor,
+                    Some(AttemptStatus::Succeeded.as_str()),
+                    limit,
+                )
+                .await
+            }
             DeliveryQuery::Status { status, range } => {
-                (status.as_str().to_owned(), between(range), None)
+                let shards = all_shards(status.as_str(), FAILURE_SHARDS);
+                self.sharded("failures", "failed_shard", shards, range, cursor, None)?
+                    .read(limit)
+                    .await
             }
             DeliveryQuery::Recent { range } => {
-                (day.unwrap_or_default().to_owned(), between(range), None)
+                self.read_recent_days(range, cursor, None, limit).await
             }
-        };
-        IndexQuery {
-            client: &self.client,
-            table: &self.table,
-            index,
-            hash: (hash_name, hash),
-            range,
-            status,
-            newest_first: index.is_some(),
         }
     }
+}
 
-    /// Up to `limit` items of the `recent` index: day buckets, newest first, resuming in
-    /// the cursor's day. Returns the items and the item to resume after.
-    async fn read_recent_days(
-        &self,
-        query: &DeliveryQuery,
-        days: &[String],
-        cursor: Option<Item>,
-        cursor_day: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<(Vec<Item>, Option<Item>)> {
-        let first = match cursor_day {
-            Some(day) => days.iter().position(|d| d == day),
-            None if cursor.is_none() => Some(0),
-            None => None,
-        };
-        let Some(first) = first else {
-            return Err(StoreError::InvalidCursor);
-        };
-        let mut start = cursor;
-        let mut items: Vec<Item> = Vec::new();
-        for (i, day) in days.iter().enumerate().skip(first) {
-            let read = self
-                .index_query(query, Some(day))
-                .read(start.take(), limit - items.len())
-                .await?;
-            items.extend(read.items);
-            if read.cut || read.resume.is_some() {
-                return Ok((items, read.resume));
-            }
-            if items.len() >= limit {
-                let more_days = i + 1 < days.len();
-                let next = if more_days {
-                    items.last().cloned()
-                } else {
-                    None
-                };
-                return Ok((items, next));
-            }
-        }
-        Ok((items, None))
-    }
+/// The unique, time-ordered sort key of an attempt in the sharded indexes.
+fn attempted_key(attempted_at: &str, event_id: &str, sk: &str) -> String {
+    ordered_key(attempted_at, &[event_id, sk])
 }
 
 #[async_trait]
@@ -179,24 +272,14 @@ impl DeliveryQueries for DynamoDeliveryStore {
                 next_cursor: None,
             });
         }
-        let limit = page.limit.max(1);
-        let start = cursor.as_ref().map(cursor_item);
-        let (items, resume) = match query {
-            DeliveryQuery::Recent { range } => {
-                let days = recent_days(range, now);
-                let day = cursor.as_ref().and_then(|c| c.0.get("day"));
-                self.read_recent_days(query, &days, start, day.map(String::as_str), limit)
-                    .await?
-            }
-            _ => {
-                let read = self.index_query(query, None).read(start, limit).await?;
-                (read.items, read.resume)
-            }
-        };
-        Ok(Page {
-            items: docs(&items)?,
-            next_cursor: resume_cursor(resume, &query.cursor_names()),
-        })
+        let (items, more) = self
+            .read_index(query, cursor.as_ref(), page.limit.max(1))
+            .await?;
+        let items: Vec<Attempt> = docs(&items)?;
+        let next_cursor = more
+            .then(|| items.last().map(|a| query.cursor_after(a).encode()))
+            .flatten();
+        Ok(Page { items, next_cursor })
     }
 }
 
@@ -204,20 +287,45 @@ impl DeliveryQueries for DynamoDeliveryStore {
 impl DeliveryStore for DynamoDeliveryStore {
     async fn record(&self, attempt: &Attempt, expires_at: Timestamp) -> StoreResult<()> {
         let attempted_at = sortable(&attempt.attempted_at);
+        let day = attempted_at.get(..10).unwrap_or_default();
+        let sk = Self::sort_key(&attempt.subscription_id, attempt.attempt);
         let mut item = HashMap::from([
             ("event_id".to_owned(), s(&attempt.event_id)),
-            (
-                "sk".to_owned(),
-                s(Self::sort_key(&attempt.subscription_id, attempt.attempt)),
-            ),
+            ("sk".to_owned(), s(&sk)),
             ("subscription_id".to_owned(), s(&attempt.subscription_id)),
+            (
+                "subscription_shard".to_owned(),
+                s(shard_key(
+                    &attempt.subscription_id,
+                    &attempt.event_id,
+                    SUBSCRIPTION_SHARDS,
+                )),
+            ),
             ("status".to_owned(), s(attempt.status.as_str())),
-            ("day".to_owned(), s(&attempted_at[..10])),
-            ("attempted_at".to_owned(), s(attempted_at)),
+            (
+                "recent_shard".to_owned(),
+                s(shard_key(day, &attempt.event_id, RECENT_SHARDS)),
+            ),
+            (
+                ATTEMPTED_KEY.to_owned(),
+                s(attempted_key(&attempted_at, &attempt.event_id, &sk)),
+            ),
+            ("attempted_at".to_owned(), s(&attempted_at)),
             ("expires_at".to_owned(), n(epoch_secs(&expires_at))),
             (DOC.to_owned(), to_doc(attempt)?),
         ]);
         insert_indexed(&mut item, "call_id", attempt.call_id.as_deref());
+        // Sparse: only attempts that did not succeed enter the failures index.
+        if attempt.status != AttemptStatus::Succeeded {
+            item.insert(
+                "failed_shard".to_owned(),
+                s(shard_key(
+                    attempt.status.as_str(),
+                    &attempt.event_id,
+                    FAILURE_SHARDS,
+                )),
+            );
+        }
         // Replaces a failed attempt of the same key, never a success.
         let result = self
             .client

@@ -1,14 +1,18 @@
-//! Stored events, keyed by `id`, indexed by source and by call id (`by_source`, `by_call`).
+//! Stored events, keyed by `id`, indexed by source (sharded, `by_source_shard`) and by call
+//! id (`by_call`). Both indexes hold keys only: an event item is several KB and an index
+//! write is paid at the projected size, so a listing fetches the few documents it shows.
 
 use super::codec::{
-    cursor_item, docs, get_doc_by_id, insert_indexed, n, resume_cursor, s, to_doc, DOC,
+    cursor_item, get_doc_by_id, insert_indexed, n, s, string_attr, to_doc, Item, DOC,
 };
 use super::index_query::{IndexQuery, RangeCondition};
+use super::sharded_query::ShardedQuery;
+use super::shards::{all_shards, ordered_key, shard_key, upper_bound, SOURCE_SHARDS};
 use crate::domain::limits::MAX_RECORD_DOC_BYTES;
 use crate::domain::time::{epoch_secs, sortable, Timestamp};
 use crate::domain::{Envelope, StoredEvent};
 use crate::error::StoreResult;
-use crate::ports::queries::{EventQueries, EventQuery};
+use crate::ports::queries::{Cursor, EventQueries, EventQuery};
 use crate::ports::{EventStore, Page, PageRequest};
 use crate::unavailable;
 use async_trait::async_trait;
@@ -18,7 +22,7 @@ use std::collections::HashMap;
 /// Largest stored-event document accepted (DynamoDB's item size, see the limits module).
 pub const MAX_EVENT_DOC_BYTES: usize = MAX_RECORD_DOC_BYTES;
 
-/// Events keyed by `id`, indexed by source and by call id (`by_source`, `by_call`).
+/// Events keyed by `id`, indexed by source (sharded) and by call id.
 pub struct DynamoEventStore {
     client: Client,
     table: String,
@@ -37,10 +41,19 @@ impl DynamoEventStore {
 impl EventStore for DynamoEventStore {
     async fn put(&self, event: &StoredEvent, expires_at: Timestamp) -> StoreResult<()> {
         let env = &event.envelope;
+        let received_at = sortable(&env.received_at);
         let mut item = HashMap::from([
             ("id".to_owned(), s(&env.id)),
             ("source".to_owned(), s(&env.source)),
-            ("received_at".to_owned(), s(sortable(&env.received_at))),
+            (
+                "source_shard".to_owned(),
+                s(shard_key(&env.source, &env.id, SOURCE_SHARDS)),
+            ),
+            ("received_at".to_owned(), s(&received_at)),
+            (
+                "received_key".to_owned(),
+                s(ordered_key(&received_at, &[&env.id])),
+            ),
             ("expires_at".to_owned(), n(epoch_secs(&expires_at))),
             (DOC.to_owned(), to_doc(event)?),
         ]);
@@ -64,6 +77,69 @@ impl EventStore for DynamoEventStore {
     }
 }
 
+impl DynamoEventStore {
+    /// The envelopes of index items (keys only), fetched in parallel, in the same order.
+    async fn envelopes(&self, keys: &[Item]) -> StoreResult<Vec<Envelope>> {
+        let ids = keys
+            .iter()
+            .map(|k| string_attr(k, "id"))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let fetched = futures::future::try_join_all(
+            ids.iter()
+                .map(|id| get_doc_by_id::<StoredEvent>(&self.client, &self.table, id)),
+        )
+        .await?;
+        // An event that expired between the index read and the fetch is left out.
+        Ok(fetched.into_iter().flatten().map(|e| e.envelope).collect())
+    }
+
+    /// Up to `limit` index items of the query after `cursor`, and whether more follow.
+    async fn keys(
+        &self,
+        query: &EventQuery,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> StoreResult<(Vec<Item>, bool)> {
+        let (a, b) = query.range().sortable_bounds();
+        match query {
+            EventQuery::Source { source, .. } => {
+                let before = match cursor {
+                    Some(c) => Some(ordered_key(c.get("received_at")?, &[c.get("id")?])),
+                    None => None,
+                };
+                ShardedQuery {
+                    client: &self.client,
+                    table: &self.table,
+                    index: "by_source_shard",
+                    hash_name: "source_shard",
+                    shards: all_shards(source, SOURCE_SHARDS),
+                    sort_name: "received_key",
+                    lower: a,
+                    upper: b.as_deref().map(upper_bound),
+                    before,
+                    status: None,
+                }
+                .read(limit)
+                .await
+            }
+            EventQuery::Call { call_id, .. } => {
+                let read = IndexQuery {
+                    client: &self.client,
+                    table: &self.table,
+                    index: Some("by_call"),
+                    hash: ("call_id", call_id.clone()),
+                    range: Some(("received_at", RangeCondition::Between(a, b))),
+                    status: None,
+                    newest_first: true,
+                }
+                .read(cursor.map(cursor_item), limit)
+                .await?;
+                Ok((read.items, read.resume.is_some()))
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl EventQueries for DynamoEventStore {
     async fn query_events(
@@ -71,37 +147,21 @@ impl EventQueries for DynamoEventStore {
         query: &EventQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Envelope>> {
-        let start = match &page.cursor {
-            Some(raw) => Some(cursor_item(&query.decode_cursor(raw)?)),
+        let cursor = match &page.cursor {
+            Some(raw) => Some(query.decode_cursor(raw)?),
             None => None,
         };
-        let range = query.range();
-        if range.is_empty() {
+        if query.range().is_empty() {
             return Ok(Page {
                 items: Vec::new(),
                 next_cursor: None,
             });
         }
-        let (name, value) = query.hash();
-        let (a, b) = range.sortable_bounds();
-        let q = IndexQuery {
-            client: &self.client,
-            table: &self.table,
-            index: Some(match query {
-                EventQuery::Source { .. } => "by_source",
-                EventQuery::Call { .. } => "by_call",
-            }),
-            hash: (name, value.to_owned()),
-            range: Some(("received_at", RangeCondition::Between(a, b))),
-            status: None,
-            newest_first: true,
-        };
-        let read = q.read(start, page.limit).await?;
-        let items = docs::<StoredEvent>(&read.items)?
-            .into_iter()
-            .map(|e| e.envelope)
-            .collect();
-        let next_cursor = resume_cursor(read.resume, &query.cursor_names());
+        let (keys, more) = self.keys(query, cursor.as_ref(), page.limit.max(1)).await?;
+        let items = self.envelopes(&keys).await?;
+        let next_cursor = more
+            .then(|| items.last().map(|e| query.cursor_after(e).encode()))
+            .flatten();
         Ok(Page { items, next_cursor })
     }
 }

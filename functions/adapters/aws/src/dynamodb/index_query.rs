@@ -34,17 +34,11 @@ pub(super) struct PageRead {
     /// Resume after this key: the last item kept when the page was cut, else DynamoDB's
     /// LastEvaluatedKey when a read stopped early.
     pub resume: Option<Item>,
-    /// Whether the page was cut at the limit with items left over.
-    pub cut: bool,
 }
 
 impl PageRead {
     fn done(items: Vec<Item>, resume: Option<Item>) -> Self {
-        Self {
-            items,
-            resume,
-            cut: false,
-        }
+        Self { items, resume }
     }
 }
 
@@ -130,11 +124,7 @@ impl IndexQuery<'_> {
             if items.len() > limit {
                 items.truncate(limit);
                 let resume = items.last().cloned();
-                return Ok(PageRead {
-                    items,
-                    resume,
-                    cut: true,
-                });
+                return Ok(PageRead::done(items, resume));
             }
             match out.last_evaluated_key.filter(|k| !k.is_empty()) {
                 Some(k) if items.len() < limit => start = Some(k),

@@ -8,6 +8,8 @@ mod dedup;
 mod deliveries;
 mod events;
 mod index_query;
+mod sharded_query;
+pub mod shards;
 
 pub use config::DynamoConfigStore;
 pub use dedup::DynamoDedupStore;

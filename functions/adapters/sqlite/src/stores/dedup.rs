@@ -2,7 +2,7 @@
 
 use crate::domain::time::Timestamp;
 use crate::error::StoreResult;
-use crate::ports::{held_claim, Claim, ClaimTerms, DedupStore};
+use crate::ports::{Claim, ClaimTerms, DedupStore, HeldClaim};
 use crate::{db_err, Db};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
@@ -35,7 +35,6 @@ impl DedupStore for SqliteDedupStore {
         let (key, event_id) = (key.to_owned(), event_id.to_owned());
         let at_ms = millis(&at);
         let ttl_ms = crate::duration_ms(terms.ttl);
-        let pending_ms = crate::duration_ms(terms.pending_for);
         self.db
             .write(move |conn| {
                 let held: Option<(String, i64, i64, bool)> = conn
@@ -49,13 +48,15 @@ impl DedupStore for SqliteDedupStore {
                     })
                     .optional()
                     .map_err(db_err)?;
-                if let Some((holder, expires_ms, claimed_ms, queued)) = held {
-                    let stale = !queued && claimed_ms.saturating_add(pending_ms) <= at_ms;
-                    if expires_ms > at_ms && !stale {
-                        let claimed_at = chrono::DateTime::from_timestamp_millis(claimed_ms)
-                            .unwrap_or(at);
-                        return Ok(held_claim(holder, queued, claimed_at, at, terms));
-                    }
+                let from_ms = |ms| chrono::DateTime::from_timestamp_millis(ms).unwrap_or(at);
+                let held = held.map(|(event_id, expires_ms, claimed_ms, queued)| HeldClaim {
+                    event_id,
+                    claimed_at: from_ms(claimed_ms),
+                    expires_at: Some(from_ms(expires_ms)),
+                    queued,
+                });
+                if let Some(answer) = held.and_then(|h| h.answer(at, terms)) {
+                    return Ok(answer);
                 }
                 conn.prepare_cached(
                     "INSERT OR REPLACE INTO dedup (key, event_id, expires_at_ms, claimed_at_ms, queued) \

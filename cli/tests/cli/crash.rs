@@ -5,11 +5,6 @@
 //! record) are counted and reported on stderr.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -17,7 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use switchboard_test_support::sink::Sink;
+use switchboard_test_support::{ADMIN_TOKEN, HIPCALL_CALL_HANGUP};
 
 /// Writes to stderr past the test harness's capture: the figures are the test's report.
 macro_rules! report {
@@ -27,15 +23,12 @@ macro_rules! report {
     }};
 }
 
-const TOKEN: &str = "crash-test-token";
 /// Events in the burst.
 const BURST: usize = 2_000;
 /// Requests in flight at once.
 const CONCURRENCY: usize = 32;
 /// The kill comes once this many events were answered 2xx.
 const KILL_AFTER: usize = 600;
-
-const HIPCALL_CALL_HANGUP: &str = include_str!("../../events/providers/hipcall/call_hangup.json");
 
 /// A fresh directory under the system temp dir, removed when dropped.
 struct TempDir(PathBuf);
@@ -74,7 +67,13 @@ impl Drop for Serve {
 /// `switchboard serve` on a free port over `data_dir`; returns the process and its base URL.
 fn spawn_serve(data_dir: &Path) -> (Serve, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-token", TOKEN])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            ADMIN_TOKEN,
+        ])
         .arg("--data-dir")
         .arg(data_dir)
         .env("SWITCHBOARD_LOG", "error")
@@ -104,53 +103,16 @@ fn spawn_serve(data_dir: &Path) -> (Serve, String) {
     (Serve(child), url)
 }
 
-/// A subscriber that counts deliveries per event id.
-#[derive(Clone, Default)]
-struct Sink {
-    received: Arc<Mutex<HashMap<String, usize>>>,
-}
-
-impl Sink {
-    async fn start(&self) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let sink = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let sink = sink.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let sink = sink.clone();
-                        async move {
-                            let body = req.into_body().collect().await?.to_bytes();
-                            let json: serde_json::Value =
-                                serde_json::from_slice(&body).unwrap_or_default();
-                            if let Some(id) = json["id"].as_str() {
-                                *sink
-                                    .received
-                                    .lock()
-                                    .unwrap()
-                                    .entry(id.to_owned())
-                                    .or_default() += 1;
-                            }
-                            Ok::<_, hyper::Error>(hyper::Response::new(Full::new(Bytes::new())))
-                        }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        format!("http://{addr}/crm")
+/// Deliveries per event id (the envelope's `id`) the sink has received.
+fn per_event(sink: &Sink) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for r in sink.received() {
+        let json: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        if let Some(id) = json["id"].as_str() {
+            *seen.entry(id.to_owned()).or_default() += 1;
+        }
     }
-
-    fn snapshot(&self) -> HashMap<String, usize> {
-        self.received.lock().unwrap().clone()
-    }
+    seen
 }
 
 #[test]
@@ -160,8 +122,8 @@ fn kill_9_mid_burst_loses_no_answered_event_and_completes_every_delivery() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         // Given durable serve, a Hipcall source and a subscription to a local sink
-        let sink = Sink::default();
-        let sink_url = sink.start().await;
+        let sink = Sink::start().await;
+        let sink_url = sink.url("/crm");
         let (mut child, base) = spawn_serve(&data.0);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -169,7 +131,7 @@ fn kill_9_mid_burst_loses_no_answered_event_and_completes_every_delivery() {
             .unwrap();
         let r = http
             .post(format!("{base}/admin/sources"))
-            .bearer_auth(TOKEN)
+            .bearer_auth(ADMIN_TOKEN)
             .body(r#"{"id":"hipcall-main","provider":"hipcall","verification":{"type":"none"}}"#)
             .send()
             .await
@@ -177,7 +139,7 @@ fn kill_9_mid_burst_loses_no_answered_event_and_completes_every_delivery() {
         assert_eq!(r.status(), 201);
         let r = http
             .post(format!("{base}/admin/subscriptions"))
-            .bearer_auth(TOKEN)
+            .bearer_auth(ADMIN_TOKEN)
             .body(serde_json::json!({"url": sink_url, "event_types": ["*"], "format": "envelope"}).to_string())
             .send()
             .await
@@ -234,7 +196,7 @@ fn kill_9_mid_burst_loses_no_answered_event_and_completes_every_delivery() {
             p.await.unwrap();
         }
         let answered = answered.lock().unwrap().clone();
-        let delivered_before = sink.snapshot().len();
+        let delivered_before = per_event(&sink).len();
         assert!(
             answered.len() >= KILL_AFTER,
             "only {} events answered before the deadline",
@@ -249,7 +211,7 @@ fn kill_9_mid_burst_loses_no_answered_event_and_completes_every_delivery() {
         let (mut child, base) = spawn_serve(&data.0);
         let deadline = Instant::now() + Duration::from_secs(30);
         let missing = loop {
-            let seen = sink.snapshot();
+            let seen = per_event(&sink);
             let missing: Vec<&String> = answered.iter().filter(|id| !seen.contains_key(*id)).collect();
             if missing.is_empty() || Instant::now() >= deadline {
                 break missing.len();
@@ -269,7 +231,7 @@ fn kill_9_mid_burst_loses_no_answered_event_and_completes_every_delivery() {
                     for id in ids {
                         let json: serde_json::Value = http
                             .get(format!("{base}/admin/deliveries?event_id={id}"))
-                            .bearer_auth(TOKEN)
+                            .bearer_auth(ADMIN_TOKEN)
                             .send()
                             .await
                             .unwrap()
@@ -293,7 +255,7 @@ fn kill_9_mid_burst_loses_no_answered_event_and_completes_every_delivery() {
         }
         assert_eq!(checked.load(Ordering::SeqCst), answered.len());
 
-        let seen = sink.snapshot();
+        let seen = per_event(&sink);
         let duplicates: usize = seen.values().map(|n| n - 1).sum();
         let unanswered = seen.len() - answered.iter().filter(|id| seen.contains_key(*id)).count();
         report!(

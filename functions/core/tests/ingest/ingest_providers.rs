@@ -3,7 +3,7 @@
 //! check over SQS and DynamoDB).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{fixture, req, source, Harness};
 use switchboard_core::domain::source::Provider;

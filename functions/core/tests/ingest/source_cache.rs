@@ -2,7 +2,7 @@
 //! through the cache invalidate at once, misses are cached too, memory is bounded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use async_trait::async_trait;
 use common::{fixture, req, source, Harness};

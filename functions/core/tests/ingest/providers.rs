@@ -4,31 +4,10 @@
 
 use serde_json::Value;
 use switchboard_core::domain::source::{GenericMapping, Provider};
-use switchboard_core::domain::{CallInfo, Source, Verification};
+use switchboard_core::domain::Source;
 use switchboard_core::providers::{self, Incoming, Parsed};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/providers");
-
-fn fixture(path: &str) -> Vec<u8> {
-    let full = format!("{FIXTURES}/{path}");
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
-
-fn source(provider: Provider, timezone: Option<&str>, mapping: Option<GenericMapping>) -> Source {
-    let t = "2024-01-01T00:00:00Z".parse().unwrap();
-    Source {
-        id: "src".into(),
-        provider,
-        verification: Verification::None,
-        timezone: timezone.map(str::to_owned),
-        body_limit_bytes: None,
-        ip_allow: vec![],
-        mapping,
-        description: None,
-        created_at: t,
-        updated_at: t,
-    }
-}
+use crate::common::{call, fixture, parsing_source as source, rfc};
 
 fn mapping(path: &str) -> GenericMapping {
     serde_json::from_slice(&fixture(path)).unwrap()
@@ -61,7 +40,7 @@ fn form(src: &Source, path: &str) -> Parsed {
 }
 
 fn get(src: &Source, path: &str) -> Parsed {
-    let q = String::from_utf8(fixture(path)).unwrap();
+    let q = String::from_utf8(fixture(path).to_vec()).unwrap();
     providers::parse(
         src,
         &Incoming {
@@ -71,14 +50,6 @@ fn get(src: &Source, path: &str) -> Parsed {
             body: b"",
         },
     )
-}
-
-fn call(p: &Parsed) -> &CallInfo {
-    p.call.as_ref().expect("a call block")
-}
-
-fn rfc(t: Option<switchboard_core::domain::time::Timestamp>) -> String {
-    t.expect("a time").to_rfc3339()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -98,7 +69,7 @@ fn every_manifest_fixture_parses_to_its_type() {
             e["mapping"].as_str().map(mapping),
         );
         let bytes = fixture(file);
-        let text = String::from_utf8(bytes.clone()).unwrap();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
         let (query, body): (Option<String>, &[u8]) = if file.ends_with(".query") {
             (Some(text.trim().to_owned()), b"")
         } else {
@@ -137,7 +108,7 @@ fn apigw_events_carry_the_fixtures_unchanged() {
         };
         let ev: Value = serde_json::from_slice(&fixture(&format!("apigw/{name}")))
             .unwrap_or_else(|e| panic!("apigw/{name} ({e}); run events/providers/apigw.py"));
-        let text = String::from_utf8(fixture(file)).unwrap();
+        let text = String::from_utf8(fixture(file).to_vec()).unwrap();
         let stale = format!("apigw/{name} is stale; run events/providers/apigw.py");
         if file.ends_with(".query") {
             assert_eq!(ev["rawQueryString"], text.trim(), "{stale}");

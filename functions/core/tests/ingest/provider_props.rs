@@ -245,8 +245,8 @@ fn query() -> impl Strategy<Value = Option<String>> {
 }
 
 fn mapping() -> impl Strategy<Value = Option<GenericMapping>> {
-    let twilio = include_str!("../../../events/providers/generic/twilio.mapping.json");
-    let exotel = include_str!("../../../events/providers/generic/exotel.mapping.json");
+    let twilio = include_str!("../../../../events/providers/generic/twilio.mapping.json");
+    let exotel = include_str!("../../../../events/providers/generic/exotel.mapping.json");
     let constant = r#"{"event":{"value":"call.report"},"call_id":"call.id",
         "occurred_at":{"field":"ts","format":"unix_ms"},"dedup_fields":["id","data.uuid"],
         "call":{"started_at":{"field":"StartTime","format":"%d/%m/%Y %H:%M"},

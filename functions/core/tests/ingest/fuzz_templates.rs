@@ -191,27 +191,12 @@ fn event(data: Value, body: Vec<u8>) -> StoredEvent {
 fn subscription(template: &str, method: Method) -> Subscription {
     let t = chrono::Utc::now();
     Subscription {
-        id: "sub_fuzz".into(),
         url: "http://127.0.0.1:9/x".into(),
         method,
-        enabled: true,
         event_types: vec!["*".into()],
-        source: None,
-        filter: None,
         format: Format::Template,
         template: Some(template.to_owned()),
-        content_type: None,
-        headers: Default::default(),
-        timeout_ms: None,
-        retry_schedule_secs: None,
-        description: None,
-        secret: Secret::new("whsec_x"),
-        previous_secret: None,
-        disabled_reason: None,
-        failing_since: None,
-        created_at: t,
-        updated_at: t,
-        version: 1,
+        ..Subscription::blank("sub_fuzz", Secret::new("whsec_x"), t)
     }
 }
 

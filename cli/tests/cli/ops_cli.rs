@@ -12,8 +12,7 @@ use switchboard_core::domain::envelope::{CallInfo, Envelope, RawRequest, StoredE
 use switchboard_core::domain::time::now;
 use switchboard_core::domain::Attempt;
 use switchboard_core::redact::Secret;
-
-const TOKEN: &str = "cli-test-token";
+use switchboard_test_support::ADMIN_TOKEN;
 
 struct Out {
     code: i32,
@@ -62,7 +61,7 @@ async fn sb_env(args: &[&str], env: &[(&str, &str)]) -> Out {
 /// Runs `switchboard --endpoint <serve> --token T <args>`.
 async fn sb(running: &Running, args: &[&str]) -> Out {
     let endpoint = format!("http://{}", running.addr);
-    let mut all = vec!["--endpoint", endpoint.as_str(), "--token", TOKEN];
+    let mut all = vec!["--endpoint", endpoint.as_str(), "--token", ADMIN_TOKEN];
     all.extend_from_slice(args);
     sb_env(&all, &[]).await
 }
@@ -76,7 +75,7 @@ fn ok(out: &Out) {
 }
 
 async fn start() -> Running {
-    let config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(TOKEN));
+    let config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
     serve::start(config).await.unwrap()
 }
 
@@ -473,7 +472,7 @@ async fn usage_and_connection_errors_exit_2_api_errors_exit_1() {
     let running = start().await;
     let endpoint = format!("http://{}", running.addr);
     // No endpoint
-    let out = sb_env(&["sources", "list", "--token", TOKEN], &[]).await;
+    let out = sb_env(&["sources", "list", "--token", ADMIN_TOKEN], &[]).await;
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--endpoint"));
     // Endpoint and token from the environment
@@ -481,7 +480,7 @@ async fn usage_and_connection_errors_exit_2_api_errors_exit_1() {
         &["sources", "list", "--json"],
         &[
             ("SWITCHBOARD_ENDPOINT", &endpoint),
-            ("SWITCHBOARD_TOKEN", TOKEN),
+            ("SWITCHBOARD_TOKEN", ADMIN_TOKEN),
         ],
     )
     .await;

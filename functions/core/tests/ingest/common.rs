@@ -11,12 +11,13 @@ use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::api::{AdminAuth, App, ClientIp, Surface};
 use switchboard_core::config::Settings;
 use switchboard_core::domain::source::Provider;
-use switchboard_core::domain::{QueueMessage, Source, StoredEvent, Verification};
+use switchboard_core::domain::{CallInfo, QueueMessage, Source, StoredEvent, Verification};
 use switchboard_core::ports::QueueConsumer;
+use switchboard_core::providers::{self, Incoming, Parsed};
 use switchboard_core::redact::Secret;
 use switchboard_core::state::{Compose, Ports};
 
-pub const ADMIN_TOKEN: &str = "admin-test-token";
+pub use switchboard_test_support::{fixture, ADMIN_TOKEN};
 
 pub struct Harness {
     pub app: App,
@@ -121,10 +122,57 @@ impl Req {
     }
 }
 
-pub fn fixture(path: &str) -> Bytes {
-    let full = format!(
-        "{}/../../events/providers/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    Bytes::from(std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}")))
+/// A source of `provider` as the parsers see it: no verification, optional zone and mapping.
+pub fn parsing_source(
+    provider: Provider,
+    timezone: Option<&str>,
+    mapping: Option<switchboard_core::domain::source::GenericMapping>,
+) -> Source {
+    Source {
+        timezone: timezone.map(str::to_owned),
+        mapping,
+        ..source("src", provider, Verification::None)
+    }
+}
+
+/// Parses a fixture as its provider sends it: a `.query` file as a GET's query string, a
+/// `.form` file as a form post, anything else as a JSON post.
+pub fn parse_fixture(src: &Source, path: &str) -> Parsed {
+    let bytes = fixture(path);
+    if path.ends_with(".query") {
+        let q = String::from_utf8(bytes.to_vec()).unwrap();
+        return providers::parse(
+            src,
+            &Incoming {
+                method: "GET",
+                content_type: None,
+                query: Some(q.trim()),
+                body: b"",
+            },
+        );
+    }
+    let ct = if path.ends_with(".form") {
+        "application/x-www-form-urlencoded"
+    } else {
+        "application/json"
+    };
+    providers::parse(
+        src,
+        &Incoming {
+            method: "POST",
+            content_type: Some(ct),
+            query: None,
+            body: &bytes,
+        },
+    )
+}
+
+/// The parsed call block, which the test expects.
+pub fn call(p: &Parsed) -> &CallInfo {
+    p.call.as_ref().expect("a call block")
+}
+
+/// A parsed time as RFC 3339, which the test expects.
+pub fn rfc(t: Option<switchboard_core::domain::time::Timestamp>) -> String {
+    t.expect("a time").to_rfc3339()
 }

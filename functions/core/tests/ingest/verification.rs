@@ -2,7 +2,7 @@
 //! and a replayed request; the token never survives into what is stored or forwarded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::{fixture, req, source, Harness};

@@ -4,69 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use switchboard_core::domain::source::Provider;
-use switchboard_core::domain::{CallInfo, Source, Verification};
 use switchboard_core::providers::{self, Incoming, Parsed};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/providers");
-
-fn fixture(path: &str) -> Vec<u8> {
-    let full = format!("{FIXTURES}/{path}");
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
-
-fn source(provider: Provider, timezone: Option<&str>) -> Source {
-    let t = "2024-01-01T00:00:00Z".parse().unwrap();
-    Source {
-        id: "src".into(),
-        provider,
-        verification: Verification::None,
-        timezone: timezone.map(str::to_owned),
-        body_limit_bytes: None,
-        ip_allow: vec![],
-        mapping: None,
-        description: None,
-        created_at: t,
-        updated_at: t,
-    }
-}
+use crate::common::{call, parse_fixture, parsing_source, rfc};
 
 fn parse(provider: Provider, tz: Option<&str>, path: &str) -> Parsed {
-    let bytes = fixture(path);
-    let src = source(provider, tz);
-    if path.ends_with(".query") {
-        let q = String::from_utf8(bytes).unwrap();
-        return providers::parse(
-            &src,
-            &Incoming {
-                method: "GET",
-                content_type: None,
-                query: Some(q.trim()),
-                body: b"",
-            },
-        );
-    }
-    let ct = if path.ends_with(".form") {
-        "application/x-www-form-urlencoded"
-    } else {
-        "application/json"
-    };
-    providers::parse(
-        &src,
-        &Incoming {
-            method: "POST",
-            content_type: Some(ct),
-            query: None,
-            body: &bytes,
-        },
-    )
-}
-
-fn call(p: &Parsed) -> &CallInfo {
-    p.call.as_ref().expect("a call block")
-}
-
-fn rfc(t: Option<switchboard_core::domain::time::Timestamp>) -> String {
-    t.expect("a time").to_rfc3339()
+    parse_fixture(&parsing_source(provider, tz, None), path)
 }
 
 #[test]
@@ -322,7 +265,7 @@ fn exotel_status_callback_and_passthru() {
 fn unknown_events_are_namespaced_and_empty_bodies_untyped() {
     let form = |provider, body: &[u8]| {
         providers::parse(
-            &source(provider, None),
+            &parsing_source(provider, None, None),
             &Incoming {
                 method: "POST",
                 content_type: Some("application/json"),

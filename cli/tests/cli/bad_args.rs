@@ -8,8 +8,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::process::Command;
 use switchboard_cli::serve::{self, ServeConfig};
 use switchboard_core::redact::Secret;
-
-const TOKEN: &str = "cli-bad-args-token-5f5f";
+use switchboard_test_support::ADMIN_TOKEN;
 
 struct Out {
     code: i32,
@@ -58,7 +57,7 @@ fn assert_refused(label: &str, out: &Out, want: Option<i32>) {
     assert!(!out.stderr.trim().is_empty(), "{detail}");
     assert!(!out.stderr.contains("panicked"), "{detail}");
     assert!(
-        !out.stderr.contains(TOKEN) && !out.stdout.contains(TOKEN),
+        !out.stderr.contains(ADMIN_TOKEN) && !out.stdout.contains(ADMIN_TOKEN),
         "{detail}"
     );
 }
@@ -67,13 +66,13 @@ fn assert_refused(label: &str, out: &Out, want: Option<i32>) {
 async fn bad_arguments_exit_1_or_2_with_a_message_and_no_panic() {
     let running = serve::start(ServeConfig::new(
         "127.0.0.1:0".parse().unwrap(),
-        Secret::new(TOKEN),
+        Secret::new(ADMIN_TOKEN),
     ))
     .await
     .unwrap();
     let endpoint = format!("http://{}", running.addr);
     let with = |args: &[&str]| {
-        let mut all = vec!["--endpoint", endpoint.as_str(), "--token", TOKEN];
+        let mut all = vec!["--endpoint", endpoint.as_str(), "--token", ADMIN_TOKEN];
         all.extend_from_slice(args);
         os(&all)
     };
@@ -273,7 +272,7 @@ async fn bad_arguments_exit_1_or_2_with_a_message_and_no_panic() {
                 "--endpoint",
                 "http://[::1",
                 "--token",
-                TOKEN,
+                ADMIN_TOKEN,
                 "sources",
                 "list",
             ]),
@@ -285,7 +284,7 @@ async fn bad_arguments_exit_1_or_2_with_a_message_and_no_panic() {
                 "--endpoint",
                 "file:///etc/passwd",
                 "--token",
-                TOKEN,
+                ADMIN_TOKEN,
                 "sources",
                 "list",
             ]),
@@ -315,7 +314,7 @@ async fn bad_arguments_exit_1_or_2_with_a_message_and_no_panic() {
                 "--listen",
                 &running.addr.to_string(),
                 "--admin-token",
-                TOKEN,
+                ADMIN_TOKEN,
             ]),
             Some(2),
         ),

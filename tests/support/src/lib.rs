@@ -1,0 +1,42 @@
+//! What every Switchboard test shares, so that tests in any crate speak of the same things:
+//! one HTTP sink on 127.0.0.1:0 with the failure modes subscribers have, one admin token,
+//! the provider fixtures under `events/`, and a polling helper.
+
+// Test support: a panic is how a broken fixture reports itself.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[cfg(feature = "serve")]
+pub mod serve;
+pub mod sink;
+
+/// The admin bearer token of every test `serve` and in-process app.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// The repository's `events/` directory (provider fixtures, Lambda events).
+pub const EVENTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
+
+/// The Hipcall call-end fixture, as the provider sends it.
+pub const HIPCALL_CALL_HANGUP: &str =
+    include_str!("../../../events/providers/hipcall/call_hangup.json");
+
+/// A provider fixture, `path` under `events/providers/` (e.g. `hipcall/call_hangup.json`).
+pub fn fixture(path: &str) -> bytes::Bytes {
+    let full = format!("{EVENTS_DIR}/providers/{path}");
+    bytes::Bytes::from(std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}")))
+}
+
+/// Polls `check` every 20 ms until it returns true or `secs` pass.
+pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}

@@ -1,0 +1,94 @@
+//! `switchboard serve` started in-process on 127.0.0.1:0, with a client that speaks to it
+//! the way a provider and an operator would: over real HTTP, the admin calls with the token.
+
+use crate::ADMIN_TOKEN;
+use serde_json::Value;
+use switchboard_cli::serve::{self, Running, ServeConfig};
+use switchboard_core::redact::Secret;
+
+/// A running `serve` and an HTTP client for it.
+pub struct ServeHarness {
+    pub running: Running,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+/// The configuration every harness starts from: a free loopback port, the tests' admin
+/// token, the in-memory store (set `store` for the durable one).
+pub fn config() -> ServeConfig {
+    ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN))
+}
+
+impl ServeHarness {
+    /// `serve` on the in-memory store.
+    pub async fn start() -> Self {
+        Self::with(config()).await
+    }
+
+    pub async fn with(config: ServeConfig) -> Self {
+        let running = serve::start(config).await.unwrap();
+        let base = format!("http://{}", running.addr);
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap();
+        Self {
+            running,
+            base,
+            http,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// An admin call with the token; the status and the JSON answer (`Null` when empty).
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        answer(req.send().await.unwrap()).await
+    }
+
+    /// Creates a source with verification `none`.
+    pub async fn create_source(&self, id: &str, provider: &str) {
+        let body =
+            serde_json::json!({"id": id, "provider": provider, "verification": {"type": "none"}});
+        let (status, json) = self.admin("POST", "/admin/sources", Some(body)).await;
+        assert_eq!(status, 201, "{json}");
+    }
+
+    /// Creates a subscription; its JSON answer (with the signing secret).
+    pub async fn create_subscription(&self, body: Value) -> Value {
+        let (status, json) = self.admin("POST", "/admin/subscriptions", Some(body)).await;
+        assert_eq!(status, 201, "{json}");
+        json
+    }
+
+    /// Posts a webhook to `/hooks/{source}` as JSON, as a provider would.
+    pub async fn post_hook(&self, source: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(&format!("/hooks/{source}")))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        answer(response).await
+    }
+}
+
+async fn answer(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, json)
+}
