@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use switchboard_cli::serve::{self, ServeConfig, Store};
 use switchboard_cli::{discovery, ops};
+use switchboard_core::adapters::memory::MemoryLimits;
 use switchboard_core::adapters::sqlite::SyncMode;
 use switchboard_core::redact::Secret;
 
@@ -53,6 +54,12 @@ struct ServeArgs {
     /// Keep everything in memory instead of the data directory: nothing survives a restart.
     #[arg(long)]
     memory: bool,
+    /// With --memory: events kept; past it the oldest are dropped first (retention applies too).
+    #[arg(long, env = "SWITCHBOARD_MEMORY_MAX_EVENTS", default_value_t = MemoryLimits::default().events)]
+    memory_max_events: usize,
+    /// With --memory: delivery attempts kept; past it the oldest are dropped first.
+    #[arg(long, env = "SWITCHBOARD_MEMORY_MAX_ATTEMPTS", default_value_t = MemoryLimits::default().attempts)]
+    memory_max_attempts: usize,
     /// How hard the durable store syncs a commit: `normal` survives a crash of the process
     /// (kill -9), `full` also a power loss (one fsync per group of commits).
     #[arg(long, env = "SWITCHBOARD_SYNC", default_value = "normal", value_parser = parse_sync)]
@@ -114,6 +121,10 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
         if args.data_dir.is_some() {
             eprintln!("note: --memory given; the data directory is not used");
         }
+        config.memory_limits = MemoryLimits {
+            events: args.memory_max_events.max(1),
+            attempts: args.memory_max_attempts.max(1),
+        };
         Store::Memory
     } else {
         let Some(dir) = args.data_dir.or_else(serve::default_data_dir) else {

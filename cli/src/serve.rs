@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_core::adapters::memory::MemoryQueue;
+use switchboard_core::adapters::memory::{MemoryLimits, MemoryQueue};
 use switchboard_core::adapters::sqlite::{Db, SqliteQueue, SyncMode, DB_FILE};
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::Settings;
@@ -66,6 +66,8 @@ pub struct ServeConfig {
     /// Where the data lives. [`ServeConfig::new`] keeps it in memory (in-process tests and
     /// benchmarks); the `switchboard serve` command defaults to the durable store.
     pub store: Store,
+    /// With [`Store::Memory`]: how many events and attempts are kept (oldest dropped first).
+    pub memory_limits: MemoryLimits,
     /// Queue pollers, each handling batches of up to 10 messages.
     pub workers: usize,
     /// How long a received message stays hidden before it is retried.
@@ -88,6 +90,7 @@ impl ServeConfig {
             admin_token,
             settings,
             store: Store::Memory,
+            memory_limits: MemoryLimits::default(),
             workers: 8,
             visibility: Duration::from_secs(60),
             max_receives: 5,
@@ -210,7 +213,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
         Store::Memory => {
             let queue = Arc::new(MemoryQueue::new(config.visibility, config.max_receives));
             (
-                Ports::in_memory(queue.clone()),
+                Ports::in_memory_bounded(queue.clone(), config.memory_limits),
                 LocalQueue::Memory(queue),
                 None,
             )

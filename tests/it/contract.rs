@@ -125,9 +125,12 @@ async fn queue_contract(queue: Arc<dyn EventQueue>, consumer: Arc<dyn QueueConsu
     attempts.sort();
     assert_eq!(attempts, vec![1, 2, 3]);
     assert!(got.iter().all(|m| m.receive_count == 1));
-    // Deleting two and leaving one: only the undeleted one returns after the visibility timeout
-    consumer.delete(&got[0].receipt).await.unwrap();
-    consumer.delete(&got[1].receipt).await.unwrap();
+    // Deleting two together and leaving one: only the undeleted one returns after the
+    // visibility timeout
+    let receipts = [got[0].receipt.clone(), got[1].receipt.clone()];
+    for result in consumer.delete_many(&receipts).await {
+        result.unwrap();
+    }
     assert!(consumer
         .receive(10, Duration::ZERO)
         .await

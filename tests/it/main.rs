@@ -20,6 +20,7 @@ mod ingest_errors;
 mod lambda_events;
 mod limits;
 mod load;
+mod memory_cap;
 mod metrics;
 mod metrics_emf;
 mod provider_signatures;

@@ -9,7 +9,7 @@ use switchboard_adapters_aws::{
 };
 use switchboard_adapters_memory::{
     MemoryConfigStore, MemoryDedupStore, MemoryDeliveryStore, MemoryEventStore, MemoryFlowStore,
-    MemoryQueue,
+    MemoryLimits, MemoryQueue,
 };
 
 pub use switchboard_engine::state::Ports;
@@ -20,6 +20,9 @@ pub use switchboard_engine::state::Ports;
 pub trait Compose: Sized {
     /// Everything in memory, around the given queue (whose consumer side the caller drives).
     fn in_memory(queue: Arc<MemoryQueue>) -> Self;
+    /// Everything in memory, keeping at most `limits` events and attempts (oldest dropped
+    /// first): `serve --memory`.
+    fn in_memory_bounded(queue: Arc<MemoryQueue>, limits: MemoryLimits) -> Self;
     /// SQS and DynamoDB, from one SDK configuration (built once at cold start).
     fn aws(sdk: &aws_config::SdkConfig, names: &AwsResources) -> Self;
     /// Every port on one SQLite store, around the given queue (whose consumer side the
@@ -31,8 +34,12 @@ pub trait Compose: Sized {
 impl Compose for Ports {
     /// Everything in memory, around the given queue (whose consumer side the caller drives).
     fn in_memory(queue: Arc<MemoryQueue>) -> Self {
-        let events = Arc::new(MemoryEventStore::default());
-        let deliveries = Arc::new(MemoryDeliveryStore::default());
+        Self::in_memory_bounded(queue, MemoryLimits::UNBOUNDED)
+    }
+
+    fn in_memory_bounded(queue: Arc<MemoryQueue>, limits: MemoryLimits) -> Self {
+        let events = Arc::new(MemoryEventStore::with_limit(limits.events));
+        let deliveries = Arc::new(MemoryDeliveryStore::with_limit(limits.attempts));
         Self {
             queue: queue.clone(),
             dead_letters: queue,

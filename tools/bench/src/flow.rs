@@ -64,27 +64,29 @@ async fn apply(ports: &Ports, variant: Variant) -> Result<(), String> {
     Ok(())
 }
 
+/// The flow comparison runs on one shape: the first `--store` and `--subscriptions` given.
+fn shape(args: &LocalArgs) -> (&str, usize) {
+    let store = args.store.first().map_or("durable", String::as_str);
+    (store, args.subscriptions.first().copied().unwrap_or(3))
+}
+
 /// One round: a fresh serve, the variant's subscriptions, warm-up, the measured load;
 /// deliveries/s, or an error when a pair was not delivered and recorded.
 async fn round(args: &LocalArgs, variant: Variant, sink: &Sink) -> Result<f64, String> {
     let run = load::run_id();
-    let (config, data_dir) = local::serve_config(args, &run)?;
+    let (store, subscriptions) = shape(args);
+    let (config, data_dir) = local::serve_config(args, store, &run)?;
     let running = serve::start(config)
         .await
         .map_err(|e| format!("cannot start serve: {e}"))?;
-    let path = local::configure(
-        &running.ports,
-        local::SOURCE_ID,
-        sink.addr,
-        args.subscriptions,
-    )
-    .await?;
+    let path = local::configure(&running.ports, local::SOURCE_ID, sink.addr, subscriptions).await?;
     apply(&running.ports, variant).await?;
     let url = format!("http://{}{path}", running.addr);
+    let one = subscriptions <= 1;
     let spec = Spec {
-        events: args.events,
-        subscriptions: args.subscriptions,
-        concurrency: args.concurrency,
+        events: args.events.unwrap_or(if one { 20_000 } else { 10_000 }),
+        subscriptions,
+        concurrency: args.concurrency.unwrap_or(if one { 32 } else { 64 }),
         timeout: Duration::from_secs(args.timeout_secs),
     };
     if args.warmup > 0 {
@@ -96,8 +98,8 @@ async fn round(args: &LocalArgs, variant: Variant, sink: &Sink) -> Result<f64, S
         load::drive(&url, bodies, warm, sink).await?;
     }
     sink.reset();
-    let outcome = load::drive(&url, load::bodies(&run, args.events), spec, sink).await?;
-    let expected = outcome.accepted * args.subscriptions;
+    let outcome = load::drive(&url, load::bodies(&run, spec.events), spec, sink).await?;
+    let expected = outcome.accepted * subscriptions;
     let recorded = local::recorded(
         &running.ports,
         &outcome.event_ids,
@@ -130,7 +132,10 @@ pub async fn run(args: FlowArgs) -> Result<(), String> {
     println!(
         "switchboard-bench flow: serve embedded (store {}), {} events × {} subscriptions at concurrency {}, \
          plain vs ordering vs rate-limited, same run, same sink",
-        load.store, load.events, load.subscriptions, load.concurrency
+        shape(load).0,
+        load.events.map_or("default".to_owned(), |n| n.to_string()),
+        shape(load).1,
+        load.concurrency.map_or("default".to_owned(), |n| n.to_string())
     );
     let variants = [
         Variant::Plain,

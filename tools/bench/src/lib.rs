@@ -19,6 +19,7 @@ pub mod flow;
 pub mod lambda;
 pub mod load;
 pub mod local;
+pub mod nginx;
 pub mod sink;
 
 use clap::Subcommand;

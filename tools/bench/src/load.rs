@@ -84,6 +84,10 @@ pub struct Outcome {
     pub before_accept: usize,
     /// Ids of the accepted events.
     pub event_ids: Vec<String>,
+    /// Deliveries still to make when the last 202 was read (the backlog ingest left).
+    pub backlog_at_accept_end: usize,
+    /// From the last 202 to the last delivery.
+    pub drain_after_accept: Duration,
 }
 
 impl Outcome {
@@ -178,6 +182,8 @@ pub async fn drive(
     let delivered = sink.wait_for(expected_now, deadline).await;
     let arrivals = sink.take_arrivals();
     let last = arrivals.iter().map(|a| a.at).max().unwrap_or(start);
+    let last_accept = start + accept_elapsed;
+    let delivered_by_accept_end = arrivals.iter().filter(|a| a.at <= last_accept).count();
     let mut pairs = std::collections::HashSet::with_capacity(arrivals.len());
     let mut from_accept = Vec::with_capacity(arrivals.len());
     let mut from_send = Vec::with_capacity(arrivals.len());
@@ -206,6 +212,8 @@ pub async fn drive(
         e2e_from_send: Dist::new(from_send),
         before_accept,
         event_ids: sent.keys().cloned().collect(),
+        backlog_at_accept_end: expected_now.saturating_sub(delivered_by_accept_end),
+        drain_after_accept: last.saturating_duration_since(last_accept),
     })
 }
 
@@ -348,5 +356,10 @@ pub fn print_outcome(label: &str, spec: &Spec, o: &Outcome) {
         "                       p50 {}  p99 {}  (POST sent → sink received)",
         ms(o.e2e_from_send.pct(50.0)),
         ms(o.e2e_from_send.pct(99.0)),
+    );
+    println!(
+        "  backlog              {} deliveries still to make at the last 202; last delivery {} after it",
+        o.backlog_at_accept_end,
+        ms(o.drain_after_accept)
     );
 }

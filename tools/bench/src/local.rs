@@ -2,7 +2,7 @@
 //! then the baseline against the same sink in the same run.
 
 use crate::load::{self, Spec};
-use crate::sink::Sink;
+use crate::sink::{Sample, Sink};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,19 +21,20 @@ pub const CONVENTIONAL_DELIVERIES_PER_SEC: f64 = 700.0;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct LocalArgs {
-    /// Events to push.
-    #[arg(long, default_value_t = 10_000)]
-    pub events: usize,
-    /// Subscriptions every event fans out to.
-    #[arg(long, default_value_t = 3)]
-    pub subscriptions: usize,
-    /// Ingest requests in flight (and the baseline's requests in flight).
-    #[arg(long, default_value_t = 64)]
-    pub concurrency: usize,
-    /// Where serve keeps its data: `memory`, or `durable` (the on-disk SQLite store, in a
-    /// fresh temporary directory removed afterwards).
-    #[arg(long, default_value = "memory")]
-    pub store: String,
+    /// Events to push per run [default: 20,000 with one subscription, 10,000 with more].
+    #[arg(long)]
+    pub events: Option<usize>,
+    /// Subscriptions every event fans out to, one run per value (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "3,1")]
+    pub subscriptions: Vec<usize>,
+    /// Ingest requests in flight [default: 32 with one subscription, 64 with more]. The
+    /// baselines use 64 connections.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Where serve keeps its data, one run per value: `durable` (the on-disk SQLite store,
+    /// in a fresh temporary directory removed afterwards) and/or `memory`.
+    #[arg(long, value_delimiter = ',', default_value = "durable,memory")]
+    pub store: Vec<String>,
     /// serve's queue pollers.
     #[arg(long, default_value_t = 8)]
     pub workers: usize,
@@ -43,13 +44,19 @@ pub struct LocalArgs {
     /// Give up waiting for deliveries after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout_secs: u64,
-    /// Events of a warm-up round before the measured one (connections, allocator).
+    /// Events of a warm-up round before each measured one (connections, allocator).
     #[arg(long, default_value_t = 500)]
     pub warmup: usize,
     /// Seconds of `wrk` against the sink when `wrk` is installed (0: skip).
     #[arg(long, default_value_t = 5)]
     pub wrk_secs: u64,
+    /// The sink: `nginx` (when installed; else the built-in one) or `builtin`.
+    #[arg(long, default_value = "nginx")]
+    pub sink: String,
 }
+
+/// Connections of the baselines (wrk, bare client): what saturates the sink here.
+const BASELINE_CONNECTIONS: usize = 64;
 
 pub const SOURCE_ID: &str = "bench-hipcall";
 const SOURCE_TOKEN: &str = "bench-path-token";
@@ -135,13 +142,14 @@ pub async fn recorded(
 /// (removed at the end).
 pub(crate) fn serve_config(
     args: &LocalArgs,
+    store: &str,
     run: &str,
 ) -> Result<(ServeConfig, Option<PathBuf>), String> {
     let addr: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut config = ServeConfig::new(addr, Secret::new(load::run_id()));
     config.workers = args.workers.max(1);
     config.settings.delivery_concurrency = args.delivery_concurrency.clamp(1, 1024);
-    match args.store.as_str() {
+    match store {
         "memory" => {
             config.store = Store::Memory;
             Ok((config, None))
@@ -151,38 +159,67 @@ pub(crate) fn serve_config(
             config.store = Store::durable(&dir);
             Ok((config, Some(dir)))
         }
-        other => Err(format!("--store must be memory or durable, not {other:?}")),
+        other => Err(format!("--store takes memory and durable, not {other:?}")),
     }
 }
 
-pub async fn run(args: LocalArgs) -> Result<(), String> {
+/// One run's figures for the summary.
+struct RunFigures {
+    label: String,
+    deliveries_per_sec: f64,
+    ok: bool,
+}
+
+/// A delivery as serve sends it, for the baselines when the sink (nginx) keeps no bodies:
+/// the envelope of an accepted event, signed the same way.
+async fn rebuilt_sample(ports: &Ports, event_id: &str) -> Option<Sample> {
+    let event = ports.events.get(event_id).await.ok()??;
+    let body = bytes::Bytes::from(serde_json::to_vec(&event.envelope).ok()?);
+    let msg_id = format!(
+        "{event_id}_{}",
+        switchboard_core::domain::ids::subscription_id()
+    );
+    let timestamp = now().timestamp();
+    let secret = switchboard_core::delivery::signing::generate_secret();
+    let signature = switchboard_core::delivery::signing::sign(&secret, &msg_id, timestamp, &body);
+    Some(Sample {
+        path: "/s0".into(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("webhook-id".into(), msg_id),
+            ("webhook-timestamp".into(), timestamp.to_string()),
+            ("webhook-signature".into(), signature),
+        ],
+        body,
+    })
+}
+
+/// One measured run: a fresh serve with `store`, `subscriptions` subscriptions to the sink.
+async fn run_one(
+    args: &LocalArgs,
+    sink: &Sink,
+    store: &str,
+    subscriptions: usize,
+) -> Result<(RunFigures, Option<Sample>), String> {
     let run = load::run_id();
-    let (config, data_dir) = serve_config(&args, &run)?;
-    let sink = Sink::start()
-        .await
-        .map_err(|e| format!("cannot start the sink: {e}"))?;
+    let (config, data_dir) = serve_config(args, store, &run)?;
     let running = serve::start(config)
         .await
         .map_err(|e| format!("cannot start serve: {e}"))?;
-    let path = configure(&running.ports, SOURCE_ID, sink.addr, args.subscriptions).await?;
+    let path = configure(&running.ports, SOURCE_ID, sink.addr, subscriptions).await?;
     let url = format!("http://{}{path}", running.addr);
+    let one = subscriptions <= 1;
     let spec = Spec {
-        events: args.events,
-        subscriptions: args.subscriptions,
-        concurrency: args.concurrency,
+        events: args.events.unwrap_or(if one { 20_000 } else { 10_000 }),
+        subscriptions,
+        concurrency: args.concurrency.unwrap_or(if one { 32 } else { 64 }),
         timeout: Duration::from_secs(args.timeout_secs),
     };
     println!(
-        "switchboard-bench local: serve embedded (store {}, {} pollers × {} deliveries in flight), \
-         {} events × {} subscriptions at concurrency {}, loopback sink; {} worker threads",
-        args.store,
-        args.workers,
-        args.delivery_concurrency,
-        args.events,
-        args.subscriptions,
-        args.concurrency,
-        tokio_threads(),
+        "\n== store {store}, {} events × {subscriptions} subscription(s) at concurrency {} ({} pollers × {} deliveries in flight)",
+        spec.events, spec.concurrency, args.workers, args.delivery_concurrency,
     );
+    sink.reset();
     if args.warmup > 0 {
         let warm = Spec {
             events: args.warmup,
@@ -192,41 +229,38 @@ pub async fn run(args: LocalArgs) -> Result<(), String> {
             &url,
             load::bodies(&format!("{run}w"), args.warmup),
             warm,
-            &sink,
+            sink,
         )
         .await?;
         sink.reset();
     }
-    let outcome = load::drive(&url, load::bodies(&run, args.events), spec, &sink).await?;
-    let memory = load::memory_kib();
-    let sample = sink.sample();
-    let expected = outcome.accepted * args.subscriptions;
+    let outcome = load::drive(&url, load::bodies(&run, spec.events), spec, sink).await?;
+    let expected = outcome.accepted * subscriptions;
     // Every accepted event's attempts, read back from serve's delivery store.
-    let event_ids = outcome.event_ids.clone();
     let recorded = recorded(
         &running.ports,
-        &event_ids,
+        &outcome.event_ids,
         expected,
         Duration::from_secs(30),
     )
     .await;
+    let sample = match sink.sample() {
+        Some(s) => Some(s),
+        None => match outcome.event_ids.first() {
+            Some(id) => rebuilt_sample(&running.ports, id).await,
+            None => None,
+        },
+    };
     load::print_outcome("switchboard serve (embedded)", &spec, &outcome);
+    let ok = recorded == expected && outcome.distinct_pairs == expected && outcome.rejected == 0;
     println!(
         "  recorded attempts    {recorded} succeeded of {expected} expected{}",
-        if recorded == expected && outcome.distinct_pairs == expected && outcome.rejected == 0 {
+        if ok {
             " — nothing lost"
         } else {
             " — MISSING OR FAILED DELIVERIES"
         }
     );
-    match memory {
-        Some((hwm, rss)) => println!(
-            "  peak RSS (VmHWM)     {:.1} MiB for the whole process (serve + load generator + sink); RSS now {:.1} MiB",
-            hwm as f64 / 1024.0,
-            rss as f64 / 1024.0
-        ),
-        None => println!("  peak RSS             unavailable (no /proc/self/status)"),
-    }
     let left = running.stop().await;
     if left > 0 {
         println!("  note: {left} message(s) were still queued when serve stopped");
@@ -248,42 +282,97 @@ pub async fn run(args: LocalArgs) -> Result<(), String> {
             eprintln!("warning: cannot remove {}: {e}", dir.display());
         }
     }
+    let figures = RunFigures {
+        label: format!("{store}, {subscriptions} sub"),
+        deliveries_per_sec: outcome.deliveries_per_sec(),
+        ok,
+    };
+    Ok((figures, sample))
+}
+
+fn print_memory(after: &str) {
+    match load::memory_kib() {
+        Some((hwm, rss)) => println!(
+            "peak RSS (VmHWM) after {after}: {:.1} MiB for the whole process (serve + load generator); RSS now {:.1} MiB",
+            hwm as f64 / 1024.0,
+            rss as f64 / 1024.0
+        ),
+        None => println!("peak RSS unavailable (no /proc/self/status)"),
+    }
+}
+
+pub async fn run(args: LocalArgs) -> Result<(), String> {
+    let sink = match args.sink.as_str() {
+        "nginx" => Sink::nginx_or_builtin().await?,
+        "builtin" => Sink::start()
+            .await
+            .map_err(|e| format!("cannot start the sink: {e}"))?,
+        other => return Err(format!("--sink must be nginx or builtin, not {other:?}")),
+    };
+    println!(
+        "switchboard-bench local: serve embedded, sink {} on {}; {} worker threads",
+        sink.describe(),
+        sink.addr,
+        tokio_threads(),
+    );
+    // Durable runs first, so the peak RSS printed after them is theirs alone.
+    let mut stores = args.store.clone();
+    stores.sort_by_key(|s| s != "durable");
+    let mut figures = Vec::new();
+    let mut sample = None;
+    let mut last_store = None;
+    for store in &stores {
+        if last_store.is_some_and(|l: &str| l != store.as_str()) {
+            print_memory(&format!("the {} runs", last_store.unwrap_or_default()));
+        }
+        for &subs in &args.subscriptions {
+            let (f, s) = run_one(&args, &sink, store, subs.max(1)).await?;
+            figures.push(f);
+            sample = sample.or(s);
+        }
+        last_store = Some(store.as_str());
+    }
+    print_memory("every run");
 
     let Some(sample) = sample else {
         return Err("the sink received no delivery to use as the baseline's body".into());
     };
     sink.reset();
-    let total = expected.max(1);
-    let bare = load::baseline(&sink, &sample, total, args.concurrency).await?;
-    let ours = outcome.deliveries_per_sec();
+    let total = 60_000;
+    let bare = load::baseline(&sink, &sample, total, BASELINE_CONNECTIONS).await?;
     println!(
-        "baseline: bare pooled reqwest client, same {}-byte body and webhook headers, same sink, concurrency {}",
+        "\nbaselines, same sink, same {}-byte body and webhook headers, {BASELINE_CONNECTIONS} connections:",
         sample.body.len(),
-        args.concurrency
     );
-    println!("  requests/s           {bare:.0} ({total} requests)");
-    println!(
-        "  ratio                switchboard deliveries/s ÷ bare client requests/s = {:.2} (target ≥ 0.50)",
-        ours / bare.max(1e-9)
-    );
-    println!(
-        "  vs conventional      {:.1}× the ~{CONVENTIONAL_DELIVERIES_PER_SEC:.0} deliveries/s of a conventional webhook server (not measured here; target ≥ 10×)",
-        ours / CONVENTIONAL_DELIVERIES_PER_SEC
-    );
+    println!("  bare pooled reqwest client  {bare:.0} requests/s ({total} requests)");
+    let mut wrk = None;
     if args.wrk_secs > 0 {
         sink.reset();
-        match load::wrk(&sink, &sample, args.concurrency, args.wrk_secs) {
+        wrk = load::wrk(&sink, &sample, BASELINE_CONNECTIONS, args.wrk_secs);
+        match wrk {
             Some(rate) => println!(
-                "  wrk (1 thread, {} connections, {} s) {rate:.0} requests/s; switchboard ÷ wrk = {:.2}",
-                args.concurrency,
-                args.wrk_secs,
-                ours / rate.max(1e-9)
+                "  wrk (1 thread, {} s)          {rate:.0} requests/s",
+                args.wrk_secs
             ),
             None => println!("  wrk                  not installed (apt-get install wrk), skipped"),
         }
     }
     sink.stop();
-    if recorded != expected || outcome.distinct_pairs != expected || outcome.rejected > 0 {
+    println!("\nsummary (deliveries/s ÷ the baselines' requests/s, same run):");
+    println!("  | run | deliveries/s | ÷ wrk | ÷ bare client | × a conventional server (~{CONVENTIONAL_DELIVERIES_PER_SEC:.0}/s) |");
+    for f in &figures {
+        let ratio = |base: f64| f.deliveries_per_sec / base.max(1e-9);
+        println!(
+            "  | {} | {:.0} | {} | {:.3} | {:.1}× |{}",
+            f.label,
+            f.deliveries_per_sec,
+            wrk.map_or("-".into(), |w| format!("{:.3}", ratio(w))),
+            ratio(bare),
+            f.deliveries_per_sec / CONVENTIONAL_DELIVERIES_PER_SEC,
+            if f.ok { "" } else { " NOT ALL DELIVERED" }
+        );
+    }
+    if figures.iter().any(|f| !f.ok) {
         return Err("not every (event, subscription) pair was delivered and recorded".into());
     }
     Ok(())

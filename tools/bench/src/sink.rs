@@ -1,7 +1,9 @@
-//! A loopback HTTP subscriber built to be cheap: it answers 204 at once, and for deliveries
-//! (requests carrying `webhook-id`) records when each arrived and for which event, so the
-//! load run can tell end-to-end latency and that every (event, subscription) pair arrived.
+//! The loopback subscriber deliveries go to: nginx when installed ([`crate::nginx`]), else a
+//! built-in one built to be cheap. Either answers 204 at once, and for deliveries (requests
+//! carrying `webhook-id`) records when each arrived and for which event, so the load run can
+//! tell end-to-end latency and that every (event, subscription) pair arrived.
 
+use crate::nginx::Nginx;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
@@ -48,9 +50,11 @@ pub struct Sink {
     pub addr: SocketAddr,
     state: Arc<State>,
     stop: watch::Sender<bool>,
+    /// When set, deliveries go to nginx and are counted from its log.
+    nginx: Option<Arc<Nginx>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -127,22 +131,60 @@ impl Sink {
                 });
             }
         });
-        Ok(Self { addr, state, stop })
+        Ok(Self {
+            addr,
+            state,
+            stop,
+            nginx: None,
+        })
+    }
+
+    /// nginx when it is installed, else the built-in sink.
+    pub async fn nginx_or_builtin() -> Result<Self, String> {
+        let builtin = Self::start()
+            .await
+            .map_err(|e| format!("cannot start the sink: {e}"))?;
+        Ok(match Nginx::start()? {
+            Some(n) => Self {
+                addr: n.addr,
+                nginx: Some(Arc::new(n)),
+                ..builtin
+            },
+            None => builtin,
+        })
+    }
+
+    /// What answers the deliveries.
+    pub fn describe(&self) -> &'static str {
+        if self.nginx.is_some() {
+            "nginx (1 process, access log of webhook ids)"
+        } else {
+            "built-in hyper sink (nginx not installed)"
+        }
     }
 
     /// Requests received since the last reset (deliveries and anything else).
     pub fn requests(&self) -> usize {
+        if let Some(n) = &self.nginx {
+            return n.requests();
+        }
         self.state.requests.load(Ordering::Acquire)
     }
 
     /// Forgets what was received.
     pub fn reset(&self) {
+        if let Some(n) = &self.nginx {
+            n.reset();
+        }
         lock(&self.state.arrivals).clear();
         *lock(&self.state.sample) = None;
         self.state.requests.store(0, Ordering::Release);
     }
 
     pub fn take_arrivals(&self) -> Vec<Arrival> {
+        if let Some(n) = &self.nginx {
+            return n.arrivals();
+        }
         std::mem::take(&mut *lock(&self.state.arrivals))
     }
 
@@ -152,6 +194,9 @@ impl Sink {
 
     /// Waits until at least `n` requests arrived, or `deadline` passes; returns the count.
     pub async fn wait_for(&self, n: usize, deadline: tokio::time::Instant) -> usize {
+        if let Some(nginx) = &self.nginx {
+            return nginx.wait_for(n, deadline).await;
+        }
         self.state.target.store(n, Ordering::Release);
         loop {
             let notified = self.state.reached.notified();
@@ -169,6 +214,9 @@ impl Sink {
     }
 
     pub fn stop(&self) {
+        if let Some(n) = &self.nginx {
+            n.stop();
+        }
         let _ = self.stop.send(true);
     }
 }

@@ -10,7 +10,9 @@ mod stores;
 
 pub use flow::MemoryFlowStore;
 pub use queue::MemoryQueue;
-pub use stores::{MemoryConfigStore, MemoryDedupStore, MemoryDeliveryStore, MemoryEventStore};
+pub use stores::{
+    MemoryConfigStore, MemoryDedupStore, MemoryDeliveryStore, MemoryEventStore, MemoryLimits,
+};
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every critical
 /// section here leaves the data consistent, so poisoning carries no meaning.

@@ -12,8 +12,70 @@ use crate::ports::{
     PageRequest, Record,
 };
 use async_trait::async_trait;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
+
+/// How much `serve --memory` keeps: past either cap the oldest records are dropped first,
+/// as are records past their retention. Without caps the store grows with every event
+/// (about 14 KB per event with its three attempts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimits {
+    /// Events kept (their envelopes and raw requests).
+    pub events: usize,
+    /// Delivery attempts kept.
+    pub attempts: usize,
+}
+
+impl MemoryLimits {
+    /// No cap (tests, benchmarks of the unbounded store).
+    pub const UNBOUNDED: Self = Self {
+        events: usize::MAX,
+        attempts: usize::MAX,
+    };
+}
+
+impl Default for MemoryLimits {
+    /// What `serve --memory` keeps unless told otherwise: about 150 MB at most.
+    fn default() -> Self {
+        Self {
+            events: 10_000,
+            attempts: 50_000,
+        }
+    }
+}
+
+/// Records by key, with their insertion order and expiry: the oldest go first once there
+/// are more than `cap`, and any whose retention has passed go when a write reaches them.
+struct Bounded<K, V> {
+    map: BTreeMap<K, V>,
+    order: VecDeque<(K, Timestamp)>,
+    cap: usize,
+}
+
+impl<K: Ord + Clone, V> Bounded<K, V> {
+    fn new(cap: usize) -> Self {
+        Self {
+            map: BTreeMap::new(),
+            order: VecDeque::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    fn insert(&mut self, key: K, value: V, expires_at: Timestamp) {
+        if self.map.insert(key.clone(), value).is_none() {
+            self.order.push_back((key, expires_at));
+        }
+        let now = crate::domain::time::now();
+        // Records arrive in time order with one retention, so the expired ones are in front.
+        while let Some((key, expires)) = self.order.front() {
+            if self.map.len() <= self.cap && *expires > now {
+                break;
+            }
+            self.map.remove(key);
+            self.order.pop_front();
+        }
+    }
+}
 
 /// Sources or subscriptions, by id.
 pub struct MemoryConfigStore<T> {
@@ -76,20 +138,43 @@ impl<T: Record> ConfigStore<T> for MemoryConfigStore<T> {
     }
 }
 
-#[derive(Default)]
 pub struct MemoryEventStore {
-    events: Mutex<HashMap<String, StoredEvent>>,
+    events: Mutex<Bounded<String, StoredEvent>>,
+}
+
+impl Default for MemoryEventStore {
+    fn default() -> Self {
+        Self::with_limit(usize::MAX)
+    }
+}
+
+impl MemoryEventStore {
+    /// Keeps at most `max` events, dropping the oldest first.
+    pub fn with_limit(max: usize) -> Self {
+        Self {
+            events: Mutex::new(Bounded::new(max)),
+        }
+    }
+
+    /// Events held now.
+    pub fn len(&self) -> usize {
+        lock(&self.events).map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[async_trait]
 impl EventStore for MemoryEventStore {
-    async fn put(&self, event: &StoredEvent, _expires_at: Timestamp) -> StoreResult<()> {
-        lock(&self.events).insert(event.envelope.id.clone(), event.clone());
+    async fn put(&self, event: &StoredEvent, expires_at: Timestamp) -> StoreResult<()> {
+        lock(&self.events).insert(event.envelope.id.clone(), event.clone(), expires_at);
         Ok(())
     }
 
     async fn get(&self, id: &str) -> StoreResult<Option<StoredEvent>> {
-        Ok(lock(&self.events).get(id).cloned())
+        Ok(lock(&self.events).map.get(id).cloned())
     }
 }
 
@@ -157,6 +242,7 @@ impl EventQueries for MemoryEventStore {
             None => None,
         };
         let items = lock(&self.events)
+            .map
             .values()
             .filter(|e| query.matches(&e.envelope))
             .map(|e| {
@@ -173,14 +259,37 @@ impl EventQueries for MemoryEventStore {
 }
 
 /// Attempts keyed like the DynamoDB table: (event id, subscription id, attempt number).
-#[derive(Default)]
 pub struct MemoryDeliveryStore {
-    attempts: Mutex<BTreeMap<(String, String, u32), Attempt>>,
+    attempts: Mutex<Bounded<(String, String, u32), Attempt>>,
+}
+
+impl Default for MemoryDeliveryStore {
+    fn default() -> Self {
+        Self::with_limit(usize::MAX)
+    }
+}
+
+impl MemoryDeliveryStore {
+    /// Keeps at most `max` attempts, dropping the oldest first.
+    pub fn with_limit(max: usize) -> Self {
+        Self {
+            attempts: Mutex::new(Bounded::new(max)),
+        }
+    }
+
+    /// Attempts held now.
+    pub fn len(&self) -> usize {
+        lock(&self.attempts).map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[async_trait]
 impl DeliveryStore for MemoryDeliveryStore {
-    async fn record(&self, attempt: &Attempt, _expires_at: Timestamp) -> StoreResult<()> {
+    async fn record(&self, attempt: &Attempt, expires_at: Timestamp) -> StoreResult<()> {
         let key = (
             attempt.event_id.clone(),
             attempt.subscription_id.clone(),
@@ -188,12 +297,13 @@ impl DeliveryStore for MemoryDeliveryStore {
         );
         let mut attempts = lock(&self.attempts);
         if attempts
+            .map
             .get(&key)
             .is_some_and(|a| a.status == AttemptStatus::Succeeded)
         {
             return Err(StoreError::Conflict);
         }
-        attempts.insert(key, attempt.clone());
+        attempts.insert(key, attempt.clone(), expires_at);
         Ok(())
     }
 
@@ -205,6 +315,7 @@ impl DeliveryStore for MemoryDeliveryStore {
         let attempts = lock(&self.attempts);
         let after = page.cursor.as_deref().map(parse_cursor).transpose()?;
         let mut items: Vec<Attempt> = attempts
+            .map
             .range((event_id.to_owned(), String::new(), 0)..)
             .take_while(|((e, _, _), _)| e == event_id)
             .filter(|((_, s, n), _)| {
@@ -233,6 +344,7 @@ impl DeliveryStore for MemoryDeliveryStore {
         let attempts = lock(&self.attempts);
         let mut latest: BTreeMap<String, (u32, AttemptStatus)> = BTreeMap::new();
         for ((_, sub, n), a) in attempts
+            .map
             .range((event_id.to_owned(), String::new(), 0)..)
             .take_while(|((e, _, _), _)| e == event_id)
         {
@@ -272,6 +384,7 @@ impl DeliveryQueries for MemoryDeliveryStore {
             _ => None,
         };
         let items = lock(&self.attempts)
+            .map
             .values()
             .filter(|a| query.matches(a))
             .filter(|a| {

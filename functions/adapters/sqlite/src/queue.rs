@@ -270,20 +270,41 @@ impl QueueConsumer for SqliteQueue {
     }
 
     async fn delete(&self, receipt: &str) -> StoreResult<()> {
+        let mut results = self.delete_many(&[receipt.to_owned()]).await;
+        results.pop().unwrap_or(Ok(()))
+    }
+
+    /// Every receipt in one write (one commit for a poller's whole batch).
+    async fn delete_many(&self, receipts: &[String]) -> Vec<StoreResult<()>> {
         // Like SQS (and the in-memory queue), a stale or unknown receipt deletes nothing.
-        let Some((seq, count)) = receipt
-            .split_once('.')
-            .and_then(|(s, c)| Some((s.parse::<i64>().ok()?, c.parse::<u32>().ok()?)))
-        else {
-            return Ok(());
-        };
-        self.db
+        let keys: Vec<(i64, u32)> = receipts
+            .iter()
+            .filter_map(|r| {
+                let (s, c) = r.split_once('.')?;
+                Some((s.parse::<i64>().ok()?, c.parse::<u32>().ok()?))
+            })
+            .collect();
+        let written = self
+            .db
             .write(move |conn| {
-                conn.prepare_cached("DELETE FROM queue WHERE seq = ?1 AND receive_count = ?2")
-                    .and_then(|mut s| s.execute(params![seq, count]))
+                let mut stmt = conn
+                    .prepare_cached("DELETE FROM queue WHERE seq = ?1 AND receive_count = ?2")
                     .map_err(db_err)?;
+                for (seq, count) in keys {
+                    stmt.execute(params![seq, count]).map_err(db_err)?;
+                }
                 Ok(())
             })
-            .await
+            .await;
+        match written {
+            Ok(()) => receipts.iter().map(|_| Ok(())).collect(),
+            Err(e) => {
+                let why = e.to_string();
+                receipts
+                    .iter()
+                    .map(|_| Err(StoreError::Unavailable(why.clone())))
+                    .collect()
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The pooled HTTP client that makes one delivery attempt.
 
 use super::guard::{find_refusal, GuardedResolver, Lookup, Policy, SystemLookup};
-use super::render::render;
+use super::render::{render_with, EnvelopeJson};
 use super::signing::signature_header;
 use crate::domain::attempt::{ErrorKind, RESPONSE_EXCERPT_BYTES};
 use crate::domain::time::{now, Timestamp};
@@ -128,6 +128,17 @@ impl DeliveryClient {
 
     /// Makes one attempt. Never fails: every failure is described in the outcome.
     pub async fn deliver(&self, sub: &Subscription, event: &StoredEvent) -> Outcome {
+        self.deliver_with(sub, event, &EnvelopeJson::default())
+            .await
+    }
+
+    /// [`Self::deliver`], sharing the event's serialised envelope with its other attempts.
+    pub async fn deliver_with(
+        &self,
+        sub: &Subscription,
+        event: &StoredEvent,
+        envelope: &EnvelopeJson,
+    ) -> Outcome {
         let attempted_at = now();
         let started = Instant::now();
         let mut outcome = Outcome {
@@ -142,7 +153,7 @@ impl DeliveryClient {
             error: None,
             attempted_at,
         };
-        let rendered = match render(sub, event) {
+        let rendered = match render_with(sub, event, envelope) {
             Ok(r) => r,
             Err(e) => {
                 outcome.error_kind = Some(ErrorKind::Request);

@@ -22,7 +22,7 @@ pub struct Rendered {
     pub query: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum RenderError {
     #[error("template error: {0}")]
     Template(String),
@@ -30,7 +30,33 @@ pub enum RenderError {
     Serialise(String),
 }
 
+/// An event's envelope as JSON, serialised at most once however many subscriptions of the
+/// event want the envelope format (the fan-out shares one).
+#[derive(Debug, Default)]
+pub struct EnvelopeJson(std::sync::OnceLock<Result<Bytes, RenderError>>);
+
+impl EnvelopeJson {
+    fn get(&self, event: &StoredEvent) -> Result<Bytes, RenderError> {
+        self.0
+            .get_or_init(|| {
+                serde_json::to_vec(&event.envelope)
+                    .map(Bytes::from)
+                    .map_err(|e| RenderError::Serialise(e.to_string()))
+            })
+            .clone()
+    }
+}
+
 pub fn render(sub: &Subscription, event: &StoredEvent) -> Result<Rendered, RenderError> {
+    render_with(sub, event, &EnvelopeJson::default())
+}
+
+/// [`render`], taking the envelope's JSON from `envelope` (filled on first use).
+pub fn render_with(
+    sub: &Subscription,
+    event: &StoredEvent,
+    envelope: &EnvelopeJson,
+) -> Result<Rendered, RenderError> {
     let rendered = match sub.format {
         Format::Raw => Rendered {
             body: event.raw.body.clone(),
@@ -38,9 +64,7 @@ pub fn render(sub: &Subscription, event: &StoredEvent) -> Result<Rendered, Rende
             query: event.raw.query.clone().filter(|q| !q.is_empty()),
         },
         Format::Envelope => Rendered {
-            body: serde_json::to_vec(&event.envelope)
-                .map(Bytes::from)
-                .map_err(|e| RenderError::Serialise(e.to_string()))?,
+            body: envelope.get(event)?,
             content_type: Some("application/json".into()),
             query: None,
         },

@@ -44,6 +44,7 @@ use record::{attempt_record, Pair};
 use crate::config::Settings;
 use crate::delivery::client::{redact_url, ClientOptions};
 use crate::delivery::guard::{Policy, UnknownClass};
+use crate::delivery::render::EnvelopeJson;
 use crate::delivery::retry::jitter;
 use crate::delivery::{DeliveryClient, Outcome};
 use crate::domain::attempt::AttemptStatus;
@@ -65,6 +66,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
+
+/// Which attempt of a pair is being made, and the event's envelope shared by its pairs.
+#[derive(Clone, Copy)]
+struct Try<'a> {
+    n: u32,
+    trigger: Trigger,
+    envelope: &'a EnvelopeJson,
+}
 
 /// One message of a batch, whatever carried it (SQS event, poller).
 #[derive(Debug, Clone)]
@@ -288,9 +297,18 @@ impl Dispatcher {
             }
             return Ok(());
         }
-        let results = futures::future::join_all(
-            pending.map(|sub| self.gated(event, sub, Ticket::initial(), subscriptions, permits)),
-        )
+        // One serialised envelope for every subscription of the event.
+        let envelope = EnvelopeJson::default();
+        let results = futures::future::join_all(pending.map(|sub| {
+            self.gated(
+                event,
+                sub,
+                Ticket::initial(),
+                &envelope,
+                subscriptions,
+                permits,
+            )
+        }))
         .await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
         Ok(())
@@ -343,7 +361,8 @@ impl Dispatcher {
             self.record(&record, &event).await?;
             return self.after_attempt(&event, &sub, record.status).await;
         }
-        self.gated(&event, &sub, ticket, subscriptions, permits)
+        let envelope = EnvelopeJson::default();
+        self.gated(&event, &sub, ticket, &envelope, subscriptions, permits)
             .await
     }
 
@@ -354,6 +373,7 @@ impl Dispatcher {
         event: &StoredEvent,
         sub: &Subscription,
         ticket: Ticket,
+        envelope: &EnvelopeJson,
         subscriptions: &[Subscription],
         permits: &Slots,
     ) -> Result<(), DispatchError> {
@@ -362,8 +382,13 @@ impl Dispatcher {
             trigger,
             rate_slot,
         } = ticket;
+        let this = Try {
+            n,
+            trigger,
+            envelope,
+        };
         if sub.ordering.is_none() && sub.rate_limit_per_second.is_none() {
-            self.attempt(event, sub, n, trigger, subscriptions, permits)
+            self.attempt(event, sub, this, subscriptions, permits)
                 .await?;
             return Ok(());
         }
@@ -374,32 +399,37 @@ impl Dispatcher {
             flow::Gate::Deferred => Ok(()),
             flow::Gate::Go => {
                 let status = self
-                    .attempt(event, sub, n, trigger, subscriptions, permits)
+                    .attempt(event, sub, this, subscriptions, permits)
                     .await?;
                 self.after_attempt(event, sub, status).await
             }
         }
     }
 
-    /// Makes attempt `n` of a pair, queues the next one if it failed, then records it.
+    /// Makes attempt `n` of a pair, queues the next one if it failed, then records it (each
+    /// attempt as soon as it ends: a crash then re-sends only the pairs without a record).
     /// The retry is queued before the record is written: if recording fails the message is
     /// retried, and the duplicate retry is skipped by the attempt-number check.
     async fn attempt(
         &self,
         event: &StoredEvent,
         sub: &Subscription,
-        n: u32,
-        trigger: Trigger,
+        this: Try<'_>,
         subscriptions: &[Subscription],
         permits: &Slots,
     ) -> Result<AttemptStatus, DispatchError> {
+        let Try {
+            n,
+            trigger,
+            envelope,
+        } = this;
         // Every log line of an attempt names the event, subscription, call and attempt.
         let call_id = event.envelope.call_id().unwrap_or_default();
         let span = tracing::info_span!("delivery", event_id = %event.envelope.id, subscription_id = %sub.id, %call_id, attempt = n);
         async {
             let outcome = {
                 let _permit = permits.start(self.client.timeout_for(sub)).await?;
-                self.client.deliver(sub, event).await
+                self.client.deliver_with(sub, event, envelope).await
             };
             let (mut status, mut next_at) = self.decide(sub, n, &outcome);
             let mut disabled = None;

@@ -41,12 +41,13 @@ pub async fn run(
             })
             .collect();
         let failed = dispatcher.handle_batch(records).await;
-        // Deleted together: a store that groups commits (SQLite) takes them in one.
-        let deletes = messages
+        // Deleted together: one write for the batch on a store that commits (SQLite).
+        let done: Vec<String> = messages
             .iter()
             .filter(|m| !failed.contains(&m.message_id))
-            .map(|m| consumer.delete(&m.receipt));
-        for result in futures::future::join_all(deletes).await {
+            .map(|m| m.receipt.clone())
+            .collect();
+        for result in consumer.delete_many(&done).await {
             if let Err(e) = result {
                 tracing::warn!(error = %e, "delete failed; the message will be seen again");
             }

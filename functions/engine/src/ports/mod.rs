@@ -49,6 +49,11 @@ pub trait QueueConsumer: Send + Sync {
     /// Up to `max` messages, waiting at most `wait` for the first.
     async fn receive(&self, max: usize, wait: Duration) -> StoreResult<Vec<ReceivedMessage>>;
     async fn delete(&self, receipt: &str) -> StoreResult<()>;
+    /// Deletes several messages, one result per receipt in order. A store that commits
+    /// writes (SQLite) does it in one transaction; the default deletes one by one.
+    async fn delete_many(&self, receipts: &[String]) -> Vec<StoreResult<()>> {
+        futures::future::join_all(receipts.iter().map(|r| self.delete(r))).await
+    }
 }
 
 /// A record with a string id, kept in a small configuration table (sources, subscriptions).

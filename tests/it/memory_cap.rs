@@ -1,0 +1,218 @@
+//! `serve --memory` keeps at most its configured number of events and attempts: the oldest
+//! go first, the newest stay, and so do records still within the cap.
+
+use bytes::Bytes;
+use switchboard_core::adapters::memory::{MemoryDeliveryStore, MemoryEventStore};
+use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
+use switchboard_core::domain::envelope::{Envelope, RawRequest, StoredEvent};
+use switchboard_core::domain::time::{now, Timestamp};
+use switchboard_core::domain::Attempt;
+use switchboard_core::ports::{DeliveryStore, EventStore};
+
+fn event(id: &str) -> StoredEvent {
+    StoredEvent {
+        envelope: Envelope {
+            id: id.into(),
+            event_type: "call.ended".into(),
+            provider_event: None,
+            source: "hipcall-main".into(),
+            occurred_at: None,
+            received_at: now(),
+            call: None,
+            data: None,
+            raw_unparsed: false,
+        },
+        raw: RawRequest {
+            method: "POST".into(),
+            content_type: None,
+            query: None,
+            body: Bytes::from_static(b"{}"),
+        },
+        dedup_key: None,
+    }
+}
+
+fn attempt(event_id: &str, n: u32) -> Attempt {
+    Attempt {
+        event_id: event_id.into(),
+        subscription_id: "sub_1".into(),
+        attempt: n,
+        status: AttemptStatus::Succeeded,
+        trigger: Trigger::Initial,
+        url: "http://127.0.0.1:9/".into(),
+        method: "POST".into(),
+        request_headers: Default::default(),
+        http_status: Some(204),
+        duration_ms: 1,
+        response_excerpt: None,
+        error_kind: None,
+        error: None,
+        next_attempt_at: None,
+        held_behind: None,
+        attempted_at: now(),
+        source: "hipcall-main".into(),
+        event_type: "call.ended".into(),
+        call_id: None,
+        truncated: Vec::new(),
+    }
+}
+
+fn in_a_day() -> Timestamp {
+    now() + chrono::Duration::days(1)
+}
+
+#[tokio::test]
+async fn the_event_cap_holds_and_drops_the_oldest_first() {
+    let store = MemoryEventStore::with_limit(100);
+    for i in 0..1_000 {
+        store
+            .put(&event(&format!("evt_{i:04}")), in_a_day())
+            .await
+            .unwrap();
+        assert!(store.len() <= 100, "{} events held after {i}", store.len());
+    }
+    assert_eq!(store.len(), 100);
+    assert!(store.get("evt_0000").await.unwrap().is_none());
+    assert!(store.get("evt_0899").await.unwrap().is_none());
+    assert!(store.get("evt_0900").await.unwrap().is_some());
+    assert!(store.get("evt_0999").await.unwrap().is_some());
+    // Writing an event again does not count it twice.
+    store.put(&event("evt_0999"), in_a_day()).await.unwrap();
+    assert!(store.get("evt_0900").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn the_attempt_cap_holds_and_drops_the_oldest_first() {
+    let store = MemoryDeliveryStore::with_limit(30);
+    for i in 0..300 {
+        for n in 1..=3 {
+            store
+                .record(&attempt(&format!("evt_{i:04}"), n), in_a_day())
+                .await
+                .unwrap();
+        }
+        assert!(store.len() <= 30, "{} attempts held after {i}", store.len());
+    }
+    assert_eq!(store.len(), 30);
+    assert!(store
+        .latest_by_subscription("evt_0289")
+        .await
+        .unwrap()
+        .is_empty());
+    let newest = store.latest_by_subscription("evt_0299").await.unwrap();
+    assert_eq!(
+        newest,
+        vec![("sub_1".to_owned(), 3, AttemptStatus::Succeeded)]
+    );
+}
+
+#[tokio::test]
+async fn records_past_their_retention_go_even_under_the_cap() {
+    let events = MemoryEventStore::with_limit(100);
+    let deliveries = MemoryDeliveryStore::with_limit(100);
+    let past = now() - chrono::Duration::seconds(1);
+    events.put(&event("evt_old"), past).await.unwrap();
+    deliveries
+        .record(&attempt("evt_old", 1), past)
+        .await
+        .unwrap();
+    events.put(&event("evt_new"), in_a_day()).await.unwrap();
+    deliveries
+        .record(&attempt("evt_new", 1), in_a_day())
+        .await
+        .unwrap();
+    assert!(events.get("evt_old").await.unwrap().is_none());
+    assert!(events.get("evt_new").await.unwrap().is_some());
+    assert_eq!(events.len(), 1);
+    assert_eq!(deliveries.len(), 1);
+}
+
+#[tokio::test]
+async fn serve_memory_keeps_only_the_newest_events_and_attempts_it_is_allowed() {
+    use crate::support::{sink::Sink, ADMIN_TOKEN, HIPCALL_CALL_HANGUP};
+    use switchboard_cli::serve::{self, ServeConfig};
+    use switchboard_core::adapters::memory::MemoryLimits;
+    use switchboard_core::redact::Secret;
+
+    // Given serve --memory holding at most 5 events and 8 attempts, one subscription
+    let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+    config.memory_limits = MemoryLimits {
+        events: 5,
+        attempts: 8,
+    };
+    let running = serve::start(config).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    let crm = Sink::start().await;
+    let admin = |path: &str, body: String| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .body(body)
+    };
+    let r = admin(
+        "/admin/sources",
+        r#"{"id":"hipcall-main","provider":"hipcall","verification":{"type":"none"}}"#.into(),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let sub = serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.ended"]});
+    let r = admin("/admin/subscriptions", sub.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // When 30 distinct calls end, one after the other
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let body = HIPCALL_CALL_HANGUP.replace(
+            "2483a75a-56a2-41f1-991b-92b1667e324a",
+            &format!("2483a75a-56a2-41f1-991b-{i:012}"),
+        );
+        let r = http
+            .post(format!("{base}/hooks/hipcall-main"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let json: serde_json::Value = r.json().await.unwrap();
+        let id = json["id"].as_str().unwrap().to_owned();
+        // (its attempt on record before the next event, so that the order is known)
+        assert!(
+            crate::support::eventually(10, || async {
+                running
+                    .ports
+                    .deliveries
+                    .latest_by_subscription(&id)
+                    .await
+                    .is_ok_and(|l| l.len() == 1)
+            })
+            .await
+        );
+        ids.push(id);
+    }
+
+    // Then every event was delivered, but only the 5 newest events are kept, and of the
+    // attempts only the newest 8
+    assert_eq!(crm.count(), 30);
+    for (i, id) in ids.iter().enumerate() {
+        let event = running.ports.events.get(id).await.unwrap();
+        assert_eq!(event.is_some(), i >= 25, "event {i}");
+        let attempts = running
+            .ports
+            .deliveries
+            .latest_by_subscription(id)
+            .await
+            .unwrap();
+        assert_eq!(
+            attempts.len(),
+            usize::from(i >= 22),
+            "attempts of event {i}"
+        );
+    }
+    assert_eq!(running.stop().await, 0);
+}
