@@ -144,7 +144,7 @@ async fn a_duplicate_losing_to_a_recorded_success_is_not_recorded_nor_re_sent() 
     let sink = Sink::replying(move |_, n| {
         if n == 0 {
             let recorded = store
-                .record(&success, now())
+                .record(&success, now() + chrono::Duration::days(1))
                 .now_or_never()
                 .expect("the in-memory store does not wait");
             assert!(recorded.is_ok(), "{recorded:?}");
@@ -184,7 +184,11 @@ async fn a_retry_is_skipped_when_any_earlier_attempt_succeeded() {
     failed.attempt = 2;
     failed.status = AttemptStatus::Retrying;
     failed.trigger = Trigger::Retry;
-    h.store.inner.record(&failed, now()).await.unwrap();
+    h.store
+        .inner
+        .record(&failed, now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
 
     // When that duplicate's retry (attempt 3) comes due
     let retry = switchboard_core::domain::QueueMessage::Deliver {
