@@ -24,7 +24,7 @@ fn help_lists_the_benchmarks() {
         .collect();
     assert_eq!(
         commands,
-        ["local", "emulator", "lambda", "cost", "help"],
+        ["local", "flow", "emulator", "lambda", "cost", "help"],
         "{help}"
     );
 }
