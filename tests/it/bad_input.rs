@@ -6,13 +6,12 @@
 use crate::support::{self, aws, sink::Sink, ADMIN_TOKEN, HIPCALL_CALL_HANGUP};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchboard_cli::serve::{self, Running, ServeConfig};
+use switchboard_cli::serve::{self, Running};
 use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::dispatch::{BatchRecord, Dispatcher};
 use switchboard_core::domain::attempt::{AttemptStatus, ErrorKind};
 use switchboard_core::domain::{QueueMessage, StoredEvent};
 use switchboard_core::ports::PageRequest;
-use switchboard_core::redact::Secret;
 use switchboard_core::state::{Compose, Ports};
 
 struct Served {
@@ -24,7 +23,7 @@ struct Served {
 
 /// serve with a Hipcall source (`hipcall-main`, no verification) and a raw subscriber to `*`.
 async fn served() -> Served {
-    let config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+    let config = switchboard_test_support::serve::config();
     let running = serve::start(config).await.unwrap();
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();

@@ -12,8 +12,6 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use switchboard_cli::serve::ServeConfig;
-use switchboard_core::redact::Secret;
 use switchboard_test_support::serve::ServeHarness;
 
 const CALL_ID: &str = "2483a75a-56a2-41f1-991b-92b1667e324a";
@@ -236,7 +234,7 @@ fn notice() -> &'static str {
 #[tokio::test]
 async fn console_creates_a_subscription_shows_its_delivery_and_replays_it() {
     // Given serve with a Hipcall source, a CRM sink, chromedriver and a browser on the page
-    let config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+    let config = switchboard_test_support::serve::config();
     let sb = ServeHarness::with(config).await;
     sb.create_source("hipcall-main", "hipcall").await;
     let ServeHarness {

@@ -6,13 +6,12 @@ use crate::support::tempdir::TempDir;
 use crate::support::{sink::Sink, ADMIN_TOKEN};
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_cli::serve::{self, ServeConfig, Store};
+use switchboard_cli::serve::{self, Store};
 use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::adapters::sqlite::{Db, SqliteQueue, SyncMode, DB_FILE};
 use switchboard_core::domain::attempt::Trigger;
 use switchboard_core::domain::QueueMessage;
 use switchboard_core::ports::{EventQueue, QueueConsumer};
-use switchboard_core::redact::Secret;
 use switchboard_test_support::serve::ServeHarness;
 
 fn message(n: u32) -> QueueMessage {
@@ -118,7 +117,7 @@ async fn serve_keeps_config_records_and_scheduled_retries_across_a_restart() {
     // Given durable serve, a source, and a subscription whose sink fails at first
     let dir = TempDir::new("switchboard-serve-restart");
     let config = || {
-        let mut c = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+        let mut c = switchboard_test_support::serve::config();
         c.store = Store::durable(dir.path());
         c.drain_timeout = Duration::from_secs(5);
         c

@@ -16,12 +16,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchboard_cli::serve::{ServeConfig, Store};
+use switchboard_cli::serve::Store;
 use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::dispatch::Dispatcher;
 use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::ports::{DeliveryStore, PageRequest};
-use switchboard_core::redact::Secret;
 use switchboard_core::state::{Compose, Ports};
 use switchboard_test_support::serve::ServeHarness;
 
@@ -154,7 +153,7 @@ async fn burst_through_durable_serve_delivers_every_pair_once_on_record() {
 async fn serve_burst(label: &str, store: Store) {
     let events = size("SWITCHBOARD_LOAD_EVENTS", 10_000, 100_000);
     // Given serve on a free port, a Hipcall source and three subscribers to call.ended
-    let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+    let mut config = switchboard_test_support::serve::config();
     config.store = store;
     let sb = ServeHarness::with(config).await;
     sb.create_source("hipcall-main", "hipcall").await;

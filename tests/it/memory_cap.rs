@@ -130,12 +130,11 @@ async fn records_past_their_retention_go_even_under_the_cap() {
 #[tokio::test]
 async fn serve_memory_keeps_only_the_newest_events_and_attempts_it_is_allowed() {
     use crate::support::{sink::Sink, ADMIN_TOKEN, HIPCALL_CALL_HANGUP};
-    use switchboard_cli::serve::{self, ServeConfig};
+    use switchboard_cli::serve::{self};
     use switchboard_core::adapters::memory::MemoryLimits;
-    use switchboard_core::redact::Secret;
 
     // Given serve --memory holding at most 5 events and 8 attempts, one subscription
-    let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+    let mut config = switchboard_test_support::serve::config();
     config.memory_limits = MemoryLimits {
         events: 5,
         attempts: 8,

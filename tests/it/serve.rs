@@ -2,13 +2,12 @@
 
 use crate::support::{sink::Sink, ADMIN_TOKEN};
 use std::time::Duration;
-use switchboard_cli::serve::{self, ServeConfig};
-use switchboard_core::redact::Secret;
+use switchboard_cli::serve::{self};
 
 #[tokio::test]
 async fn serve_relays_a_hipcall_call_end_over_http_and_drains_on_stop() {
     // Given serve on a free port and a CRM sink
-    let config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+    let config = switchboard_test_support::serve::config();
     let running = serve::start(config).await.unwrap();
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();

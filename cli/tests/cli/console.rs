@@ -7,8 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use switchboard_cli::serve::{self, ServeConfig};
-use switchboard_core::redact::Secret;
+use switchboard_cli::serve::{self};
 use switchboard_test_support::ADMIN_TOKEN;
 
 struct Console {
@@ -56,7 +55,7 @@ fn console(args: &[&str], env: &[(&str, &str)]) -> Console {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_in_front_of_serve_forwards_admin_calls_with_the_token() {
-    let config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+    let config = switchboard_test_support::serve::config();
     let running = serve::start(config).await.unwrap();
     let endpoint = format!("http://{}", running.addr);
     let c = console(&["--endpoint", &endpoint, "--token", ADMIN_TOKEN], &[]);

@@ -6,12 +6,11 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::Command;
-use switchboard_cli::serve::{self, Running, ServeConfig};
+use switchboard_cli::serve::{self, Running};
 use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
 use switchboard_core::domain::envelope::{CallInfo, Envelope, RawRequest, StoredEvent};
 use switchboard_core::domain::time::now;
 use switchboard_core::domain::Attempt;
-use switchboard_core::redact::Secret;
 use switchboard_test_support::ADMIN_TOKEN;
 
 struct Out {
@@ -84,7 +83,7 @@ fn ok(out: &Out) {
 }
 
 async fn start() -> Running {
-    let config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+    let config = switchboard_test_support::serve::config();
     serve::start(config).await.unwrap()
 }
 
@@ -653,7 +652,7 @@ async fn without_a_token_requests_are_sigv4_signed() {
 /// redriven with progress on stderr.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_list_show_and_redrive() {
-    let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+    let mut config = switchboard_test_support::serve::config();
     config.visibility = std::time::Duration::from_millis(100);
     config.max_receives = 1;
     let running = serve::start(config).await.unwrap();

@@ -4,8 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::process::Command;
-use switchboard_cli::serve::{self, ServeConfig};
-use switchboard_core::redact::Secret;
+use switchboard_cli::serve::{self};
 use switchboard_test_support::ADMIN_TOKEN;
 
 fn emulator() -> String {
@@ -41,7 +40,7 @@ fn switchboard(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stack_name_resolves_to_its_api_endpoint_output() {
     emulator();
-    let config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), Secret::new(ADMIN_TOKEN));
+    let config = switchboard_test_support::serve::config();
     let running = serve::start(config).await.unwrap();
     let api = format!("http://{}", running.addr);
     // Given a stack whose ApiEndpoint output is that URL
