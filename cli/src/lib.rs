@@ -8,3 +8,4 @@ pub mod http_server;
 pub mod metrics;
 pub mod ops;
 pub mod serve;
+pub mod stop_signal;

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use switchboard_cli::serve::{self, ServeConfig, Store};
+use switchboard_cli::stop_signal::StopSignal;
 use switchboard_cli::{discovery, ops};
 use switchboard_core::adapters::memory::MemoryLimits;
 use switchboard_core::adapters::sqlite::SyncMode;
@@ -137,6 +138,13 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
             sync: args.sync,
         }
     };
+    let mut stop_signal = match StopSignal::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot install the Ctrl-C/SIGTERM handlers: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let running = match serve::start(config).await {
         Ok(r) => r,
         Err(e) => {
@@ -163,9 +171,7 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
         println!("  CLI finds it via:  {}", path.display());
     }
     println!("Press Ctrl-C to drain and stop.");
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        eprintln!("error: cannot wait for Ctrl-C: {e}");
-    }
+    stop_signal.wait().await;
     eprintln!("stopping: draining the queue...");
     if let Some(path) = &announced {
         discovery::remove(path);
@@ -193,6 +199,13 @@ async fn run_console(global: ops::Global, args: switchboard_cli::console::Consol
         let listener = console::bind(&args).await?;
         Ok::<_, ops::client::CliError>((client, listener))
     };
+    let mut stop_signal = match StopSignal::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot install the Ctrl-C/SIGTERM handlers: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let (client, listener) = match started.await {
         Ok(s) => s,
         Err(e) => {
@@ -208,9 +221,7 @@ async fn run_console(global: ops::Global, args: switchboard_cli::console::Consol
     println!("Press Ctrl-C to stop.");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(console::serve(client, listener, args.allow_remote, stopped));
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        eprintln!("error: cannot wait for Ctrl-C: {e}");
-    }
+    stop_signal.wait().await;
     let _ = stop.send(true);
     match server.await {
         Ok(Ok(())) => ExitCode::SUCCESS,

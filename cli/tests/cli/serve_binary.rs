@@ -87,3 +87,31 @@ fn serve_binary_prints_url_and_token_and_stops_on_sigint() {
     }
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+/// A stop signal that arrives the moment the first banner line is out still drains and
+/// exits 0: the handlers are in place before serve says it is listening. SIGTERM is what
+/// a container runtime or service manager sends.
+#[test]
+fn serve_binary_drains_on_sigterm_sent_right_after_the_banner() {
+    let data_dir = std::env::temp_dir().join(format!("switchboard-term-{}", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.starts_with("Switchboard listening on "), "{first:?}");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Drain stdout so a full pipe cannot block the banner
+    for _ in lines.by_ref() {}
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "serve exited with {exit}");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
