@@ -28,3 +28,4 @@ mod scale_model;
 mod secrets;
 mod serve;
 mod support;
+mod trace_context;
