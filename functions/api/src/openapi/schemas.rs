@@ -165,6 +165,10 @@ fn subscription_fields(input: bool) -> Map<String, Value> {
         opt(json!({"type": "array", "maxItems": 20, "items": {"type": "integer", "minimum": 0, "maximum": 86_400}})),
     );
     p.insert("description".into(), opt(json!({"type": "string"})));
+    p.insert(
+        "failing_after".into(),
+        json!({"type": "integer", "minimum": 1, "maximum": 1000, "nullable": true, "description": "Consecutive failed attempts before delivery.failing is emitted; absent or null: the deployment's SWITCHBOARD_FAILING_AFTER (default 5)."}),
+    );
     p
 }
 
@@ -222,6 +226,18 @@ pub fn schemas() -> Value {
         json!({"type": "object", "properties": {"secret": {"type": "string"}, "expires_at": timestamp()}}),
     );
     subscription.insert("disabled_reason".into(), json!({"type": "string"}));
+    subscription.insert(
+        "failing_since".into(),
+        json!({"type": "string", "format": "date-time", "description": "Read-only: start of the current run of failed attempts."}),
+    );
+    subscription.insert(
+        "consecutive_failures".into(),
+        json!({"type": "integer", "minimum": 0, "description": "Read-only: failed attempts in a row, counted until delivery.failing is emitted."}),
+    );
+    subscription.insert(
+        "failing_reported_at".into(),
+        json!({"type": "string", "format": "date-time", "description": "Read-only: when delivery.failing was emitted for the current run; the next success emits delivery.recovered."}),
+    );
     subscription.insert(
         "version".into(),
         json!({"type": "integer", "minimum": 0, "description": "Read-only: 1 on create, +1 on every change (0 for a record stored before versions existed)."}),
