@@ -6,6 +6,7 @@ mod codec;
 mod config;
 mod dedup;
 mod deliveries;
+mod event_record;
 mod events;
 mod flow;
 mod index_query;
