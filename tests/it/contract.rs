@@ -883,7 +883,16 @@ async fn queries_contract(ports: &Ports) {
         assert!(matches!(r, Err(StoreError::InvalidCursor)), "{bad:?}");
     }
 
-    // Given attempts over three days (and one 40 days old)
+    // Given attempts over three days (and one 40 days old) of stored events (dispatch
+    // stores an event before its attempts; a call's attempts may be found through them)
+    for e in [
+        event_at("evt_1", "src-a", Some("c1"), hours(50)),
+        event_at("evt_2", "src-a", Some("c2"), hours(2)),
+        event_at("evt_3", "src-b", None, hours(1)),
+        event_at("evt_old", "src-a", Some("c2"), hours(40 * 24)),
+    ] {
+        ports.events.put(&e, expires).await.unwrap();
+    }
     use AttemptStatus::*;
     for a in [
         attempt_at("evt_1", "sub_a", 1, Retrying, Some("c1"), hours(50)),
@@ -1359,7 +1368,11 @@ mod emulator {
         let client = recorder.client(&sdk);
         let mut ports = Ports::aws(&sdk, &names);
         let events = Arc::new(DynamoEventStore::new(client.clone(), &names.events_table));
-        let deliveries = Arc::new(DynamoDeliveryStore::new(client, &names.deliveries_table));
+        let deliveries = Arc::new(DynamoDeliveryStore::new(
+            client,
+            &names.deliveries_table,
+            &names.events_table,
+        ));
         ports.events = events.clone();
         ports.event_queries = events;
         ports.deliveries = deliveries.clone();

@@ -277,12 +277,6 @@ pub async fn create_tables(sdk: &aws_config::SdkConfig, names: &AwsResources) {
                 include: attempt,
             },
             Gsi {
-                name: "by_call",
-                hash: "call_id",
-                range: "attempted_at",
-                include: attempt,
-            },
-            Gsi {
                 name: "failures",
                 hash: "failed_shard",
                 range: "attempted_key",

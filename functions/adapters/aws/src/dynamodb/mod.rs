@@ -2,6 +2,7 @@
 //! (the names `infra/template.yaml` declares) and the whole record as JSON in `doc`, so the
 //! mapping is one place and cannot drift field by field.
 
+mod call_attempts;
 mod codec;
 mod config;
 mod dedup;
