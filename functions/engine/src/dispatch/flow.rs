@@ -24,7 +24,7 @@ use crate::domain::subscription::Ordering;
 use crate::domain::time::{now, Timestamp};
 use crate::domain::{QueueMessage, StoredEvent, Subscription, Trigger};
 use crate::error::StoreError;
-use crate::ports::flow::{LaneEntry, LaneKey};
+use crate::ports::flow::{LaneEntry, LaneKey, Lease, SlotBlock};
 use crate::ports::MAX_QUEUE_DELAY;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -259,7 +259,7 @@ impl Dispatcher {
         if !self
             .ports
             .flow
-            .lane_lease(lane, &entry.order, at, until)
+            .lane_lease(lane, &entry.order, Lease { now: at, until })
             .await?
         {
             tracing::info!(event_id = %event.envelope.id, "another dispatcher is sending this lane's head");
@@ -395,7 +395,14 @@ impl Dispatcher {
                 let first = self
                     .ports
                     .flow
-                    .reserve(&sub.id, count, spacing(rate), at)
+                    .reserve(
+                        &sub.id,
+                        SlotBlock {
+                            count,
+                            spacing: spacing(rate),
+                            now: at,
+                        },
+                    )
                     .await?;
                 self.rate.keep(&sub.id, rate, first, count);
                 Ok(first)
