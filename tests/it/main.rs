@@ -16,6 +16,7 @@ mod durable;
 mod e2e_aws;
 mod faults;
 mod flow;
+mod history_upgrade;
 mod ingest_errors;
 mod lambda_events;
 mod limits;
