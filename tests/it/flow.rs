@@ -91,13 +91,7 @@ impl Pump {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
-                let records = received
-                    .iter()
-                    .map(|m| BatchRecord {
-                        message_id: m.message_id.clone(),
-                        body: m.body.clone(),
-                    })
-                    .collect();
+                let records = received.iter().map(BatchRecord::from).collect();
                 let failed = dispatcher.handle_batch(records).await;
                 for m in received.iter().filter(|m| !failed.contains(&m.message_id)) {
                     let _ = consumer.delete(&m.receipt).await;

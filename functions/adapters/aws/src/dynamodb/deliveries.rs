@@ -294,53 +294,58 @@ impl DeliveryQueries for DynamoDeliveryStore {
     }
 }
 
+/// The item of an attempt: its key, index attributes and record.
+pub(crate) fn attempt_item(attempt: &Attempt, expires_at: Timestamp) -> StoreResult<Item> {
+    let attempted_at = sortable(&attempt.attempted_at);
+    let day = attempted_at.get(..10).unwrap_or_default();
+    let sk = DynamoDeliveryStore::sort_key(&attempt.subscription_id, attempt.attempt);
+    let mut item = HashMap::from([
+        ("event_id".to_owned(), s(&attempt.event_id)),
+        ("sk".to_owned(), s(&sk)),
+        ("subscription_id".to_owned(), s(&attempt.subscription_id)),
+        (
+            "subscription_shard".to_owned(),
+            s(shard_key(
+                &attempt.subscription_id,
+                &attempt.event_id,
+                SUBSCRIPTION_SHARDS,
+            )),
+        ),
+        ("status".to_owned(), s(attempt.status.as_str())),
+        (
+            "recent_shard".to_owned(),
+            s(shard_key(day, &attempt.event_id, RECENT_SHARDS)),
+        ),
+        (
+            ATTEMPTED_KEY.to_owned(),
+            s(attempted_key(&attempted_at, &attempt.event_id, &sk)),
+        ),
+        ("expires_at".to_owned(), n(epoch_secs(&expires_at))),
+        (DOC.to_owned(), to_doc(attempt)?),
+    ]);
+    // Sparse: only attempts that did not succeed enter the failures index.
+    if attempt.status != AttemptStatus::Succeeded {
+        item.insert(
+            "failed_shard".to_owned(),
+            s(shard_key(
+                attempt.status.as_str(),
+                &attempt.event_id,
+                FAILURE_SHARDS,
+            )),
+        );
+    }
+    Ok(item)
+}
+
 #[async_trait]
 impl DeliveryStore for DynamoDeliveryStore {
     async fn record(&self, attempt: &Attempt, expires_at: Timestamp) -> StoreResult<()> {
-        let attempted_at = sortable(&attempt.attempted_at);
-        let day = attempted_at.get(..10).unwrap_or_default();
-        let sk = Self::sort_key(&attempt.subscription_id, attempt.attempt);
-        let mut item = HashMap::from([
-            ("event_id".to_owned(), s(&attempt.event_id)),
-            ("sk".to_owned(), s(&sk)),
-            ("subscription_id".to_owned(), s(&attempt.subscription_id)),
-            (
-                "subscription_shard".to_owned(),
-                s(shard_key(
-                    &attempt.subscription_id,
-                    &attempt.event_id,
-                    SUBSCRIPTION_SHARDS,
-                )),
-            ),
-            ("status".to_owned(), s(attempt.status.as_str())),
-            (
-                "recent_shard".to_owned(),
-                s(shard_key(day, &attempt.event_id, RECENT_SHARDS)),
-            ),
-            (
-                ATTEMPTED_KEY.to_owned(),
-                s(attempted_key(&attempted_at, &attempt.event_id, &sk)),
-            ),
-            ("expires_at".to_owned(), n(epoch_secs(&expires_at))),
-            (DOC.to_owned(), to_doc(attempt)?),
-        ]);
-        // Sparse: only attempts that did not succeed enter the failures index.
-        if attempt.status != AttemptStatus::Succeeded {
-            item.insert(
-                "failed_shard".to_owned(),
-                s(shard_key(
-                    attempt.status.as_str(),
-                    &attempt.event_id,
-                    FAILURE_SHARDS,
-                )),
-            );
-        }
         // Replaces a failed attempt of the same key, never a success.
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(attempt_item(attempt, expires_at)?))
             .condition_expression("attribute_not_exists(sk) OR #status <> :succeeded")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":succeeded", s(AttemptStatus::Succeeded.as_str()))

@@ -37,31 +37,36 @@ impl DynamoEventStore {
     }
 }
 
+/// The item of an event: its key, index attributes and record.
+pub(crate) fn event_item(event: &StoredEvent, expires_at: Timestamp) -> StoreResult<Item> {
+    let env = &event.envelope;
+    let received_at = sortable(&env.received_at);
+    let mut item = HashMap::from([
+        ("id".to_owned(), s(&env.id)),
+        ("source".to_owned(), s(&env.source)),
+        (
+            "source_shard".to_owned(),
+            s(shard_key(&env.source, &env.id, SOURCE_SHARDS)),
+        ),
+        ("received_at".to_owned(), s(&received_at)),
+        (
+            "received_key".to_owned(),
+            s(ordered_key(&received_at, &[&env.id])),
+        ),
+        ("expires_at".to_owned(), n(epoch_secs(&expires_at))),
+    ]);
+    item.extend(record_attributes(event)?);
+    insert_indexed(&mut item, "call_id", env.call_id());
+    Ok(item)
+}
+
 #[async_trait]
 impl EventStore for DynamoEventStore {
     async fn put(&self, event: &StoredEvent, expires_at: Timestamp) -> StoreResult<()> {
-        let env = &event.envelope;
-        let received_at = sortable(&env.received_at);
-        let mut item = HashMap::from([
-            ("id".to_owned(), s(&env.id)),
-            ("source".to_owned(), s(&env.source)),
-            (
-                "source_shard".to_owned(),
-                s(shard_key(&env.source, &env.id, SOURCE_SHARDS)),
-            ),
-            ("received_at".to_owned(), s(&received_at)),
-            (
-                "received_key".to_owned(),
-                s(ordered_key(&received_at, &[&env.id])),
-            ),
-            ("expires_at".to_owned(), n(epoch_secs(&expires_at))),
-        ]);
-        item.extend(record_attributes(event)?);
-        insert_indexed(&mut item, "call_id", env.call_id());
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(event_item(event, expires_at)?))
             .send()
             .await
             .map_err(unavailable)?;
