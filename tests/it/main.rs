@@ -17,6 +17,7 @@ mod e2e_aws;
 mod failing_recovered;
 mod faults;
 mod flow;
+mod history_upgrade;
 mod ingest_errors;
 mod lambda_events;
 mod limits;

@@ -251,7 +251,7 @@ fn bench_dynamodb(c: &mut Criterion) {
     };
     let client = dynamo::client(canned);
     let events = DynamoEventStore::new(client.clone(), "events");
-    let deliveries = DynamoDeliveryStore::new(client.clone(), "deliveries");
+    let deliveries = DynamoDeliveryStore::new(client.clone(), "deliveries", "events");
     let subscriptions: DynamoConfigStore<Subscription> =
         DynamoConfigStore::new(client, "subscriptions");
     let expires = now() + chrono::Duration::days(30);

@@ -25,7 +25,7 @@ use crate::domain::time::{now, Timestamp};
 use crate::domain::{QueueMessage, StoredEvent, Subscription, Trigger};
 use crate::error::StoreError;
 use crate::metrics::{Hold, HoldReason};
-use crate::ports::flow::{LaneEntry, LaneKey};
+use crate::ports::flow::{LaneEntry, LaneKey, Lease, SlotBlock};
 use crate::ports::MAX_QUEUE_DELAY;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -260,7 +260,7 @@ impl Dispatcher {
         if !self
             .ports
             .flow
-            .lane_lease(lane, &entry.order, at, until)
+            .lane_lease(lane, &entry.order, Lease { now: at, until })
             .await?
         {
             tracing::info!(event_id = %event.envelope.id, "another dispatcher is sending this lane's head");
@@ -398,7 +398,14 @@ impl Dispatcher {
                 let first = self
                     .ports
                     .flow
-                    .reserve(&sub.id, count, spacing(rate), at)
+                    .reserve(
+                        &sub.id,
+                        SlotBlock {
+                            count,
+                            spacing: spacing(rate),
+                            now: at,
+                        },
+                    )
                     .await?;
                 self.rate.keep(&sub.id, rate, first, count);
                 Ok(first)

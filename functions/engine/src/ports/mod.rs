@@ -15,7 +15,7 @@ pub mod flow;
 pub mod queries;
 pub mod versioned;
 pub use dead_letters::{DeadLetter, DeadLetterQueue, RedriveSelection};
-pub use flow::{FlowStore, LaneEntry, LaneKey};
+pub use flow::{FlowStore, LaneEntry, LaneKey, Lease, SlotBlock};
 pub use queries::{DeliveryQueries, DeliveryQuery, EventQueries, EventQuery, TimeRange};
 
 /// Longest delay SQS accepts on a message; longer waits re-queue with `not_before`.
