@@ -503,6 +503,9 @@ fn subscription(id: &str) -> Subscription {
         previous_secret: None,
         disabled_reason: None,
         failing_since: None,
+        consecutive_failures: 0,
+        failing_reported_at: None,
+        failing_after: None,
         ordering: Default::default(),
         ordering_window_ms: 0,
         rate_limit_per_second: None,
@@ -1139,10 +1142,16 @@ async fn queries_contract(ports: &Ports) {
 /// are; the emulator's are not (of eight concurrent `attribute_not_exists` updates of one
 /// item, two can succeed), so concurrent reservations are checked on memory and SQLite only.
 async fn flow_store_contract(ports: &Ports, atomic: bool) {
-    use switchboard_core::ports::flow::{LaneEntry, LaneKey};
+    use switchboard_core::ports::flow::{LaneEntry, LaneKey, Lease, SlotBlock};
     let flow = &ports.flow;
     let t0 = now();
     let ms = |n: i64| t0 + chrono::Duration::milliseconds(n);
+    let lease = |now, until| Lease { now, until };
+    let block = |count, spacing, now| SlotBlock {
+        count,
+        spacing,
+        now,
+    };
     let sub = format!("sub_flow_{}", t0.timestamp_micros());
     let lane = LaneKey {
         subscription_id: sub.clone(),
@@ -1180,19 +1189,19 @@ async fn flow_store_contract(ports: &Ports, atomic: bool) {
     assert_eq!(ids(flow.lane_entries(&long).await.unwrap()), ["evt_z"]);
     // One lease at a time, until it ends; none on an entry that is not there
     assert!(flow
-        .lane_lease(&lane, "0001#a", ms(0), ms(1000))
+        .lane_lease(&lane, "0001#a", lease(ms(0), ms(1000)))
         .await
         .unwrap());
     assert!(!flow
-        .lane_lease(&lane, "0001#a", ms(500), ms(2000))
+        .lane_lease(&lane, "0001#a", lease(ms(500), ms(2000)))
         .await
         .unwrap());
     assert!(flow
-        .lane_lease(&lane, "0001#a", ms(1000), ms(3000))
+        .lane_lease(&lane, "0001#a", lease(ms(1000), ms(3000)))
         .await
         .unwrap());
     assert!(!flow
-        .lane_lease(&lane, "0009#nope", ms(0), ms(1000))
+        .lane_lease(&lane, "0009#nope", lease(ms(0), ms(1000)))
         .await
         .unwrap());
     let listed = flow.lane_entries(&lane).await.unwrap();
@@ -1228,18 +1237,27 @@ async fn flow_store_contract(ports: &Ports, atomic: bool) {
     // Rate slots: blocks follow each other, none before now
     let step = Duration::from_millis(100);
     let at = |t: Timestamp| t.timestamp_millis() - t0.timestamp_millis();
-    assert_eq!(at(flow.reserve(&sub, 1, step, ms(0)).await.unwrap()), 0);
-    assert_eq!(at(flow.reserve(&sub, 3, step, ms(0)).await.unwrap()), 100);
-    assert_eq!(at(flow.reserve(&sub, 1, step, ms(50)).await.unwrap()), 400);
     assert_eq!(
-        at(flow.reserve(&sub, 1, step, ms(9000)).await.unwrap()),
+        at(flow.reserve(&sub, block(1, step, ms(0))).await.unwrap()),
+        0
+    );
+    assert_eq!(
+        at(flow.reserve(&sub, block(3, step, ms(0))).await.unwrap()),
+        100
+    );
+    assert_eq!(
+        at(flow.reserve(&sub, block(1, step, ms(50))).await.unwrap()),
+        400
+    );
+    assert_eq!(
+        at(flow.reserve(&sub, block(1, step, ms(9000))).await.unwrap()),
         9000
     );
     // A pause moves the schedule later, never earlier
     flow.pause(&sub, ms(20_000)).await.unwrap();
     flow.pause(&sub, ms(15_000)).await.unwrap();
     assert_eq!(
-        at(flow.reserve(&sub, 1, step, ms(9500)).await.unwrap()),
+        at(flow.reserve(&sub, block(1, step, ms(9500))).await.unwrap()),
         20_000
     );
     // Concurrent reservations never share a slot
@@ -1248,7 +1266,8 @@ async fn flow_store_contract(ports: &Ports, atomic: bool) {
     }
     let other = format!("{sub}_race");
     let slots =
-        futures::future::join_all((0..8).map(|_| flow.reserve(&other, 2, step, ms(0)))).await;
+        futures::future::join_all((0..8).map(|_| flow.reserve(&other, block(2, step, ms(0)))))
+            .await;
     let mut firsts: Vec<i64> = slots.into_iter().map(|r| at(r.unwrap())).collect();
     firsts.sort();
     assert_eq!(firsts, (0..8).map(|i| i * 200).collect::<Vec<_>>());

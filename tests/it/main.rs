@@ -29,3 +29,4 @@ mod scale_model;
 mod secrets;
 mod serve;
 mod support;
+mod trace_context;
