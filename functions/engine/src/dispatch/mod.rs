@@ -82,6 +82,15 @@ pub struct BatchRecord {
     pub body: String,
 }
 
+impl From<&crate::ports::ReceivedMessage> for BatchRecord {
+    fn from(m: &crate::ports::ReceivedMessage) -> Self {
+        Self {
+            message_id: m.message_id.clone(),
+            body: m.body.clone(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
     /// The body is not a queue message: it goes to the DLQ after the configured receives.
