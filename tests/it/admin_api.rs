@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::api::App;
-use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
+use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::domain::envelope::{CallInfo, Envelope, RawRequest, StoredEvent};
 use switchboard_core::domain::time::{now, Timestamp};
 use switchboard_core::domain::Attempt;
@@ -76,14 +76,6 @@ fn attempt(
     minutes_ago: i64,
 ) -> Attempt {
     Attempt {
-        event_id: event_id.into(),
-        subscription_id: sub.into(),
-        attempt: n,
-        status,
-        trigger: Trigger::Initial,
-        url: "http://127.0.0.1:9/crm".into(),
-        method: "POST".into(),
-        request_headers: Default::default(),
         http_status: Some(if status == AttemptStatus::Succeeded {
             200
         } else {
@@ -91,15 +83,9 @@ fn attempt(
         }),
         duration_ms: 12,
         response_excerpt: Some("body".into()),
-        error_kind: None,
-        error: None,
-        next_attempt_at: None,
-        held_behind: None,
         attempted_at: ago(minutes_ago),
-        source: "hipcall-main".into(),
-        event_type: "call.ended".into(),
         call_id: call_id.map(str::to_owned),
-        truncated: Vec::new(),
+        ..crate::support::attempt(event_id, sub, n, status)
     }
 }
 
