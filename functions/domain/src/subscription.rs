@@ -136,6 +136,7 @@ pub struct Subscription {
     /// Consecutive failed attempts before `delivery.failing`; the deployment's
     /// `SWITCHBOARD_FAILING_AFTER` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 1000)))]
     pub failing_after: Option<u32>,
     /// `call`: a call's events go one at a time, in order.
     #[serde(default, skip_serializing_if = "Ordering::is_none")]
@@ -363,6 +364,10 @@ pub struct SubscriptionInput {
     pub rate_limit_per_second: Option<Option<u32>>,
     /// `null` goes back to the deployment's default (PATCH); absent keeps it.
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "Option<u32>", range(min = 1, max = 1000))
+    )]
     pub failing_after: Option<Option<u32>>,
 }
 
