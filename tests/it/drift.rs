@@ -347,11 +347,9 @@ async fn the_pipeline_runs_on_the_stack_the_template_creates() {
     let sub_id = sub["id"].as_str().unwrap().to_owned();
 
     // When Hipcall posts call_hangup to ingest
-    let (status, accepted) = support::call(
+    let (status, accepted) = support::post_json(
         &ingest,
-        "POST",
         &format!("/hooks/{source}"),
-        Some("application/json"),
         support::HIPCALL_CALL_HANGUP,
     )
     .await;
@@ -380,27 +378,14 @@ async fn the_pipeline_runs_on_the_stack_the_template_creates() {
     assert_eq!(body["type"], "call.ended");
 
     // And admin lists the attempt back from the stack's deliveries table
-    let (status, deliveries) = support::call(
-        &admin,
-        "GET",
-        &format!("/admin/deliveries?event_id={event_id}"),
-        None,
-        "",
-    )
-    .await;
+    let (status, deliveries) =
+        support::get(&admin, &format!("/admin/deliveries?event_id={event_id}")).await;
     assert_eq!(status, 200, "{deliveries}");
     let items = deliveries["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{deliveries}");
     assert_eq!(items[0]["status"], "succeeded");
     assert_eq!(items[0]["subscription_id"], sub_id.as_str());
-    let (status, stored) = support::call(
-        &admin,
-        "GET",
-        &format!("/admin/events/{event_id}"),
-        None,
-        "",
-    )
-    .await;
+    let (status, stored) = support::get(&admin, &format!("/admin/events/{event_id}")).await;
     assert_eq!(status, 200, "{stored}");
 
     // And the call's attempts, found through the call's events (no index of their own)

@@ -2,7 +2,7 @@
 //! Lambdas' EMF lines checked against the Embedded Metric Format's structure, in runs with
 //! succeeding and failing subscribers whose sinks count what they really received.
 
-use crate::support::{eventually, sink::Sink, ADMIN_TOKEN, HIPCALL_CALL_HANGUP};
+use crate::support::{eventually, sink::Sink, ADMIN_TOKEN};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -79,10 +79,7 @@ fn total(samples: &Samples, name: &str) -> f64 {
 }
 
 pub(crate) fn call_body(i: usize) -> String {
-    HIPCALL_CALL_HANGUP.replace(
-        "2483a75a-56a2-41f1-991b-92b1667e324a",
-        &format!("2483a75a-56a2-41f1-991b-{i:012}"),
-    )
+    crate::support::hipcall_call_hangup(&format!("2483a75a-56a2-41f1-991b-{i:012}"))
 }
 
 /// Three subscribers: one answers 200, one 500 (one retry after 1 s, then exhausted), one
