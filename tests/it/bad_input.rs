@@ -611,18 +611,21 @@ async fn dispatch_fails_only_the_undecodable_messages_of_a_batch() {
         records.push(BatchRecord {
             message_id: format!("bad-{i}"),
             body: body.clone(),
+            trace: None,
         });
     }
     for (i, id) in ok.iter().enumerate() {
         records.push(BatchRecord {
             message_id: format!("ok-{i}"),
             body: good(id),
+            trace: None,
         });
     }
     // A retry for an event or subscription that does not exist is done (nothing to deliver)
     records.push(BatchRecord {
         message_id: "gone".into(),
         body: "{\"kind\":\"deliver\",\"event_id\":\"evt_none\",\"subscription_id\":\"sub_none\",\"attempt\":2,\"trigger\":\"retry\"}".into(),
+        trace: None,
     });
 
     // When dispatch handles the batch

@@ -125,6 +125,19 @@ pub struct Subscription {
     /// Start of the current run of failed attempts (endpoint health); cleared by a success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<Timestamp>,
+    /// Failed attempts since the last success, counted until `delivery.failing` is
+    /// emitted (endpoint health).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub consecutive_failures: u32,
+    /// When `delivery.failing` was emitted for the current run of failures; the next
+    /// success clears it and emits `delivery.recovered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_reported_at: Option<Timestamp>,
+    /// Consecutive failed attempts before `delivery.failing`; the deployment's
+    /// `SWITCHBOARD_FAILING_AFTER` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 1000)))]
+    pub failing_after: Option<u32>,
     /// `call`: a call's events go one at a time, in order.
     #[serde(default, skip_serializing_if = "Ordering::is_none")]
     pub ordering: Ordering,
@@ -167,6 +180,9 @@ impl std::fmt::Debug for Subscription {
             .field("previous_secret", &self.previous_secret)
             .field("disabled_reason", &self.disabled_reason)
             .field("failing_since", &self.failing_since)
+            .field("consecutive_failures", &self.consecutive_failures)
+            .field("failing_reported_at", &self.failing_reported_at)
+            .field("failing_after", &self.failing_after)
             .field("ordering", &self.ordering)
             .field("ordering_window_ms", &self.ordering_window_ms)
             .field("rate_limit_per_second", &self.rate_limit_per_second)
@@ -183,6 +199,10 @@ pub const OPERATIONAL_SOURCE: &str = "switchboard";
 pub const SUBSCRIPTION_DISABLED: &str = "subscription.disabled";
 /// Emitted when a delivery has used up its retry schedule.
 pub const DELIVERY_EXHAUSTED: &str = "delivery.exhausted";
+/// Emitted once when a subscription's attempts have failed `failing_after` times in a row.
+pub const DELIVERY_FAILING: &str = "delivery.failing";
+/// Emitted on the first success after `delivery.failing`.
+pub const DELIVERY_RECOVERED: &str = "delivery.recovered";
 
 impl Subscription {
     /// A new enabled subscription with no target yet and every option at its default: what
@@ -207,6 +227,9 @@ impl Subscription {
             previous_secret: None,
             disabled_reason: None,
             failing_since: None,
+            consecutive_failures: 0,
+            failing_reported_at: None,
+            failing_after: None,
             ordering: Ordering::None,
             ordering_window_ms: 0,
             rate_limit_per_second: None,
@@ -339,6 +362,13 @@ pub struct SubscriptionInput {
         schemars(with = "Option<u32>", range(min = 1, max = 10_000))
     )]
     pub rate_limit_per_second: Option<Option<u32>>,
+    /// `null` goes back to the deployment's default (PATCH); absent keeps it.
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "Option<u32>", range(min = 1, max = 1000))
+    )]
+    pub failing_after: Option<Option<u32>>,
 }
 
 /// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
