@@ -108,8 +108,8 @@ fn every_documented_setting_is_set_by_the_template() {
     use switchboard_core::api::source_cache::{SourceCache, SOURCE_CACHE_SECS};
     use switchboard_core::config::{
         ALLOW_PRIVATE_TARGETS, AWS_ATTEMPT_TIMEOUT_MS, AWS_OPERATION_TIMEOUT_MS,
-        DEADLINE_MARGIN_MS, DELIVERY_CONCURRENCY, DISABLE_AFTER_HOURS, INGEST_SEND_WINDOW_MS,
-        RETENTION_DAYS,
+        DEADLINE_MARGIN_MS, DELIVERY_CONCURRENCY, DISABLE_AFTER_HOURS, FAILING_AFTER,
+        INGEST_SEND_WINDOW_MS, RETENTION_DAYS,
     };
     let stack = Stack::load();
     let read_by = [
@@ -120,6 +120,7 @@ fn every_documented_setting_is_set_by_the_template() {
         ("DispatchFunction", DELIVERY_CONCURRENCY),
         ("DispatchFunction", ALLOW_PRIVATE_TARGETS),
         ("DispatchFunction", DISABLE_AFTER_HOURS),
+        ("DispatchFunction", FAILING_AFTER),
         ("AdminFunction", RETENTION_DAYS),
         ("AdminFunction", ALLOW_PRIVATE_TARGETS),
     ];
@@ -140,6 +141,7 @@ fn every_documented_setting_is_set_by_the_template() {
     SourceCache::ttl_from_lookup(|k| ingest.get(k).cloned()).unwrap();
     let dispatch = stack.settings("DispatchFunction");
     assert_eq!(dispatch.disable_after, Settings::default().disable_after);
+    assert_eq!(dispatch.failing_after, Settings::default().failing_after);
     assert_eq!(
         dispatch.deadline_margin,
         Settings::default().deadline_margin

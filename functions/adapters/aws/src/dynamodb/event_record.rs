@@ -3,6 +3,10 @@
 //! then decoded again on read); the whole record is deflated when that makes it smaller.
 //! Items written before this layout (`doc`: the event as JSON, the payload in it twice, the
 //! body in base64) still read.
+//!
+//! The equality is checked when the item is written, with the decoder of that build; a later
+//! change to `providers::decode` changes what older items read back as, so such a change
+//! must keep decoding the bodies it decoded before the same way.
 
 use super::codec::{from_doc, Item, DOC};
 use crate::domain::envelope::{Envelope, RawRequest, StoredEvent};
