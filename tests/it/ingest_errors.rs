@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::adapters::memory::MemoryQueue;
-use switchboard_core::domain::QueueMessage;
+use switchboard_core::domain::{QueueMessage, TraceHeader};
 use switchboard_core::error::{StoreError, StoreResult};
 use switchboard_core::ports::{EventQueue, QueueConsumer};
 use switchboard_core::state::{Compose, Ports};
@@ -109,7 +109,12 @@ struct FailingQueue;
 
 #[async_trait]
 impl EventQueue for FailingQueue {
-    async fn send(&self, _: &QueueMessage, _: Duration) -> StoreResult<()> {
+    async fn send_traced(
+        &self,
+        _: &QueueMessage,
+        _: Duration,
+        _: Option<&TraceHeader>,
+    ) -> StoreResult<()> {
         Err(StoreError::Unavailable("simulated SQS outage".into()))
     }
 }

@@ -34,10 +34,6 @@ impl EventQueue for SqsQueue {
         Some(MAX_MESSAGE_BYTES)
     }
 
-    async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()> {
-        self.send_traced(message, delay, None).await
-    }
-
     /// The trace travels as the `AWSTraceHeader` system attribute (what X-Ray reads too).
     async fn send_traced(
         &self,

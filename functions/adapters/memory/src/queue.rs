@@ -121,10 +121,6 @@ impl MemoryQueue {
 
 #[async_trait]
 impl EventQueue for MemoryQueue {
-    async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()> {
-        self.send_traced(message, delay, None).await
-    }
-
     async fn send_traced(
         &self,
         message: &QueueMessage,

@@ -213,10 +213,6 @@ fn take(
 
 #[async_trait]
 impl EventQueue for SqliteQueue {
-    async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()> {
-        self.send_traced(message, delay, None).await
-    }
-
     async fn send_traced(
         &self,
         message: &QueueMessage,

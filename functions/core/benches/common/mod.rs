@@ -15,6 +15,7 @@ use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::Settings;
 use switchboard_core::domain::source::{GenericMapping, Provider};
+use switchboard_core::domain::TraceHeader;
 use switchboard_core::domain::{QueueMessage, Source, Verification};
 use switchboard_core::error::StoreResult;
 use switchboard_core::ports::{Claim, ClaimTerms, DedupStore, EventQueue};
@@ -34,7 +35,12 @@ pub struct SerializeOnlyQueue;
 
 #[async_trait]
 impl EventQueue for SerializeOnlyQueue {
-    async fn send(&self, message: &QueueMessage, _delay: Duration) -> StoreResult<()> {
+    async fn send_traced(
+        &self,
+        message: &QueueMessage,
+        _delay: Duration,
+        _trace: Option<&TraceHeader>,
+    ) -> StoreResult<()> {
         let body = message
             .to_json()
             .map_err(|e| switchboard_core::error::StoreError::Corrupt(e.to_string()))?;

@@ -15,6 +15,7 @@ use switchboard_core::delivery::DeliveryClient;
 use switchboard_core::dispatch::{BatchRecord, Dispatcher};
 use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::domain::time::{now, Timestamp};
+use switchboard_core::domain::TraceHeader;
 use switchboard_core::domain::{
     Attempt, CallInfo, Envelope, QueueMessage, RawRequest, StoredEvent, Subscription,
 };
@@ -34,7 +35,12 @@ pub struct RecordingQueue {
 
 #[async_trait]
 impl EventQueue for RecordingQueue {
-    async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()> {
+    async fn send_traced(
+        &self,
+        message: &QueueMessage,
+        delay: Duration,
+        _trace: Option<&TraceHeader>,
+    ) -> StoreResult<()> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("queue down (test)".into()));
         }

@@ -25,7 +25,9 @@ pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
 #[async_trait]
 pub trait EventQueue: Send + Sync {
     /// Returns only once the queue holds the message. `delay` is capped at [`MAX_QUEUE_DELAY`].
-    async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()>;
+    async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()> {
+        self.send_traced(message, delay, None).await
+    }
     /// [`EventQueue::send`] with the trace context of the request that caused the message,
     /// handed back on receipt ([`ReceivedMessage::trace`]); a queue that cannot carry one
     /// drops it.
@@ -34,10 +36,7 @@ pub trait EventQueue: Send + Sync {
         message: &QueueMessage,
         delay: Duration,
         trace: Option<&TraceHeader>,
-    ) -> StoreResult<()> {
-        let _ = trace;
-        self.send(message, delay).await
-    }
+    ) -> StoreResult<()>;
     /// Largest message body (JSON) the queue accepts, if it has a limit.
     fn max_message_bytes(&self) -> Option<usize> {
         None
