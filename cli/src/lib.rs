@@ -9,3 +9,4 @@ pub mod metrics;
 pub mod ops;
 pub mod serve;
 pub mod stop_signal;
+pub mod upgrade_history;

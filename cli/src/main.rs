@@ -38,6 +38,9 @@ enum Command {
     Console(switchboard_cli::console::ConsoleArgs),
     #[command(flatten)]
     Ops(Box<ops::OpsCommand>),
+    /// Copy a deployed stack's history from the first data model's tables into the current
+    /// ones, with the shell's AWS credentials (resumable, idempotent, rate-limited).
+    UpgradeHistory(switchboard_cli::upgrade_history::UpgradeHistoryArgs),
 }
 
 #[derive(clap::Args)]
@@ -250,5 +253,10 @@ async fn main() -> ExitCode {
         Command::Serve(args) => run_serve(args).await,
         Command::Console(args) => run_console(cli.global, args).await,
         Command::Ops(command) => ExitCode::from(ops::run(cli.global, *command).await),
+        Command::UpgradeHistory(args) => {
+            let sdk = switchboard_core::state::load_sdk_config().await;
+            let client = aws_sdk_dynamodb::Client::new(&sdk);
+            ExitCode::from(switchboard_cli::upgrade_history::run(client, &args).await)
+        }
     }
 }

@@ -618,18 +618,21 @@ async fn dispatch_fails_only_the_undecodable_messages_of_a_batch() {
         records.push(BatchRecord {
             message_id: format!("bad-{i}"),
             body: body.clone(),
+            trace: None,
         });
     }
     for (i, id) in ok.iter().enumerate() {
         records.push(BatchRecord {
             message_id: format!("ok-{i}"),
             body: good(id),
+            trace: None,
         });
     }
     // A retry for an event or subscription that does not exist is done (nothing to deliver)
     records.push(BatchRecord {
         message_id: "gone".into(),
         body: "{\"kind\":\"deliver\",\"event_id\":\"evt_none\",\"subscription_id\":\"sub_none\",\"attempt\":2,\"trigger\":\"retry\"}".into(),
+        trace: None,
     });
 
     // When dispatch handles the batch
@@ -746,14 +749,7 @@ async fn templates_cannot_reach_files_environment_or_network_and_are_bounded() {
         .unwrap();
     let started = Instant::now();
     let failed = dispatcher
-        .handle_batch(
-            msgs.iter()
-                .map(|m| BatchRecord {
-                    message_id: m.message_id.clone(),
-                    body: m.body.clone(),
-                })
-                .collect(),
-        )
+        .handle_batch(msgs.iter().map(BatchRecord::from).collect())
         .await;
     assert!(failed.is_empty());
     assert!(

@@ -128,10 +128,7 @@ async fn subscriber_with_a_self_signed_certificate_fails_with_error_kind_tls() {
     let failed = dispatcher
         .handle_batch(
             msgs.iter()
-                .map(|m| switchboard_core::dispatch::BatchRecord {
-                    message_id: m.message_id.clone(),
-                    body: m.body.clone(),
-                })
+                .map(switchboard_core::dispatch::BatchRecord::from)
                 .collect(),
         )
         .await;
@@ -355,10 +352,7 @@ async fn dispatch_killed_mid_batch_resends_only_the_pairs_without_a_record() {
     assert_eq!(got.len(), 3);
     let batch: Vec<_> = got
         .iter()
-        .map(|m| switchboard_core::dispatch::BatchRecord {
-            message_id: m.message_id.clone(),
-            body: m.body.clone(),
-        })
+        .map(switchboard_core::dispatch::BatchRecord::from)
         .collect();
     let d = dispatcher.clone();
     let crashed = tokio::spawn(async move { d.handle_batch(batch).await });

@@ -86,10 +86,9 @@ async fn malformed_json_is_accepted_kept_raw_and_forwarded_byte_for_byte() {
     let dispatcher =
         switchboard_core::dispatch::Dispatcher::from_settings(ports, support::settings()).unwrap();
     let failed = dispatcher
-        .handle_batch(vec![switchboard_core::dispatch::BatchRecord {
-            message_id: msgs[0].message_id.clone(),
-            body: msgs[0].body.clone(),
-        }])
+        .handle_batch(vec![switchboard_core::dispatch::BatchRecord::from(
+            &msgs[0],
+        )])
         .await;
     assert!(failed.is_empty());
     let got = raw_sink.received();

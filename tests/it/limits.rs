@@ -49,13 +49,7 @@ async fn drain(dispatcher: &Dispatcher, consumer: &dyn QueueConsumer) -> Drained
         if received.is_empty() {
             break;
         }
-        let records = received
-            .iter()
-            .map(|m| BatchRecord {
-                message_id: m.message_id.clone(),
-                body: m.body.clone(),
-            })
-            .collect();
+        let records = received.iter().map(BatchRecord::from).collect();
         let failed = dispatcher.handle_batch(records).await;
         drained.failed += failed.len();
         for m in received {

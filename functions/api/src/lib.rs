@@ -48,6 +48,12 @@ pub fn console_page() -> Response<Bytes> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
+/// The trace id of the Lambda invocation (`lambda_runtime::Context::xray_trace_id`),
+/// attached by the Lambda glue: the trace an ingest request without a trace header of its
+/// own is queued with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeTrace(pub crate::domain::TraceHeader);
+
 /// How admin routes are protected.
 #[derive(Debug, Clone)]
 pub enum AdminAuth {

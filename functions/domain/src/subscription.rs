@@ -110,6 +110,18 @@ pub struct Subscription {
     /// Start of the current run of failed attempts (endpoint health); cleared by a success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<Timestamp>,
+    /// Failed attempts since the last success, counted until `delivery.failing` is
+    /// emitted (endpoint health).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub consecutive_failures: u32,
+    /// When `delivery.failing` was emitted for the current run of failures; the next
+    /// success clears it and emits `delivery.recovered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_reported_at: Option<Timestamp>,
+    /// Consecutive failed attempts before `delivery.failing`; the deployment's
+    /// `SWITCHBOARD_FAILING_AFTER` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_after: Option<u32>,
     /// `call`: a call's events go one at a time, in order.
     #[serde(default, skip_serializing_if = "Ordering::is_none")]
     pub ordering: Ordering,
@@ -150,6 +162,9 @@ impl std::fmt::Debug for Subscription {
             .field("previous_secret", &self.previous_secret)
             .field("disabled_reason", &self.disabled_reason)
             .field("failing_since", &self.failing_since)
+            .field("consecutive_failures", &self.consecutive_failures)
+            .field("failing_reported_at", &self.failing_reported_at)
+            .field("failing_after", &self.failing_after)
             .field("ordering", &self.ordering)
             .field("ordering_window_ms", &self.ordering_window_ms)
             .field("rate_limit_per_second", &self.rate_limit_per_second)
@@ -166,6 +181,10 @@ pub const OPERATIONAL_SOURCE: &str = "switchboard";
 pub const SUBSCRIPTION_DISABLED: &str = "subscription.disabled";
 /// Emitted when a delivery has used up its retry schedule.
 pub const DELIVERY_EXHAUSTED: &str = "delivery.exhausted";
+/// Emitted once when a subscription's attempts have failed `failing_after` times in a row.
+pub const DELIVERY_FAILING: &str = "delivery.failing";
+/// Emitted on the first success after `delivery.failing`.
+pub const DELIVERY_RECOVERED: &str = "delivery.recovered";
 
 impl Subscription {
     /// A new enabled subscription with no target yet and every option at its default: what
@@ -190,6 +209,9 @@ impl Subscription {
             previous_secret: None,
             disabled_reason: None,
             failing_since: None,
+            consecutive_failures: 0,
+            failing_reported_at: None,
+            failing_after: None,
             ordering: Ordering::None,
             ordering_window_ms: 0,
             rate_limit_per_second: None,
@@ -308,6 +330,9 @@ pub struct SubscriptionInput {
     /// `null` removes the limit (PATCH); absent keeps it.
     #[serde(default, deserialize_with = "present")]
     pub rate_limit_per_second: Option<Option<u32>>,
+    /// `null` goes back to the deployment's default (PATCH); absent keeps it.
+    #[serde(default, deserialize_with = "present")]
+    pub failing_after: Option<Option<u32>>,
 }
 
 /// Tells a field given as `null` (`Some(None)`) from one left out (`None`).

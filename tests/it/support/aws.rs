@@ -42,19 +42,19 @@ pub async fn sdk_at(endpoint: &str) -> aws_config::SdkConfig {
         .build()
 }
 
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 
-struct Gsi {
-    name: &'static str,
-    hash: &'static str,
-    range: &'static str,
+pub struct Gsi {
+    pub name: &'static str,
+    pub hash: &'static str,
+    pub range: &'static str,
     /// `None`: keys only; else the non-key attributes projected (as the template says).
-    include: Option<&'static [&'static str]>,
+    pub include: Option<&'static [&'static str]>,
 }
 
-async fn create_table(
+pub async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     name: &str,
     hash: &str,
@@ -274,12 +274,6 @@ pub async fn create_tables(sdk: &aws_config::SdkConfig, names: &AwsResources) {
                 name: "by_subscription_shard",
                 hash: "subscription_shard",
                 range: "attempted_key",
-                include: attempt,
-            },
-            Gsi {
-                name: "by_call",
-                hash: "call_id",
-                range: "attempted_at",
                 include: attempt,
             },
             Gsi {

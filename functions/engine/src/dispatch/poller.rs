@@ -33,13 +33,7 @@ pub async fn run(
         if messages.is_empty() {
             continue;
         }
-        let records = messages
-            .iter()
-            .map(|m| BatchRecord {
-                message_id: m.message_id.clone(),
-                body: m.body.clone(),
-            })
-            .collect();
+        let records = messages.iter().map(BatchRecord::from).collect();
         let failed = dispatcher.handle_batch(records).await;
         // Deleted together: one write for the batch on a store that commits (SQLite).
         let done: Vec<String> = messages
