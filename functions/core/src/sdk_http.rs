@@ -138,7 +138,10 @@ mod tests {
         request
     }
 
-    async fn call(connector: &Connector, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+    async fn call(
+        connector: &Connector,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, ConnectorError> {
         connector.call(request).await
     }
 
@@ -166,7 +169,10 @@ mod tests {
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].method, "POST");
         assert_eq!(seen[0].path_and_query, "/?x=1");
-        assert_eq!(seen[0].header("content-type"), Some("application/x-amz-json-1.0"));
+        assert_eq!(
+            seen[0].header("content-type"),
+            Some("application/x-amz-json-1.0")
+        );
         assert_eq!(seen[0].body_str(), r#"{"TableName":"t"}"#);
     }
 
