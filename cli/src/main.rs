@@ -241,13 +241,7 @@ async fn run_console(global: ops::Global, args: switchboard_cli::console::Consol
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    switchboard_cli::init_logging();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => run_serve(args).await,

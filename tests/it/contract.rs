@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::adapters::aws::{DynamoDeliveryStore, DynamoEventStore, SqsQueue};
 use switchboard_core::adapters::memory::MemoryQueue;
-use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
+use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::domain::envelope::{Envelope, RawRequest, StoredEvent};
 use switchboard_core::domain::source::{Provider, Source, Verification};
 use switchboard_core::domain::time::{now, Timestamp};
@@ -63,37 +63,12 @@ fn event(id: &str, call_id: Option<&str>) -> StoredEvent {
 
 fn attempt(event_id: &str, sub: &str, n: u32, status: AttemptStatus) -> Attempt {
     Attempt {
-        event_id: event_id.into(),
-        subscription_id: sub.into(),
-        attempt: n,
-        status,
-        trigger: Trigger::Initial,
         url: "http://127.0.0.1:1/x".into(),
-        method: "POST".into(),
-        request_headers: Default::default(),
         http_status: Some(500),
         duration_ms: 3,
         response_excerpt: Some("nope".into()),
-        error_kind: None,
-        error: None,
-        next_attempt_at: None,
-        held_behind: None,
-        attempted_at: now(),
-        source: "hipcall-main".into(),
-        event_type: "call.ended".into(),
         call_id: Some("call-1".into()),
-        truncated: Vec::new(),
-    }
-}
-
-fn deliver(n: u32) -> QueueMessage {
-    QueueMessage::Deliver {
-        event_id: format!("evt_{n}"),
-        subscription_id: "sub_1".into(),
-        attempt: n,
-        not_before: None,
-        trigger: Trigger::Retry,
-        rate_slot: None,
+        ..crate::support::attempt(event_id, sub, n, status)
     }
 }
 
@@ -110,7 +85,10 @@ async fn receive_n(consumer: &dyn QueueConsumer, want: usize, secs: u64) -> Vec<
 async fn queue_contract(queue: Arc<dyn EventQueue>, consumer: Arc<dyn QueueConsumer>) {
     // Given three messages sent without delay
     for n in 1..=3 {
-        queue.send(&deliver(n), Duration::ZERO).await.unwrap();
+        queue
+            .send(&crate::support::retry_message(n), Duration::ZERO)
+            .await
+            .unwrap();
     }
     // When they are received, they come back intact, first receipt counted once
     let got = receive_n(consumer.as_ref(), 3, 10).await;
@@ -143,7 +121,7 @@ async fn queue_contract(queue: Arc<dyn EventQueue>, consumer: Arc<dyn QueueConsu
     consumer.delete(&again[0].receipt).await.unwrap();
     // A delayed message is not visible before its delay
     queue
-        .send(&deliver(9), Duration::from_secs(2))
+        .send(&crate::support::retry_message(9), Duration::from_secs(2))
         .await
         .unwrap();
     assert!(consumer
@@ -165,7 +143,10 @@ async fn dead_letter_contract(
 ) {
     // Given three messages received twice each and never deleted
     for n in 1..=3 {
-        queue.send(&deliver(n), Duration::ZERO).await.unwrap();
+        queue
+            .send(&crate::support::retry_message(n), Duration::ZERO)
+            .await
+            .unwrap();
     }
     let page = |limit, cursor| PageRequest { limit, cursor };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -14,6 +14,7 @@ mod deadlines;
 mod drift;
 mod durable;
 mod e2e_aws;
+mod failing_recovered;
 mod faults;
 mod flow;
 mod history_upgrade;

@@ -172,33 +172,12 @@ async fn emf_lines_follow_the_specification_and_count_what_the_sinks_saw() {
 
     // When calls arrive (one twice) and someone posts to a source that does not exist
     for i in 0..EVENTS {
-        let (status, _) = support::call(
-            &app,
-            "POST",
-            "/hooks/hipcall-main",
-            Some("application/json"),
-            call_body(i),
-        )
-        .await;
+        let (status, _) = support::post_json(&app, "/hooks/hipcall-main", call_body(i)).await;
         assert_eq!(status, 202);
     }
-    let (status, _) = support::call(
-        &app,
-        "POST",
-        "/hooks/hipcall-main",
-        Some("application/json"),
-        call_body(0),
-    )
-    .await;
+    let (status, _) = support::post_json(&app, "/hooks/hipcall-main", call_body(0)).await;
     assert_eq!(status, 200);
-    let (status, _) = support::call(
-        &app,
-        "POST",
-        "/hooks/nobody-x",
-        Some("application/json"),
-        call_body(1),
-    )
-    .await;
+    let (status, _) = support::post_json(&app, "/hooks/nobody-x", call_body(1)).await;
     assert_eq!(status, 404);
 
     // Then every line is a valid EMF document, and they count what the sinks received

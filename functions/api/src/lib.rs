@@ -15,11 +15,13 @@ mod console;
 pub mod dead_letters;
 mod ingest;
 mod observe;
+#[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod public_url;
 pub mod response;
 pub mod router;
 pub mod signatures;
+pub mod timeline;
 mod verify;
 
 use crate::config::Settings;

@@ -292,6 +292,12 @@ mod tests {
         assert!(Settings::from_lookup(env(&[(ALLOW_PRIVATE_TARGETS, "loopback,lan")])).is_err());
         let s = Settings::from_lookup(env(&[(DISABLE_AFTER_HOURS, "48")])).unwrap();
         assert_eq!(s.disable_after, Duration::from_secs(48 * 3600));
+        assert_eq!(Settings::default().failing_after, 5);
+        let s = Settings::from_lookup(env(&[(FAILING_AFTER, "12")])).unwrap();
+        assert_eq!(s.failing_after, 12);
+        for bad in ["0", "1001", "many"] {
+            assert!(Settings::from_lookup(env(&[(FAILING_AFTER, bad)])).is_err());
+        }
         let s = Settings::from_lookup(env(&[(PUBLIC_URL, "https://h.example.com/")])).unwrap();
         assert_eq!(s.public_url.as_deref(), Some("https://h.example.com"));
         assert!(Settings::from_lookup(env(&[(PUBLIC_URL, "h.example.com")])).is_err());
