@@ -35,6 +35,11 @@ use std::net::IpAddr;
 
 pub use crate::error::ApiError;
 
+/// A route's answer in the making, behind a pointer (see [`App::handle_families`]).
+type HandlerFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Response<Bytes>, ApiError>> + Send + 'a>,
+>;
+
 /// The console page (`GET /`), for `switchboard console` to serve locally.
 pub fn console_page() -> Response<Bytes> {
     console::page()
@@ -104,15 +109,18 @@ impl App {
         }
         match router::resolve(req.method(), &path) {
             Resolved::Found { handler, params } if serves(handler.family()) => {
-                let answer = match handler.family() {
-                    Family::Ingest if INGEST => self.dispatch_ingest(&params, &req).await,
-                    Family::Admin if ADMIN => self.dispatch_admin(handler, &params, &req).await,
-                    _ => Err(ApiError::not_found(format!(
+                // Each family's handlers run behind a boxed future: awaited in place, a
+                // family's future would be a state of this one, and its code would be linked
+                // into a binary that never enters that state (the other family's Lambda).
+                let answer: HandlerFuture<'_> = match handler.family() {
+                    Family::Ingest if INGEST => Box::pin(self.dispatch_ingest(&params, &req)),
+                    Family::Admin if ADMIN => Box::pin(self.dispatch_admin(handler, &params, &req)),
+                    _ => Box::pin(std::future::ready(Err(ApiError::not_found(format!(
                         "no route for {}",
                         req.uri().path()
-                    ))),
+                    ))))),
                 };
-                answer.into_response()
+                answer.await.into_response()
             }
             // The console is public; a preflight to it gets an empty answer.
             Resolved::MethodNotAllowed { family, .. }

@@ -14,7 +14,7 @@ mod common;
 use common::dynamo;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
-use switchboard_core::adapters::aws::{DynamoConfigStore, DynamoDeliveryStore, DynamoEventStore};
+use switchboard_adapters_aws::{DynamoConfigStore, DynamoDeliveryStore, DynamoEventStore};
 use switchboard_core::delivery::{render, signing};
 use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
 use switchboard_core::domain::source::Provider;

@@ -1,8 +1,10 @@
 //! The composition root: [`Ports`] built over each adapter family (memory, SQLite, AWS),
-//! and the SDK configuration the AWS adapters use.
+//! and the SDK configuration the AWS adapters (feature `aws`) and the CLI's `--stack` use.
 
+#[cfg(feature = "aws")]
 use crate::config::{AwsResources, Settings};
 use std::sync::Arc;
+#[cfg(feature = "aws")]
 use switchboard_adapters_aws::{
     DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore, DynamoFlowStore,
     SqsDeadLetterQueue, SqsQueue,
@@ -24,6 +26,7 @@ pub trait Compose: Sized {
     /// first): `serve --memory`.
     fn in_memory_bounded(queue: Arc<MemoryQueue>, limits: MemoryLimits) -> Self;
     /// SQS and DynamoDB, from one SDK configuration (built once at cold start).
+    #[cfg(feature = "aws")]
     fn aws(sdk: &aws_config::SdkConfig, names: &AwsResources) -> Self;
     /// Every port on one SQLite store, around the given queue (whose consumer side the
     /// caller drives).
@@ -56,6 +59,7 @@ impl Compose for Ports {
     }
 
     /// SQS and DynamoDB, from one SDK configuration (built once at cold start).
+    #[cfg(feature = "aws")]
     fn aws(sdk: &aws_config::SdkConfig, names: &AwsResources) -> Self {
         aws_ports(
             aws_sdk_dynamodb::Client::new(sdk),
@@ -72,6 +76,7 @@ impl Compose for Ports {
 
 /// The AWS ports with every DynamoDB and SQS request recorded in `log` (the cost model's
 /// measurement, `switchboard-bench cost`).
+#[cfg(feature = "aws")]
 pub fn metered_aws_ports(
     sdk: &aws_config::SdkConfig,
     names: &AwsResources,
@@ -90,6 +95,7 @@ pub fn metered_aws_ports(
     )
 }
 
+#[cfg(feature = "aws")]
 fn aws_ports(
     ddb: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
@@ -131,12 +137,14 @@ fn aws_ports(
 /// [`aws_config::ConfigLoader::load`] keeps the default provider chains (profile files, SSO,
 /// STS, IMDS, ECS) out of the Lambda packages: about 0.1 MiB of each zip and some file reads
 /// at cold start (docs/performance.md).
+#[cfg(feature = "aws")]
 pub fn lambda_sdk_config(settings: &Settings) -> aws_config::SdkConfig {
     lambda_sdk_config_from(|k| std::env::var(k).ok(), settings)
 }
 
 /// [`lambda_sdk_config`] over any environment lookup (credentials still come from the
 /// process environment, read when a request is signed).
+#[cfg(feature = "aws")]
 pub fn lambda_sdk_config_from(
     get: impl Fn(&str) -> Option<String>,
     settings: &Settings,
@@ -165,6 +173,7 @@ pub fn lambda_sdk_config_from(
 /// becomes an error the handler deals with (ingest answers 503 and frees its claim) before the
 /// function's own timeout kills the invocation with the work half done. The SDK's default
 /// connect timeout (3.1 s) is bounded by the attempt timeout.
+#[cfg(feature = "aws")]
 fn sdk_timeouts(settings: &Settings) -> aws_config::timeout::TimeoutConfig {
     aws_config::timeout::TimeoutConfig::builder()
         .operation_timeout(settings.aws_operation_timeout)
@@ -182,7 +191,7 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "aws"))]
 mod tests {
     use super::*;
 

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 use common::{fixture, req, source, Harness};
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_core::adapters::aws::{DynamoDedupStore, SqsQueue};
+use switchboard_adapters_aws::{DynamoDedupStore, SqsQueue};
 use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::domain::source::Provider;
 use switchboard_core::domain::{QueueMessage, Verification};
