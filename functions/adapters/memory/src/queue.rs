@@ -12,7 +12,7 @@ use crate::ports::{
 use async_trait::async_trait;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -20,6 +20,9 @@ use tokio::time::Instant;
 struct Entry {
     id: String,
     body: String,
+    /// The message as sent, handed to the consumer with the body so that dispatch does not
+    /// decode what this process encoded a moment ago (none for [`MemoryQueue::send_raw`]).
+    sent: Option<Arc<QueueMessage>>,
     visible_at: Instant,
     receive_count: u32,
 }
@@ -124,7 +127,7 @@ impl EventQueue for MemoryQueue {
         let body = message
             .to_json()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.send_raw(body, delay);
+        self.push(body, Some(Arc::new(message.clone())), delay);
         Ok(())
     }
 }
@@ -133,11 +136,16 @@ impl MemoryQueue {
     /// Queues a body as it is, decodable or not (what a foreign producer or a corrupted
     /// message puts on SQS); dispatch fails it and it dead-letters after `max_receives`.
     pub fn send_raw(&self, body: String, delay: Duration) {
+        self.push(body, None, delay);
+    }
+
+    fn push(&self, body: String, sent: Option<Arc<QueueMessage>>, delay: Duration) {
         let id = format!("m-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let delay = delay.min(MAX_QUEUE_DELAY);
         let entry = Entry {
             id,
             body,
+            sent,
             visible_at: Instant::now() + delay,
             receive_count: 0,
         };
@@ -176,6 +184,7 @@ impl QueueConsumer for MemoryQueue {
                         receipt: receipt.clone(),
                         body: e.body.clone(),
                         receive_count: e.receive_count,
+                        sent: e.sent.clone(),
                     });
                     s.in_flight.insert(receipt, e);
                 }

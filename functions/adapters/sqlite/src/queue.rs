@@ -192,6 +192,7 @@ fn take(
                 receipt: format!("{seq}.{count}"),
                 body,
                 receive_count: count,
+                sent: None,
             });
         }
         if dead == 0 || out.len() >= max {
