@@ -25,7 +25,6 @@ use switchboard_core::redact::Secret;
 use tokio::net::TcpListener;
 
 const TOKEN: &str = "throughput-token";
-const HIPCALL_CALL_HANGUP: &str = include_str!("../../events/providers/hipcall/call_hangup.json");
 
 async fn sink(count: Arc<AtomicUsize>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -128,10 +127,9 @@ async fn run(store: Store, events: usize, concurrency: usize) -> Run {
                     if i >= events {
                         return;
                     }
-                    let body = HIPCALL_CALL_HANGUP.replace(
-                        "2483a75a-56a2-41f1-991b-92b1667e324a",
-                        &format!("2483a75a-56a2-41f1-991b-{i:012}"),
-                    );
+                    let body = switchboard_test_support::hipcall_call_hangup(&format!(
+                        "2483a75a-56a2-41f1-991b-{i:012}"
+                    ));
                     let r = http
                         .post(format!("{base}/hooks/hipcall-main"))
                         .header("content-type", "application/json")

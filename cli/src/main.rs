@@ -38,6 +38,9 @@ enum Command {
     Console(switchboard_cli::console::ConsoleArgs),
     #[command(flatten)]
     Ops(Box<ops::OpsCommand>),
+    /// Copy a deployed stack's history from the first data model's tables into the current
+    /// ones, with the shell's AWS credentials (resumable, idempotent, rate-limited).
+    UpgradeHistory(switchboard_cli::upgrade_history::UpgradeHistoryArgs),
 }
 
 #[derive(clap::Args)]
@@ -238,17 +241,16 @@ async fn run_console(global: ops::Global, args: switchboard_cli::console::Consol
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    switchboard_cli::init_logging();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => run_serve(args).await,
         Command::Console(args) => run_console(cli.global, args).await,
         Command::Ops(command) => ExitCode::from(ops::run(cli.global, *command).await),
+        Command::UpgradeHistory(args) => {
+            let sdk = switchboard_core::state::load_sdk_config().await;
+            let client = aws_sdk_dynamodb::Client::new(&sdk);
+            ExitCode::from(switchboard_cli::upgrade_history::run(client, &args).await)
+        }
     }
 }

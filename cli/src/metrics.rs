@@ -30,6 +30,17 @@ struct SubscriptionOutcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SubscriptionReason {
+    subscription: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SubscriptionLabel {
     subscription: String,
 }
@@ -50,6 +61,8 @@ pub struct PrometheusMetrics {
     lag: Histogram,
     retries: Family<SubscriptionLabel, Counter>,
     disabled: Family<SubscriptionLabel, Counter>,
+    held: Family<SubscriptionReason, Counter>,
+    hold_wait: HistogramFamily<ReasonLabel>,
     queue_depth: Gauge,
     queue: LocalQueue,
 }
@@ -103,6 +116,20 @@ impl PrometheusMetrics {
             "Subscriptions disabled by dispatch (410 Gone, or failing for too long)",
             disabled.clone(),
         );
+        let held = Family::<SubscriptionReason, Counter>::default();
+        registry.register(
+            "deliveries_held",
+            "Deliveries put back on the queue by flow control, by subscription and reason (ordering_window, ordering, rate_limit)",
+            held.clone(),
+        );
+        let hold_wait: HistogramFamily<ReasonLabel> =
+            Family::new_with_constructor(seconds_histogram);
+        registry.register_with_unit(
+            "hold_wait",
+            "How long a deferred delivery waits until its next look, by reason",
+            Unit::Seconds,
+            hold_wait.clone(),
+        );
         let queue_depth = Gauge::default();
         registry.register(
             "queue_depth",
@@ -118,6 +145,8 @@ impl PrometheusMetrics {
             lag,
             retries,
             disabled,
+            held,
+            hold_wait,
             queue_depth,
             queue,
         }
@@ -148,7 +177,9 @@ impl Metrics for PrometheusMetrics {
                         .inc();
                 }
             }
-            Observation::Delivery { attempt, lag } => {
+            Observation::Delivery {
+                attempt, lag, hold, ..
+            } => {
                 let subscription = SubscriptionLabel {
                     subscription: attempt.subscription_id.clone(),
                 };
@@ -158,9 +189,22 @@ impl Metrics for PrometheusMetrics {
                         outcome: attempt.status.as_str().to_owned(),
                     })
                     .inc();
-                self.duration
-                    .get_or_create(&subscription)
-                    .observe(attempt.duration_ms as f64 / 1000.0);
+                if let Some(hold) = hold {
+                    let reason = hold.reason.label().to_owned();
+                    self.held
+                        .get_or_create(&SubscriptionReason {
+                            subscription: attempt.subscription_id.clone(),
+                            reason: reason.clone(),
+                        })
+                        .inc();
+                    self.hold_wait
+                        .get_or_create(&ReasonLabel { reason })
+                        .observe(hold.wait.as_secs_f64());
+                } else {
+                    self.duration
+                        .get_or_create(&subscription)
+                        .observe(attempt.duration_ms as f64 / 1000.0);
+                }
                 if let Some(lag) = lag {
                     self.lag.observe(lag.as_secs_f64());
                 }

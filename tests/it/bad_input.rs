@@ -540,19 +540,12 @@ async fn admin_ids_too_long_for_dynamodb_keys_are_not_found_not_unavailable() {
         format!("/admin/subscriptions/{long}"),
         format!("/admin/events/{long}"),
     ] {
-        let (status, json) = support::call(&app, "GET", &path, None, "").await;
+        let (status, json) = support::get(&app, &path).await;
         assert_eq!(status, 404, "{}: {json}", &path[..30]);
         let (status, json) = support::call(&app, "DELETE", &path, None, "").await;
         assert!(status == 404 || status == 405, "{}: {json}", &path[..30]);
     }
-    let (status, json) = support::call(
-        &app,
-        "GET",
-        &format!("/admin/deliveries?event_id={long}"),
-        None,
-        "",
-    )
-    .await;
+    let (status, json) = support::get(&app, &format!("/admin/deliveries?event_id={long}")).await;
     assert!(status == 200 || status == 400, "{json}");
     let (status, json) = support::call(
         &app,
@@ -618,18 +611,21 @@ async fn dispatch_fails_only_the_undecodable_messages_of_a_batch() {
         records.push(BatchRecord {
             message_id: format!("bad-{i}"),
             body: body.clone(),
+            trace: None,
         });
     }
     for (i, id) in ok.iter().enumerate() {
         records.push(BatchRecord {
             message_id: format!("ok-{i}"),
             body: good(id),
+            trace: None,
         });
     }
     // A retry for an event or subscription that does not exist is done (nothing to deliver)
     records.push(BatchRecord {
         message_id: "gone".into(),
         body: "{\"kind\":\"deliver\",\"event_id\":\"evt_none\",\"subscription_id\":\"sub_none\",\"attempt\":2,\"trigger\":\"retry\"}".into(),
+        trace: None,
     });
 
     // When dispatch handles the batch
@@ -730,14 +726,7 @@ async fn templates_cannot_reach_files_environment_or_network_and_are_bounded() {
         1,
     );
     let body_len = body.len();
-    let (status, accepted) = support::call(
-        &app,
-        "POST",
-        "/hooks/hipcall-main",
-        Some("application/json"),
-        body,
-    )
-    .await;
+    let (status, accepted) = support::post_json(&app, "/hooks/hipcall-main", body).await;
     assert_eq!(status, 202);
     let event_id = accepted["id"].as_str().unwrap();
     let dispatcher = Dispatcher::from_settings(ports.clone(), support::settings()).unwrap();
@@ -746,14 +735,7 @@ async fn templates_cannot_reach_files_environment_or_network_and_are_bounded() {
         .unwrap();
     let started = Instant::now();
     let failed = dispatcher
-        .handle_batch(
-            msgs.iter()
-                .map(|m| BatchRecord {
-                    message_id: m.message_id.clone(),
-                    body: m.body.clone(),
-                })
-                .collect(),
-        )
+        .handle_batch(msgs.iter().map(BatchRecord::from).collect())
         .await;
     assert!(failed.is_empty());
     assert!(
@@ -796,10 +778,12 @@ async fn templates_cannot_reach_files_environment_or_network_and_are_bounded() {
 async fn events_dynamodb_cannot_store_are_refused_at_ingest_not_lost_after_202() {
     // Given the stack on the emulator (DynamoDB items are at most 400 KB, index keys 2 KB),
     // a Hipcall source accepting bodies up to its 1 MiB default, and a subscriber
-    let sdk = aws::sdk().await;
-    let names = aws::resources(&sdk, 1).await;
-    let ports = Ports::aws(&sdk, &names);
-    let app = support::app(ports.clone());
+    let aws::Stack {
+        sdk,
+        names,
+        ports,
+        app,
+    } = aws::stack(1).await;
     support::create_source(&app, "hipcall-main", "hipcall").await;
     let sink = Sink::start().await;
     support::create_subscription(
@@ -808,9 +792,11 @@ async fn events_dynamodb_cannot_store_are_refused_at_ingest_not_lost_after_202()
     )
     .await;
     let with_field = |uuid: &str, pad: usize| {
-        HIPCALL_CALL_HANGUP
-            .replace("2483a75a-56a2-41f1-991b-92b1667e324a", uuid)
-            .replacen("{", &format!("{{\"pad\": \"{}\",", "p".repeat(pad)), 1)
+        support::hipcall_call_hangup(uuid).replacen(
+            "{",
+            &format!("{{\"pad\": \"{}\",", "p".repeat(pad)),
+            1,
+        )
     };
     let cases = [
         ("small", with_field("u-small", 10)),
@@ -826,14 +812,7 @@ async fn events_dynamodb_cannot_store_are_refused_at_ingest_not_lost_after_202()
     // at ingest (the provider learns it at once) — never accepted and then dead-lettered
     let mut accepted = Vec::new();
     for (what, body) in &cases {
-        let (status, json) = support::call(
-            &app,
-            "POST",
-            "/hooks/hipcall-main",
-            Some("application/json"),
-            body.clone(),
-        )
-        .await;
+        let (status, json) = support::post_json(&app, "/hooks/hipcall-main", body.clone()).await;
         match status {
             202 => accepted.push((*what, json["id"].as_str().unwrap().to_owned())),
             413 => assert_eq!(json["error"]["code"], "payload_too_large", "{what}"),
@@ -865,17 +844,9 @@ async fn events_dynamodb_cannot_store_are_refused_at_ingest_not_lost_after_202()
     );
     assert_eq!(sink.count(), accepted.len());
     for (what, id) in &accepted {
-        let (status, json) =
-            support::call(&app, "GET", &format!("/admin/events/{id}"), None, "").await;
+        let (status, json) = support::get(&app, &format!("/admin/events/{id}")).await;
         assert_eq!(status, 200, "{what}: {json}");
-        let (status, json) = support::call(
-            &app,
-            "GET",
-            &format!("/admin/deliveries?event_id={id}"),
-            None,
-            "",
-        )
-        .await;
+        let (status, json) = support::get(&app, &format!("/admin/deliveries?event_id={id}")).await;
         assert_eq!(status, 200, "{what}: {json}");
         assert_eq!(json["items"][0]["status"], "succeeded", "{what}: {json}");
     }

@@ -41,14 +41,7 @@ async fn given_a_call(app: &App) -> Scenario {
     )
     .await;
     for body in [support::HIPCALL_CALL_HANGUP, CALL_INIT] {
-        let (status, json) = support::call(
-            app,
-            "POST",
-            "/hooks/hipcall-main",
-            Some("application/json"),
-            body,
-        )
-        .await;
+        let (status, json) = support::post_json(app, "/hooks/hipcall-main", body).await;
         assert_eq!(status, 202, "{json}");
     }
     Scenario {
@@ -94,7 +87,7 @@ fn check_timeline(s: &Scenario, timeline: &Value) {
 }
 
 async fn timeline(app: &App, call: &str) -> (u16, Value) {
-    support::call(app, "GET", &format!("/admin/calls/{call}"), None, "").await
+    support::get(app, &format!("/admin/calls/{call}")).await
 }
 
 #[tokio::test]
@@ -132,10 +125,12 @@ async fn a_calls_timeline_shows_each_event_in_order_with_every_subscribers_outco
 
 #[tokio::test]
 async fn a_calls_timeline_over_sqs_and_dynamodb() {
-    let sdk = aws::sdk().await;
-    let names = aws::resources(&sdk, 30).await;
-    let ports = Ports::aws(&sdk, &names);
-    let app = support::app(ports.clone());
+    let aws::Stack {
+        sdk,
+        names,
+        ports,
+        app,
+    } = aws::stack(30).await;
     let s = given_a_call(&app).await;
     let dispatcher = Dispatcher::from_settings(ports, support::settings()).unwrap();
     let consumer = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names.queue_url);

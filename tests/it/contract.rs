@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::adapters::aws::{DynamoDeliveryStore, DynamoEventStore, SqsQueue};
 use switchboard_core::adapters::memory::MemoryQueue;
-use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
+use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::domain::envelope::{Envelope, RawRequest, StoredEvent};
 use switchboard_core::domain::source::{Provider, Source, Verification};
 use switchboard_core::domain::time::{now, Timestamp};
@@ -63,37 +63,12 @@ fn event(id: &str, call_id: Option<&str>) -> StoredEvent {
 
 fn attempt(event_id: &str, sub: &str, n: u32, status: AttemptStatus) -> Attempt {
     Attempt {
-        event_id: event_id.into(),
-        subscription_id: sub.into(),
-        attempt: n,
-        status,
-        trigger: Trigger::Initial,
         url: "http://127.0.0.1:1/x".into(),
-        method: "POST".into(),
-        request_headers: Default::default(),
         http_status: Some(500),
         duration_ms: 3,
         response_excerpt: Some("nope".into()),
-        error_kind: None,
-        error: None,
-        next_attempt_at: None,
-        held_behind: None,
-        attempted_at: now(),
-        source: "hipcall-main".into(),
-        event_type: "call.ended".into(),
         call_id: Some("call-1".into()),
-        truncated: Vec::new(),
-    }
-}
-
-fn deliver(n: u32) -> QueueMessage {
-    QueueMessage::Deliver {
-        event_id: format!("evt_{n}"),
-        subscription_id: "sub_1".into(),
-        attempt: n,
-        not_before: None,
-        trigger: Trigger::Retry,
-        rate_slot: None,
+        ..crate::support::attempt(event_id, sub, n, status)
     }
 }
 
@@ -110,7 +85,10 @@ async fn receive_n(consumer: &dyn QueueConsumer, want: usize, secs: u64) -> Vec<
 async fn queue_contract(queue: Arc<dyn EventQueue>, consumer: Arc<dyn QueueConsumer>) {
     // Given three messages sent without delay
     for n in 1..=3 {
-        queue.send(&deliver(n), Duration::ZERO).await.unwrap();
+        queue
+            .send(&crate::support::retry_message(n), Duration::ZERO)
+            .await
+            .unwrap();
     }
     // When they are received, they come back intact, first receipt counted once
     let got = receive_n(consumer.as_ref(), 3, 10).await;
@@ -143,7 +121,7 @@ async fn queue_contract(queue: Arc<dyn EventQueue>, consumer: Arc<dyn QueueConsu
     consumer.delete(&again[0].receipt).await.unwrap();
     // A delayed message is not visible before its delay
     queue
-        .send(&deliver(9), Duration::from_secs(2))
+        .send(&crate::support::retry_message(9), Duration::from_secs(2))
         .await
         .unwrap();
     assert!(consumer
@@ -165,7 +143,10 @@ async fn dead_letter_contract(
 ) {
     // Given three messages received twice each and never deleted
     for n in 1..=3 {
-        queue.send(&deliver(n), Duration::ZERO).await.unwrap();
+        queue
+            .send(&crate::support::retry_message(n), Duration::ZERO)
+            .await
+            .unwrap();
     }
     let page = |limit, cursor| PageRequest { limit, cursor };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -337,6 +318,24 @@ async fn event_store_contract(ports: &Ports) {
         .await
         .unwrap();
     assert_ne!(stored_before, Stored::New, "an id stored with put");
+    // A payload the body decodes to (stored once by some adapters) comes back whole, and so
+    // do a JSON null payload and a body nothing parsed
+    let body = br#"{"event":"call_hangup","data":{"uuid":"c-9","duration":42,"tags":["a","b"]}}"#;
+    let mut decoded = event("evt_contract_2", Some("call-9"));
+    decoded.raw.body = bytes::Bytes::from_static(body);
+    decoded.envelope.data = Some(serde_json::from_slice(body).unwrap());
+    let mut null = event("evt_contract_3", None);
+    null.raw.body = bytes::Bytes::from_static(b"null");
+    null.envelope.data = Some(serde_json::Value::Null);
+    let mut unparsed = event("evt_contract_4", None);
+    unparsed.raw.content_type = None;
+    unparsed.raw.body = bytes::Bytes::from_static(b"\x00 not a payload");
+    unparsed.envelope.data = None;
+    unparsed.envelope.raw_unparsed = true;
+    for e in [decoded, null, unparsed] {
+        ports.events.put(&e, expires).await.unwrap();
+        assert_eq!(ports.events.get(&e.envelope.id).await.unwrap(), Some(e));
+    }
 }
 
 async fn delivery_store_contract(ports: &Ports) {
@@ -516,6 +515,9 @@ fn subscription(id: &str) -> Subscription {
         previous_secret: None,
         disabled_reason: None,
         failing_since: None,
+        consecutive_failures: 0,
+        failing_reported_at: None,
+        failing_after: None,
         ordering: Default::default(),
         ordering_window_ms: 0,
         rate_limit_per_second: None,
@@ -896,7 +898,16 @@ async fn queries_contract(ports: &Ports) {
         assert!(matches!(r, Err(StoreError::InvalidCursor)), "{bad:?}");
     }
 
-    // Given attempts over three days (and one 40 days old)
+    // Given attempts over three days (and one 40 days old) of stored events (dispatch
+    // stores an event before its attempts; a call's attempts may be found through them)
+    for e in [
+        event_at("evt_1", "src-a", Some("c1"), hours(50)),
+        event_at("evt_2", "src-a", Some("c2"), hours(2)),
+        event_at("evt_3", "src-b", None, hours(1)),
+        event_at("evt_old", "src-a", Some("c2"), hours(40 * 24)),
+    ] {
+        ports.events.put(&e, expires).await.unwrap();
+    }
     use AttemptStatus::*;
     for a in [
         attempt_at("evt_1", "sub_a", 1, Retrying, Some("c1"), hours(50)),
@@ -1143,10 +1154,16 @@ async fn queries_contract(ports: &Ports) {
 /// are; the emulator's are not (of eight concurrent `attribute_not_exists` updates of one
 /// item, two can succeed), so concurrent reservations are checked on memory and SQLite only.
 async fn flow_store_contract(ports: &Ports, atomic: bool) {
-    use switchboard_core::ports::flow::{LaneEntry, LaneKey};
+    use switchboard_core::ports::flow::{LaneEntry, LaneKey, Lease, SlotBlock};
     let flow = &ports.flow;
     let t0 = now();
     let ms = |n: i64| t0 + chrono::Duration::milliseconds(n);
+    let lease = |now, until| Lease { now, until };
+    let block = |count, spacing, now| SlotBlock {
+        count,
+        spacing,
+        now,
+    };
     let sub = format!("sub_flow_{}", t0.timestamp_micros());
     let lane = LaneKey {
         subscription_id: sub.clone(),
@@ -1184,19 +1201,19 @@ async fn flow_store_contract(ports: &Ports, atomic: bool) {
     assert_eq!(ids(flow.lane_entries(&long).await.unwrap()), ["evt_z"]);
     // One lease at a time, until it ends; none on an entry that is not there
     assert!(flow
-        .lane_lease(&lane, "0001#a", ms(0), ms(1000))
+        .lane_lease(&lane, "0001#a", lease(ms(0), ms(1000)))
         .await
         .unwrap());
     assert!(!flow
-        .lane_lease(&lane, "0001#a", ms(500), ms(2000))
+        .lane_lease(&lane, "0001#a", lease(ms(500), ms(2000)))
         .await
         .unwrap());
     assert!(flow
-        .lane_lease(&lane, "0001#a", ms(1000), ms(3000))
+        .lane_lease(&lane, "0001#a", lease(ms(1000), ms(3000)))
         .await
         .unwrap());
     assert!(!flow
-        .lane_lease(&lane, "0009#nope", ms(0), ms(1000))
+        .lane_lease(&lane, "0009#nope", lease(ms(0), ms(1000)))
         .await
         .unwrap());
     let listed = flow.lane_entries(&lane).await.unwrap();
@@ -1232,18 +1249,27 @@ async fn flow_store_contract(ports: &Ports, atomic: bool) {
     // Rate slots: blocks follow each other, none before now
     let step = Duration::from_millis(100);
     let at = |t: Timestamp| t.timestamp_millis() - t0.timestamp_millis();
-    assert_eq!(at(flow.reserve(&sub, 1, step, ms(0)).await.unwrap()), 0);
-    assert_eq!(at(flow.reserve(&sub, 3, step, ms(0)).await.unwrap()), 100);
-    assert_eq!(at(flow.reserve(&sub, 1, step, ms(50)).await.unwrap()), 400);
     assert_eq!(
-        at(flow.reserve(&sub, 1, step, ms(9000)).await.unwrap()),
+        at(flow.reserve(&sub, block(1, step, ms(0))).await.unwrap()),
+        0
+    );
+    assert_eq!(
+        at(flow.reserve(&sub, block(3, step, ms(0))).await.unwrap()),
+        100
+    );
+    assert_eq!(
+        at(flow.reserve(&sub, block(1, step, ms(50))).await.unwrap()),
+        400
+    );
+    assert_eq!(
+        at(flow.reserve(&sub, block(1, step, ms(9000))).await.unwrap()),
         9000
     );
     // A pause moves the schedule later, never earlier
     flow.pause(&sub, ms(20_000)).await.unwrap();
     flow.pause(&sub, ms(15_000)).await.unwrap();
     assert_eq!(
-        at(flow.reserve(&sub, 1, step, ms(9500)).await.unwrap()),
+        at(flow.reserve(&sub, block(1, step, ms(9500))).await.unwrap()),
         20_000
     );
     // Concurrent reservations never share a slot
@@ -1252,7 +1278,8 @@ async fn flow_store_contract(ports: &Ports, atomic: bool) {
     }
     let other = format!("{sub}_race");
     let slots =
-        futures::future::join_all((0..8).map(|_| flow.reserve(&other, 2, step, ms(0)))).await;
+        futures::future::join_all((0..8).map(|_| flow.reserve(&other, block(2, step, ms(0)))))
+            .await;
     let mut firsts: Vec<i64> = slots.into_iter().map(|r| at(r.unwrap())).collect();
     firsts.sort();
     assert_eq!(firsts, (0..8).map(|i| i * 200).collect::<Vec<_>>());
@@ -1350,7 +1377,7 @@ mod memory {
 mod emulator {
     use super::*;
     use aws_sdk_dynamodb::types::AttributeValue;
-    use switchboard_core::adapters::aws::SqsDeadLetterQueue;
+    use switchboard_core::adapters::aws::{shards, SqsDeadLetterQueue};
 
     #[tokio::test]
     async fn dead_letters() {
@@ -1372,7 +1399,11 @@ mod emulator {
         let client = recorder.client(&sdk);
         let mut ports = Ports::aws(&sdk, &names);
         let events = Arc::new(DynamoEventStore::new(client.clone(), &names.events_table));
-        let deliveries = Arc::new(DynamoDeliveryStore::new(client, &names.deliveries_table));
+        let deliveries = Arc::new(DynamoDeliveryStore::new(
+            client,
+            &names.deliveries_table,
+            &names.events_table,
+        ));
         ports.events = events.clone();
         ports.event_queries = events;
         ports.deliveries = deliveries.clone();
@@ -1415,6 +1446,68 @@ mod emulator {
     #[tokio::test]
     async fn deliveries() {
         delivery_store_contract(&aws_ports().await).await;
+    }
+
+    /// An event item written before the payload was stored once (the whole event as JSON in
+    /// `doc`) still reads, by id and in the source and call listings.
+    #[tokio::test]
+    async fn events_of_the_first_layout_still_read() {
+        let sdk = aws::sdk().await;
+        let names = aws::resources(&sdk, VISIBILITY_SECS).await;
+        let ports = Ports::aws(&sdk, &names);
+        let e = event("evt_first_layout", Some("call-first"));
+        let received_at = switchboard_core::domain::time::sortable(&e.envelope.received_at);
+        let item = [
+            ("id", e.envelope.id.clone()),
+            ("source", e.envelope.source.clone()),
+            (
+                "source_shard",
+                shards::shard_key(&e.envelope.source, &e.envelope.id, shards::SOURCE_SHARDS),
+            ),
+            ("received_at", received_at.clone()),
+            ("received_key", format!("{received_at}#{}", e.envelope.id)),
+            ("call_id", "call-first".to_owned()),
+            ("doc", serde_json::to_string(&e).unwrap()),
+        ];
+        aws_sdk_dynamodb::Client::new(&sdk)
+            .put_item()
+            .table_name(&names.events_table)
+            .set_item(Some(
+                item.into_iter()
+                    .map(|(k, v)| (k.to_owned(), AttributeValue::S(v)))
+                    .collect(),
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            ports.events.get("evt_first_layout").await.unwrap(),
+            Some(e.clone())
+        );
+        use switchboard_core::ports::{EventQuery, TimeRange};
+        for query in [
+            EventQuery::Source {
+                source: e.envelope.source.clone(),
+                range: TimeRange::default(),
+            },
+            EventQuery::Call {
+                call_id: "call-first".into(),
+                range: TimeRange::default(),
+            },
+        ] {
+            let page = ports
+                .event_queries
+                .query_events(
+                    &query,
+                    &PageRequest {
+                        limit: 10,
+                        cursor: None,
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(page.items, vec![e.envelope.clone()], "{query:?}");
+        }
     }
 
     #[tokio::test]

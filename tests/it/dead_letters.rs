@@ -74,14 +74,8 @@ async fn poison_is_listed_redriven_and_delivered_once(
     let running = start(dispatcher, stopped);
 
     // When an event is accepted while the store is down
-    let (status, accepted) = support::call(
-        &app,
-        "POST",
-        "/hooks/hipcall-main",
-        Some("application/json"),
-        HIPCALL_CALL_HANGUP,
-    )
-    .await;
+    let (status, accepted) =
+        support::post_json(&app, "/hooks/hipcall-main", HIPCALL_CALL_HANGUP).await;
     assert_eq!(status, 202, "{accepted}");
     let event_id = accepted["id"].as_str().unwrap().to_owned();
 
@@ -90,7 +84,7 @@ async fn poison_is_listed_redriven_and_delivered_once(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut dead = false;
     while !dead && tokio::time::Instant::now() < deadline {
-        let (status, page) = support::call(&app, "GET", "/admin/dead-letters", None, "").await;
+        let (status, page) = support::get(&app, "/admin/dead-letters").await;
         assert_eq!(status, 200, "{page}");
         dead = page["items"].as_array().is_some_and(|i| !i.is_empty());
         listed = page;
@@ -111,11 +105,9 @@ async fn poison_is_listed_redriven_and_delivered_once(
     // When the store is back and the dead letter is redriven by id
     flaky.down.store(false, Ordering::SeqCst);
     let message_id = item["message_id"].as_str().unwrap();
-    let (status, report) = support::call(
+    let (status, report) = support::post_json(
         &app,
-        "POST",
         "/admin/dead-letters/redrive",
-        Some("application/json"),
         json!({"ids": [message_id]}).to_string(),
     )
     .await;
@@ -126,16 +118,9 @@ async fn poison_is_listed_redriven_and_delivered_once(
     assert!(support::eventually(30, || async { sink.count() >= 1 }).await);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(sink.count(), 1);
-    let (_, page) = support::call(&app, "GET", "/admin/dead-letters", None, "").await;
+    let (_, page) = support::get(&app, "/admin/dead-letters").await;
     assert_eq!(page["items"], json!([]), "{page}");
-    let (_, attempts) = support::call(
-        &app,
-        "GET",
-        &format!("/admin/deliveries?event_id={event_id}"),
-        None,
-        "",
-    )
-    .await;
+    let (_, attempts) = support::get(&app, &format!("/admin/deliveries?event_id={event_id}")).await;
     let attempts = attempts["items"].as_array().unwrap();
     assert_eq!(attempts.len(), 1, "{attempts:?}");
     assert_eq!(attempts[0]["status"], "succeeded");

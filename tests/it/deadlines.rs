@@ -6,7 +6,7 @@
 
 use crate::support::fault_http::FaultyHttp;
 use crate::support::lambda::try_dispatch_round_before;
-use crate::support::{self, aws, sink::Sink, HIPCALL_CALL_HANGUP};
+use crate::support::{self, aws, sink::Sink};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,40 +16,10 @@ use switchboard_core::api::App;
 use switchboard_core::config::Settings;
 use switchboard_core::dispatch::Dispatcher;
 use switchboard_core::domain::attempt::AttemptStatus;
-use switchboard_core::domain::Attempt;
-use switchboard_core::ports::PageRequest;
 use switchboard_core::state::{lambda_sdk_config_from, Compose, Ports};
 
 fn call_end(i: usize) -> String {
-    HIPCALL_CALL_HANGUP.replace(
-        "2483a75a-56a2-41f1-991b-92b1667e324a",
-        &format!("2483a75a-2222-4000-8000-{i:012}"),
-    )
-}
-
-async fn attempts(ports: &Ports, event_id: &str) -> Vec<Attempt> {
-    ports
-        .deliveries
-        .list_by_event(event_id, &PageRequest::default())
-        .await
-        .unwrap()
-        .items
-}
-
-async fn queue_depth(sdk: &aws_config::SdkConfig, queue_url: &str) -> usize {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let attrs = aws_sdk_sqs::Client::new(sdk)
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap();
-    attrs.values().map(|v| v.parse::<usize>().unwrap()).sum()
+    crate::support::hipcall_call_hangup(&format!("2483a75a-2222-4000-8000-{i:012}"))
 }
 
 /// The dedup table's items (a test may scan; the service never does).
@@ -95,10 +65,12 @@ fn json(resp: &http::Response<Bytes>) -> serde_json::Value {
 async fn dispatch_on_sqs_leaves_what_it_cannot_finish_before_the_deadline_to_redelivery() {
     // Given two subscribers, one answering at once (attempts of at most 1 s) and one that
     // hangs (attempts of up to 10 s), and two events queued on SQS
-    let sdk = aws::sdk().await;
-    let names = aws::resources(&sdk, 2).await;
-    let ports = Ports::aws(&sdk, &names);
-    let app = support::app(ports.clone());
+    let aws::Stack {
+        sdk,
+        names,
+        ports,
+        app,
+    } = aws::stack(2).await;
     support::create_source(&app, "hipcall-main", "hipcall").await;
     let fast = Sink::start().await;
     let slow = Sink::start().await;
@@ -115,14 +87,7 @@ async fn dispatch_on_sqs_leaves_what_it_cannot_finish_before_the_deadline_to_red
     .await;
     let mut event_ids = Vec::new();
     for i in 0..2 {
-        let (status, json) = support::call(
-            &app,
-            "POST",
-            "/hooks/hipcall-main",
-            Some("application/json"),
-            call_end(i),
-        )
-        .await;
+        let (status, json) = support::post_json(&app, "/hooks/hipcall-main", call_end(i)).await;
         assert_eq!(status, 202, "{json}");
         event_ids.push(json["id"].as_str().unwrap().to_owned());
     }
@@ -162,7 +127,7 @@ async fn dispatch_on_sqs_leaves_what_it_cannot_finish_before_the_deadline_to_red
     assert_eq!(fast.count(), 2);
     assert_eq!(slow.count(), 0);
     for id in &event_ids {
-        let a = attempts(&ports, id).await;
+        let a = support::attempts_of(&ports, id).await;
         assert_eq!(a.len(), 1, "{a:?}");
         assert_eq!(a[0].subscription_id, fast_sub["id"].as_str().unwrap());
         assert_eq!(a[0].status, AttemptStatus::Succeeded);
@@ -191,7 +156,7 @@ async fn dispatch_on_sqs_leaves_what_it_cannot_finish_before_the_deadline_to_red
     assert_eq!(fast.count(), 2, "already delivered: not re-sent");
     assert_eq!(slow.count(), 2);
     for id in &event_ids {
-        let a = attempts(&ports, id).await;
+        let a = support::attempts_of(&ports, id).await;
         assert_eq!(a.len(), 2, "{a:?}");
         assert!(a
             .iter()
@@ -230,7 +195,7 @@ async fn a_send_timing_out_is_503_and_the_provider_retry_is_queued_not_a_duplica
     assert_eq!(resp.status(), 503, "{:?}", resp.body());
     assert_eq!(json(&resp)["error"]["code"], "unavailable");
     assert!(faulty.injected().iter().any(|op| op == "SendMessage"));
-    assert_eq!(queue_depth(&sdk, &names.queue_url).await, 0);
+    assert_eq!(aws::queue_depth(&sdk, &names.queue_url).await, 0);
     assert!(claims(&sdk, &names.dedup_table).await.is_empty());
 
     // And the provider's retry, SQS answering again, is queued as a new event (202)
@@ -238,7 +203,7 @@ async fn a_send_timing_out_is_503_and_the_provider_retry_is_queued_not_a_duplica
     let resp = post(&app, call_end(100)).await;
     assert_eq!(resp.status(), 202, "{:?}", resp.body());
     let first = json(&resp);
-    assert_eq!(queue_depth(&sdk, &names.queue_url).await, 1);
+    assert_eq!(aws::queue_depth(&sdk, &names.queue_url).await, 1);
     let items = claims(&sdk, &names.dedup_table).await;
     assert_eq!(items.len(), 1);
     assert_eq!(
@@ -251,7 +216,7 @@ async fn a_send_timing_out_is_503_and_the_provider_retry_is_queued_not_a_duplica
     assert_eq!(resp.status(), 200);
     assert_eq!(json(&resp)["id"], first["id"]);
     assert_eq!(json(&resp)["duplicate"], true);
-    assert_eq!(queue_depth(&sdk, &names.queue_url).await, 1);
+    assert_eq!(aws::queue_depth(&sdk, &names.queue_url).await, 1);
 }
 
 #[tokio::test]
@@ -295,17 +260,17 @@ async fn a_claim_left_pending_by_a_killed_ingest_is_taken_over_by_the_provider_r
         .parse()
         .unwrap();
     assert!((1..=3).contains(&retry_after), "{retry_after}");
-    assert_eq!(queue_depth(&sdk, &names.queue_url).await, 0);
+    assert_eq!(aws::queue_depth(&sdk, &names.queue_url).await, 0);
 
     // And the retry after that is queued as a new event (202), not a duplicate
     tokio::time::sleep(Duration::from_secs(retry_after)).await;
     let resp = post(&app, call_end(200)).await;
     assert_eq!(resp.status(), 202, "{:?}", resp.body());
     let first = json(&resp);
-    assert_eq!(queue_depth(&sdk, &names.queue_url).await, 1);
+    assert_eq!(aws::queue_depth(&sdk, &names.queue_url).await, 1);
     // And the next one is a duplicate of it
     let resp = post(&app, call_end(200)).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(json(&resp)["id"], first["id"]);
-    assert_eq!(queue_depth(&sdk, &names.queue_url).await, 1);
+    assert_eq!(aws::queue_depth(&sdk, &names.queue_url).await, 1);
 }

@@ -9,21 +9,9 @@ use std::time::Duration;
 use switchboard_cli::serve::{self, Store};
 use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::adapters::sqlite::{Db, SqliteQueue, SyncMode, DB_FILE};
-use switchboard_core::domain::attempt::Trigger;
 use switchboard_core::domain::QueueMessage;
 use switchboard_core::ports::{EventQueue, QueueConsumer};
 use switchboard_test_support::serve::ServeHarness;
-
-fn message(n: u32) -> QueueMessage {
-    QueueMessage::Deliver {
-        event_id: format!("evt_{n}"),
-        subscription_id: "sub_1".into(),
-        attempt: n,
-        not_before: None,
-        trigger: Trigger::Retry,
-        rate_slot: None,
-    }
-}
 
 fn open(dir: &TempDir, visibility: Duration, max_receives: u32) -> Arc<SqliteQueue> {
     let db = Db::open(&dir.path().join(DB_FILE), SyncMode::Normal).unwrap();
@@ -59,7 +47,10 @@ async fn a_message_never_deleted_is_dead_lettered_after_max_receives_in_memory_a
     ];
     for (name, producer, consumer) in queues {
         // When a message is received and never deleted
-        producer.send(&message(1), Duration::ZERO).await.unwrap();
+        producer
+            .send(&crate::support::retry_message(1), Duration::ZERO)
+            .await
+            .unwrap();
         let counts = receive_until_dead(consumer.as_ref()).await;
         // Then it was handed out exactly three times, then dead-lettered
         assert_eq!(counts, vec![1, 2, 3], "{name}");
@@ -67,7 +58,10 @@ async fn a_message_never_deleted_is_dead_lettered_after_max_receives_in_memory_a
     assert_eq!(memory.dead_letters().len(), 1);
     let dead = disk.dead_letters().await.unwrap();
     assert_eq!(dead.len(), 1);
-    assert_eq!(QueueMessage::from_json(&dead[0]).unwrap(), message(1));
+    assert_eq!(
+        QueueMessage::from_json(&dead[0]).unwrap(),
+        crate::support::retry_message(1)
+    );
     assert!(disk.is_empty().await.unwrap());
 }
 
@@ -78,9 +72,15 @@ async fn queued_and_in_flight_messages_survive_a_reopen_and_in_flight_ones_are_v
     // a minute) when the store is closed
     {
         let q = open(&dir, Duration::from_secs(60), 5);
-        q.send(&message(1), Duration::ZERO).await.unwrap();
-        q.send(&message(2), Duration::ZERO).await.unwrap();
-        q.send(&message(3), Duration::from_secs(600)).await.unwrap();
+        q.send(&crate::support::retry_message(1), Duration::ZERO)
+            .await
+            .unwrap();
+        q.send(&crate::support::retry_message(2), Duration::ZERO)
+            .await
+            .unwrap();
+        q.send(&crate::support::retry_message(3), Duration::from_secs(600))
+            .await
+            .unwrap();
         let got = q.receive(1, Duration::from_secs(1)).await.unwrap();
         assert_eq!(got.len(), 1);
     }

@@ -8,15 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::dispatch::Dispatcher;
-use switchboard_core::state::{Compose, Ports};
 
 #[tokio::test]
 async fn hipcall_call_hangup_is_delivered_and_recorded_through_sqs_and_dynamodb() {
     // Given a stack's resources on the emulator, a Hipcall source and a CRM subscribed to call.ended
-    let sdk = aws::sdk().await;
-    let names = aws::resources(&sdk, 30).await;
-    let ports = Ports::aws(&sdk, &names);
-    let app = support::app(ports.clone());
+    let aws::Stack {
+        sdk,
+        names,
+        ports,
+        app,
+    } = aws::stack(30).await;
     let crm = Sink::start().await;
     support::create_source(&app, "hipcall-main", "hipcall").await;
     let sub = support::create_subscription(
@@ -32,14 +33,8 @@ async fn hipcall_call_hangup_is_delivered_and_recorded_through_sqs_and_dynamodb(
     .await;
 
     // When the provider posts its call_hangup webhook
-    let (status, accepted) = support::call(
-        &app,
-        "POST",
-        "/hooks/hipcall-main",
-        Some("application/json"),
-        support::HIPCALL_CALL_HANGUP,
-    )
-    .await;
+    let (status, accepted) =
+        support::post_json(&app, "/hooks/hipcall-main", support::HIPCALL_CALL_HANGUP).await;
     assert_eq!(status, 202, "{accepted}");
     let event_id = accepted["id"].as_str().unwrap().to_owned();
 
@@ -71,14 +66,8 @@ async fn hipcall_call_hangup_is_delivered_and_recorded_through_sqs_and_dynamodb(
         .starts_with("v1,"));
 
     // And the attempt is recorded in DynamoDB: one, succeeded, with status and duration
-    let (status, deliveries) = support::call(
-        &app,
-        "GET",
-        &format!("/admin/deliveries?event_id={event_id}"),
-        None,
-        "",
-    )
-    .await;
+    let (status, deliveries) =
+        support::get(&app, &format!("/admin/deliveries?event_id={event_id}")).await;
     assert_eq!(status, 200, "{deliveries}");
     let items = deliveries["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
@@ -93,8 +82,7 @@ async fn hipcall_call_hangup_is_delivered_and_recorded_through_sqs_and_dynamodb(
     );
 
     // And the event itself is stored with its raw body
-    let (status, stored) =
-        support::call(&app, "GET", &format!("/admin/events/{event_id}"), None, "").await;
+    let (status, stored) = support::get(&app, &format!("/admin/events/{event_id}")).await;
     assert_eq!(status, 200);
     assert_eq!(stored["envelope"]["provider_event"], "call_hangup");
 
@@ -121,10 +109,12 @@ async fn hipcall_call_hangup_is_delivered_and_recorded_through_sqs_and_dynamodb(
 
 #[tokio::test]
 async fn a_failing_subscriber_gets_a_retry_scheduled_on_sqs() {
-    let sdk = aws::sdk().await;
-    let names = aws::resources(&sdk, 30).await;
-    let ports = Ports::aws(&sdk, &names);
-    let app = support::app(ports.clone());
+    let aws::Stack {
+        sdk,
+        names,
+        ports,
+        app,
+    } = aws::stack(30).await;
     let crm = Sink::start().await;
     crm.set_status(500);
     support::create_source(&app, "hipcall-main", "hipcall").await;
@@ -133,14 +123,8 @@ async fn a_failing_subscriber_gets_a_retry_scheduled_on_sqs() {
         serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.*"], "retry_schedule_secs": [1]}),
     )
     .await;
-    let (status, accepted) = support::call(
-        &app,
-        "POST",
-        "/hooks/hipcall-main",
-        Some("application/json"),
-        support::HIPCALL_CALL_HANGUP,
-    )
-    .await;
+    let (status, accepted) =
+        support::post_json(&app, "/hooks/hipcall-main", support::HIPCALL_CALL_HANGUP).await;
     assert_eq!(status, 202);
     let event_id = accepted["id"].as_str().unwrap().to_owned();
     let dispatcher = Dispatcher::from_settings(ports.clone(), support::settings()).unwrap();
@@ -159,14 +143,8 @@ async fn a_failing_subscriber_gets_a_retry_scheduled_on_sqs() {
         rounds += 1;
     }
     assert_eq!(crm.count(), 2);
-    let (_, deliveries) = support::call(
-        &app,
-        "GET",
-        &format!("/admin/deliveries?event_id={event_id}"),
-        None,
-        "",
-    )
-    .await;
+    let (_, deliveries) =
+        support::get(&app, &format!("/admin/deliveries?event_id={event_id}")).await;
     let statuses: Vec<(u64, String)> = deliveries["items"]
         .as_array()
         .unwrap()

@@ -5,7 +5,7 @@
 //! functions/core/tests/delivery/dispatch.rs; docs/reliability.md lists every row.)
 
 use crate::support::fault_http::FaultyHttp;
-use crate::support::{self, aws, lambda, sink::Sink, HIPCALL_CALL_HANGUP};
+use crate::support::{self, aws, lambda, sink::Sink};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,43 +14,17 @@ use switchboard_core::adapters::aws::SqsQueue;
 use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::dispatch::{poller, Dispatcher};
 use switchboard_core::domain::attempt::{AttemptStatus, ErrorKind};
-use switchboard_core::domain::Attempt;
-use switchboard_core::ports::{PageRequest, QueueConsumer};
+use switchboard_core::ports::QueueConsumer;
 use switchboard_core::state::{Compose, Ports};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 
 fn call_end(i: usize) -> String {
-    HIPCALL_CALL_HANGUP.replace(
-        "2483a75a-56a2-41f1-991b-92b1667e324a",
-        &format!("2483a75a-1111-4000-8000-{i:012}"),
-    )
-}
-
-async fn attempts(ports: &Ports, event_id: &str) -> Vec<Attempt> {
-    ports
-        .deliveries
-        .list_by_event(
-            event_id,
-            &PageRequest {
-                limit: 100,
-                cursor: None,
-            },
-        )
-        .await
-        .unwrap()
-        .items
+    crate::support::hipcall_call_hangup(&format!("2483a75a-1111-4000-8000-{i:012}"))
 }
 
 async fn ingest(app: &switchboard_core::api::App, body: String) -> (u16, serde_json::Value) {
-    support::call(
-        app,
-        "POST",
-        "/hooks/hipcall-main",
-        Some("application/json"),
-        body,
-    )
-    .await
+    support::post_json(app, "/hooks/hipcall-main", body).await
 }
 
 // ---- subscriber presents a bad TLS certificate ------------------------------------------
@@ -128,10 +102,7 @@ async fn subscriber_with_a_self_signed_certificate_fails_with_error_kind_tls() {
     let failed = dispatcher
         .handle_batch(
             msgs.iter()
-                .map(|m| switchboard_core::dispatch::BatchRecord {
-                    message_id: m.message_id.clone(),
-                    body: m.body.clone(),
-                })
+                .map(switchboard_core::dispatch::BatchRecord::from)
                 .collect(),
         )
         .await;
@@ -143,7 +114,7 @@ async fn subscriber_with_a_self_signed_certificate_fails_with_error_kind_tls() {
     );
     assert!(sink.connections.load(Ordering::SeqCst) >= 1);
     assert_eq!(sink.handshakes.load(Ordering::SeqCst), 0);
-    let a = attempts(&ports, accepted["id"].as_str().unwrap()).await;
+    let a = support::attempts_of(&ports, accepted["id"].as_str().unwrap()).await;
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].subscription_id, sub["id"].as_str().unwrap());
     assert_eq!(a[0].error_kind, Some(ErrorKind::Tls), "{:?}", a[0].error);
@@ -171,29 +142,6 @@ async fn count_items(sdk: &aws_config::SdkConfig, table: &str) -> i32 {
         .await
         .unwrap()
         .count
-}
-
-async fn queue_depth(sdk: &aws_config::SdkConfig, queue_url: &str) -> usize {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let attrs = aws_sdk_sqs::Client::new(sdk)
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap();
-    [
-        A::ApproximateNumberOfMessages,
-        A::ApproximateNumberOfMessagesNotVisible,
-        A::ApproximateNumberOfMessagesDelayed,
-    ]
-    .iter()
-    .map(|a| attrs[a].parse::<usize>().unwrap())
-    .sum()
 }
 
 #[tokio::test]
@@ -234,19 +182,19 @@ async fn sqs_outage_at_ingest_is_503_and_leaves_nothing_half_recorded() {
         0,
         "claim released"
     );
-    assert_eq!(queue_depth(&sdk, &names.queue_url).await, 0);
+    assert_eq!(aws::queue_depth(&sdk, &names.queue_url).await, 0);
 
     // And when SQS is back, the provider's retry is a new event (202), queued once
     outage.store(false, Ordering::SeqCst);
     let (status, first) = ingest(&app, call_end(7)).await;
     assert_eq!(status, 202, "{first}");
     assert_eq!(count_items(&sdk, &names.dedup_table).await, 1);
-    assert_eq!(queue_depth(&sdk, &names.queue_url).await, 1);
+    assert_eq!(aws::queue_depth(&sdk, &names.queue_url).await, 1);
     // And a further retry of the same webhook is recognised as a duplicate of that one
     let (status, dup) = ingest(&app, call_end(7)).await;
     assert_eq!(status, 200);
     assert_eq!(dup["id"], first["id"]);
-    assert_eq!(queue_depth(&sdk, &names.queue_url).await, 1);
+    assert_eq!(aws::queue_depth(&sdk, &names.queue_url).await, 1);
 }
 
 // ---- DynamoDB throttles the attempt record ------------------------------------------------
@@ -255,10 +203,12 @@ async fn sqs_outage_at_ingest_is_503_and_leaves_nothing_half_recorded() {
 async fn throttled_attempt_record_fails_the_message_and_only_that_pair_is_resent() {
     // Given two subscribers, and DynamoDB throttling every write of subscriber A's attempt
     // record until three such writes were refused (the SDK's own three tries)
-    let sdk = aws::sdk().await;
-    let names = aws::resources(&sdk, 2).await;
-    let plain = Ports::aws(&sdk, &names);
-    let app = support::app(plain.clone());
+    let aws::Stack {
+        sdk,
+        names,
+        ports: plain,
+        app,
+    } = aws::stack(2).await;
     support::create_source(&app, "hipcall-main", "hipcall").await;
     let (sink_a, sink_b) = (Sink::start().await, Sink::start().await);
     let a = support::create_subscription(
@@ -305,7 +255,7 @@ async fn throttled_attempt_record_fails_the_message_and_only_that_pair_is_resent
     }
     assert_eq!(sink_a.count(), 2, "A's success was never recorded: re-sent");
     assert_eq!(sink_b.count(), 1, "B's recorded success is not re-sent");
-    let recorded = attempts(&plain, &event_id).await;
+    let recorded = support::attempts_of(&plain, &event_id).await;
     assert_eq!(recorded.len(), 2, "{recorded:?}");
     assert!(recorded
         .iter()
@@ -321,10 +271,12 @@ async fn throttled_attempt_record_fails_the_message_and_only_that_pair_is_resent
 #[tokio::test]
 async fn dispatch_killed_mid_batch_resends_only_the_pairs_without_a_record() {
     // Given three events, a fast subscriber and one that takes its time answering
-    let sdk = aws::sdk().await;
-    let names = aws::resources(&sdk, 2).await;
-    let ports = Ports::aws(&sdk, &names);
-    let app = support::app(ports.clone());
+    let aws::Stack {
+        sdk,
+        names,
+        ports,
+        app,
+    } = aws::stack(2).await;
     support::create_source(&app, "hipcall-main", "hipcall").await;
     let (fast, slow) = (Sink::start().await, Sink::start().await);
     slow.set_delay(Duration::from_secs(30));
@@ -355,10 +307,7 @@ async fn dispatch_killed_mid_batch_resends_only_the_pairs_without_a_record() {
     assert_eq!(got.len(), 3);
     let batch: Vec<_> = got
         .iter()
-        .map(|m| switchboard_core::dispatch::BatchRecord {
-            message_id: m.message_id.clone(),
-            body: m.body.clone(),
-        })
+        .map(switchboard_core::dispatch::BatchRecord::from)
         .collect();
     let d = dispatcher.clone();
     let crashed = tokio::spawn(async move { d.handle_batch(batch).await });
@@ -372,7 +321,7 @@ async fn dispatch_killed_mid_batch_resends_only_the_pairs_without_a_record() {
         async move {
             let mut n = 0;
             for id in &ids {
-                n += attempts(&p, id).await.len();
+                n += support::attempts_of(&p, id).await.len();
             }
             n == 3 && slow.count() == 3
         }
@@ -392,7 +341,7 @@ async fn dispatch_killed_mid_batch_resends_only_the_pairs_without_a_record() {
     assert_eq!(fast.count(), 3, "recorded pairs are not re-sent");
     assert_eq!(slow.count(), 6);
     for id in &ids {
-        let a = attempts(&ports, id).await;
+        let a = support::attempts_of(&ports, id).await;
         assert_eq!(a.len(), 2, "{a:?}");
         assert!(a.iter().all(|x| x.status == AttemptStatus::Succeeded));
     }
@@ -453,7 +402,7 @@ async fn poison_message_dead_letters_on_sqs_after_max_receives_without_blocking_
             .messages
             .unwrap_or_default();
         dead.extend(got.into_iter().filter_map(|m| m.body));
-        if !dead.is_empty() && queue_depth(&sdk, &names.queue_url).await == 0 {
+        if !dead.is_empty() && aws::queue_depth(&sdk, &names.queue_url).await == 0 {
             break;
         }
     }
@@ -463,7 +412,7 @@ async fn poison_message_dead_letters_on_sqs_after_max_receives_without_blocking_
     assert_eq!(sink.count(), 2);
     assert_eq!(failed, 2, "failed once per receive, up to maxReceiveCount");
     assert_eq!(dead, vec![POISON.to_owned()]);
-    assert_eq!(queue_depth(&sdk, &names.queue_url).await, 0);
+    assert_eq!(aws::queue_depth(&sdk, &names.queue_url).await, 0);
 }
 
 #[tokio::test]

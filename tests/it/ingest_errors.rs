@@ -27,14 +27,7 @@ fn assert_error(json: &serde_json::Value, code: &str) {
 async fn unknown_source_is_404_with_a_json_error() {
     let (ports, _) = memory();
     let app = support::app(ports);
-    let (status, json) = support::call(
-        &app,
-        "POST",
-        "/hooks/nobody",
-        Some("application/json"),
-        "{}",
-    )
-    .await;
+    let (status, json) = support::post_json(&app, "/hooks/nobody", "{}").await;
     assert_eq!(status, 404);
     assert_error(&json, "unknown_source");
     let (status, json) = support::call(&app, "POST", "/hooks/..%2F..%2Fetc", None, "{}").await;
@@ -56,14 +49,8 @@ async fn malformed_json_is_accepted_kept_raw_and_forwarded_byte_for_byte() {
     .await;
     // When the provider sends a body that is not JSON
     let body: &[u8] = b"{\"event\": \"call_hangup\", oops \xff";
-    let (status, json) = support::call(
-        &app,
-        "POST",
-        "/hooks/hipcall-main?event=call_hangup",
-        Some("application/json"),
-        body.to_vec(),
-    )
-    .await;
+    let (status, json) =
+        support::post_json(&app, "/hooks/hipcall-main?event=call_hangup", body.to_vec()).await;
     // Then it is accepted and queued, flagged unparsed, raw body intact
     assert_eq!(status, 202, "{json}");
     let msgs = queue.receive(10, Duration::ZERO).await.unwrap();
@@ -86,10 +73,9 @@ async fn malformed_json_is_accepted_kept_raw_and_forwarded_byte_for_byte() {
     let dispatcher =
         switchboard_core::dispatch::Dispatcher::from_settings(ports, support::settings()).unwrap();
     let failed = dispatcher
-        .handle_batch(vec![switchboard_core::dispatch::BatchRecord {
-            message_id: msgs[0].message_id.clone(),
-            body: msgs[0].body.clone(),
-        }])
+        .handle_batch(vec![switchboard_core::dispatch::BatchRecord::from(
+            &msgs[0],
+        )])
         .await;
     assert!(failed.is_empty());
     let got = raw_sink.received();
@@ -112,14 +98,7 @@ async fn body_over_the_source_limit_is_413() {
     )
     .await;
     assert_eq!(status, 201);
-    let (status, json) = support::call(
-        &app,
-        "POST",
-        "/hooks/small",
-        Some("application/json"),
-        vec![b'x'; 65],
-    )
-    .await;
+    let (status, json) = support::post_json(&app, "/hooks/small", vec![b'x'; 65]).await;
     assert_eq!(status, 413);
     assert_error(&json, "payload_too_large");
     assert!(queue.is_empty());
@@ -142,14 +121,8 @@ async fn queue_failure_is_503_and_the_provider_retry_is_not_a_duplicate() {
     ports.queue = Arc::new(FailingQueue);
     let app = support::app(ports.clone());
     support::create_source(&app, "hipcall-main", "hipcall").await;
-    let (status, json) = support::call(
-        &app,
-        "POST",
-        "/hooks/hipcall-main",
-        Some("application/json"),
-        support::HIPCALL_CALL_HANGUP,
-    )
-    .await;
+    let (status, json) =
+        support::post_json(&app, "/hooks/hipcall-main", support::HIPCALL_CALL_HANGUP).await;
     assert_eq!(status, 503);
     assert_error(&json, "unavailable");
     assert!(
@@ -159,23 +132,11 @@ async fn queue_failure_is_503_and_the_provider_retry_is_not_a_duplicate() {
     // When SQS is back, the provider's retry is accepted as new (202), not a duplicate
     ports.queue = healthy;
     let app = support::app(ports);
-    let (status, json) = support::call(
-        &app,
-        "POST",
-        "/hooks/hipcall-main",
-        Some("application/json"),
-        support::HIPCALL_CALL_HANGUP,
-    )
-    .await;
+    let (status, json) =
+        support::post_json(&app, "/hooks/hipcall-main", support::HIPCALL_CALL_HANGUP).await;
     assert_eq!(status, 202, "{json}");
-    let (status, dup) = support::call(
-        &app,
-        "POST",
-        "/hooks/hipcall-main",
-        Some("application/json"),
-        support::HIPCALL_CALL_HANGUP,
-    )
-    .await;
+    let (status, dup) =
+        support::post_json(&app, "/hooks/hipcall-main", support::HIPCALL_CALL_HANGUP).await;
     assert_eq!(status, 200);
     assert_eq!(dup["duplicate"], true);
     assert_eq!(dup["id"], json["id"]);

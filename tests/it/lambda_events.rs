@@ -54,6 +54,39 @@ async fn apigw_sample_is_accepted_by_the_ingest_function() {
     assert_eq!(event.envelope.event_type, "call.ended");
     assert_eq!(event.envelope.source, "hipcall-main");
     assert_eq!(event.raw.body, support::HIPCALL_CALL_HANGUP.as_bytes());
+    // with the trace API Gateway's X-Amzn-Trace-Id names, for dispatch to carry on
+    let trace = received[0].trace.as_ref().expect("queued with its trace");
+    assert_eq!(trace.root(), "1-673a4842-0c4b8e1f5d2a6b7c8d9e0f1a");
+}
+
+/// A request without a trace header of its own is queued with the Lambda invocation's
+/// trace (the runtime's context).
+#[tokio::test]
+async fn without_a_trace_header_the_invocations_trace_is_queued() {
+    use lambda_http::RequestExt;
+    let (ports, queue) = memory_ports();
+    support::create_source(&support::app(ports.clone()), "hipcall-main", "hipcall").await;
+    let ingest = App {
+        ports,
+        settings: support::settings(),
+        admin_auth: AdminAuth::Iam,
+        surface: Surface::Ingest,
+    };
+    let mut request = lambda_http::request::from_str(APIGW_HIPCALL_CALL_HANGUP).unwrap();
+    request.headers_mut().remove("x-amzn-trace-id");
+    let mut context = lambda_http::Context::default();
+    context.xray_trace_id =
+        Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0".into());
+    let request = request.with_lambda_context(context);
+
+    let response = http_glue::ingest(&ingest, request).await.unwrap();
+
+    assert_eq!(response.status(), 202);
+    let received = queue.receive(10, Duration::ZERO).await.unwrap();
+    assert_eq!(
+        received[0].trace.as_ref().map(|t| t.header()),
+        Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0")
+    );
 }
 
 #[tokio::test]

@@ -49,13 +49,7 @@ async fn drain(dispatcher: &Dispatcher, consumer: &dyn QueueConsumer) -> Drained
         if received.is_empty() {
             break;
         }
-        let records = received
-            .iter()
-            .map(|m| BatchRecord {
-                message_id: m.message_id.clone(),
-                body: m.body.clone(),
-            })
-            .collect();
+        let records = received.iter().map(BatchRecord::from).collect();
         let failed = dispatcher.handle_batch(records).await;
         drained.failed += failed.len();
         for m in received {
@@ -87,14 +81,8 @@ async fn a_one_mebibyte_get_url_is_recorded_cut_to_fit(ports: Ports, consumer: &
     .await;
 
     // When a call ends and dispatch delivers it
-    let (status, accepted) = support::call(
-        &app,
-        "POST",
-        "/hooks/hipcall-main",
-        Some("application/json"),
-        support::HIPCALL_CALL_HANGUP,
-    )
-    .await;
+    let (status, accepted) =
+        support::post_json(&app, "/hooks/hipcall-main", support::HIPCALL_CALL_HANGUP).await;
     assert_eq!(status, 202, "{accepted}");
     let dispatcher = Dispatcher::from_settings(ports, support::settings()).unwrap();
     let drained = drain(&dispatcher, consumer).await;
@@ -105,14 +93,8 @@ async fn a_one_mebibyte_get_url_is_recorded_cut_to_fit(ports: Ports, consumer: &
 
     // And the attempt is on record, its URL cut to fit and flagged
     let event_id = accepted["id"].as_str().unwrap();
-    let (status, deliveries) = support::call(
-        &app,
-        "GET",
-        &format!("/admin/deliveries?event_id={event_id}"),
-        None,
-        "",
-    )
-    .await;
+    let (status, deliveries) =
+        support::get(&app, &format!("/admin/deliveries?event_id={event_id}")).await;
     assert_eq!(status, 200, "{deliveries}");
     let items = deliveries["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{deliveries}");
@@ -166,14 +148,7 @@ async fn noncharacters_are_accepted_queued_and_delivered_byte_exact(
 
     // When the provider posts a payload holding characters SQS refuses in a message
     let body = body_with_noncharacters();
-    let (status, accepted) = support::call(
-        &app,
-        "POST",
-        "/hooks/hipcall-main",
-        Some("application/json"),
-        body.clone(),
-    )
-    .await;
+    let (status, accepted) = support::post_json(&app, "/hooks/hipcall-main", body.clone()).await;
 
     // Then it is accepted, and the queued message holds only characters SQS takes
     assert_eq!(status, 202, "{accepted}");
@@ -218,7 +193,7 @@ async fn ids_longer_than_a_key_are_not_found(app: &App) {
         format!("/admin/subscriptions/{long}"),
         format!("/admin/events/{long}"),
     ] {
-        let (status, json) = support::call(app, "GET", &path, None, "").await;
+        let (status, json) = support::get(app, &path).await;
         assert_eq!(status, 404, "GET {}...: {json}", &path[..30]);
         assert_eq!(json["error"]["code"], "not_found");
         let (status, json) = support::call(app, "DELETE", &path, None, "").await;
@@ -242,7 +217,7 @@ async fn ids_longer_than_a_key_are_not_found(app: &App) {
         format!("/admin/events?call_id={long}"),
         format!("/admin/events?source={long}"),
     ] {
-        let (status, json) = support::call(app, "GET", &query, None, "").await;
+        let (status, json) = support::get(app, &query).await;
         assert_eq!(status, 200, "{}...: {json}", &query[..40]);
         assert_eq!(json["items"], serde_json::json!([]));
     }
@@ -307,8 +282,7 @@ async fn oversized_admin_bodies_and_records_are_413(app: &App) {
     .await;
     assert_eq!(status, 413, "{json}");
     assert_eq!(json["error"]["code"], "payload_too_large");
-    let (status, json) =
-        support::call(app, "GET", &format!("/admin/subscriptions/{id}"), None, "").await;
+    let (status, json) = support::get(app, &format!("/admin/subscriptions/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(json["format"], "envelope");
 }

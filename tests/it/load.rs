@@ -10,7 +10,7 @@
 //! `SWITCHBOARD_LOAD_AWS_EVENTS` set them exactly.
 
 use crate::support::tempdir::TempDir;
-use crate::support::{self, aws, lambda, sink::Sink, ADMIN_TOKEN, HIPCALL_CALL_HANGUP};
+use crate::support::{self, aws, lambda, sink::Sink, ADMIN_TOKEN};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -55,10 +55,7 @@ fn size(var: &str, default: usize, long_default: usize) -> usize {
 
 /// A Hipcall call-end webhook for call number `i` (a distinct call, so no provider dedup).
 fn webhook(i: usize) -> String {
-    HIPCALL_CALL_HANGUP.replace(
-        "2483a75a-56a2-41f1-991b-92b1667e324a",
-        &format!("2483a75a-0000-4000-8000-{i:012}"),
-    )
+    crate::support::hipcall_call_hangup(&format!("2483a75a-0000-4000-8000-{i:012}"))
 }
 
 /// Deliveries per `webhook-id` (`<event id>_<subscription id>`) over all sinks.
@@ -261,14 +258,8 @@ async fn burst_through_sqs_and_dynamodb_delivers_every_pair_once_on_record() {
         .map(|i| {
             let app = app.clone();
             async move {
-                let (status, json) = support::call(
-                    &app,
-                    "POST",
-                    "/hooks/hipcall-main",
-                    Some("application/json"),
-                    webhook(i),
-                )
-                .await;
+                let (status, json) =
+                    support::post_json(&app, "/hooks/hipcall-main", webhook(i)).await;
                 assert_eq!(status, 202, "{json}");
                 json["id"].as_str().unwrap().to_owned()
             }

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use switchboard_core::adapters::memory::{MemoryDeliveryStore, MemoryEventStore};
-use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
+use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::domain::envelope::{Envelope, RawRequest, StoredEvent};
 use switchboard_core::domain::time::{now, Timestamp};
 use switchboard_core::domain::Attempt;
@@ -34,26 +34,9 @@ fn event(id: &str) -> StoredEvent {
 
 fn attempt(event_id: &str, n: u32) -> Attempt {
     Attempt {
-        event_id: event_id.into(),
-        subscription_id: "sub_1".into(),
-        attempt: n,
-        status: AttemptStatus::Succeeded,
-        trigger: Trigger::Initial,
         url: "http://127.0.0.1:9/".into(),
-        method: "POST".into(),
-        request_headers: Default::default(),
         http_status: Some(204),
-        duration_ms: 1,
-        response_excerpt: None,
-        error_kind: None,
-        error: None,
-        next_attempt_at: None,
-        held_behind: None,
-        attempted_at: now(),
-        source: "hipcall-main".into(),
-        event_type: "call.ended".into(),
-        call_id: None,
-        truncated: Vec::new(),
+        ..crate::support::attempt(event_id, "sub_1", n, AttemptStatus::Succeeded)
     }
 }
 
@@ -129,9 +112,9 @@ async fn records_past_their_retention_go_even_under_the_cap() {
 
 #[tokio::test]
 async fn serve_memory_keeps_only_the_newest_events_and_attempts_it_is_allowed() {
-    use crate::support::{sink::Sink, ADMIN_TOKEN, HIPCALL_CALL_HANGUP};
-    use switchboard_cli::serve::{self};
+    use crate::support::sink::Sink;
     use switchboard_core::adapters::memory::MemoryLimits;
+    use switchboard_test_support::serve::ServeHarness;
 
     // Given serve --memory holding at most 5 events and 8 attempts, one subscription
     let mut config = switchboard_test_support::serve::config();
@@ -139,46 +122,22 @@ async fn serve_memory_keeps_only_the_newest_events_and_attempts_it_is_allowed() 
         events: 5,
         attempts: 8,
     };
-    let running = serve::start(config).await.unwrap();
-    let base = format!("http://{}", running.addr);
-    let http = reqwest::Client::new();
+    let serve = ServeHarness::with(config).await;
     let crm = Sink::start().await;
-    let admin = |path: &str, body: String| {
-        http.post(format!("{base}{path}"))
-            .bearer_auth(ADMIN_TOKEN)
-            .body(body)
-    };
-    let r = admin(
-        "/admin/sources",
-        r#"{"id":"hipcall-main","provider":"hipcall","verification":{"type":"none"}}"#.into(),
-    )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 201);
-    let sub = serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.ended"]});
-    let r = admin("/admin/subscriptions", sub.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    serve.create_source("hipcall-main", "hipcall").await;
+    serve
+        .create_subscription(
+            serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.ended"]}),
+        )
+        .await;
+    let running = &serve.running;
 
     // When 30 distinct calls end, one after the other
     let mut ids = Vec::new();
     for i in 0..30 {
-        let body = HIPCALL_CALL_HANGUP.replace(
-            "2483a75a-56a2-41f1-991b-92b1667e324a",
-            &format!("2483a75a-56a2-41f1-991b-{i:012}"),
-        );
-        let r = http
-            .post(format!("{base}/hooks/hipcall-main"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-        let json: serde_json::Value = r.json().await.unwrap();
+        let body = crate::support::hipcall_call_hangup(&format!("2483a75a-56a2-41f1-991b-{i:012}"));
+        let (status, json) = serve.post_hook("hipcall-main", body).await;
+        assert_eq!(status, 202, "{json}");
         let id = json["id"].as_str().unwrap().to_owned();
         // (its attempt on record before the next event, so that the order is known)
         assert!(
@@ -213,5 +172,5 @@ async fn serve_memory_keeps_only_the_newest_events_and_attempts_it_is_allowed() 
             "attempts of event {i}"
         );
     }
-    assert_eq!(running.stop().await, 0);
+    assert_eq!(serve.running.stop().await, 0);
 }

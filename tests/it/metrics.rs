@@ -2,7 +2,7 @@
 //! Lambdas' EMF lines checked against the Embedded Metric Format's structure, in runs with
 //! succeeding and failing subscribers whose sinks count what they really received.
 
-use crate::support::{eventually, sink::Sink, ADMIN_TOKEN, HIPCALL_CALL_HANGUP};
+use crate::support::{eventually, sink::Sink, ADMIN_TOKEN};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -79,10 +79,7 @@ fn total(samples: &Samples, name: &str) -> f64 {
 }
 
 pub(crate) fn call_body(i: usize) -> String {
-    HIPCALL_CALL_HANGUP.replace(
-        "2483a75a-56a2-41f1-991b-92b1667e324a",
-        &format!("2483a75a-56a2-41f1-991b-{i:012}"),
-    )
+    crate::support::hipcall_call_hangup(&format!("2483a75a-56a2-41f1-991b-{i:012}"))
 }
 
 /// Three subscribers: one answers 200, one 500 (one retry after 1 s, then exhausted), one
@@ -279,4 +276,69 @@ async fn metrics_endpoint_counts_what_the_sinks_saw_read_by_a_prometheus_parser(
         .unwrap();
     assert_eq!(r.status(), 401);
     running.stop().await;
+}
+
+/// Deliveries held by flow control are counted on their own, by subscription and reason,
+/// with their waits: here every event of a subscription with a call-ordering window is held
+/// until its window ends, then delivered.
+#[tokio::test]
+async fn held_deliveries_are_counted_by_reason_with_their_waits() {
+    let h = switchboard_test_support::serve::ServeHarness::start().await;
+    h.create_source("hipcall-main", "hipcall").await;
+    let crm = Sink::start().await;
+    let sub = h
+        .create_subscription(json!({"url": crm.url("/crm"), "event_types": ["call.*"],
+                                    "ordering": "call", "ordering_window_ms": 300}))
+        .await;
+    let sub_id = sub["id"].as_str().unwrap();
+    let calls = 3;
+    for i in 0..calls {
+        assert_eq!(h.post_hook("hipcall-main", call_body(i)).await.0, 202);
+    }
+    assert!(eventually(20, || async { crm.count() == calls }).await);
+    let scrape = || async {
+        let r = h
+            .http
+            .get(h.url("/metrics"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        parse_exposition(&r.text().await.unwrap())
+    };
+    let held_on_record = "switchboard_deliveries_total";
+    let settled = eventually(20, || async {
+        let m = scrape().await;
+        get(
+            &m,
+            held_on_record,
+            &[("subscription", sub_id), ("outcome", "succeeded")],
+        ) == calls as f64
+    })
+    .await;
+    let m = scrape().await;
+    assert!(settled, "{m:#?}");
+    let held = |reason| {
+        get(
+            &m,
+            "switchboard_deliveries_held_total",
+            &[("subscription", sub_id), ("reason", reason)],
+        )
+    };
+    // each event waited out its window at least once; no rate limit, so no such wait
+    assert!(held("ordering_window") >= calls as f64, "{m:#?}");
+    assert_eq!(held("rate_limit"), 0.0);
+    // every hold is a `held` record, and has its wait observed
+    let holds = total(&m, "switchboard_deliveries_held_total");
+    assert_eq!(
+        get(
+            &m,
+            held_on_record,
+            &[("subscription", sub_id), ("outcome", "held")]
+        ),
+        holds
+    );
+    assert_eq!(total(&m, "switchboard_hold_wait_seconds_count"), holds);
+    assert!(total(&m, "switchboard_hold_wait_seconds_sum") > 0.0);
+    h.running.stop().await;
 }

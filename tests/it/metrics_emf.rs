@@ -14,7 +14,7 @@ use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::dispatch::{poller, Dispatcher};
 use switchboard_core::domain::Attempt;
 use switchboard_core::metrics::emf::{self, EmfMetrics};
-use switchboard_core::metrics::{EventOutcome, Observation};
+use switchboard_core::metrics::{EventOutcome, Hold, HoldReason, Observation};
 use switchboard_core::state::{Compose as _, Ports};
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -172,33 +172,12 @@ async fn emf_lines_follow_the_specification_and_count_what_the_sinks_saw() {
 
     // When calls arrive (one twice) and someone posts to a source that does not exist
     for i in 0..EVENTS {
-        let (status, _) = support::call(
-            &app,
-            "POST",
-            "/hooks/hipcall-main",
-            Some("application/json"),
-            call_body(i),
-        )
-        .await;
+        let (status, _) = support::post_json(&app, "/hooks/hipcall-main", call_body(i)).await;
         assert_eq!(status, 202);
     }
-    let (status, _) = support::call(
-        &app,
-        "POST",
-        "/hooks/hipcall-main",
-        Some("application/json"),
-        call_body(0),
-    )
-    .await;
+    let (status, _) = support::post_json(&app, "/hooks/hipcall-main", call_body(0)).await;
     assert_eq!(status, 200);
-    let (status, _) = support::call(
-        &app,
-        "POST",
-        "/hooks/nobody-x",
-        Some("application/json"),
-        call_body(1),
-    )
-    .await;
+    let (status, _) = support::post_json(&app, "/hooks/nobody-x", call_body(1)).await;
     assert_eq!(status, 404);
 
     // Then every line is a valid EMF document, and they count what the sinks received
@@ -241,19 +220,26 @@ async fn emf_lines_follow_the_specification_and_count_what_the_sinks_saw() {
         1
     );
     assert_eq!(
-        count(&|d| d["SubscriptionsDisabled"] == 1.0 && d["subscription_id"] == gone.1.as_str()),
+        count(&|d| d["SubscriptionsDisabled"] == 1.0 && d["subscription"] == gone.1.as_str()),
         1
     );
     assert_eq!(count(&|d| d.get("DeliveryLag").is_some()), ok.0.count());
-    assert_eq!(count(&|d| d["RetriesScheduled"] == 1.0), EVENTS);
-    // every line names its stack; the ids that are no dimensions ride along as properties
+    // every line names its stack; the ids that are no dimensions ride along as properties,
+    // the trace id of the ingest request included
     assert!(docs.iter().all(|d| d["Stack"] == "stack-a"));
     assert!(docs
         .iter()
         .filter(|d| d.get("Deliveries").is_some())
         .all(|d| {
-            d["event_id"].is_string() && d["attempt"].is_u64() && d["call_id"].is_string()
+            d["event"].is_string()
+                && d["attempt"].is_u64()
+                && d["call"].is_string()
+                && d["trace"].as_str().is_some_and(|t| t.starts_with("1-"))
         }));
+    // counts are whole numbers, and no unit is written (bytes are billed)
+    let delivery = docs.iter().find(|d| d.get("Deliveries").is_some()).unwrap();
+    assert!(delivery["Deliveries"].is_u64(), "{delivery}");
+    assert!(!delivery.to_string().contains("Unit"));
 }
 
 /// The template as CloudFormation JSON (intrinsics as `{"Fn::Sub": ...}`), through the
@@ -350,7 +336,8 @@ fn template_references(template: &Value) -> Vec<Reference> {
                     for line in w["properties"]["metrics"].as_array().into_iter().flatten() {
                         let line = line.as_array().unwrap();
                         if let Some(e) = line[0].get("expression") {
-                            refs.extend(search_reference(e.as_str().unwrap()));
+                            let e = e.as_str().unwrap();
+                            refs.extend(insights_reference(e).or_else(|| search_reference(e)));
                         } else if line[0] == emf::NAMESPACE {
                             let dims = line[2..].iter().step_by(2).filter_map(Value::as_str);
                             let dims = dims.map(str::to_owned).collect();
@@ -377,7 +364,7 @@ fn emitted() -> BTreeSet<Reference> {
         }))
         .unwrap()
     };
-    let (ok, retrying) = (attempt("succeeded"), attempt("retrying"));
+    let (ok, retrying, held) = (attempt("succeeded"), attempt("retrying"), attempt("held"));
     let observations = [
         Observation::Event {
             source: "s",
@@ -388,10 +375,23 @@ fn emitted() -> BTreeSet<Reference> {
         Observation::Delivery {
             attempt: &ok,
             lag: Some(Duration::from_millis(5)),
+            trace: Some("1-5759e988-bd862e3fe1be46a994272793"),
+            hold: None,
         },
         Observation::Delivery {
             attempt: &retrying,
             lag: None,
+            trace: None,
+            hold: None,
+        },
+        Observation::Delivery {
+            attempt: &held,
+            lag: None,
+            trace: None,
+            hold: Some(Hold {
+                reason: HoldReason::Ordering,
+                wait: Duration::from_millis(250),
+            }),
         },
         Observation::SubscriptionDisabled {
             subscription: "sub_1",

@@ -60,7 +60,6 @@ fn model() -> BTreeMap<(&'static str, &'static str), (&'static str, Cardinality)
                 },
             ),
         ),
-        (("DeliveriesTable", "by_call"), ("call_id", PerCall)),
         (
             // A subscriber down fails every delivery: the sparse index takes them all.
             ("DeliveriesTable", "failures"),

@@ -6,7 +6,6 @@
 
 use crate::support::logs::LogBuffer;
 use crate::support::sink::Sink;
-use crate::support::HIPCALL_CALL_HANGUP;
 use base64::Engine as _;
 use hmac::Mac as _;
 use serde_json::{json, Value};
@@ -86,10 +85,7 @@ fn hmac_hex(body: &str) -> String {
 }
 
 fn call_end(i: usize) -> String {
-    HIPCALL_CALL_HANGUP.replace(
-        "2483a75a-56a2-41f1-991b-92b1667e324a",
-        &format!("2483a75a-2222-4000-8000-{i:012}"),
-    )
+    crate::support::hipcall_call_hangup(&format!("2483a75a-2222-4000-8000-{i:012}"))
 }
 
 /// Everything a test saw, to search for secrets.

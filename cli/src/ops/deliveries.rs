@@ -4,7 +4,7 @@
 use super::client::{CliResult, Client};
 use super::listing::{fetch, print_page, Listed, Paging};
 use super::output::{opt, time};
-use super::time::opt_time;
+use super::time::TimeRange;
 use super::Global;
 use clap::Subcommand;
 use switchboard_core::domain::Attempt;
@@ -25,12 +25,8 @@ pub enum DeliveriesCmd {
         /// succeeded, retrying, exhausted, failed, held or waiting.
         #[arg(long)]
         status: Option<String>,
-        /// RFC 3339 time, a date (2024-11-17) or an age (90s, 15m, 2h, 3d).
-        #[arg(long)]
-        since: Option<String>,
-        /// End of the time range (exclusive); same forms as --since.
-        #[arg(long)]
-        until: Option<String>,
+        #[command(flatten)]
+        range: TimeRange,
         #[command(flatten)]
         paging: Paging,
     },
@@ -74,18 +70,16 @@ pub async fn run(g: &Global, c: &Client, cmd: DeliveriesCmd) -> CliResult<()> {
         subscription,
         call,
         status,
-        since,
-        until,
+        range,
         paging,
     } = cmd;
-    let params = vec![
+    let mut params = vec![
         ("event_id", event),
         ("subscription_id", subscription),
         ("call_id", call),
         ("status", status),
-        ("since", opt_time("--since", since.as_deref())?),
-        ("until", opt_time("--until", until.as_deref())?),
     ];
+    params.extend(range.params()?);
     let page = fetch(c, "/admin/deliveries", params, &paging).await?;
     print_page::<Attempt>(g.json, &page)
 }

@@ -3,7 +3,7 @@
 use super::client::{decode, segment, CliError, CliResult, Client};
 use super::listing::{fetch, print_page, Listed, Paging};
 use super::output::{details, opt, print_json, time};
-use super::time::opt_time;
+use super::time::TimeRange;
 use super::Global;
 use clap::Subcommand;
 use std::io::Write;
@@ -26,11 +26,8 @@ pub enum EventsCmd {
         /// Events of one call, from any source.
         #[arg(long)]
         call: Option<String>,
-        /// RFC 3339 time, a date (2024-11-17) or an age (90s, 15m, 2h, 3d).
-        #[arg(long)]
-        since: Option<String>,
-        #[arg(long)]
-        until: Option<String>,
+        #[command(flatten)]
+        range: TimeRange,
         #[command(flatten)]
         paging: Paging,
     },
@@ -71,16 +68,11 @@ pub async fn run(g: &Global, c: &Client, cmd: EventsCmd) -> CliResult<()> {
         EventsCmd::List {
             source,
             call,
-            since,
-            until,
+            range,
             paging,
         } => {
-            let params = vec![
-                ("source", source),
-                ("call_id", call),
-                ("since", opt_time("--since", since.as_deref())?),
-                ("until", opt_time("--until", until.as_deref())?),
-            ];
+            let mut params = vec![("source", source), ("call_id", call)];
+            params.extend(range.params()?);
             let page = fetch(c, "/admin/events", params, &paging).await?;
             print_page::<Envelope>(g.json, &page)?;
         }

@@ -6,7 +6,7 @@ use super::client::{segment, CliResult, Client};
 use super::listing::{print_page, Listed};
 use super::output::{done, done_as, opt, show, time, wire_name};
 use super::Global;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use switchboard_core::domain::{Source, Verification};
 
@@ -28,29 +28,41 @@ pub enum SourcesCmd {
         /// '{"type":"twilio","auth_token":"..."}' (docs/providers.md lists every type).
         #[arg(long)]
         verification: String,
-        /// IANA zone for providers that send zone-less times.
-        #[arg(long)]
-        timezone: Option<String>,
-        #[arg(long)]
-        description: Option<String>,
-        /// Extra fields as a JSON object (mapping, ip_allow, body_limit_bytes, ...).
-        #[arg(long)]
-        body: Option<String>,
+        #[command(flatten)]
+        fields: SourceFields,
     },
     /// Change fields of a source.
     Update {
         id: String,
         #[arg(long)]
         verification: Option<String>,
-        #[arg(long)]
-        timezone: Option<String>,
-        #[arg(long)]
-        description: Option<String>,
-        #[arg(long)]
-        body: Option<String>,
+        #[command(flatten)]
+        fields: SourceFields,
     },
     /// Delete a source.
     Delete { id: String },
+}
+
+/// The flags `create` and `update` share.
+#[derive(Args)]
+pub struct SourceFields {
+    /// IANA zone for providers that send zone-less times.
+    #[arg(long)]
+    timezone: Option<String>,
+    #[arg(long)]
+    description: Option<String>,
+    /// Extra fields as a JSON object (mapping, ip_allow, body_limit_bytes, ...).
+    #[arg(long)]
+    body: Option<String>,
+}
+
+impl SourceFields {
+    /// Sets the given fields on `b`; `--body` last, so it can carry any other field.
+    fn apply(self, b: &mut Body) -> CliResult<()> {
+        b.set_opt("timezone", self.timezone);
+        b.set_opt("description", self.description);
+        b.merge(self.body.as_deref())
+    }
 }
 
 impl Listed for Source {
@@ -105,17 +117,13 @@ pub async fn run(g: &Global, c: &Client, cmd: SourcesCmd) -> CliResult<()> {
             id,
             provider,
             verification: v,
-            timezone,
-            description,
-            body,
+            fields,
         } => {
             let mut b = Body::default();
             b.set("id", id);
             b.set("provider", provider);
             b.set("verification", verification(&v)?);
-            b.set_opt("timezone", timezone);
-            b.set_opt("description", description);
-            b.merge(body.as_deref())?;
+            fields.apply(&mut b)?;
             let answer = c.post("/admin/sources", &b.into_value()).await?;
             done_as(g.json, &answer, |s: Source| {
                 format!("created source {}", s.id)
@@ -124,15 +132,11 @@ pub async fn run(g: &Global, c: &Client, cmd: SourcesCmd) -> CliResult<()> {
         SourcesCmd::Update {
             id,
             verification: v,
-            timezone,
-            description,
-            body,
+            fields,
         } => {
             let mut b = Body::default();
             b.set_opt("verification", v.as_deref().map(verification).transpose()?);
-            b.set_opt("timezone", timezone);
-            b.set_opt("description", description);
-            b.merge(body.as_deref())?;
+            fields.apply(&mut b)?;
             let answer = c.patch(&path(&id), &b.changes()?).await?;
             done(g.json, &answer, &format!("updated source {id}"));
         }

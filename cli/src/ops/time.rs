@@ -41,6 +41,27 @@ pub fn opt_time(flag: &str, v: Option<&str>) -> CliResult<Option<String>> {
     v.map(|t| parse_time(flag, t)).transpose()
 }
 
+/// `--since` and `--until` of a listing.
+#[derive(clap::Args)]
+pub struct TimeRange {
+    /// RFC 3339 time, a date (2024-11-17) or an age (90s, 15m, 2h, 3d).
+    #[arg(long)]
+    since: Option<String>,
+    /// End of the time range (exclusive); same forms as --since.
+    #[arg(long)]
+    until: Option<String>,
+}
+
+impl TimeRange {
+    /// The range as the admin API's `since` and `until` query parameters.
+    pub fn params(&self) -> CliResult<[(&'static str, Option<String>); 2]> {
+        Ok([
+            ("since", opt_time("--since", self.since.as_deref())?),
+            ("until", opt_time("--until", self.until.as_deref())?),
+        ])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

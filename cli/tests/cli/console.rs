@@ -4,6 +4,7 @@
 //! signer) — and nothing else forwarded, nor anything from another site.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
+use crate::process::{self, Started};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -24,31 +25,12 @@ impl Drop for Console {
 
 /// `switchboard console --listen 127.0.0.1:0 <args>` with only `env` from the caller.
 fn console(args: &[&str], env: &[(&str, &str)]) -> Console {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SWITCHBOARD_") || k.starts_with("AWS_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
+    let mut cmd = process::isolated();
+    cmd.envs(env.iter().copied())
         .args(["console", "--listen", "127.0.0.1:0"])
         .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let url = first
-        .strip_prefix("Switchboard console on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_owned();
+        .stderr(Stdio::inherit());
+    let Started { child, lines, url } = process::start(&mut cmd, "Switchboard console on ");
     std::thread::spawn(move || for _ in lines {});
     Console { child, url }
 }

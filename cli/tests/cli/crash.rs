@@ -5,15 +5,15 @@
 //! record) are counted and reported on stderr.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
+use crate::process::{self, Started};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard_test_support::sink::Sink;
-use switchboard_test_support::{ADMIN_TOKEN, HIPCALL_CALL_HANGUP};
+use switchboard_test_support::ADMIN_TOKEN;
 
 /// Writes to stderr past the test harness's capture: the figures are the test's report.
 macro_rules! report {
@@ -66,27 +66,25 @@ impl Drop for Serve {
 
 /// `switchboard serve` on a free port over `data_dir`; returns the process and its base URL.
 fn spawn_serve(data_dir: &Path) -> (Serve, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-token",
-            ADMIN_TOKEN,
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("SWITCHBOARD_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let url = first
-        .strip_prefix("Switchboard listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_owned();
+    let Started {
+        child,
+        mut lines,
+        url,
+    } = process::start(
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-token",
+                ADMIN_TOKEN,
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("SWITCHBOARD_LOG", "error")
+            .stderr(Stdio::inherit()),
+        process::SERVE_BANNER,
+    );
     let data_line = lines
         .by_ref()
         .take(5)
@@ -160,10 +158,7 @@ fn kill_9_mid_burst_loses_no_answered_event_and_completes_every_delivery() {
                         if i >= BURST {
                             return;
                         }
-                        let body = HIPCALL_CALL_HANGUP.replace(
-                            "2483a75a-56a2-41f1-991b-92b1667e324a",
-                            &format!("2483a75a-56a2-41f1-991b-{i:012}"),
-                        );
+                        let body = switchboard_test_support::hipcall_call_hangup(&format!("2483a75a-56a2-41f1-991b-{i:012}"));
                         let sent = http
                             .post(format!("{base}/hooks/hipcall-main"))
                             .header("content-type", "application/json")

@@ -3,7 +3,7 @@
 //! directory), and `switchboard <noun> <verb>` alone uses them.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-use std::io::{BufRead, BufReader};
+use crate::process::{self, Started};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -29,18 +29,10 @@ impl Home {
 
     /// The binary with this home and nothing of the caller's SWITCHBOARD_* or AWS_*.
     fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SWITCHBOARD_") || k.starts_with("AWS_") || k.starts_with("XDG_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = process::isolated();
         cmd.env("HOME", self.0.join("home"))
             .env("XDG_DATA_HOME", self.0.join("data"))
-            .env("XDG_RUNTIME_DIR", self.0.join("run"))
-            .env("AWS_CONFIG_FILE", "/nonexistent")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("AWS_EC2_METADATA_DISABLED", "true");
+            .env("XDG_RUNTIME_DIR", self.0.join("run"));
         cmd
     }
 
@@ -50,20 +42,17 @@ impl Home {
 
     /// `serve` on a free port (the file, not the default port, is what the CLI must find).
     fn serve(&self, extra: &[&str]) -> (Child, String) {
-        let mut child = self
-            .command()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let url = first
-            .strip_prefix("Switchboard listening on ")
-            .unwrap()
-            .to_owned();
+        let Started {
+            child,
+            mut lines,
+            url,
+        } = process::start(
+            self.command()
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .args(extra)
+                .stderr(Stdio::null()),
+            process::SERVE_BANNER,
+        );
         // Read the banner up to its last line: the file is written before it
         for line in lines.by_ref() {
             if line.unwrap().starts_with("Press Ctrl-C") {

@@ -11,5 +11,6 @@ mod crash;
 mod discovery;
 mod help;
 mod ops_cli;
+mod process;
 mod serve_binary;
 mod stack;

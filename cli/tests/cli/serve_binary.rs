@@ -1,33 +1,25 @@
 //! The real `switchboard serve` binary: prints its URL and token, relays, stops on Ctrl-C.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-use std::io::{BufRead, BufReader};
+use crate::process::{self, Started};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 #[test]
 fn serve_binary_prints_url_and_token_and_stops_on_sigint() {
     let data_dir = std::env::temp_dir().join(format!("switchboard-bin-{}", std::process::id()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-token",
-            "bin-test-token",
-        ])
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let url = first
-        .strip_prefix("Switchboard listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_owned();
+    let Started {
+        mut child,
+        mut lines,
+        url,
+    } = process::start(
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--admin-token", "bin-test-token", "--data-dir"])
+            .arg(&data_dir)
+            .stderr(Stdio::piped()),
+        process::SERVE_BANNER,
+    );
     let rest: Vec<String> = lines.by_ref().take(4).map(|l| l.unwrap()).collect();
     assert!(rest
         .iter()
@@ -94,16 +86,17 @@ fn serve_binary_prints_url_and_token_and_stops_on_sigint() {
 #[test]
 fn serve_binary_drains_on_sigterm_sent_right_after_the_banner() {
     let data_dir = std::env::temp_dir().join(format!("switchboard-term-{}", std::process::id()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    assert!(first.starts_with("Switchboard listening on "), "{first:?}");
+    let Started {
+        mut child,
+        mut lines,
+        ..
+    } = process::start(
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .stderr(Stdio::piped()),
+        process::SERVE_BANNER,
+    );
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

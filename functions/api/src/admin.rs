@@ -278,6 +278,8 @@ fn apply_patch(s: Subscription, input: &SubscriptionInput) -> Result<Subscriptio
     if input.enabled == Some(true) {
         updated.disabled_reason = None;
         updated.failing_since = None;
+        // A reported run stays reported: its next success still emits delivery.recovered.
+        updated.consecutive_failures = 0;
     }
     Ok(updated)
 }

@@ -18,10 +18,16 @@ const DEFAULT_REDRIVE: usize = 100;
 
 /// One dead letter as the API shows it (and the CLI reads it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(schemars::JsonSchema),
+    schemars(rename = "DeadLetter")
+)]
 pub struct DeadLetterView {
     pub message_id: String,
     /// `event` (a new event to fan out) or `deliver` (one delivery: a retry or a replay).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["event", "deliver"])))]
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
@@ -91,6 +97,7 @@ pub(super) async fn list(app: &App, req: &Request<Bytes>) -> Result<Response<Byt
 
 /// What a redrive moved (the answer of `POST /admin/dead-letters/redrive`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RedriveReport {
     pub count: usize,
     pub redriven: Vec<String>,
@@ -98,13 +105,19 @@ pub struct RedriveReport {
 
 /// `POST /admin/dead-letters/redrive`: `{"ids": [...]}` or `{"all": true, "limit": N}`.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-struct RedriveRequest {
+pub(crate) struct RedriveRequest {
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(length(min = 1, max = 1000), inner(length(min = 1)))
+    )]
     ids: Option<Vec<String>>,
     #[serde(default)]
     all: Option<bool>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 1000)))]
     limit: Option<usize>,
 }
 

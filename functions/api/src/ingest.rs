@@ -11,11 +11,11 @@
 
 use super::response::{error_response, json};
 use super::verify::{body_without_secrets, query_without_token, verify};
-use super::App;
+use super::{App, RuntimeTrace};
 use crate::domain::envelope::{Envelope, RawRequest, StoredEvent};
 use crate::domain::ids::{event_id, is_valid_slug};
 use crate::domain::time::now;
-use crate::domain::QueueMessage;
+use crate::domain::{QueueMessage, TraceHeader};
 use crate::error::ApiError;
 use crate::metrics::{EventOutcome, Observation, UNKNOWN_SOURCE};
 use crate::ports::{Claim, ClaimTerms};
@@ -165,7 +165,9 @@ async fn take(
         release_claim(app, dedup_key.as_deref(), &id).await;
         return Err(e);
     }
-    if let Err(why) = send_within(app, &message, dedup_key.is_some().then_some(send_by)).await {
+    let trace = request_trace(req);
+    let send_by = dedup_key.is_some().then_some(send_by);
+    if let Err(why) = send_within(app, &message, &trace, send_by).await {
         tracing::error!(error = %why, source = %source_id, "queue send failed; answering 503");
         release_claim(app, dedup_key.as_deref(), &id).await;
         return Err(ApiError::unavailable(
@@ -175,7 +177,7 @@ async fn take(
     if let Some(key) = &dedup_key {
         confirm_claim(app, key, &id).await;
     }
-    tracing::info!(event_id = %id, source = %source_id, "accepted");
+    tracing::info!(event_id = %id, source = %source_id, trace_id = %trace, "accepted");
     Ok(Answer::Queued { id, unparsed })
 }
 
@@ -184,9 +186,13 @@ async fn take(
 async fn send_within(
     app: &App,
     message: &QueueMessage,
+    trace: &TraceHeader,
     send_by: Option<Instant>,
 ) -> Result<(), String> {
-    let send = app.ports.queue.send(message, Duration::ZERO);
+    let send = app
+        .ports
+        .queue
+        .send_traced(message, Duration::ZERO, Some(trace));
     let sent = match send_by {
         Some(at) => tokio::time::timeout_at(at, send)
             .await
@@ -194,6 +200,17 @@ async fn send_within(
         None => send.await,
     };
     sent.map_err(|e| e.to_string())
+}
+
+/// The trace the event travels with: the caller's (`X-Amzn-Trace-Id`, else a W3C
+/// `traceparent`), else the Lambda invocation's, else a new one (`serve`).
+fn request_trace(req: &Request<Bytes>) -> TraceHeader {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    header("x-amzn-trace-id")
+        .and_then(TraceHeader::from_xray)
+        .or_else(|| header("traceparent").and_then(TraceHeader::from_traceparent))
+        .or_else(|| req.extensions().get::<RuntimeTrace>().map(|t| t.0.clone()))
+        .unwrap_or_else(|| TraceHeader::generate(now().timestamp()))
 }
 
 /// Marks the claim queued. If that fails the event is queued all the same (202); its claim

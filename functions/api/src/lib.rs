@@ -15,11 +15,13 @@ mod console;
 pub mod dead_letters;
 mod ingest;
 mod observe;
+#[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod public_url;
 pub mod response;
 pub mod router;
 pub mod signatures;
+pub mod timeline;
 mod verify;
 
 use crate::config::Settings;
@@ -42,6 +44,12 @@ pub fn console_page() -> Response<Bytes> {
 /// (API Gateway's `sourceIp`); used by source IP allow-lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
+
+/// The trace id of the Lambda invocation (`lambda_runtime::Context::xray_trace_id`),
+/// attached by the Lambda glue: the trace an ingest request without a trace header of its
+/// own is queued with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeTrace(pub crate::domain::TraceHeader);
 
 /// How admin routes are protected.
 #[derive(Debug, Clone)]

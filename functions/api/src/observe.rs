@@ -2,13 +2,14 @@
 //! timeline `GET /admin/calls/{id}`.
 
 use super::response::json as json_response;
+use super::timeline::{CallTimeline, DeliveryOutcome, TimelineEvent};
 use super::App;
 use crate::domain::{Attempt, Envelope};
 use crate::error::ApiError;
 use crate::ports::{DeliveryQuery, EventQuery, PageRequest, TimeRange};
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
-use serde_json::{json, Value};
+
 use std::collections::BTreeMap;
 
 /// The content type of `prometheus-client`'s text encoding (OpenMetrics 1.0).
@@ -66,20 +67,14 @@ pub(super) async fn call_timeline(app: &App, raw_id: &str) -> Result<Response<By
     let mut out = Vec::with_capacity(events.len());
     for e in &events {
         let deliveries = outcomes(app, &e.id).await?;
-        out.push(json!({
-            "id": e.id,
-            "type": e.event_type,
-            "occurred_at": e.occurred_at,
-            "received_at": e.received_at,
-            "source": e.source,
-            "provider_event": e.provider_event,
-            "raw_unparsed": e.raw_unparsed,
-            "deliveries": deliveries,
-        }));
+        out.push(TimelineEvent::new(e, deliveries));
     }
     Ok(json_response(
         StatusCode::OK,
-        &json!({"call_id": call_id, "events": out}),
+        &CallTimeline {
+            call_id,
+            events: out,
+        },
     ))
 }
 
@@ -87,7 +82,7 @@ pub(super) async fn call_timeline(app: &App, raw_id: &str) -> Result<Response<By
 const MAX_EVENTS: usize = 1000;
 
 /// Per subscription, the outcome of an event's attempts so far.
-async fn outcomes(app: &App, event_id: &str) -> Result<Vec<Value>, ApiError> {
+async fn outcomes(app: &App, event_id: &str) -> Result<Vec<DeliveryOutcome>, ApiError> {
     let query = DeliveryQuery::Event {
         event_id: event_id.to_owned(),
         subscription_id: None,
@@ -116,19 +111,7 @@ async fn outcomes(app: &App, event_id: &str) -> Result<Vec<Value>, ApiError> {
     }
     Ok(latest
         .into_values()
-        .map(|(attempts, a)| {
-            json!({
-                "subscription_id": a.subscription_id,
-                "status": a.status,
-                "attempts": attempts,
-                "last_attempt": a.attempt,
-                "last_attempted_at": a.attempted_at,
-                "http_status": a.http_status,
-                "error_kind": a.error_kind,
-                "error": a.error,
-                "next_attempt_at": a.next_attempt_at,
-            })
-        })
+        .map(|(attempts, a)| DeliveryOutcome::new(attempts, a))
         .collect())
 }
 

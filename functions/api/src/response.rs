@@ -15,9 +15,36 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Bytes> {
     }
 }
 
+/// The body of every error answer.
+#[derive(Serialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(schemars::JsonSchema),
+    schemars(rename = "Error")
+)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ErrorDetail<'a> {
+    /// Stable, snake_case: what clients branch on.
+    #[cfg_attr(feature = "openapi", schemars(extend("example" = "invalid_filter")))]
+    pub code: &'a str,
+    /// A human sentence.
+    pub message: &'a str,
+}
+
 pub fn error_response(err: &ApiError) -> Response<Bytes> {
-    let body = serde_json::json!({"error": {"code": err.code, "message": err.message}});
-    let mut response = build(err.status, Bytes::from(body.to_string()));
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: err.code,
+            message: &err.message,
+        },
+    };
+    let text = serde_json::to_string(&body).unwrap_or_default();
+    let mut response = build(err.status, Bytes::from(text));
     if let Some(allow) = err.allow {
         response
             .headers_mut()

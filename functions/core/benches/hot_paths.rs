@@ -130,6 +130,9 @@ fn subscription(format: Format) -> Subscription {
         previous_secret: None,
         disabled_reason: None,
         failing_since: None,
+        consecutive_failures: 0,
+        failing_reported_at: None,
+        failing_after: None,
         ordering: Default::default(),
         ordering_window_ms: 0,
         rate_limit_per_second: None,
@@ -248,7 +251,7 @@ fn bench_dynamodb(c: &mut Criterion) {
     };
     let client = dynamo::client(canned);
     let events = DynamoEventStore::new(client.clone(), "events");
-    let deliveries = DynamoDeliveryStore::new(client.clone(), "deliveries");
+    let deliveries = DynamoDeliveryStore::new(client.clone(), "deliveries", "events");
     let subscriptions: DynamoConfigStore<Subscription> =
         DynamoConfigStore::new(client, "subscriptions");
     let expires = now() + chrono::Duration::days(30);

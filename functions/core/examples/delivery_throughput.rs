@@ -145,6 +145,7 @@ async fn run(subs: usize, total: usize, addr: SocketAddr) -> f64 {
                 .map(|(i, body)| BatchRecord {
                     message_id: format!("{b}-{i}"),
                     body: body.clone(),
+                    trace: None,
                 })
                 .collect()
         })

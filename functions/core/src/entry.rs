@@ -110,7 +110,8 @@ pub async fn dispatcher() -> Result<Dispatcher, InitError> {
 pub mod http_glue {
     //! Between lambda_http's request/response types and the library's.
 
-    use crate::api::{App, ClientIp};
+    use crate::api::{App, ClientIp, RuntimeTrace};
+    use crate::domain::TraceHeader;
     use bytes::Bytes;
     use lambda_http::request::RequestContext;
     use lambda_http::{Body, Request, RequestExt, Response};
@@ -136,6 +137,10 @@ pub mod http_glue {
             }
             _ => None,
         };
+        let trace = req
+            .lambda_context_ref()
+            .and_then(|c| c.xray_trace_id.as_deref())
+            .and_then(TraceHeader::from_xray);
         let (parts, body) = req.into_parts();
         let bytes = match body {
             Body::Empty => Bytes::new(),
@@ -146,6 +151,9 @@ pub mod http_glue {
         let mut request = http::Request::from_parts(parts, bytes);
         if let Some(ip) = client_ip {
             request.extensions_mut().insert(ClientIp(ip));
+        }
+        if let Some(trace) = trace {
+            request.extensions_mut().insert(RuntimeTrace(trace));
         }
         let (parts, body) = app
             .handle_families::<INGEST, ADMIN>(request)

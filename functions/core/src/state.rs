@@ -99,6 +99,7 @@ fn aws_ports(
     let deliveries = Arc::new(DynamoDeliveryStore::new(
         ddb.clone(),
         &names.deliveries_table,
+        &names.events_table,
     ));
     Ports {
         queue: Arc::new(SqsQueue::new(sqs.clone(), &names.queue_url)),

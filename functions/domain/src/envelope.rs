@@ -8,6 +8,7 @@ use serde_json::Value;
 
 /// The normalized event: what subscribers get in `envelope` format.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Envelope {
     /// Sortable unique id; the same id ingest answered with.
     pub id: String,
@@ -31,6 +32,7 @@ pub struct Envelope {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present"
     )]
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<serde_json::Value>"))]
     pub data: Option<Value>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub raw_unparsed: bool,
@@ -44,6 +46,7 @@ impl Envelope {
 
 /// Whatever the provider tells about a call; every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CallInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -80,6 +83,7 @@ pub struct CallInfo {
 
 /// The request exactly as the provider sent it (minus credentials), so nothing is lost.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RawRequest {
     pub method: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +92,7 @@ pub struct RawRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
     #[serde(with = "base64_bytes")]
+    #[cfg_attr(feature = "openapi", schemars(with = "String", extend("format" = "byte")))]
     pub body: Bytes,
 }
 
@@ -105,6 +110,7 @@ impl std::fmt::Debug for RawRequest {
 /// An accepted event as queued and stored: the envelope, the raw request and the
 /// provider key used to recognise the provider's retries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct StoredEvent {
     pub envelope: Envelope,
     pub raw: RawRequest,

@@ -10,6 +10,9 @@ pub fn subscription_id() -> String {
     format!("sub_{}", ulid::Ulid::new())
 }
 
+/// [`is_valid_slug`] as a regular expression, for the API's JSON schemas.
+pub const SLUG_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+
 /// Whether a caller-chosen id (source ids) is safe to use in URLs and keys:
 /// 1–64 characters of ASCII letters, digits, `-` and `_`.
 pub fn is_valid_slug(id: &str) -> bool {
@@ -23,6 +26,22 @@ pub fn is_valid_slug(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_slug_pattern_says_what_is_valid_slug_checks() {
+        let pattern = SLUG_PATTERN;
+        assert!(pattern.starts_with("^[A-Za-z0-9_-]{1,") && pattern.ends_with("}$"));
+        let max: usize = pattern["^[A-Za-z0-9_-]{1,".len()..pattern.len() - 2]
+            .parse()
+            .unwrap();
+        assert!(is_valid_slug(&"a".repeat(max)) && !is_valid_slug(&"a".repeat(max + 1)));
+        for ok in ["a", "A-b_9"] {
+            assert!(is_valid_slug(ok));
+        }
+        for bad in ["", "a b", "a/b", "ü", "a.b"] {
+            assert!(!is_valid_slug(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn event_ids_sort_by_creation() {

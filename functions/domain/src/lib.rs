@@ -13,6 +13,7 @@ pub mod source;
 pub mod subscription;
 pub mod subscription_rules;
 pub mod time;
+pub mod trace;
 
 pub use attempt::{Attempt, AttemptStatus, ErrorKind, Trigger};
 pub use envelope::{CallInfo, Envelope, RawRequest, StoredEvent};
@@ -20,3 +21,4 @@ pub use message::QueueMessage;
 pub use source::{Source, SourceInput, Verification};
 pub use subscription::{Format, Method, Subscription, SubscriptionInput};
 pub use subscription_rules::SubscriptionError;
+pub use trace::TraceHeader;

@@ -8,6 +8,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Method {
     #[default]
@@ -28,6 +29,7 @@ impl Method {
 
 /// What body a subscriber receives.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     /// The provider's body, byte for byte, with its content type.
@@ -41,6 +43,7 @@ pub enum Format {
 
 /// How the events of one call are sequenced to a subscription.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Ordering {
     /// Every event goes as soon as it can.
@@ -63,22 +66,27 @@ fn is_zero(n: &u32) -> bool {
 
 /// A signing secret that still signs until `expires_at` (secret rotation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RetiringSecret {
     pub secret: Secret,
     pub expires_at: Timestamp,
 }
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Subscription {
     pub id: String,
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1), extend("example" = "https://crm.example.com/hooks")))]
     pub url: String,
     #[serde(default)]
     pub method: Method,
     pub enabled: bool,
     /// Exact types, `prefix.*` wildcards or `*`.
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1), inner(length(min = 1)), extend("example" = ["call.*"])))]
     pub event_types: Vec<String>,
     /// Only events from this source id, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(regex(pattern = crate::ids::SLUG_PATTERN)))]
     pub source: Option<String>,
     /// Content filter on envelope fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,12 +103,19 @@ pub struct Subscription {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 100, max = 60_000)))]
     pub timeout_ms: Option<u64>,
     /// Delays after the first attempt, in seconds; the default schedule when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(length(max = 20), inner(range(max = 86_400)))
+    )]
     pub retry_schedule_secs: Option<Vec<u64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The signing secret: `whsec_...` in the answers to create and rotate-secret,
+    /// `[redacted]` in every other.
     pub secret: Secret,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_secret: Option<RetiringSecret>,
@@ -110,15 +125,30 @@ pub struct Subscription {
     /// Start of the current run of failed attempts (endpoint health); cleared by a success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<Timestamp>,
+    /// Failed attempts since the last success, counted until `delivery.failing` is
+    /// emitted (endpoint health).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub consecutive_failures: u32,
+    /// When `delivery.failing` was emitted for the current run of failures; the next
+    /// success clears it and emits `delivery.recovered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_reported_at: Option<Timestamp>,
+    /// Consecutive failed attempts before `delivery.failing`; the deployment's
+    /// `SWITCHBOARD_FAILING_AFTER` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 1000)))]
+    pub failing_after: Option<u32>,
     /// `call`: a call's events go one at a time, in order.
     #[serde(default, skip_serializing_if = "Ordering::is_none")]
     pub ordering: Ordering,
     /// With `ordering: call`, how long each event waits after it arrives so that events
     /// arriving out of order within it go by `occurred_at`.
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[cfg_attr(feature = "openapi", schemars(range(max = 10_000)))]
     pub ordering_window_ms: u32,
     /// At most this many deliveries per second, across every dispatcher.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 10_000)))]
     pub rate_limit_per_second: Option<u32>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -150,6 +180,9 @@ impl std::fmt::Debug for Subscription {
             .field("previous_secret", &self.previous_secret)
             .field("disabled_reason", &self.disabled_reason)
             .field("failing_since", &self.failing_since)
+            .field("consecutive_failures", &self.consecutive_failures)
+            .field("failing_reported_at", &self.failing_reported_at)
+            .field("failing_after", &self.failing_after)
             .field("ordering", &self.ordering)
             .field("ordering_window_ms", &self.ordering_window_ms)
             .field("rate_limit_per_second", &self.rate_limit_per_second)
@@ -166,6 +199,10 @@ pub const OPERATIONAL_SOURCE: &str = "switchboard";
 pub const SUBSCRIPTION_DISABLED: &str = "subscription.disabled";
 /// Emitted when a delivery has used up its retry schedule.
 pub const DELIVERY_EXHAUSTED: &str = "delivery.exhausted";
+/// Emitted once when a subscription's attempts have failed `failing_after` times in a row.
+pub const DELIVERY_FAILING: &str = "delivery.failing";
+/// Emitted on the first success after `delivery.failing`.
+pub const DELIVERY_RECOVERED: &str = "delivery.recovered";
 
 impl Subscription {
     /// A new enabled subscription with no target yet and every option at its default: what
@@ -190,6 +227,9 @@ impl Subscription {
             previous_secret: None,
             disabled_reason: None,
             failing_since: None,
+            consecutive_failures: 0,
+            failing_reported_at: None,
+            failing_after: None,
             ordering: Ordering::None,
             ordering_window_ms: 0,
             rate_limit_per_second: None,
@@ -288,26 +328,47 @@ pub fn type_matches(pattern: &str, event_type: &str) -> bool {
 
 /// Body of `POST /admin/subscriptions` and `PATCH /admin/subscriptions/{id}`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionInput {
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1), extend("example" = "https://crm.example.com/hooks")))]
     pub url: Option<String>,
     pub method: Option<Method>,
     pub enabled: Option<bool>,
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1), inner(length(min = 1)), extend("example" = ["call.*"])))]
     pub event_types: Option<Vec<String>>,
+    #[cfg_attr(feature = "openapi", schemars(regex(pattern = crate::ids::SLUG_PATTERN)))]
     pub source: Option<String>,
     pub filter: Option<Value>,
     pub format: Option<Format>,
     pub template: Option<String>,
     pub content_type: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
+    #[cfg_attr(feature = "openapi", schemars(range(min = 100, max = 60_000)))]
     pub timeout_ms: Option<u64>,
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(length(max = 20), inner(range(max = 86_400)))
+    )]
     pub retry_schedule_secs: Option<Vec<u64>>,
     pub description: Option<String>,
     pub ordering: Option<Ordering>,
+    #[cfg_attr(feature = "openapi", schemars(range(max = 10_000)))]
     pub ordering_window_ms: Option<u32>,
     /// `null` removes the limit (PATCH); absent keeps it.
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "Option<u32>", range(min = 1, max = 10_000))
+    )]
     pub rate_limit_per_second: Option<Option<u32>>,
+    /// `null` goes back to the deployment's default (PATCH); absent keeps it.
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "Option<u32>", range(min = 1, max = 1000))
+    )]
+    pub failing_after: Option<Option<u32>>,
 }
 
 /// Tells a field given as `null` (`Some(None)`) from one left out (`None`).

@@ -12,6 +12,8 @@ use crate::subscription::{Format, Method, Ordering, Subscription, SubscriptionIn
 pub const MAX_ORDERING_WINDOW_MS: u32 = 10_000;
 /// Highest `rate_limit_per_second`.
 pub const MAX_RATE_LIMIT_PER_SECOND: u32 = 10_000;
+/// The values `failing_after` (and `SWITCHBOARD_FAILING_AFTER`) take.
+pub const FAILING_AFTER_RANGE: std::ops::RangeInclusive<u32> = 1..=1000;
 
 /// Why a subscription is refused; [`SubscriptionError::code`] is the API's error code and
 /// the display text its message.
@@ -47,6 +49,8 @@ pub enum SubscriptionError {
     ReservedHeader(String),
     #[error("timeout_ms must be between 100 and 60000")]
     Timeout,
+    #[error("failing_after must be between 1 and 1000 attempts")]
+    FailingAfter,
     #[error("retry_schedule_secs takes at most 20 delays of at most 86400 seconds")]
     RetrySchedule,
     #[error("source must be a source id")]
@@ -71,6 +75,7 @@ impl SubscriptionError {
             Self::Filter(_) => "invalid_filter",
             Self::TooManyHeaders | Self::Header(_) | Self::ReservedHeader(_) => "invalid_headers",
             Self::Timeout => "invalid_timeout",
+            Self::FailingAfter => "invalid_failing_after",
             Self::RetrySchedule => "invalid_retry_schedule",
             Self::Source => "invalid_source",
             Self::Description => "invalid_description",
@@ -135,6 +140,9 @@ impl SubscriptionInput {
         if let Some(r) = self.rate_limit_per_second {
             s.rate_limit_per_second = r;
         }
+        if let Some(f) = self.failing_after {
+            s.failing_after = f;
+        }
         s.validate()?;
         Ok(s)
     }
@@ -190,6 +198,12 @@ impl Subscription {
             if r.len() > 20 || r.iter().any(|d| *d > 86_400) {
                 return Err(SubscriptionError::RetrySchedule);
             }
+        }
+        if self
+            .failing_after
+            .is_some_and(|n| !FAILING_AFTER_RANGE.contains(&n))
+        {
+            return Err(SubscriptionError::FailingAfter);
         }
         if self
             .source

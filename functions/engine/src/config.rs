@@ -38,6 +38,7 @@ pub const RETENTION_DAYS: &str = "SWITCHBOARD_RETENTION_DAYS";
 pub const DELIVERY_CONCURRENCY: &str = "SWITCHBOARD_DELIVERY_CONCURRENCY";
 pub const ALLOW_PRIVATE_TARGETS: &str = "SWITCHBOARD_ALLOW_PRIVATE_TARGETS";
 pub const DISABLE_AFTER_HOURS: &str = "SWITCHBOARD_DISABLE_AFTER_HOURS";
+pub const FAILING_AFTER: &str = "SWITCHBOARD_FAILING_AFTER";
 pub const PUBLIC_URL: &str = "SWITCHBOARD_PUBLIC_URL";
 pub const AWS_ATTEMPT_TIMEOUT_MS: &str = "SWITCHBOARD_AWS_ATTEMPT_TIMEOUT_MS";
 pub const AWS_OPERATION_TIMEOUT_MS: &str = "SWITCHBOARD_AWS_OPERATION_TIMEOUT_MS";
@@ -68,6 +69,12 @@ impl AwsResources {
     }
 }
 
+/// `delivery.failing` after this many consecutive failed attempts, by default: a blip
+/// (one or two timeouts) passes unreported, a subscriber that is down is reported within
+/// its first events' retries.
+pub const DEFAULT_FAILING_AFTER: u32 = 5;
+pub use crate::domain::subscription_rules::FAILING_AFTER_RANGE;
+
 /// Behaviour settings shared by every entry point.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -83,6 +90,9 @@ pub struct Settings {
     pub allow_private_targets: Vec<String>,
     /// A subscription whose attempts keep failing for this long is disabled (endpoint health).
     pub disable_after: Duration,
+    /// Consecutive failed attempts to a subscription before `delivery.failing` is emitted,
+    /// for subscriptions that set no `failing_after` of their own.
+    pub failing_after: u32,
     /// The public base URL providers call (`https://hooks.example.com`), for the schemes
     /// that sign the URL (Twilio, Plivo) when a proxy, tunnel or custom domain stands in
     /// front; `None`: the URL the request itself shows.
@@ -109,6 +119,7 @@ impl Default for Settings {
             dedup_window: Duration::from_secs(25 * 3600),
             allow_private_targets: Vec::new(),
             disable_after: Duration::from_secs(5 * 86_400),
+            failing_after: DEFAULT_FAILING_AFTER,
             public_url: None,
             // Ingest's worst case stays under its 10 s function timeout: a source read on a
             // cache miss (2 s) + claim and send (4 s window) + confirm (2 s).
@@ -175,6 +186,17 @@ impl Settings {
                     reason: format!("expected 1..=8760 hours, got {v:?}"),
                 })?;
             s.disable_after = Duration::from_secs(hours * 3600);
+        }
+        if let Some(v) = get(FAILING_AFTER) {
+            s.failing_after = v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| FAILING_AFTER_RANGE.contains(n))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: FAILING_AFTER,
+                    reason: format!("expected 1..=1000 attempts, got {v:?}"),
+                })?;
         }
         if let Some(v) = get(PUBLIC_URL).filter(|v| !v.trim().is_empty()) {
             s.public_url = Some(public_base_url(&v).map_err(|reason| ConfigError::Invalid {
@@ -270,6 +292,12 @@ mod tests {
         assert!(Settings::from_lookup(env(&[(ALLOW_PRIVATE_TARGETS, "loopback,lan")])).is_err());
         let s = Settings::from_lookup(env(&[(DISABLE_AFTER_HOURS, "48")])).unwrap();
         assert_eq!(s.disable_after, Duration::from_secs(48 * 3600));
+        assert_eq!(Settings::default().failing_after, 5);
+        let s = Settings::from_lookup(env(&[(FAILING_AFTER, "12")])).unwrap();
+        assert_eq!(s.failing_after, 12);
+        for bad in ["0", "1001", "many"] {
+            assert!(Settings::from_lookup(env(&[(FAILING_AFTER, bad)])).is_err());
+        }
         let s = Settings::from_lookup(env(&[(PUBLIC_URL, "https://h.example.com/")])).unwrap();
         assert_eq!(s.public_url.as_deref(), Some("https://h.example.com"));
         assert!(Settings::from_lookup(env(&[(PUBLIC_URL, "h.example.com")])).is_err());

@@ -42,19 +42,19 @@ pub async fn sdk_at(endpoint: &str) -> aws_config::SdkConfig {
         .build()
 }
 
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 
-struct Gsi {
-    name: &'static str,
-    hash: &'static str,
-    range: &'static str,
+pub struct Gsi {
+    pub name: &'static str,
+    pub hash: &'static str,
+    pub range: &'static str,
     /// `None`: keys only; else the non-key attributes projected (as the template says).
-    include: Option<&'static [&'static str]>,
+    pub include: Option<&'static [&'static str]>,
 }
 
-async fn create_table(
+pub async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     name: &str,
     hash: &str,
@@ -155,6 +155,30 @@ pub async fn wait_active(client: &aws_sdk_dynamodb::Client, name: &str) {
 }
 
 /// A fresh queue (visibility `visibility_secs`) and the six tables.
+/// A fresh stack on the emulator and an app over it.
+pub struct Stack {
+    pub sdk: aws_config::SdkConfig,
+    pub names: AwsResources,
+    pub ports: switchboard_core::state::Ports,
+    pub app: switchboard_core::api::App,
+}
+
+/// [`resources`] with queue visibility `visibility_secs`, the AWS ports over them and an
+/// admin-and-ingest app on those ports.
+pub async fn stack(visibility_secs: u32) -> Stack {
+    use switchboard_core::state::Compose;
+    let sdk = sdk().await;
+    let names = resources(&sdk, visibility_secs).await;
+    let ports = switchboard_core::state::Ports::aws(&sdk, &names);
+    let app = super::app(ports.clone());
+    Stack {
+        sdk,
+        names,
+        ports,
+        app,
+    }
+}
+
 pub async fn resources(sdk: &aws_config::SdkConfig, visibility_secs: u32) -> AwsResources {
     let queue_url = create_queue(sdk, &unique("events"), visibility_secs, None).await;
     let names = AwsResources {
@@ -191,6 +215,23 @@ pub async fn create_queue(
         );
     }
     req.send().await.unwrap().queue_url.unwrap()
+}
+
+/// Messages in the queue: visible, in flight and delayed.
+pub async fn queue_depth(sdk: &aws_config::SdkConfig, queue_url: &str) -> usize {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attrs = aws_sdk_sqs::Client::new(sdk)
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    attrs.values().map(|v| v.parse::<usize>().unwrap()).sum()
 }
 
 pub async fn queue_arn(sdk: &aws_config::SdkConfig, queue_url: &str) -> String {
@@ -274,12 +315,6 @@ pub async fn create_tables(sdk: &aws_config::SdkConfig, names: &AwsResources) {
                 name: "by_subscription_shard",
                 hash: "subscription_shard",
                 range: "attempted_key",
-                include: attempt,
-            },
-            Gsi {
-                name: "by_call",
-                hash: "call_id",
-                range: "attempted_at",
                 include: attempt,
             },
             Gsi {

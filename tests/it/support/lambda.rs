@@ -57,6 +57,11 @@ pub async fn try_dispatch_round_before(
             msg.message_id = Some(m.message_id.clone());
             msg.receipt_handle = Some(m.receipt.clone());
             msg.body = Some(m.body.clone());
+            // The mapping hands the message's system attributes over, its trace header too.
+            if let Some(trace) = &m.trace {
+                msg.attributes
+                    .insert("AWSTraceHeader".into(), trace.header().to_owned());
+            }
             msg
         })
         .collect();

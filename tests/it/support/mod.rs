@@ -12,9 +12,13 @@ use bytes::Bytes;
 use http::Request;
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::Settings;
+use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
+use switchboard_core::domain::Attempt;
 use switchboard_core::state::Ports;
 
-pub use switchboard_test_support::{eventually, sink, ADMIN_TOKEN, HIPCALL_CALL_HANGUP};
+pub use switchboard_test_support::{
+    eventually, hipcall_call_hangup, sink, ADMIN_TOKEN, HIPCALL_CALL_HANGUP,
+};
 
 /// Settings for tests: deliveries to the loopback sinks are allowed.
 pub fn settings() -> Settings {
@@ -31,6 +35,16 @@ pub fn app(ports: Ports) -> App {
         admin_auth: AdminAuth::Bearer(switchboard_core::redact::Secret::new(ADMIN_TOKEN)),
         surface: Surface::All,
     }
+}
+
+/// `GET`s `uri` from the app.
+pub async fn get(app: &App, uri: &str) -> (u16, serde_json::Value) {
+    call(app, "GET", uri, None, "").await
+}
+
+/// `POST`s a JSON body (a provider's webhook, an admin create) to the app.
+pub async fn post_json(app: &App, uri: &str, body: impl Into<Bytes>) -> (u16, serde_json::Value) {
+    call(app, "POST", uri, Some("application/json"), body).await
 }
 
 /// Calls the app in-process; returns status and JSON body (Null when empty).
@@ -78,5 +92,54 @@ pub async fn dead_letters(queue: &switchboard_cli::serve::LocalQueue) -> Vec<Str
     match queue {
         switchboard_cli::serve::LocalQueue::Memory(q) => q.dead_letters(),
         switchboard_cli::serve::LocalQueue::Durable(q) => q.dead_letters().await.unwrap(),
+    }
+}
+
+/// A delivery attempt record with plain values (a Hipcall `call.ended` event, no call, no
+/// answer yet); tests set what they are about with `..support::attempt(..)`.
+pub fn attempt(event_id: &str, subscription_id: &str, n: u32, status: AttemptStatus) -> Attempt {
+    Attempt {
+        event_id: event_id.into(),
+        subscription_id: subscription_id.into(),
+        attempt: n,
+        status,
+        trigger: Trigger::Initial,
+        url: "http://127.0.0.1:9/crm".into(),
+        method: "POST".into(),
+        request_headers: Default::default(),
+        http_status: None,
+        duration_ms: 1,
+        response_excerpt: None,
+        error_kind: None,
+        error: None,
+        next_attempt_at: None,
+        held_behind: None,
+        attempted_at: switchboard_core::domain::time::now(),
+        source: "hipcall-main".into(),
+        event_type: "call.ended".into(),
+        call_id: None,
+        truncated: Vec::new(),
+    }
+}
+
+/// Every attempt on record for an event.
+pub async fn attempts_of(ports: &Ports, event_id: &str) -> Vec<Attempt> {
+    ports
+        .deliveries
+        .list_by_event(event_id, &switchboard_core::ports::PageRequest::default())
+        .await
+        .unwrap()
+        .items
+}
+
+/// Queue message `n`: attempt `n` of `evt_{n}` to `sub_1`, a retry, due now.
+pub fn retry_message(n: u32) -> switchboard_core::domain::QueueMessage {
+    switchboard_core::domain::QueueMessage::Deliver {
+        event_id: format!("evt_{n}"),
+        subscription_id: "sub_1".into(),
+        attempt: n,
+        not_before: None,
+        trigger: Trigger::Retry,
+        rate_slot: None,
     }
 }

@@ -19,6 +19,15 @@ pub const EVENTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events"
 pub const HIPCALL_CALL_HANGUP: &str =
     include_str!("../../../events/providers/hipcall/call_hangup.json");
 
+/// The call id in [`HIPCALL_CALL_HANGUP`].
+pub const HIPCALL_CALL_ID: &str = "2483a75a-56a2-41f1-991b-92b1667e324a";
+
+/// [`HIPCALL_CALL_HANGUP`] for another call: the same webhook with `call_id` instead of
+/// the fixture's (a distinct event to the provider dedup, not a retry).
+pub fn hipcall_call_hangup(call_id: &str) -> String {
+    HIPCALL_CALL_HANGUP.replace(HIPCALL_CALL_ID, call_id)
+}
+
 /// A provider fixture, `path` under `events/providers/` (e.g. `hipcall/call_hangup.json`).
 pub fn fixture(path: &str) -> bytes::Bytes {
     let full = format!("{EVENTS_DIR}/providers/{path}");

@@ -44,9 +44,12 @@ fn line_bytes() -> Result<(usize, usize), String> {
         event_id: Some("evt_01M7YBKGPTFE13PYRDH12WDY7R"),
         unparsed: false,
     };
+    // Every delivery line carries the trace id of its ingest request.
     let delivery = Observation::Delivery {
         attempt: &attempt,
         lag: Some(Duration::from_millis(900)),
+        trace: Some("1-5759e988-bd862e3fe1be46a994272793"),
+        hold: None,
     };
     let len = |o: &Observation<'_>| emf::document(o, stack, at).to_string().len() + 1;
     Ok((len(&ingest), len(&delivery)))
@@ -75,6 +78,9 @@ pub fn print(
                     // succeeded, retrying, exhausted, failed; or the webhook outcomes
                     "Outcome" if m.name == "Events" => u64::from(a.event_outcomes),
                     "Outcome" => 4,
+                    // ordering_window, ordering, rate_limit (subscriptions with flow
+                    // control only: an upper bound)
+                    "Reason" => 3,
                     _ => 1, // Stack: one per stack
                 }
             });

@@ -12,6 +12,12 @@ pub use dynamodb::shards;
 pub use dynamodb::{
     DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore, DynamoFlowStore,
 };
+/// Copying the first data model's history into the current tables (`switchboard upgrade-history`).
+pub mod history_upgrade {
+    pub use crate::dynamodb::{
+        HistoryUpgrade, Progress, TableProgress, UpgradeLimits, UpgradeTables,
+    };
+}
 pub use sqs::SqsQueue;
 pub use sqs_dead_letters::SqsDeadLetterQueue;
 

@@ -1,11 +1,13 @@
 //! The events queue on SQS.
 
 use super::unavailable;
-use crate::domain::QueueMessage;
+use crate::domain::{QueueMessage, TraceHeader};
 use crate::error::{StoreError, StoreResult};
 use crate::ports::{EventQueue, QueueConsumer, ReceivedMessage, MAX_QUEUE_DELAY};
 use async_trait::async_trait;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_sdk_sqs::types::{
+    MessageSystemAttributeName, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+};
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -33,18 +35,38 @@ impl EventQueue for SqsQueue {
     }
 
     async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()> {
+        self.send_traced(message, delay, None).await
+    }
+
+    /// The trace travels as the `AWSTraceHeader` system attribute (what X-Ray reads too).
+    async fn send_traced(
+        &self,
+        message: &QueueMessage,
+        delay: Duration,
+        trace: Option<&TraceHeader>,
+    ) -> StoreResult<()> {
         let body = message
             .to_json()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let delay_secs = delay.min(MAX_QUEUE_DELAY).as_secs();
-        self.client
+        let mut request = self
+            .client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
-            .delay_seconds(i32::try_from(delay_secs).unwrap_or(900))
-            .send()
-            .await
-            .map_err(unavailable)?;
+            .delay_seconds(i32::try_from(delay_secs).unwrap_or(900));
+        if let Some(trace) = trace {
+            let value = MessageSystemAttributeValue::builder()
+                .data_type("String")
+                .string_value(trace.header())
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            request = request.message_system_attributes(
+                MessageSystemAttributeNameForSends::AwsTraceHeader,
+                value,
+            );
+        }
+        request.send().await.map_err(unavailable)?;
         Ok(())
     }
 }
@@ -59,6 +81,7 @@ impl QueueConsumer for SqsQueue {
             .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
             .wait_time_seconds(i32::try_from(wait.as_secs().min(20)).unwrap_or(20))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
             .send()
             .await
             .map_err(unavailable)?;
@@ -67,18 +90,19 @@ impl QueueConsumer for SqsQueue {
             .unwrap_or_default()
             .into_iter()
             .filter_map(|m| {
-                let receive_count = m
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                let attribute = |name| m.attributes.as_ref().and_then(|a| a.get(&name));
+                let receive_count = attribute(MessageSystemAttributeName::ApproximateReceiveCount)
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(1);
+                let trace = attribute(MessageSystemAttributeName::AwsTraceHeader)
+                    .and_then(|v| TraceHeader::from_xray(v));
                 Some(ReceivedMessage {
                     message_id: m.message_id?,
                     receipt: m.receipt_handle?,
                     body: m.body.unwrap_or_default(),
                     receive_count,
                     sent: None,
+                    trace,
                 })
             })
             .collect())

@@ -3,11 +3,10 @@
 use super::lock;
 use crate::domain::time::Timestamp;
 use crate::error::StoreResult;
-use crate::ports::flow::{reservation, FlowStore, LaneEntry, LaneKey};
+use crate::ports::flow::{reservation, FlowStore, LaneEntry, LaneKey, Lease, SlotBlock};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::Duration;
 
 #[derive(Default)]
 pub struct MemoryFlowStore {
@@ -33,21 +32,15 @@ impl FlowStore for MemoryFlowStore {
             .unwrap_or_default())
     }
 
-    async fn lane_lease(
-        &self,
-        lane: &LaneKey,
-        order: &str,
-        now: Timestamp,
-        until: Timestamp,
-    ) -> StoreResult<bool> {
+    async fn lane_lease(&self, lane: &LaneKey, order: &str, lease: Lease) -> StoreResult<bool> {
         let mut lanes = lock(&self.lanes);
         let Some(entry) = lanes.get_mut(lane).and_then(|l| l.get_mut(order)) else {
             return Ok(false);
         };
-        if entry.lease_until.is_some_and(|t| t > now) {
+        if entry.lease_until.is_some_and(|t| t > lease.now) {
             return Ok(false);
         }
-        entry.lease_until = Some(until);
+        entry.lease_until = Some(lease.until);
         Ok(true)
     }
 
@@ -62,15 +55,9 @@ impl FlowStore for MemoryFlowStore {
         Ok(())
     }
 
-    async fn reserve(
-        &self,
-        subscription_id: &str,
-        count: u32,
-        spacing: Duration,
-        now: Timestamp,
-    ) -> StoreResult<Timestamp> {
+    async fn reserve(&self, subscription_id: &str, block: SlotBlock) -> StoreResult<Timestamp> {
         let mut next = lock(&self.next_free);
-        let (first, after) = reservation(next.get(subscription_id).copied(), count, spacing, now);
+        let (first, after) = reservation(next.get(subscription_id).copied(), block);
         next.insert(subscription_id.to_owned(), after);
         Ok(first)
     }

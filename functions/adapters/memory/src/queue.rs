@@ -3,7 +3,7 @@
 
 use super::lock;
 use crate::domain::time::{now as now_utc, Timestamp};
-use crate::domain::QueueMessage;
+use crate::domain::{QueueMessage, TraceHeader};
 use crate::error::{StoreError, StoreResult};
 use crate::ports::{
     DeadLetter, DeadLetterQueue, EventQueue, Page, PageRequest, QueueConsumer, ReceivedMessage,
@@ -25,6 +25,7 @@ struct Entry {
     sent: Option<Arc<QueueMessage>>,
     visible_at: Instant,
     receive_count: u32,
+    trace: Option<TraceHeader>,
 }
 
 #[derive(Default)]
@@ -124,10 +125,19 @@ impl MemoryQueue {
 #[async_trait]
 impl EventQueue for MemoryQueue {
     async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()> {
+        self.send_traced(message, delay, None).await
+    }
+
+    async fn send_traced(
+        &self,
+        message: &QueueMessage,
+        delay: Duration,
+        trace: Option<&TraceHeader>,
+    ) -> StoreResult<()> {
         let body = message
             .to_json()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.push(body, Some(Arc::new(message.clone())), delay);
+        self.push(body, Some(Arc::new(message.clone())), delay, trace.cloned());
         Ok(())
     }
 }
@@ -136,10 +146,16 @@ impl MemoryQueue {
     /// Queues a body as it is, decodable or not (what a foreign producer or a corrupted
     /// message puts on SQS); dispatch fails it and it dead-letters after `max_receives`.
     pub fn send_raw(&self, body: String, delay: Duration) {
-        self.push(body, None, delay);
+        self.push(body, None, delay, None);
     }
 
-    fn push(&self, body: String, sent: Option<Arc<QueueMessage>>, delay: Duration) {
+    fn push(
+        &self,
+        body: String,
+        sent: Option<Arc<QueueMessage>>,
+        delay: Duration,
+        trace: Option<TraceHeader>,
+    ) {
         let id = format!("m-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let delay = delay.min(MAX_QUEUE_DELAY);
         let entry = Entry {
@@ -148,6 +164,7 @@ impl MemoryQueue {
             sent,
             visible_at: Instant::now() + delay,
             receive_count: 0,
+            trace,
         };
         {
             let mut s = lock(&self.state);
@@ -185,6 +202,7 @@ impl QueueConsumer for MemoryQueue {
                         body: e.body.clone(),
                         receive_count: e.receive_count,
                         sent: e.sent.clone(),
+                        trace: e.trace.clone(),
                     });
                     s.in_flight.insert(receipt, e);
                 }

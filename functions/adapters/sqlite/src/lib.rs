@@ -404,12 +404,17 @@ mod tests {
 
     #[test]
     fn a_store_of_schema_1_gets_dedup_claim_states_and_keeps_its_claims_queued() {
-        // A version-1 store: its dedup table as that version wrote it, with one claim
+        // A version-1 store: its dedup table as that version wrote it, with one claim, and
+        // its queue with one message
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE TABLE dedup (key TEXT PRIMARY KEY, event_id TEXT NOT NULL, \
              expires_at_ms INTEGER NOT NULL); \
              INSERT INTO dedup VALUES ('src:k', 'evt_old', 99999999999999); \
+             CREATE TABLE queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, \
+             visible_at INTEGER NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, \
+             sent_at INTEGER NOT NULL); \
+             INSERT INTO queue (body, visible_at, sent_at) VALUES ('{}', 0, 0); \
              PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -427,6 +432,11 @@ mod tests {
             .unwrap();
         assert!(queued, "a claim of schema 1 was for a queued event");
         assert_eq!(claimed_at, 0);
+        // its queued message has no trace context
+        let trace: Option<String> = conn
+            .query_row("SELECT trace FROM queue", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(trace, None);
         // Migrating again is a no-op
         migrate(&conn).unwrap();
     }

@@ -8,7 +8,7 @@
 //! `max_receives` times moves to `dead_letters` instead of being handed out again.
 
 use super::{db_err, duration_ms, now_ms, Db};
-use crate::domain::QueueMessage;
+use crate::domain::{QueueMessage, TraceHeader};
 use crate::error::{StoreError, StoreResult};
 use crate::ports::{EventQueue, QueueConsumer, ReceivedMessage, MAX_QUEUE_DELAY};
 use async_trait::async_trait;
@@ -144,16 +144,16 @@ fn take(
     let mut out = Vec::new();
     loop {
         let want = i64::try_from(max - out.len()).unwrap_or(10);
-        let candidates: Vec<(i64, String, u32)> = {
+        let candidates: Vec<(i64, String, u32, Option<String>)> = {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT seq, body, receive_count FROM queue WHERE visible_at <= ?1 \
+                    "SELECT seq, body, receive_count, trace FROM queue WHERE visible_at <= ?1 \
                      ORDER BY visible_at, seq LIMIT ?2",
                 )
                 .map_err(db_err)?;
             let rows = stmt
                 .query_map(params![now, want], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                 })
                 .map_err(db_err)?;
             rows.collect::<Result<_, _>>().map_err(db_err)?
@@ -162,7 +162,7 @@ fn take(
             break;
         }
         let mut dead = 0;
-        for (seq, body, count) in candidates {
+        for (seq, body, count, trace) in candidates {
             if count >= max_receives {
                 conn.prepare_cached(
                     "INSERT OR REPLACE INTO dead_letters (seq, body, receive_count, dead_at) \
@@ -193,6 +193,7 @@ fn take(
                 body,
                 receive_count: count,
                 sent: None,
+                trace: trace.as_deref().and_then(TraceHeader::from_xray),
             });
         }
         if dead == 0 || out.len() >= max {
@@ -214,6 +215,16 @@ fn take(
 #[async_trait]
 impl EventQueue for SqliteQueue {
     async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()> {
+        self.send_traced(message, delay, None).await
+    }
+
+    async fn send_traced(
+        &self,
+        message: &QueueMessage,
+        delay: Duration,
+        trace: Option<&TraceHeader>,
+    ) -> StoreResult<()> {
+        let trace = trace.map(|t| t.header().to_owned());
         let body = message
             .to_json()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -222,9 +233,12 @@ impl EventQueue for SqliteQueue {
             .write(move |conn| {
                 let now = now_ms();
                 conn.prepare_cached(
-                    "INSERT INTO queue (body, visible_at, receive_count, sent_at) VALUES (?1, ?2, 0, ?3)",
+                    "INSERT INTO queue (body, visible_at, receive_count, sent_at, trace) \
+                     VALUES (?1, ?2, 0, ?3, ?4)",
                 )
-                .and_then(|mut s| s.execute(params![body, now.saturating_add(delay_ms), now]))
+                .and_then(|mut s| {
+                    s.execute(params![body, now.saturating_add(delay_ms), now, trace])
+                })
                 .map_err(db_err)?;
                 Ok(())
             })

@@ -36,6 +36,8 @@ pub(crate) const UPGRADES: &[&str] = &[
      ALTER TABLE dedup ADD COLUMN queued INTEGER NOT NULL DEFAULT 1;",
     // 3: flow control (call ordering, rate limits).
     flow_tables!(),
+    // 4: the trace context a message was sent with.
+    "ALTER TABLE queue ADD COLUMN trace TEXT;",
 ];
 
 /// Creates the schema, or checks the one found.
@@ -73,7 +75,8 @@ CREATE TABLE IF NOT EXISTS queue (
     body          TEXT    NOT NULL,
     visible_at    INTEGER NOT NULL,
     receive_count INTEGER NOT NULL DEFAULT 0,
-    sent_at       INTEGER NOT NULL
+    sent_at       INTEGER NOT NULL,
+    trace         TEXT
 );
 CREATE INDEX IF NOT EXISTS queue_by_visible ON queue (visible_at);
 CREATE TABLE IF NOT EXISTS dead_letters (

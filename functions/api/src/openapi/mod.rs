@@ -1,12 +1,15 @@
-//! The admin API's OpenAPI 3 document, served at `GET /admin/openapi.json` and committed
-//! as `docs/openapi.json` (a test keeps the two identical; `SWITCHBOARD_BLESS=1` rewrites
-//! the committed copy).
+//! The admin API's OpenAPI 3 document, generated from the code and committed as
+//! `docs/openapi.json`, which `GET /admin/openapi.json` serves (embedded at build time).
+//! Only with the `openapi` feature: the tests generate the document and fail when the
+//! committed copy differs (`SWITCHBOARD_BLESS=1` rewrites it); the functions carry the
+//! committed text alone, not this generator.
 //!
 //! Its paths and methods come from the route table (`api::router::ROUTES`), each
 //! operation from the handler it runs (`operations::operation`, an exhaustive match), so
 //! the document cannot list a route the router lacks or miss one it has. The component
-//! schemas (`schemas`) describe the bodies; the tests and schemathesis against `serve`
-//! check them against what the handlers really accept and answer.
+//! schemas (`schemas`) are derived from the body types themselves; the tests and
+//! schemathesis against `serve` check them against what the handlers really accept and
+//! answer.
 
 mod operations;
 mod schemas;

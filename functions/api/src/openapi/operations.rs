@@ -250,8 +250,8 @@ pub fn operation(handler: Handler) -> Option<Value> {
             Op::new("listEvents", "events", "List events of a source or of a call")
                 .describe("Exactly one of `source` or `call_id`. Newest first; `since` inclusive, `until` exclusive. Envelopes only: show one event for its raw request.")
                 .params(vec![
-                    query_param("source", "Source id (index by_source).", json!({"type": "string", "minLength": 1})),
-                    query_param("call_id", "Call id (index by_call).", json!({"type": "string", "minLength": 1})),
+                    query_param("source", "Source id.", json!({"type": "string", "minLength": 1})),
+                    query_param("call_id", "Call id.", json!({"type": "string", "minLength": 1})),
                     time_param("since", "Received at or after (RFC 3339)."),
                     time_param("until", "Received before (RFC 3339)."),
                 ])

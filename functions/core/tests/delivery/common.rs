@@ -170,6 +170,7 @@ impl Harness {
             .map(|m| BatchRecord {
                 message_id: format!("m{}", self.next_id.fetch_add(1, Ordering::SeqCst)),
                 body: m.to_json().unwrap(),
+                trace: None,
             })
             .collect();
         self.dispatcher.handle_batch(records).await

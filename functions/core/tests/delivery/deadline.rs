@@ -53,6 +53,7 @@ fn records(events: &[StoredEvent]) -> (Vec<BatchRecord>, HashMap<String, String>
                 }
                 .to_json()
                 .unwrap(),
+                trace: None,
             }
         })
         .collect();

@@ -9,15 +9,20 @@ pub const MAX_BODY_LIMIT: usize = 6 * 1024 * 1024;
 /// Body of `POST /admin/sources` (all fields) and `PATCH` (any subset but `id`).
 /// `timezone` and `mapping` are validated while deserialising, so a bad one is a 400.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SourceInput {
+    #[cfg_attr(feature = "openapi", schemars(regex(pattern = crate::ids::SLUG_PATTERN)))]
     pub id: Option<String>,
     pub provider: Option<Provider>,
     pub verification: Option<Verification>,
     #[serde(default, deserialize_with = "valid_timezone")]
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<String>"))]
     pub timezone: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 6_291_456)))]
     pub body_limit_bytes: Option<usize>,
     pub ip_allow: Option<Vec<String>>,
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<serde_json::Value>"))]
     pub mapping: Option<GenericMapping>,
     pub description: Option<String>,
 }

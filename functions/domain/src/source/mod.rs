@@ -13,6 +13,7 @@ pub use mapping::{is_type_like, CallMapping, EventMapping, GenericMapping, TimeF
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Provider {
     Hipcall,
@@ -28,7 +29,9 @@ pub enum Provider {
 }
 
 /// How a source proves a request came from its provider. `none` must be chosen explicitly.
+/// The admin API answers with secrets as `[redacted]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Verification {
     None,
@@ -80,6 +83,7 @@ pub enum Verification {
             default = "default_tolerance",
             skip_serializing_if = "is_default_tolerance"
         )]
+        #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 86_400)))]
         tolerance_secs: u64,
     },
     /// Vonage's signed webhooks: `Authorization: Bearer <JWT>`, HS256 with the signature
@@ -90,6 +94,7 @@ pub enum Verification {
             default = "default_tolerance",
             skip_serializing_if = "is_default_tolerance"
         )]
+        #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 86_400)))]
         tolerance_secs: u64,
     },
     /// A shared token inside the JSON (or form) body, e.g. Aircall's `token`.
@@ -190,6 +195,7 @@ pub fn is_absolute_http_url(u: &str) -> bool {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TokenLocation {
     #[default]
@@ -199,6 +205,7 @@ pub enum TokenLocation {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HmacAlgorithm {
     Sha1,
@@ -207,6 +214,7 @@ pub enum HmacAlgorithm {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SignatureEncoding {
     #[default]
@@ -215,7 +223,9 @@ pub enum SignatureEncoding {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Source {
+    #[cfg_attr(feature = "openapi", schemars(regex(pattern = crate::ids::SLUG_PATTERN)))]
     pub id: String,
     pub provider: Provider,
     pub verification: Verification,
@@ -223,12 +233,14 @@ pub struct Source {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 6_291_456)))]
     pub body_limit_bytes: Option<usize>,
     /// Client addresses (IPs or CIDRs) allowed to post; empty allows all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_allow: Vec<String>,
     /// Declarative field mapping for `generic` sources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<serde_json::Value>"))]
     pub mapping: Option<GenericMapping>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

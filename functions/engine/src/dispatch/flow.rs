@@ -24,7 +24,8 @@ use crate::domain::subscription::Ordering;
 use crate::domain::time::{now, Timestamp};
 use crate::domain::{QueueMessage, StoredEvent, Subscription, Trigger};
 use crate::error::StoreError;
-use crate::ports::flow::{LaneEntry, LaneKey};
+use crate::metrics::{Hold, HoldReason};
+use crate::ports::flow::{LaneEntry, LaneKey, Lease, SlotBlock};
 use crate::ports::MAX_QUEUE_DELAY;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -224,7 +225,7 @@ impl Dispatcher {
                 let wait = (slot - now()).to_std().unwrap_or_default();
                 if wait > MAX_SLEEP || !permits.fits(wait + self.client.timeout_for(sub)) {
                     let why = "waiting for the subscription's rate limit";
-                    let defer = Defer::new(AttemptStatus::Waiting, slot, why);
+                    let defer = Defer::new(HoldReason::RateLimit, slot, why);
                     self.defer(event, sub, n, trigger, defer.slot(slot)).await?;
                     return Ok(Gate::Deferred);
                 }
@@ -259,7 +260,7 @@ impl Dispatcher {
         if !self
             .ports
             .flow
-            .lane_lease(lane, &entry.order, at, until)
+            .lane_lease(lane, &entry.order, Lease { now: at, until })
             .await?
         {
             tracing::info!(event_id = %event.envelope.id, "another dispatcher is sending this lane's head");
@@ -276,7 +277,8 @@ impl Dispatcher {
         // Give the lease back (the entry as it was) and look again shortly.
         self.ports.flow.lane_join(lane, entry).await?;
         let why = "held by call ordering: another event of the call is being sent";
-        let mut defer = Defer::new(AttemptStatus::Held, now() + chrono_of(RACE_RECHECK), why);
+        let until = now() + chrono_of(RACE_RECHECK);
+        let mut defer = Defer::new(HoldReason::Ordering, until, why);
         defer.behind = Some(rival.event_id.clone());
         self.defer(event, sub, 1, Trigger::Initial, defer).await?;
         Ok(false)
@@ -313,7 +315,7 @@ impl Dispatcher {
         let window_ends = own.received_at + chrono_of(window);
         if window_ends > at {
             let why = "in its call's ordering window";
-            let defer = Defer::new(AttemptStatus::Held, window_ends, why);
+            let defer = Defer::new(HoldReason::OrderingWindow, window_ends, why);
             self.defer(event, sub, 1, Trigger::Initial, defer).await?;
             return Ok(None);
         }
@@ -324,7 +326,8 @@ impl Dispatcher {
                 continue;
             }
             let why = "held by call ordering: an earlier event of the call is not done";
-            let mut defer = Defer::new(AttemptStatus::Held, at + chrono_of(HELD_RECHECK), why);
+            let until = at + chrono_of(HELD_RECHECK);
+            let mut defer = Defer::new(HoldReason::Ordering, until, why);
             defer.behind = Some(ahead.event_id.clone());
             self.defer(event, sub, 1, Trigger::Initial, defer).await?;
             return Ok(None);
@@ -381,7 +384,7 @@ impl Dispatcher {
                 trigger: Trigger::Initial,
                 rate_slot: None,
             };
-            self.ports.queue.send(&wake, Duration::ZERO).await?;
+            self.send(&wake, Duration::ZERO).await?;
         }
         Ok(())
     }
@@ -395,7 +398,14 @@ impl Dispatcher {
                 let first = self
                     .ports
                     .flow
-                    .reserve(&sub.id, count, spacing(rate), at)
+                    .reserve(
+                        &sub.id,
+                        SlotBlock {
+                            count,
+                            spacing: spacing(rate),
+                            now: at,
+                        },
+                    )
                     .await?;
                 self.rate.keep(&sub.id, rate, first, count);
                 Ok(first)
@@ -435,22 +445,26 @@ impl Dispatcher {
             trigger,
             rate_slot: defer.rate_slot,
         };
-        self.ports
-            .queue
-            .send(&again, delay.min(MAX_QUEUE_DELAY))
-            .await?;
+        self.send(&again, delay.min(MAX_QUEUE_DELAY)).await?;
         let mut record = self.record_without_request(event, sub, 0, trigger, defer.why);
-        record.status = defer.status;
+        record.status = match defer.reason {
+            HoldReason::RateLimit => AttemptStatus::Waiting,
+            HoldReason::Ordering | HoldReason::OrderingWindow => AttemptStatus::Held,
+        };
         record.next_attempt_at = Some(defer.until);
         record.held_behind = defer.behind;
-        tracing::info!(event_id = %event.envelope.id, subscription_id = %sub.id, status = defer.status.as_str(), until = %defer.until, "delivery deferred");
-        self.record(&record, event).await
+        tracing::info!(status = record.status.as_str(), reason = defer.reason.label(), until = %defer.until, "delivery deferred");
+        let hold = Hold {
+            reason: defer.reason,
+            wait: delay,
+        };
+        self.record_hold(&record, event, Some(hold)).await
     }
 }
 
 /// Why and until when a delivery waits.
 struct Defer {
-    status: AttemptStatus,
+    reason: HoldReason,
     until: Timestamp,
     why: &'static str,
     behind: Option<String>,
@@ -458,9 +472,9 @@ struct Defer {
 }
 
 impl Defer {
-    fn new(status: AttemptStatus, until: Timestamp, why: &'static str) -> Self {
+    fn new(reason: HoldReason, until: Timestamp, why: &'static str) -> Self {
         Self {
-            status,
+            reason,
             until,
             why,
             behind: None,

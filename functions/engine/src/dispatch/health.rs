@@ -3,45 +3,138 @@
 use super::*;
 
 impl Dispatcher {
-    /// Endpoint health: tracks the start of a run of failures on the subscription and
-    /// returns a verdict to disable it (410, or failing for longer than allowed). Every
-    /// write is decided on a fresh read (the batch's copy may be stale) and made under
-    /// optimistic concurrency, so it never undoes a concurrent edit (see [`Self::disable`]
-    /// for the verdict).
+    /// Endpoint health: tracks the run of failures on the subscription (its start and, until
+    /// `delivery.failing` is emitted, its length) and returns a verdict to disable it (410,
+    /// or failing for longer than allowed). Every write is decided on a fresh read (the
+    /// batch's copy may be stale) and made under optimistic concurrency, so it never undoes
+    /// a concurrent edit, and the one write that crosses the threshold (or ends a reported
+    /// run) is the one that emits `delivery.failing` (`delivery.recovered`), once across
+    /// every dispatcher (see [`Self::disable`] for the verdict).
     pub(super) async fn health(
         &self,
         sub: &Subscription,
         outcome: &Outcome,
+        event: &StoredEvent,
+        subscriptions: &[Subscription],
     ) -> Result<Option<Verdict>, StoreError> {
         if outcome.http_status == Some(410) {
             return Ok(Some(Verdict::Gone));
         }
         if outcome.succeeded() {
-            if sub.failing_since.is_some() {
-                self.update_fresh(&sub.id, |s| s.failing_since.take().is_some())
+            let run = sub.failing_since.is_some()
+                || sub.consecutive_failures > 0
+                || sub.failing_reported_at.is_some();
+            if run {
+                self.end_failure_run(sub, outcome, event, subscriptions)
                     .await?;
             }
             return Ok(None);
         }
         let at = outcome.attempted_at;
-        match sub.failing_since {
-            Some(since) if at - since >= self.disable_after() => {
+        if let Some(since) = sub.failing_since {
+            if at - since >= self.disable_after() {
                 return Ok(Some(Verdict::FailingSince(since)));
             }
-            Some(_) => {}
-            None => {
-                self.update_fresh(&sub.id, |s| {
-                    if s.failing_since.is_none() {
-                        s.failing_since = Some(at);
-                        true
-                    } else {
-                        false
-                    }
-                })
+        }
+        if sub.failing_since.is_none() || sub.failing_reported_at.is_none() {
+            self.count_failure(sub, outcome, event, subscriptions)
                 .await?;
-            }
         }
         Ok(None)
+    }
+
+    /// Counts a failed attempt on a fresh read: starts the run, and emits `delivery.failing`
+    /// when this failure is the subscription's `failing_after`-th in a row. A conflict that
+    /// persists loses this one count (the writers that won counted theirs) rather than fail
+    /// the message, which would send the attempt again.
+    async fn count_failure(
+        &self,
+        sub: &Subscription,
+        outcome: &Outcome,
+        event: &StoredEvent,
+        subscriptions: &[Subscription],
+    ) -> Result<(), StoreError> {
+        let at = outcome.attempted_at;
+        let default_after = self.settings.failing_after;
+        let mut crossed = false;
+        let counted = self.update_fresh(&sub.id, |s| {
+            crossed = false;
+            let mut changed = false;
+            if s.failing_since.is_none() {
+                s.failing_since = Some(at);
+                changed = true;
+            }
+            if s.failing_reported_at.is_none() {
+                s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+                if s.consecutive_failures >= s.failing_after.unwrap_or(default_after) {
+                    s.failing_reported_at = Some(now());
+                    crossed = true;
+                }
+                changed = true;
+            }
+            changed
+        });
+        let written = match counted.await {
+            Err(StoreError::Stale) => {
+                tracing::warn!("failure not counted: the subscription kept changing concurrently");
+                return Ok(());
+            }
+            other => other?,
+        };
+        let Some(s) = written.filter(|_| crossed) else {
+            return Ok(());
+        };
+        tracing::warn!(
+            consecutive_failures = s.consecutive_failures,
+            "subscription failing"
+        );
+        let data = serde_json::json!({
+            "subscription_id": s.id,
+            "url": redact_url(&s.url),
+            "consecutive_failures": s.consecutive_failures,
+            "failing_since": s.failing_since,
+            "event_id": event.envelope.id,
+            "http_status": outcome.http_status,
+            "error": outcome.error,
+        });
+        self.emit(subscriptions, DELIVERY_FAILING, data, Some(&s.id))
+            .await
+    }
+
+    /// Ends the run of failures on a success; emits `delivery.recovered` when the run had
+    /// been reported.
+    async fn end_failure_run(
+        &self,
+        sub: &Subscription,
+        outcome: &Outcome,
+        event: &StoredEvent,
+        subscriptions: &[Subscription],
+    ) -> Result<(), StoreError> {
+        let mut ended = (None, None, 0);
+        let written = self
+            .update_fresh(&sub.id, |s| {
+                ended = (
+                    s.failing_since.take(),
+                    s.failing_reported_at.take(),
+                    std::mem::take(&mut s.consecutive_failures),
+                );
+                ended != (None, None, 0)
+            })
+            .await?;
+        let (Some(s), (since, Some(reported_at), _)) = (written, ended) else {
+            return Ok(());
+        };
+        tracing::info!("subscription recovered");
+        let data = serde_json::json!({
+            "subscription_id": s.id,
+            "url": redact_url(&s.url),
+            "failing_since": since,
+            "failing_reported_at": reported_at,
+            "recovered_at": outcome.attempted_at,
+            "event_id": event.envelope.id,
+        });
+        self.emit(subscriptions, DELIVERY_RECOVERED, data, None)
+            .await
     }
 
     pub(super) fn disable_after(&self) -> chrono::Duration {
@@ -118,15 +211,10 @@ impl Dispatcher {
             return Ok(());
         }
         tracing::info!(event_id = %event.envelope.id, %event_type, "operational event");
-        self.ports
-            .queue
-            .send(
-                &QueueMessage::Event {
-                    event: Box::new(event),
-                },
-                Duration::ZERO,
-            )
-            .await
+        let message = QueueMessage::Event {
+            event: Box::new(event),
+        };
+        self.send(&message, Duration::ZERO).await
     }
 }
 

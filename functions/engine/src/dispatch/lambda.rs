@@ -1,6 +1,7 @@
 //! The SQS event as Lambda delivers it, and the partial batch response it expects.
 
 use super::{BatchRecord, Dispatcher};
+use crate::domain::TraceHeader;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use std::time::SystemTime;
 use tokio::time::Instant;
@@ -32,8 +33,17 @@ impl Dispatcher {
         let mut failures = Vec::new();
         let mut records = Vec::with_capacity(event.records.len());
         for m in event.records {
+            // The trace ingest sent the event with (`AWSTraceHeader` system attribute).
+            let trace = m
+                .attributes
+                .get("AWSTraceHeader")
+                .and_then(|h| TraceHeader::from_xray(h));
             match (m.message_id, m.body) {
-                (Some(message_id), Some(body)) => records.push(BatchRecord { message_id, body }),
+                (Some(message_id), Some(body)) => records.push(BatchRecord {
+                    message_id,
+                    body,
+                    trace,
+                }),
                 (Some(message_id), None) => {
                     tracing::warn!(%message_id, "SQS record without a body");
                     failures.push(message_id);

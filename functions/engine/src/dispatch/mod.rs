@@ -18,8 +18,9 @@
 //! anything else (3xx included: redirects are not followed) retries on the schedule, no
 //! sooner than a 429/503 `Retry-After` asks, until the schedule is used up (`exhausted`).
 //! A subscription whose attempts keep failing for `Settings::disable_after` is disabled.
-//! Operational events (`subscription.disabled`, `delivery.exhausted`) are queued as events of
-//! source `switchboard` for the subscriptions that name them.
+//! Operational events (`subscription.disabled`, `delivery.exhausted`, `delivery.failing` after
+//! `failing_after` failed attempts in a row, `delivery.recovered` on the next success) are
+//! queued as events of source `switchboard` for the subscriptions that name them.
 //!
 //! Under Lambda a batch has a deadline: an attempt that could not finish before it (its
 //! timeout plus `Settings::deadline_margin`) is not started, and its message fails (see
@@ -34,6 +35,7 @@ pub mod slots;
 mod decide;
 mod health;
 mod record;
+mod traced;
 
 pub use decide::decide;
 use decide::pause_until;
@@ -50,13 +52,16 @@ use crate::delivery::{DeliveryClient, Outcome};
 use crate::domain::attempt::AttemptStatus;
 use crate::domain::ids::event_id;
 use crate::domain::limits::MAX_RECORD_DOC_BYTES;
-use crate::domain::subscription::{DELIVERY_EXHAUSTED, OPERATIONAL_SOURCE, SUBSCRIPTION_DISABLED};
+use crate::domain::subscription::{
+    DELIVERY_EXHAUSTED, DELIVERY_FAILING, DELIVERY_RECOVERED, OPERATIONAL_SOURCE,
+    SUBSCRIPTION_DISABLED,
+};
 use crate::domain::time::{now, Timestamp};
 use crate::domain::{
-    Attempt, Envelope, QueueMessage, RawRequest, StoredEvent, Subscription, Trigger,
+    Attempt, Envelope, QueueMessage, RawRequest, StoredEvent, Subscription, TraceHeader, Trigger,
 };
 use crate::error::StoreError;
-use crate::metrics::Observation;
+use crate::metrics::{Hold, Observation};
 use crate::ports::versioned::{self, Modified};
 use crate::ports::{DeliveryQuery, PageRequest, ReceivedMessage, Stored, MAX_QUEUE_DELAY};
 use crate::state::Ports;
@@ -80,6 +85,18 @@ struct Try<'a> {
 pub struct BatchRecord {
     pub message_id: String,
     pub body: String,
+    /// The trace context the message was sent with (SQS's `AWSTraceHeader`).
+    pub trace: Option<TraceHeader>,
+}
+
+impl From<&crate::ports::ReceivedMessage> for BatchRecord {
+    fn from(m: &crate::ports::ReceivedMessage) -> Self {
+        Self {
+            message_id: m.message_id.clone(),
+            body: m.body.clone(),
+            trace: m.trace.clone(),
+        }
+    }
 }
 
 /// A message of a batch being handled: its JSON body, or the message itself when an
@@ -87,6 +104,7 @@ pub struct BatchRecord {
 struct Incoming {
     message_id: String,
     message: Body,
+    trace: Option<TraceHeader>,
 }
 
 enum Body {
@@ -166,6 +184,7 @@ impl Dispatcher {
                     Some(sent) => Body::Sent(sent),
                     None => Body::Json(m.body),
                 },
+                trace: m.trace,
             })
             .collect();
         self.handle_incoming(incoming, None).await
@@ -183,6 +202,7 @@ impl Dispatcher {
             .map(|r| Incoming {
                 message_id: r.message_id,
                 message: Body::Json(r.body),
+                trace: r.trace,
             })
             .collect();
         self.handle_incoming(incoming, deadline).await
@@ -210,11 +230,10 @@ impl Dispatcher {
         let subscriptions = &subscriptions;
         futures::stream::iter(records)
             .map(|record| async move {
-                let span = tracing::info_span!("message", message_id = %record.message_id);
-                let result = self
-                    .handle_message(&record.message, subscriptions, permits)
-                    .instrument(span)
-                    .await;
+                let trace_id = record.trace.as_ref().map(TraceHeader::root);
+                let span = tracing::info_span!("message", message_id = %record.message_id, trace_id);
+                let work = self.handle_message(&record.message, subscriptions, permits);
+                let result = traced::within(record.trace.clone(), work.instrument(span)).await;
                 match result {
                     Ok(()) => None,
                     Err(DispatchError::Store(StoreError::Rejected(cause))) => {
@@ -269,10 +288,7 @@ impl Dispatcher {
                     let wait = (*at - now()).to_std().unwrap_or(Duration::ZERO);
                     if wait > Duration::from_secs(1) {
                         // Further away than SQS can delay: wait another round.
-                        self.ports
-                            .queue
-                            .send(message, wait.min(MAX_QUEUE_DELAY))
-                            .await?;
+                        self.send(message, wait.min(MAX_QUEUE_DELAY)).await?;
                         return Ok(());
                     }
                 }
@@ -403,24 +419,11 @@ impl Dispatcher {
         // A success since the last replay, not only in the newest record: a duplicate that
         // lost to a concurrent success may have recorded a later failure.
         let succeeded = history.succeeded() && trigger != Trigger::Manual;
-        if handled || succeeded {
-            tracing::info!(%event_id, %subscription_id, attempt, "already handled; skipping");
-            if let Some(status) = history.latest_status {
-                // A dispatcher that stopped after recording may not have left the lane.
-                self.after_attempt(&event, &sub, status).await?;
-            }
-            return Ok(());
-        }
-        if !sub.enabled {
-            let record = self.record_without_request(
-                &event,
-                &sub,
-                attempt,
-                trigger,
-                "subscription is disabled",
-            );
-            self.record(&record, &event).await?;
-            return self.after_attempt(&event, &sub, record.status).await;
+        if handled || succeeded || !sub.enabled {
+            return self
+                .not_sent(&event, &sub, ticket, history, handled || succeeded)
+                .instrument(delivery_span(&event, &sub.id, attempt))
+                .await;
         }
         let envelope = EnvelopeJson::default();
         self.gated(&event, &sub, ticket, &envelope, subscriptions, permits)
@@ -448,23 +451,27 @@ impl Dispatcher {
             trigger,
             envelope,
         };
-        if sub.ordering.is_none() && sub.rate_limit_per_second.is_none() {
-            self.attempt(event, sub, this, subscriptions, permits)
-                .await?;
-            return Ok(());
-        }
-        match self
-            .admit(event, sub, n, trigger, rate_slot, permits)
-            .await?
-        {
-            flow::Gate::Deferred => Ok(()),
-            flow::Gate::Go => {
-                let status = self
-                    .attempt(event, sub, this, subscriptions, permits)
+        async {
+            if sub.ordering.is_none() && sub.rate_limit_per_second.is_none() {
+                self.attempt(event, sub, this, subscriptions, permits)
                     .await?;
-                self.after_attempt(event, sub, status).await
+                return Ok(());
+            }
+            match self
+                .admit(event, sub, n, trigger, rate_slot, permits)
+                .await?
+            {
+                flow::Gate::Deferred => Ok(()),
+                flow::Gate::Go => {
+                    let status = self
+                        .attempt(event, sub, this, subscriptions, permits)
+                        .await?;
+                    self.after_attempt(event, sub, status).await
+                }
             }
         }
+        .instrument(delivery_span(event, &sub.id, n))
+        .await
     }
 
     /// Makes attempt `n` of a pair, queues the next one if it failed, then records it (each
@@ -484,17 +491,14 @@ impl Dispatcher {
             trigger,
             envelope,
         } = this;
-        // Every log line of an attempt names the event, subscription, call and attempt.
-        let call_id = event.envelope.call_id().unwrap_or_default();
-        let span = tracing::info_span!("delivery", event_id = %event.envelope.id, subscription_id = %sub.id, %call_id, attempt = n);
-        async {
+        {
             let outcome = {
                 let _permit = permits.start(self.client.timeout_for(sub)).await?;
                 self.client.deliver_with(sub, event, envelope).await
             };
             let (mut status, mut next_at) = self.decide(sub, n, &outcome);
             let mut disabled = None;
-            if let Some(verdict) = self.health(sub, &outcome).await? {
+            if let Some(verdict) = self.health(sub, &outcome, event, subscriptions).await? {
                 disabled = self.disable(sub, &verdict, outcome.attempted_at).await?;
                 if disabled.is_some() || verdict == Verdict::Gone {
                     status = AttemptStatus::Failed;
@@ -511,7 +515,7 @@ impl Dispatcher {
                     trigger: Trigger::Retry,
                     rate_slot: None,
                 };
-                self.ports.queue.send(&retry, delay.min(MAX_QUEUE_DELAY)).await?;
+                self.send(&retry, delay.min(MAX_QUEUE_DELAY)).await?;
             }
             if let Some(until) = pause_until(&outcome) {
                 self.pause(sub, until).await?;
@@ -542,15 +546,38 @@ impl Dispatcher {
                     "http_status": outcome.http_status,
                     "error": outcome.error,
                 });
-                self.emit(subscriptions, DELIVERY_EXHAUSTED, data, None).await?;
+                self.emit(subscriptions, DELIVERY_EXHAUSTED, data, None)
+                    .await?;
             }
             let record = attempt_record(event, sub, n, trigger, status, next_at, outcome);
             tracing::info!(status = status.as_str(), http_status = ?record.http_status, duration_ms = record.duration_ms, "attempt");
             self.record(&record, event).await?;
             Ok(status)
         }
-        .instrument(span)
-        .await
+    }
+
+    /// A retry or replay that is not sent: the pair was handled already, or its
+    /// subscription is disabled (recorded as failed).
+    async fn not_sent(
+        &self,
+        event: &StoredEvent,
+        sub: &Subscription,
+        ticket: Ticket,
+        history: record::PairHistory,
+        handled: bool,
+    ) -> Result<(), DispatchError> {
+        if handled {
+            tracing::info!("already handled; skipping");
+            if let Some(status) = history.latest_status {
+                // A dispatcher that stopped after recording may not have left the lane.
+                self.after_attempt(event, sub, status).await?;
+            }
+            return Ok(());
+        }
+        let why = "subscription is disabled";
+        let record = self.record_without_request(event, sub, ticket.attempt, ticket.trigger, why);
+        self.record(&record, event).await?;
+        self.after_attempt(event, sub, record.status).await
     }
 
     /// The attempt's status and, when retrying, the time of the next attempt.
@@ -562,6 +589,13 @@ impl Dispatcher {
     ) -> (AttemptStatus, Option<Timestamp>) {
         decide(sub, n, outcome, jitter())
     }
+}
+
+/// The span of one delivery: every log line about it names the event, subscription, call
+/// and attempt (and, from the message's span, the trace).
+fn delivery_span(event: &StoredEvent, subscription_id: &str, attempt: u32) -> tracing::Span {
+    let call_id = event.envelope.call_id().unwrap_or_default();
+    tracing::info_span!("delivery", event_id = %event.envelope.id, %subscription_id, %call_id, attempt)
 }
 
 /// Which attempt of a pair a message asks for, and the rate slot it already holds.

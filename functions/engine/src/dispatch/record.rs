@@ -13,6 +13,16 @@ impl Dispatcher {
         attempt: &Attempt,
         event: &StoredEvent,
     ) -> Result<(), DispatchError> {
+        self.record_hold(attempt, event, None).await
+    }
+
+    /// [`Self::record`] of a deferral, counted as a hold of its own as well.
+    pub(super) async fn record_hold(
+        &self,
+        attempt: &Attempt,
+        event: &StoredEvent,
+        hold: Option<Hold>,
+    ) -> Result<(), DispatchError> {
         let expires = attempt.attempted_at
             + chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
         if self.write(attempt, expires).await? {
@@ -25,9 +35,13 @@ impl Dispatcher {
                     .to_std()
                     .unwrap_or_default()
             });
-            self.ports
-                .metrics
-                .observe(&Observation::Delivery { attempt, lag });
+            let trace = traced::current();
+            self.ports.metrics.observe(&Observation::Delivery {
+                attempt,
+                lag,
+                trace: trace.as_ref().map(TraceHeader::root),
+                hold,
+            });
         }
         Ok(())
     }

@@ -21,13 +21,17 @@ use std::time::Duration;
 
 /// Body of `POST /admin/replay`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1)))]
     pub event_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1)))]
     pub subscription_id: Option<String>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
     pub cursor: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 500)))]
     pub limit: Option<usize>,
 }
 

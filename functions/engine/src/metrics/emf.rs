@@ -10,22 +10,33 @@
 //! - `Events` by `Source` × `Outcome`: sources are few (one per provider account), outcomes
 //!   a handful; an unknown source is `unknown`, never the caller's path segment;
 //! - `UnparsedBodies` by `Source`;
-//! - `Deliveries` by `Subscription` × `Outcome` (which subscriber fails, and how) and by
-//!   `Outcome` alone (the totals the dashboard and the exhausted alarm read);
+//! - `Deliveries` by `Subscription` × `Outcome` (which subscriber fails, and how; the
+//!   dashboard's totals and the exhausted alarm add the subscriptions up with a Metrics
+//!   Insights `SUM`; retries scheduled are its `retrying` outcome);
 //! - `DeliveryFailed` (1 failed, 0 succeeded: its average is the failure ratio) and
 //!   `DeliveryDuration` by `Subscription`;
-//! - `DeliveryLag`, `RetriesScheduled`, `SubscriptionsDisabled` by `Stack` alone (the
-//!   subscription id is in the line for Logs Insights).
+//! - `DeliveriesHeld` (deferred by call ordering or a rate limit) by `Subscription` ×
+//!   `Reason`, and `HoldWait` (how long until the deferred delivery's next look) by `Reason`;
+//! - `DeliveryLag`, `SubscriptionsDisabled` by `Stack` alone (the subscription id is in the
+//!   line for Logs Insights).
+//!
+//! Every line is log ingestion billed per byte, the delivery line most of all (one per
+//! attempt): its properties have short names (`event`, `call`, `attempt`, `http`, `trace`),
+//! whole numbers are written without a fraction, and no `Unit` is written (CloudWatch sums,
+//! averages and percentiles a unit-less metric the same; [`MetricSpec::unit`] says what the
+//! values are: counts, or milliseconds for durations).
 
 use super::{Metrics, Observation};
-use crate::domain::attempt::AttemptStatus;
 use crate::domain::time::{now, Timestamp};
 use serde_json::{json, Map, Value};
 use std::io::Write;
 
 pub const NAMESPACE: &str = "Switchboard";
 
-/// A metric the code emits: its name, unit and the dimension sets it is published under.
+pub const COUNT: &str = "Count";
+
+/// A metric the code emits: its name, the unit of its values (documentation: the lines
+/// leave it out) and the dimension sets it is published under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricSpec {
     pub name: &'static str,
@@ -35,22 +46,22 @@ pub struct MetricSpec {
 
 pub const EVENTS: MetricSpec = MetricSpec {
     name: "Events",
-    unit: "Count",
+    unit: COUNT,
     dimensions: &[&["Stack", "Source", "Outcome"]],
 };
 pub const UNPARSED_BODIES: MetricSpec = MetricSpec {
     name: "UnparsedBodies",
-    unit: "Count",
+    unit: COUNT,
     dimensions: &[&["Stack", "Source"]],
 };
 pub const DELIVERIES: MetricSpec = MetricSpec {
     name: "Deliveries",
-    unit: "Count",
-    dimensions: &[&["Stack", "Subscription", "Outcome"], &["Stack", "Outcome"]],
+    unit: COUNT,
+    dimensions: &[&["Stack", "Subscription", "Outcome"]],
 };
 pub const DELIVERY_FAILED: MetricSpec = MetricSpec {
     name: "DeliveryFailed",
-    unit: "Count",
+    unit: COUNT,
     dimensions: &[&["Stack", "Subscription"]],
 };
 pub const DELIVERY_DURATION: MetricSpec = MetricSpec {
@@ -63,14 +74,19 @@ pub const DELIVERY_LAG: MetricSpec = MetricSpec {
     unit: "Milliseconds",
     dimensions: &[&["Stack"]],
 };
-pub const RETRIES_SCHEDULED: MetricSpec = MetricSpec {
-    name: "RetriesScheduled",
-    unit: "Count",
-    dimensions: &[&["Stack"]],
+pub const DELIVERIES_HELD: MetricSpec = MetricSpec {
+    name: "DeliveriesHeld",
+    unit: COUNT,
+    dimensions: &[&["Stack", "Subscription", "Reason"]],
+};
+pub const HOLD_WAIT: MetricSpec = MetricSpec {
+    name: "HoldWait",
+    unit: "Milliseconds",
+    dimensions: &[&["Stack", "Reason"]],
 };
 pub const SUBSCRIPTIONS_DISABLED: MetricSpec = MetricSpec {
     name: "SubscriptionsDisabled",
-    unit: "Count",
+    unit: COUNT,
     dimensions: &[&["Stack"]],
 };
 
@@ -82,7 +98,8 @@ pub const CATALOGUE: &[MetricSpec] = &[
     DELIVERY_FAILED,
     DELIVERY_DURATION,
     DELIVERY_LAG,
-    RETRIES_SCHEDULED,
+    DELIVERIES_HELD,
+    HOLD_WAIT,
     SUBSCRIPTIONS_DISABLED,
 ];
 
@@ -99,42 +116,57 @@ pub fn document(observation: &Observation<'_>, stack: &str, at: Timestamp) -> Va
         } => {
             doc.dimension("Source", source);
             doc.dimension("Outcome", &outcome.label());
-            doc.metric(EVENTS, 1.0);
+            doc.metric(EVENTS, 1);
             if unparsed {
-                doc.metric(UNPARSED_BODIES, 1.0);
+                doc.metric(UNPARSED_BODIES, 1);
             }
             if let Some(id) = event_id {
-                doc.property("event_id", id);
+                doc.property("event", id);
             }
         }
-        Observation::Delivery { attempt, lag } => {
+        Observation::Delivery {
+            attempt,
+            lag,
+            trace,
+            hold,
+        } => {
             doc.dimension("Subscription", &attempt.subscription_id);
             doc.dimension("Outcome", attempt.status.as_str());
-            doc.metric(DELIVERIES, 1.0);
-            let failed = Observation::failed(attempt.status);
-            doc.metric(DELIVERY_FAILED, if failed { 1.0 } else { 0.0 });
-            doc.metric(DELIVERY_DURATION, attempt.duration_ms as f64);
+            doc.metric(DELIVERIES, 1);
+            if let Some(hold) = hold {
+                doc.dimension("Reason", hold.reason.label());
+                doc.metric(DELIVERIES_HELD, 1);
+                doc.metric(HOLD_WAIT, millis(hold.wait));
+            } else {
+                let failed = Observation::failed(attempt.status);
+                doc.metric(DELIVERY_FAILED, u64::from(failed));
+                doc.metric(DELIVERY_DURATION, attempt.duration_ms);
+            }
             if let Some(lag) = lag {
-                doc.metric(DELIVERY_LAG, lag.as_millis() as f64);
+                doc.metric(DELIVERY_LAG, millis(lag));
             }
-            if attempt.status == AttemptStatus::Retrying {
-                doc.metric(RETRIES_SCHEDULED, 1.0);
-            }
-            doc.property("event_id", attempt.event_id.as_str());
+            doc.property("event", attempt.event_id.as_str());
             doc.property("attempt", attempt.attempt);
             if let Some(call) = &attempt.call_id {
-                doc.property("call_id", call.as_str());
+                doc.property("call", call.as_str());
             }
             if let Some(status) = attempt.http_status {
-                doc.property("http_status", status);
+                doc.property("http", status);
+            }
+            if let Some(trace) = trace {
+                doc.property("trace", trace);
             }
         }
         Observation::SubscriptionDisabled { subscription } => {
-            doc.metric(SUBSCRIPTIONS_DISABLED, 1.0);
-            doc.property("subscription_id", subscription);
+            doc.metric(SUBSCRIPTIONS_DISABLED, 1);
+            doc.property("subscription", subscription);
         }
     }
     doc.finish(at)
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Collects the root members and one directive per dimension-set group.
@@ -154,9 +186,10 @@ impl Document {
         self.root.insert(key.to_owned(), value.into());
     }
 
-    fn metric(&mut self, spec: MetricSpec, value: f64) {
+    /// A whole-number value (counts, milliseconds), written without a fraction.
+    fn metric(&mut self, spec: MetricSpec, value: u64) {
         self.root.insert(spec.name.to_owned(), json!(value));
-        let definition = json!({"Name": spec.name, "Unit": spec.unit});
+        let definition = json!({ "Name": spec.name });
         match self
             .directives
             .iter_mut()
@@ -214,5 +247,75 @@ impl EmfMetrics {
 impl Metrics for EmfMetrics {
     fn observe(&self, observation: &Observation<'_>) {
         (self.sink)(&document(observation, &self.stack, now()).to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Attempt;
+    use crate::metrics::{Hold, HoldReason};
+    use std::time::Duration;
+
+    fn attempt(status: &str) -> Attempt {
+        serde_json::from_value(json!({
+            "event_id": "evt_01M7YBKGPTFE13PYRDH12WDY7R",
+            "subscription_id": "sub_01M7YBKGPTFE13PYRDH12WDY7R", "attempt": 1,
+            "status": status, "trigger": "initial", "url": "https://crm.example.com/hook",
+            "method": "POST", "request_headers": {}, "http_status": 200, "duration_ms": 120,
+            "attempted_at": "2026-11-21T06:09:54Z", "source": "hipcall-main",
+            "event_type": "call.ended", "call_id": "2483a75a-56a2-41f1-991b-92b1667e324a"
+        }))
+        .unwrap()
+    }
+
+    fn line(o: &Observation<'_>) -> String {
+        let at = "2026-11-21T06:09:55Z".parse().unwrap();
+        document(o, "switchboard-prod", at).to_string()
+    }
+
+    /// The delivery line, one per attempt, is most of the metrics' log bill: 790 B before
+    /// its names were shortened and its duplicates dropped (without a trace id).
+    #[test]
+    fn the_delivery_line_stays_small() {
+        let a = attempt("succeeded");
+        let ok = Observation::Delivery {
+            attempt: &a,
+            lag: Some(Duration::from_millis(900)),
+            trace: Some("1-5759e988-bd862e3fe1be46a994272793"),
+            hold: None,
+        };
+        let text = line(&ok);
+        println!("{} B: {text}", text.len() + 1);
+        assert!(text.len() < 730, "{} B: {text}", text.len());
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["Deliveries"], 1);
+        assert_eq!(doc["DeliveryFailed"], 0);
+        assert_eq!(doc["DeliveryLag"], 900);
+        assert_eq!(doc["trace"], "1-5759e988-bd862e3fe1be46a994272793");
+        assert_eq!(doc["event"], "evt_01M7YBKGPTFE13PYRDH12WDY7R");
+        assert!(!text.contains("Unit"), "no unit is written");
+    }
+
+    /// A deferral is no attempt: it counts as held, with its wait, and neither in the
+    /// failure ratio nor in the attempts' durations.
+    #[test]
+    fn a_hold_is_counted_by_reason_and_not_as_an_attempt() {
+        let a = attempt("held");
+        let held = Observation::Delivery {
+            attempt: &a,
+            lag: None,
+            trace: None,
+            hold: Some(Hold {
+                reason: HoldReason::OrderingWindow,
+                wait: Duration::from_millis(1500),
+            }),
+        };
+        let doc: Value = serde_json::from_str(&line(&held)).unwrap();
+        assert_eq!(doc["DeliveriesHeld"], 1);
+        assert_eq!(doc["HoldWait"], 1500);
+        assert_eq!(doc["Reason"], "ordering_window");
+        assert!(doc.get("DeliveryFailed").is_none() && doc.get("DeliveryDuration").is_none());
+        assert!(doc.get("trace").is_none());
     }
 }

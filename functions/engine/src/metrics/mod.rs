@@ -37,6 +37,35 @@ impl EventOutcome {
 /// caller's to choose, so it never becomes a label (unbounded series, billed per series).
 pub const UNKNOWN_SOURCE: &str = "unknown";
 
+/// Why flow control put a delivery back on the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldReason {
+    /// In its call's ordering window (events of the call may still arrive out of order).
+    OrderingWindow,
+    /// Behind an earlier event of its call that is not done.
+    Ordering,
+    /// Waiting for the subscription's rate limit (or a 429's `Retry-After`).
+    RateLimit,
+}
+
+impl HoldReason {
+    /// The `reason` label/dimension.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::OrderingWindow => "ordering_window",
+            Self::Ordering => "ordering",
+            Self::RateLimit => "rate_limit",
+        }
+    }
+}
+
+/// A delivery deferred by flow control: why, and for how long (until its next look).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    pub reason: HoldReason,
+    pub wait: Duration,
+}
+
 /// One thing worth counting.
 #[derive(Debug, Clone, Copy)]
 pub enum Observation<'a> {
@@ -48,10 +77,14 @@ pub enum Observation<'a> {
         /// The body could not be parsed (kept raw, `raw_unparsed: true`).
         unparsed: bool,
     },
-    /// A delivery attempt recorded; `lag` (received → delivered) when it succeeded.
+    /// A delivery attempt recorded; `lag` (received → delivered) when it succeeded, `trace`
+    /// (the root id of the ingest request's trace) when its message carried one, `hold`
+    /// when it is a deferral (a held or waiting record, not an attempt).
     Delivery {
         attempt: &'a Attempt,
         lag: Option<Duration>,
+        trace: Option<&'a str>,
+        hold: Option<Hold>,
     },
     /// A subscription turned off by dispatch (410, or failing for too long).
     SubscriptionDisabled { subscription: &'a str },

@@ -45,33 +45,43 @@ pub struct LaneEntry {
     pub expires_at: Timestamp,
 }
 
+/// A lease on a lane entry, asked for at `now` and held until `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub now: Timestamp,
+    pub until: Timestamp,
+}
+
+/// A block of `count` consecutive rate slots `spacing` apart, none before `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotBlock {
+    pub count: u32,
+    pub spacing: Duration,
+    pub now: Timestamp,
+}
+
+impl SlotBlock {
+    /// How far the block moves a subscription's next free slot (at least one slot).
+    pub fn span(&self) -> Duration {
+        self.spacing.saturating_mul(self.count.max(1))
+    }
+}
+
 #[async_trait]
 pub trait FlowStore: Send + Sync {
     /// Adds an entry (an entry of the same order is replaced).
     async fn lane_join(&self, lane: &LaneKey, entry: &LaneEntry) -> StoreResult<()>;
     /// The lane's entries, sorted by `order`.
     async fn lane_entries(&self, lane: &LaneKey) -> StoreResult<Vec<LaneEntry>>;
-    /// Takes the lease on an entry until `until`, if nobody holds it past `now`: `false`
-    /// when another dispatcher holds it (or the entry is gone).
-    async fn lane_lease(
-        &self,
-        lane: &LaneKey,
-        order: &str,
-        now: Timestamp,
-        until: Timestamp,
-    ) -> StoreResult<bool>;
+    /// Takes the lease on an entry until `lease.until`, if nobody holds it past
+    /// `lease.now`: `false` when another dispatcher holds it (or the entry is gone).
+    async fn lane_lease(&self, lane: &LaneKey, order: &str, lease: Lease) -> StoreResult<bool>;
     /// Removes an entry (no error when it is gone).
     async fn lane_leave(&self, lane: &LaneKey, order: &str) -> StoreResult<()>;
-    /// Reserves `count` consecutive slots `spacing` apart for a subscription, none before
-    /// `now`, and returns the time of the first: the subscription's next free slot moves
-    /// to `first + count × spacing`. One conditional write, whatever the count.
-    async fn reserve(
-        &self,
-        subscription_id: &str,
-        count: u32,
-        spacing: Duration,
-        now: Timestamp,
-    ) -> StoreResult<Timestamp>;
+    /// Reserves a block of slots for a subscription and returns the time of the first:
+    /// the subscription's next free slot moves to `first + count × spacing`. One
+    /// conditional write, whatever the count.
+    async fn reserve(&self, subscription_id: &str, block: SlotBlock) -> StoreResult<Timestamp>;
     /// Moves the subscription's next free slot to `until` unless it is later already (a 429
     /// with `Retry-After` pauses the subscription).
     async fn pause(&self, subscription_id: &str, until: Timestamp) -> StoreResult<()>;
@@ -79,16 +89,10 @@ pub trait FlowStore: Send + Sync {
 
 /// The slot arithmetic every adapter shares: given the stored next free slot, the first
 /// slot of a reservation and the new next free slot.
-pub fn reservation(
-    next_free: Option<Timestamp>,
-    count: u32,
-    spacing: Duration,
-    now: Timestamp,
-) -> (Timestamp, Timestamp) {
-    let first = next_free.map_or(now, |n| n.max(now));
-    let span = spacing.saturating_mul(count.max(1));
+pub fn reservation(next_free: Option<Timestamp>, block: SlotBlock) -> (Timestamp, Timestamp) {
+    let first = next_free.map_or(block.now, |n| n.max(block.now));
     (
         first,
-        first + chrono::Duration::from_std(span).unwrap_or_default(),
+        first + chrono::Duration::from_std(block.span()).unwrap_or_default(),
     )
 }

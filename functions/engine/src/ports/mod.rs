@@ -4,7 +4,7 @@
 
 use crate::domain::attempt::AttemptStatus;
 use crate::domain::time::Timestamp;
-use crate::domain::{Attempt, QueueMessage, Source, StoredEvent, Subscription};
+use crate::domain::{Attempt, QueueMessage, Source, StoredEvent, Subscription, TraceHeader};
 use crate::error::StoreResult;
 use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Serialize};
@@ -15,7 +15,7 @@ pub mod flow;
 pub mod queries;
 pub mod versioned;
 pub use dead_letters::{DeadLetter, DeadLetterQueue, RedriveSelection};
-pub use flow::{FlowStore, LaneEntry, LaneKey};
+pub use flow::{FlowStore, LaneEntry, LaneKey, Lease, SlotBlock};
 pub use queries::{DeliveryQueries, DeliveryQuery, EventQueries, EventQuery, TimeRange};
 
 /// Longest delay SQS accepts on a message; longer waits re-queue with `not_before`.
@@ -26,6 +26,18 @@ pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
 pub trait EventQueue: Send + Sync {
     /// Returns only once the queue holds the message. `delay` is capped at [`MAX_QUEUE_DELAY`].
     async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()>;
+    /// [`EventQueue::send`] with the trace context of the request that caused the message,
+    /// handed back on receipt ([`ReceivedMessage::trace`]); a queue that cannot carry one
+    /// drops it.
+    async fn send_traced(
+        &self,
+        message: &QueueMessage,
+        delay: Duration,
+        trace: Option<&TraceHeader>,
+    ) -> StoreResult<()> {
+        let _ = trace;
+        self.send(message, delay).await
+    }
     /// Largest message body (JSON) the queue accepts, if it has a limit.
     fn max_message_bytes(&self) -> Option<usize> {
         None
@@ -43,6 +55,8 @@ pub struct ReceivedMessage {
     /// The message as it was sent, when the queue is in this process and kept it (the
     /// in-memory queue): dispatch then takes it instead of decoding `body` again.
     pub sent: Option<std::sync::Arc<QueueMessage>>,
+    /// The trace context it was sent with.
+    pub trace: Option<TraceHeader>,
 }
 
 /// Consumer side of the events queue (Lambda's event source mapping does this in AWS;

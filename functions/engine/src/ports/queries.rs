@@ -1,5 +1,6 @@
 //! Read-side ports for ops: events and delivery attempts by source, call, subscription,
-//! status and time, each served by a key or an index of the stores (never a table scan).
+//! status and time. Each adapter chooses how it serves them (never by reading everything:
+//! a key, an index, or a few keyed reads).
 //!
 //! Conventions shared by every adapter (checked by the contract tests):
 //! - time ranges are `since` inclusive, `until` exclusive;
@@ -54,40 +55,38 @@ impl TimeRange {
 /// Which events to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventQuery {
-    /// Events received on one source (on DynamoDB: index `by_source_shard`, sharded).
+    /// Events received on one source.
     Source { source: String, range: TimeRange },
-    /// Events of one call, from any source (index `by_call`).
+    /// Events of one call, from any source.
     Call { call_id: String, range: TimeRange },
 }
 
 /// Which delivery attempts to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryQuery {
-    /// Attempts of one event (the table's key), optionally for one subscription.
+    /// Attempts of one event, optionally for one subscription.
     Event {
         event_id: String,
         subscription_id: Option<String>,
     },
-    /// Attempts for one subscription (on DynamoDB: `by_subscription_shard`, sharded),
-    /// optionally of one status.
+    /// Attempts for one subscription, optionally of one status.
     Subscription {
         subscription_id: String,
         status: Option<AttemptStatus>,
         range: TimeRange,
     },
-    /// Attempts of one call (index `by_call`), optionally of one status.
+    /// Attempts of one call (of the call's events), optionally of one status.
     Call {
         call_id: String,
         status: Option<AttemptStatus>,
         range: TimeRange,
     },
-    /// Attempts with one status (on DynamoDB: the sparse `failures` index for the statuses
-    /// other than succeeded; successes through `recent_shard`, filtered).
+    /// Attempts with one status.
     Status {
         status: AttemptStatus,
         range: TimeRange,
     },
-    /// The most recent attempts, newest first (on DynamoDB: `recent_shard`, by day, sharded).
+    /// The most recent attempts, newest first.
     Recent { range: TimeRange },
 }
 
@@ -227,8 +226,8 @@ pub fn delivery_sort_key(subscription_id: &str, attempt: u32) -> String {
 }
 
 impl EventQuery {
-    /// The index hash attribute and its value.
-    pub fn hash(&self) -> (&'static str, &str) {
+    /// The field the listing is scoped by, and its value.
+    pub fn scope(&self) -> (&'static str, &str) {
         match self {
             Self::Source { source, .. } => ("source", source),
             Self::Call { call_id, .. } => ("call_id", call_id),
@@ -241,14 +240,14 @@ impl EventQuery {
         }
     }
 
-    /// Attribute names of a cursor for this query (table key + index key).
+    /// Field names of a cursor for this query (the event, its scope, its time).
     pub fn cursor_names(&self) -> [&'static str; 3] {
-        ["id", self.hash().0, "received_at"]
+        ["id", self.scope().0, "received_at"]
     }
 
     /// The cursor pointing just after `envelope`.
     pub fn cursor_after(&self, envelope: &Envelope) -> Cursor {
-        let (name, value) = self.hash();
+        let (name, value) = self.scope();
         Cursor(BTreeMap::from([
             ("id".to_owned(), envelope.id.clone()),
             (name.to_owned(), value.to_owned()),
@@ -266,22 +265,24 @@ impl EventQuery {
 }
 
 impl DeliveryQuery {
-    /// The index this query reads (`None`: the table itself) and its hash attribute.
-    pub fn index(&self) -> (Option<&'static str>, &'static str) {
+    /// The field a time-ordered listing is scoped by (its cursor carries it); `None` for
+    /// one event's attempts, listed in (subscription, attempt) order.
+    pub fn scope(&self) -> Option<&'static str> {
         match self {
-            Self::Event { .. } => (None, "event_id"),
-            Self::Subscription { .. } => (Some("by_subscription"), "subscription_id"),
-            Self::Call { .. } => (Some("by_call"), "call_id"),
-            Self::Status { .. } => (Some("by_status"), "status"),
-            Self::Recent { .. } => (Some("recent"), "day"),
+            Self::Event { .. } => None,
+            Self::Subscription { .. } => Some("subscription_id"),
+            Self::Call { .. } => Some("call_id"),
+            Self::Status { .. } => Some("status"),
+            Self::Recent { .. } => Some("day"),
         }
     }
 
-    /// Attribute names of a cursor for this query (table key + index key).
+    /// Field names of a cursor for this query (the attempt; for a time-ordered listing,
+    /// its scope and time).
     pub fn cursor_names(&self) -> Vec<&'static str> {
-        match self.index() {
-            (None, _) => vec!["event_id", "sk"],
-            (Some(_), hash) => vec!["event_id", "sk", hash, "attempted_at"],
+        match self.scope() {
+            None => vec!["event_id", "sk"],
+            Some(scope) => vec!["event_id", "sk", scope, "attempted_at"],
         }
     }
 
@@ -334,7 +335,7 @@ impl EventQuery {
     /// Decodes a cursor handed out for this query.
     pub fn decode_cursor(&self, raw: &str) -> StoreResult<Cursor> {
         let cursor = Cursor::decode(raw, &self.cursor_names())?;
-        let (name, value) = self.hash();
+        let (name, value) = self.scope();
         cursor.require(name, value)?;
         Ok(cursor)
     }

@@ -45,13 +45,10 @@ pub(super) fn normalize(payload: Value) -> Parsed {
         key(&["aircall", &event, &id, &ts])
     });
     Parsed {
-        event_type,
-        provider_event: Some(event),
         occurred_at: unix_secs(payload.get("timestamp")),
         call,
-        data: Some(payload),
         dedup_key,
-        unparsed: false,
+        ..Parsed::decoded(event_type, Some(event), payload)
     }
 }
 

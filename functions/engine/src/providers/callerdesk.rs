@@ -133,13 +133,14 @@ pub(super) fn normalize(payload: Value, incoming: &Incoming<'_>, tz: Tz) -> Pars
         None => key(&["callerdesk", sid, kind.name()]),
     });
     Parsed {
-        event_type: event_type.to_owned(),
-        provider_event: Some(kind.provider_event().to_owned()),
         occurred_at,
         call: non_empty(call),
-        data: Some(payload),
         dedup_key,
-        unparsed: false,
+        ..Parsed::decoded(
+            event_type.to_owned(),
+            Some(kind.provider_event().to_owned()),
+            payload,
+        )
     }
 }
 

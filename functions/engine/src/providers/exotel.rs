@@ -63,12 +63,9 @@ pub(super) fn normalize(payload: Value, tz: Tz) -> Parsed {
         .as_ref()
         .map(|sid| key(&["exotel", sid, &name.to_ascii_lowercase()]));
     Parsed {
-        event_type,
-        provider_event: Some(name),
         occurred_at,
         call: non_empty(call),
-        data: Some(payload),
         dedup_key,
-        unparsed: false,
+        ..Parsed::decoded(event_type, Some(name), payload)
     }
 }

@@ -2,6 +2,7 @@
 //! form/query strings, times with or without a zone. Nothing here panics on any input.
 
 use crate::domain::time::Timestamp;
+use crate::domain::CallInfo;
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
@@ -205,6 +206,19 @@ pub(crate) fn type_suffix(name: &str) -> Option<String> {
         .collect();
     let s = s.trim_matches('_').to_owned();
     (!s.is_empty()).then_some(s)
+}
+
+/// The parties of a call as the TwiML-style form callbacks name them (`Direction`,
+/// `From`, `To`: Twilio's names, which Plivo kept): the `CallInfo` the providers fill in.
+pub(super) fn form_parties(payload: &Value, id: Option<String>) -> CallInfo {
+    let get = |k: &str| text(payload.get(k));
+    CallInfo {
+        id,
+        direction: get("Direction").as_deref().and_then(direction),
+        from: get("From"),
+        to: get("To"),
+        ..CallInfo::default()
+    }
 }
 
 #[cfg(test)]

@@ -59,13 +59,10 @@ pub(super) fn normalize(
             })
     };
     Parsed {
-        event_type,
-        provider_event,
         occurred_at,
         call: non_empty(call),
-        data: Some(payload),
         dedup_key,
-        unparsed: false,
+        ..Parsed::decoded(event_type, provider_event, payload)
     }
 }
 

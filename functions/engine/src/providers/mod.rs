@@ -84,10 +84,11 @@ impl Parsed {
         }
     }
 
-    /// A decoded payload whose event nothing names or recognises.
-    fn untyped(data: Value, provider_event: Option<String>) -> Self {
+    /// A decoded payload of a known type, before its call, time and dedup key are read:
+    /// normalizers fill those in with `..Parsed::decoded(..)`.
+    fn decoded(event_type: String, provider_event: Option<String>, data: Value) -> Self {
         Self {
-            event_type: UNKNOWN.into(),
+            event_type,
             provider_event,
             occurred_at: None,
             call: None,
@@ -95,6 +96,11 @@ impl Parsed {
             dedup_key: None,
             unparsed: false,
         }
+    }
+
+    /// A decoded payload whose event nothing names or recognises.
+    fn untyped(data: Value, provider_event: Option<String>) -> Self {
+        Self::decoded(UNKNOWN.into(), provider_event, data)
     }
 }
 

@@ -9,7 +9,7 @@
 //! `call.ended`; a recording → `call.recording`. Retries: `CallUUID + Event + CallStatus`
 //! (recordings: `RecordingID`).
 
-use super::fields::{direction, local_time, text, uint};
+use super::fields::{form_parties, local_time, text, uint};
 use super::{key, non_empty, Parsed};
 use crate::domain::CallInfo;
 use chrono_tz::Tz;
@@ -44,10 +44,6 @@ pub(super) fn normalize(payload: Value, tz: Tz) -> Parsed {
         }
     };
     let call = CallInfo {
-        id: uuid.clone(),
-        direction: get("Direction").as_deref().and_then(direction),
-        from: get("From"),
-        to: get("To"),
         started_at: time("StartTime"),
         answered_at: time("AnswerTime"),
         ended_at: time("EndTime"),
@@ -56,7 +52,7 @@ pub(super) fn normalize(payload: Value, tz: Tz) -> Parsed {
         recording_url: recording,
         status: status.clone().or_else(|| get("HangupCauseName")),
         hangup_by: get("HangupSource"),
-        ..CallInfo::default()
+        ..form_parties(&payload, uuid.clone())
     };
     let occurred_at = match event_type.as_str() {
         "call.ended" => call.ended_at,
@@ -74,12 +70,9 @@ pub(super) fn normalize(payload: Value, tz: Tz) -> Parsed {
         _ => None,
     };
     Parsed {
-        event_type,
-        provider_event: Some(event),
         occurred_at,
         call: non_empty(call),
-        data: Some(payload),
         dedup_key,
-        unparsed: false,
+        ..Parsed::decoded(event_type, Some(event), payload)
     }
 }

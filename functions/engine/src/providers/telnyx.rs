@@ -65,12 +65,9 @@ pub(super) fn normalize(payload: Value) -> Parsed {
         ..CallInfo::default()
     };
     Parsed {
-        event_type,
-        provider_event: Some(event),
         occurred_at,
         call: non_empty(call),
         dedup_key: text(data.get("id")).map(|id| key(&["telnyx", &id])),
-        data: Some(payload),
-        unparsed: false,
+        ..Parsed::decoded(event_type, Some(event), payload)
     }
 }

@@ -9,7 +9,7 @@
 //! Retries are recognised by `CallSid + CallStatus + SequenceNumber` (recordings:
 //! `RecordingSid + RecordingStatus`).
 
-use super::fields::{direction, text, uint};
+use super::fields::{form_parties, text, uint};
 use super::{key, non_empty, Parsed};
 use crate::domain::time::Timestamp;
 use crate::domain::CallInfo;
@@ -39,13 +39,14 @@ pub(super) fn normalize(payload: Value) -> Parsed {
             ..CallInfo::default()
         };
         return Parsed {
-            event_type: "call.recording".into(),
-            provider_event: Some(format!("recording-{status}")),
             occurred_at,
             call: non_empty(call),
             dedup_key: Some(key(&["twilio", &rec, &status])),
-            data: Some(payload),
-            unparsed: false,
+            ..Parsed::decoded(
+                "call.recording".into(),
+                Some(format!("recording-{status}")),
+                payload,
+            )
         };
     }
     let Some(status) = get("CallStatus") else {
@@ -55,30 +56,23 @@ pub(super) fn normalize(payload: Value) -> Parsed {
         canonical_type(&status).map_or_else(|| super::namespaced("twilio", &status), str::to_owned);
     let at = |t: &str| (event_type == t).then_some(occurred_at).flatten();
     let call = CallInfo {
-        id: call_sid.clone(),
-        direction: get("Direction").as_deref().and_then(direction),
-        from: get("From"),
-        to: get("To"),
         started_at: at("call.started"),
         answered_at: at("call.answered"),
         ended_at: at("call.ended"),
         duration_secs: uint(payload.get("CallDuration")),
         recording_url: get("RecordingUrl"),
         status: Some(status.clone()),
-        ..CallInfo::default()
+        ..form_parties(&payload, call_sid.clone())
     };
     let dedup_key = call_sid.map(|sid| {
         let seq = get("SequenceNumber").unwrap_or_default();
         key(&["twilio", &sid, &status.to_ascii_lowercase(), &seq])
     });
     Parsed {
-        event_type,
-        provider_event: Some(status),
         occurred_at,
         call: non_empty(call),
-        data: Some(payload),
         dedup_key,
-        unparsed: false,
+        ..Parsed::decoded(event_type, Some(status), payload)
     }
 }
 

@@ -66,13 +66,10 @@ pub(super) fn normalize(payload: Value, incoming: &Incoming<'_>, tz: Tz) -> Pars
         }
     });
     Parsed {
-        event_type: event_type.to_owned(),
-        provider_event,
         occurred_at,
         call: non_empty(call),
-        data: Some(payload),
         dedup_key,
-        unparsed: false,
+        ..Parsed::decoded(event_type.to_owned(), provider_event, payload)
     }
 }
 

@@ -64,12 +64,9 @@ pub(super) fn normalize(payload: Value) -> Parsed {
         _ => None,
     };
     Parsed {
-        event_type,
-        provider_event: Some(status),
         occurred_at,
         call: non_empty(call),
-        data: Some(payload),
         dedup_key,
-        unparsed: false,
+        ..Parsed::decoded(event_type, Some(status), payload)
     }
 }

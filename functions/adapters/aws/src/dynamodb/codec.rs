@@ -90,12 +90,12 @@ pub(super) fn storable_key(value: &str) -> bool {
     value.len() <= MAX_PARTITION_KEY_BYTES
 }
 
-/// The record stored under `id` in a table keyed by `id`, read consistently.
-pub(super) async fn get_doc_by_id<T: serde::de::DeserializeOwned>(
+/// The item stored under `id` in a table keyed by `id`, read consistently.
+pub(super) async fn get_item_by_id(
     client: &Client,
     table: &str,
     id: &str,
-) -> StoreResult<Option<T>> {
+) -> StoreResult<Option<Item>> {
     if !storable_key(id) {
         return Ok(None);
     }
@@ -107,7 +107,20 @@ pub(super) async fn get_doc_by_id<T: serde::de::DeserializeOwned>(
         .send()
         .await
         .map_err(unavailable)?;
-    out.item.as_ref().map(from_doc).transpose()
+    Ok(out.item)
+}
+
+/// The record stored under `id` in a table keyed by `id`, read consistently.
+pub(super) async fn get_doc_by_id<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    table: &str,
+    id: &str,
+) -> StoreResult<Option<T>> {
+    get_item_by_id(client, table, id)
+        .await?
+        .as_ref()
+        .map(from_doc)
+        .transpose()
 }
 
 pub(super) fn cursor_item(cursor: &Cursor) -> Item {

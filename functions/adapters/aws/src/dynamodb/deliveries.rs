@@ -1,12 +1,12 @@
 //! Delivery attempts, keyed by (`event_id`, `sk` = `{subscription_id}#{attempt:06}`),
-//! indexed by subscription (sharded, `by_subscription_shard`), call (`by_call`), day
-//! (sharded, `recent_shard`) and, sparsely, the statuses other than succeeded (sharded,
-//! `failures`). Indexes project `doc` and `status`: an attempt item is under 1 KB, so the
-//! projection costs no more than keys only and a listing needs no second read.
+//! indexed by subscription (sharded, `by_subscription_shard`), day (sharded,
+//! `recent_shard`) and, sparsely, the statuses other than succeeded (sharded, `failures`).
+//! Indexes project `doc` and `status`: an attempt item is under 1 KB, so the projection
+//! costs no more than keys only and a listing needs no second read. A call's attempts are
+//! found through the call's events (`call_attempts`).
 
 use super::codec::{
-    conditional, cursor_item, docs, from_doc, insert_indexed, n, s, storable_key, string_attr,
-    to_doc, Item, DOC,
+    conditional, cursor_item, docs, from_doc, n, s, storable_key, string_attr, to_doc, Item, DOC,
 };
 use super::index_query::{IndexQuery, RangeCondition};
 use super::sharded_query::ShardedQuery;
@@ -28,18 +28,21 @@ use std::collections::{BTreeMap, HashMap};
 /// Attempts keyed by (`event_id`, `sk` = `{subscription_id}#{attempt:06}`), indexed as the
 /// module says.
 pub struct DynamoDeliveryStore {
-    client: Client,
+    pub(super) client: Client,
     table: String,
+    /// The events table, whose `by_call` index finds a call's attempts.
+    pub(super) events_table: String,
 }
 
 /// The sort attribute of the sharded indexes (`attempted_key`).
 const ATTEMPTED_KEY: &str = "attempted_key";
 
 impl DynamoDeliveryStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: Client, table: impl Into<String>, events_table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
+            events_table: events_table.into(),
         }
     }
 
@@ -70,6 +73,20 @@ impl DynamoDeliveryStore {
             .map_err(unavailable)?;
         let next = out.last_evaluated_key.filter(|k| !k.is_empty());
         Ok((out.items.unwrap_or_default(), next))
+    }
+
+    /// Every attempt item of one event, in key order.
+    pub(super) async fn event_items(&self, event_id: &str) -> StoreResult<Vec<Item>> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let (items, next) = self.query_event(event_id, start, None).await?;
+            all.extend(items);
+            match next {
+                Some(k) => start = Some(k),
+                None => return Ok(all),
+            }
+        }
     }
 
     /// The merged read of one sharded index over `shards`, resuming before `cursor`.
@@ -153,15 +170,14 @@ impl DynamoDeliveryStore {
         Ok((items, false))
     }
 
-    /// Up to `limit` attempts of an index-served query after `cursor`, and whether more
-    /// follow.
-    async fn read_index(
+    /// Up to `limit` attempts of the query after `cursor`, and whether more follow.
+    async fn read_page(
         &self,
         query: &DeliveryQuery,
         cursor: Option<&Cursor>,
         limit: usize,
-    ) -> StoreResult<(Vec<Item>, bool)> {
-        match query {
+    ) -> StoreResult<(Vec<Attempt>, bool)> {
+        let read: StoreResult<(Vec<Item>, bool)> = match query {
             DeliveryQuery::Event {
                 event_id,
                 subscription_id,
@@ -198,24 +214,18 @@ impl DynamoDeliveryStore {
                 .read(limit)
                 .await
             }
-            DeliveryQuery::Call {
-                call_id,
-                status,
-                range,
-            } => {
-                let (a, b) = range.sortable_bounds();
-                let read = IndexQuery {
-                    client: &self.client,
-                    table: &self.table,
-                    index: Some("by_call"),
-                    hash: ("call_id", call_id.clone()),
-                    range: Some(("attempted_at", RangeCondition::Between(a, b))),
-                    status: status.map(AttemptStatus::as_str),
-                    newest_first: true,
-                }
-                .read(cursor.map(cursor_item), limit)
-                .await?;
-                Ok((read.items, read.resume.is_some()))
+            DeliveryQuery::Call { call_id, .. } => {
+                let before = match cursor {
+                    Some(c) => Some(attempted_key(
+                        c.get("attempted_at")?,
+                        c.get("event_id")?,
+                        c.get("sk")?,
+                    )),
+                    None => None,
+                };
+                return self
+                    .call_attempts(call_id, query, before.as_deref(), limit)
+                    .await;
             }
             DeliveryQuery::Status {
                 status: AttemptStatus::Succeeded,
@@ -238,12 +248,14 @@ impl DynamoDeliveryStore {
             DeliveryQuery::Recent { range } => {
                 self.read_recent_days(range, cursor, None, limit).await
             }
-        }
+        };
+        let (items, more) = read?;
+        Ok((docs(&items)?, more))
     }
 }
 
 /// The unique, time-ordered sort key of an attempt in the sharded indexes.
-fn attempted_key(attempted_at: &str, event_id: &str, sk: &str) -> String {
+pub(super) fn attempted_key(attempted_at: &str, event_id: &str, sk: &str) -> String {
     ordered_key(attempted_at, &[event_id, sk])
 }
 
@@ -273,9 +285,8 @@ impl DeliveryQueries for DynamoDeliveryStore {
             });
         }
         let (items, more) = self
-            .read_index(query, cursor.as_ref(), page.limit.max(1))
+            .read_page(query, cursor.as_ref(), page.limit.max(1))
             .await?;
-        let items: Vec<Attempt> = docs(&items)?;
         let next_cursor = more
             .then(|| items.last().map(|a| query.cursor_after(a).encode()))
             .flatten();
@@ -283,55 +294,58 @@ impl DeliveryQueries for DynamoDeliveryStore {
     }
 }
 
+/// The item of an attempt: its key, index attributes and record.
+pub(crate) fn attempt_item(attempt: &Attempt, expires_at: Timestamp) -> StoreResult<Item> {
+    let attempted_at = sortable(&attempt.attempted_at);
+    let day = attempted_at.get(..10).unwrap_or_default();
+    let sk = DynamoDeliveryStore::sort_key(&attempt.subscription_id, attempt.attempt);
+    let mut item = HashMap::from([
+        ("event_id".to_owned(), s(&attempt.event_id)),
+        ("sk".to_owned(), s(&sk)),
+        ("subscription_id".to_owned(), s(&attempt.subscription_id)),
+        (
+            "subscription_shard".to_owned(),
+            s(shard_key(
+                &attempt.subscription_id,
+                &attempt.event_id,
+                SUBSCRIPTION_SHARDS,
+            )),
+        ),
+        ("status".to_owned(), s(attempt.status.as_str())),
+        (
+            "recent_shard".to_owned(),
+            s(shard_key(day, &attempt.event_id, RECENT_SHARDS)),
+        ),
+        (
+            ATTEMPTED_KEY.to_owned(),
+            s(attempted_key(&attempted_at, &attempt.event_id, &sk)),
+        ),
+        ("expires_at".to_owned(), n(epoch_secs(&expires_at))),
+        (DOC.to_owned(), to_doc(attempt)?),
+    ]);
+    // Sparse: only attempts that did not succeed enter the failures index.
+    if attempt.status != AttemptStatus::Succeeded {
+        item.insert(
+            "failed_shard".to_owned(),
+            s(shard_key(
+                attempt.status.as_str(),
+                &attempt.event_id,
+                FAILURE_SHARDS,
+            )),
+        );
+    }
+    Ok(item)
+}
+
 #[async_trait]
 impl DeliveryStore for DynamoDeliveryStore {
     async fn record(&self, attempt: &Attempt, expires_at: Timestamp) -> StoreResult<()> {
-        let attempted_at = sortable(&attempt.attempted_at);
-        let day = attempted_at.get(..10).unwrap_or_default();
-        let sk = Self::sort_key(&attempt.subscription_id, attempt.attempt);
-        let mut item = HashMap::from([
-            ("event_id".to_owned(), s(&attempt.event_id)),
-            ("sk".to_owned(), s(&sk)),
-            ("subscription_id".to_owned(), s(&attempt.subscription_id)),
-            (
-                "subscription_shard".to_owned(),
-                s(shard_key(
-                    &attempt.subscription_id,
-                    &attempt.event_id,
-                    SUBSCRIPTION_SHARDS,
-                )),
-            ),
-            ("status".to_owned(), s(attempt.status.as_str())),
-            (
-                "recent_shard".to_owned(),
-                s(shard_key(day, &attempt.event_id, RECENT_SHARDS)),
-            ),
-            (
-                ATTEMPTED_KEY.to_owned(),
-                s(attempted_key(&attempted_at, &attempt.event_id, &sk)),
-            ),
-            ("attempted_at".to_owned(), s(&attempted_at)),
-            ("expires_at".to_owned(), n(epoch_secs(&expires_at))),
-            (DOC.to_owned(), to_doc(attempt)?),
-        ]);
-        insert_indexed(&mut item, "call_id", attempt.call_id.as_deref());
-        // Sparse: only attempts that did not succeed enter the failures index.
-        if attempt.status != AttemptStatus::Succeeded {
-            item.insert(
-                "failed_shard".to_owned(),
-                s(shard_key(
-                    attempt.status.as_str(),
-                    &attempt.event_id,
-                    FAILURE_SHARDS,
-                )),
-            );
-        }
         // Replaces a failed attempt of the same key, never a success.
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(attempt_item(attempt, expires_at)?))
             .condition_expression("attribute_not_exists(sk) OR #status <> :succeeded")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":succeeded", s(AttemptStatus::Succeeded.as_str()))

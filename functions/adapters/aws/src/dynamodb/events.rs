@@ -1,10 +1,10 @@
 //! Stored events, keyed by `id`, indexed by source (sharded, `by_source_shard`) and by call
 //! id (`by_call`). Both indexes hold keys only: an event item is several KB and an index
 //! write is paid at the projected size, so a listing fetches the few documents it shows.
+//! The event itself is laid out by `event_record` (payload once, deflated when smaller).
 
-use super::codec::{
-    cursor_item, get_doc_by_id, insert_indexed, n, s, string_attr, to_doc, Item, DOC,
-};
+use super::codec::{cursor_item, get_item_by_id, insert_indexed, n, s, string_attr, Item};
+use super::event_record::{read_event, record_attributes};
 use super::index_query::{IndexQuery, RangeCondition};
 use super::sharded_query::ShardedQuery;
 use super::shards::{all_shards, ordered_key, shard_key, upper_bound, SOURCE_SHARDS};
@@ -37,31 +37,36 @@ impl DynamoEventStore {
     }
 }
 
+/// The item of an event: its key, index attributes and record.
+pub(crate) fn event_item(event: &StoredEvent, expires_at: Timestamp) -> StoreResult<Item> {
+    let env = &event.envelope;
+    let received_at = sortable(&env.received_at);
+    let mut item = HashMap::from([
+        ("id".to_owned(), s(&env.id)),
+        ("source".to_owned(), s(&env.source)),
+        (
+            "source_shard".to_owned(),
+            s(shard_key(&env.source, &env.id, SOURCE_SHARDS)),
+        ),
+        ("received_at".to_owned(), s(&received_at)),
+        (
+            "received_key".to_owned(),
+            s(ordered_key(&received_at, &[&env.id])),
+        ),
+        ("expires_at".to_owned(), n(epoch_secs(&expires_at))),
+    ]);
+    item.extend(record_attributes(event)?);
+    insert_indexed(&mut item, "call_id", env.call_id());
+    Ok(item)
+}
+
 #[async_trait]
 impl EventStore for DynamoEventStore {
     async fn put(&self, event: &StoredEvent, expires_at: Timestamp) -> StoreResult<()> {
-        let env = &event.envelope;
-        let received_at = sortable(&env.received_at);
-        let mut item = HashMap::from([
-            ("id".to_owned(), s(&env.id)),
-            ("source".to_owned(), s(&env.source)),
-            (
-                "source_shard".to_owned(),
-                s(shard_key(&env.source, &env.id, SOURCE_SHARDS)),
-            ),
-            ("received_at".to_owned(), s(&received_at)),
-            (
-                "received_key".to_owned(),
-                s(ordered_key(&received_at, &[&env.id])),
-            ),
-            ("expires_at".to_owned(), n(epoch_secs(&expires_at))),
-            (DOC.to_owned(), to_doc(event)?),
-        ]);
-        insert_indexed(&mut item, "call_id", env.call_id());
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(event_item(event, expires_at)?))
             .send()
             .await
             .map_err(unavailable)?;
@@ -73,7 +78,11 @@ impl EventStore for DynamoEventStore {
     }
 
     async fn get(&self, id: &str) -> StoreResult<Option<StoredEvent>> {
-        get_doc_by_id(&self.client, &self.table, id).await
+        get_item_by_id(&self.client, &self.table, id)
+            .await?
+            .as_ref()
+            .map(read_event)
+            .transpose()
     }
 }
 
@@ -84,11 +93,7 @@ impl DynamoEventStore {
             .iter()
             .map(|k| string_attr(k, "id"))
             .collect::<StoreResult<Vec<_>>>()?;
-        let fetched = futures::future::try_join_all(
-            ids.iter()
-                .map(|id| get_doc_by_id::<StoredEvent>(&self.client, &self.table, id)),
-        )
-        .await?;
+        let fetched = futures::future::try_join_all(ids.iter().map(|id| self.get(id))).await?;
         // An event that expired between the index read and the fetch is left out.
         Ok(fetched.into_iter().flatten().map(|e| e.envelope).collect())
     }

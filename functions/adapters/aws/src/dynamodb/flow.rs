@@ -10,12 +10,11 @@
 use super::codec::{conditional, n, s, string_attr, Item};
 use crate::domain::time::{epoch_secs, Timestamp};
 use crate::error::{StoreError, StoreResult};
-use crate::ports::flow::{reservation, FlowStore, LaneEntry, LaneKey};
+use crate::ports::flow::{reservation, FlowStore, LaneEntry, LaneKey, Lease, SlotBlock};
 use crate::unavailable;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 use aws_sdk_dynamodb::Client;
-use std::time::Duration;
 
 pub struct DynamoFlowStore {
     client: Client,
@@ -143,13 +142,7 @@ impl FlowStore for DynamoFlowStore {
         }
     }
 
-    async fn lane_lease(
-        &self,
-        lane: &LaneKey,
-        order: &str,
-        now: Timestamp,
-        until: Timestamp,
-    ) -> StoreResult<bool> {
+    async fn lane_lease(&self, lane: &LaneKey, order: &str, lease: Lease) -> StoreResult<bool> {
         let result = self
             .client
             .update_item()
@@ -160,8 +153,8 @@ impl FlowStore for DynamoFlowStore {
             .condition_expression(
                 "attribute_exists(sk) AND (attribute_not_exists(lease_ms) OR lease_ms <= :now)",
             )
-            .expression_attribute_values(":until", n(until.timestamp_millis()))
-            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .expression_attribute_values(":until", n(lease.until.timestamp_millis()))
+            .expression_attribute_values(":now", n(lease.now.timestamp_millis()))
             .send()
             .await;
         conditional(result)
@@ -179,17 +172,11 @@ impl FlowStore for DynamoFlowStore {
         Ok(())
     }
 
-    async fn reserve(
-        &self,
-        subscription_id: &str,
-        count: u32,
-        spacing: Duration,
-        now: Timestamp,
-    ) -> StoreResult<Timestamp> {
-        let span = i64::try_from(spacing.saturating_mul(count.max(1)).as_micros())
+    async fn reserve(&self, subscription_id: &str, block: SlotBlock) -> StoreResult<Timestamp> {
+        let span = i64::try_from(block.span().as_micros())
             .unwrap_or(i64::MAX)
             .max(1);
-        let now_us = now.timestamp_micros();
+        let now_us = block.now.timestamp_micros();
         for _ in 0..RACES {
             // A busy schedule (its next free slot not yet past): append the block to it.
             let appended = self
@@ -214,7 +201,7 @@ impl FlowStore for DynamoFlowStore {
                 Err(e) => return Err(unavailable(e)),
             }
             // An idle one: the block starts now.
-            let (first, after) = reservation(None, count, spacing, now);
+            let (first, after) = reservation(None, block);
             let started = self
                 .rate_update(subscription_id)
                 .update_expression("SET next_us = :after")

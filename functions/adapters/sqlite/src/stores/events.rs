@@ -127,7 +127,7 @@ impl EventQueries for SqliteEventStore {
             .map(|raw| query.decode_cursor(raw))
             .transpose()?;
         let limit = page.limit.max(1);
-        let (column, value) = query.hash();
+        let (column, value) = query.scope();
         let index = match query {
             EventQuery::Source { .. } => "events_by_source",
             EventQuery::Call { .. } => "events_by_call",

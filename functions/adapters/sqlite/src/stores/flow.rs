@@ -3,11 +3,10 @@
 
 use crate::domain::time::{epoch_secs, Timestamp};
 use crate::error::StoreResult;
-use crate::ports::flow::{reservation, FlowStore, LaneEntry, LaneKey};
+use crate::ports::flow::{reservation, FlowStore, LaneEntry, LaneKey, Lease, SlotBlock};
 use crate::{db_err, Db};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
-use std::time::Duration;
 
 pub struct SqliteFlowStore {
     db: Db,
@@ -94,13 +93,7 @@ impl FlowStore for SqliteFlowStore {
             .await
     }
 
-    async fn lane_lease(
-        &self,
-        lane: &LaneKey,
-        order: &str,
-        now: Timestamp,
-        until: Timestamp,
-    ) -> StoreResult<bool> {
+    async fn lane_lease(&self, lane: &LaneKey, order: &str, lease: Lease) -> StoreResult<bool> {
         let (lane, order) = (lane.storage_id(), order.to_owned());
         self.db
             .write(move |conn| {
@@ -113,8 +106,8 @@ impl FlowStore for SqliteFlowStore {
                         s.execute(params![
                             lane,
                             order,
-                            until.timestamp_micros(),
-                            now.timestamp_micros()
+                            lease.until.timestamp_micros(),
+                            lease.now.timestamp_micros()
                         ])
                     })
                     .map_err(db_err)?;
@@ -135,13 +128,7 @@ impl FlowStore for SqliteFlowStore {
             .await
     }
 
-    async fn reserve(
-        &self,
-        subscription_id: &str,
-        count: u32,
-        spacing: Duration,
-        now: Timestamp,
-    ) -> StoreResult<Timestamp> {
+    async fn reserve(&self, subscription_id: &str, block: SlotBlock) -> StoreResult<Timestamp> {
         let id = subscription_id.to_owned();
         self.db
             .write(move |conn| {
@@ -150,7 +137,7 @@ impl FlowStore for SqliteFlowStore {
                     .and_then(|mut s| s.query_row(params![id], |r| r.get(0)))
                     .optional()
                     .map_err(db_err)?;
-                let (first, after) = reservation(micros(next), count, spacing, now);
+                let (first, after) = reservation(micros(next), block);
                 conn.prepare_cached(
                     "INSERT OR REPLACE INTO flow_rates (subscription_id, next_us) VALUES (?1, ?2)",
                 )

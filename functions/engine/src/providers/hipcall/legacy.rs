@@ -36,13 +36,10 @@ pub(super) fn normalize(event: String, body: Value) -> Parsed {
         record_time(data)
     };
     Parsed {
-        event_type: event_type(&event),
         dedup_key: dedup_key(&event, data),
-        provider_event: Some(event),
         occurred_at,
         call,
-        data: Some(body),
-        unparsed: false,
+        ..Parsed::decoded(event_type(&event), Some(event), body)
     }
 }
 

@@ -1,0 +1,44 @@
+//! The `switchboard` binary as a child process: an environment of its own, and the first
+//! banner line a long-running command (`serve`, `console`) prints.
+
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+/// The binary with nothing of the caller's `SWITCHBOARD_*`, `AWS_*` or `XDG_*` variables
+/// and no AWS configuration to find.
+pub fn isolated() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SWITCHBOARD_") || k.starts_with("AWS_") || k.starts_with("XDG_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
+/// A started command: the process, the rest of its stdout, and the URL its first line
+/// names.
+pub struct Started {
+    pub child: Child,
+    pub lines: Lines<BufReader<ChildStdout>>,
+    pub url: String,
+}
+
+/// Spawns `cmd` with stdout piped (stderr as the caller set it) and reads its first line,
+/// which must be `banner` followed by the URL it listens on.
+pub fn start(cmd: &mut Command, banner: &str) -> Started {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .strip_prefix(banner)
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    Started { child, lines, url }
+}
+
+/// The first line of `switchboard serve`.
+pub const SERVE_BANNER: &str = "Switchboard listening on ";

@@ -1,0 +1,38 @@
+//! The trace context of the message being handled: every message dispatch queues while
+//! handling one (retries, deferrals, wake-ups, operational events) carries its trace on,
+//! and its delivery metrics name it, without threading it through every call.
+
+use super::Dispatcher;
+use crate::domain::{QueueMessage, TraceHeader};
+use crate::error::StoreError;
+use std::future::Future;
+use std::time::Duration;
+
+tokio::task_local! {
+    static TRACE: Option<TraceHeader>;
+}
+
+/// Runs `work` as the handling of a message sent with `trace`.
+pub(super) async fn within<F: Future>(trace: Option<TraceHeader>, work: F) -> F::Output {
+    TRACE.scope(trace, work).await
+}
+
+/// The trace of the message being handled, if it came with one.
+pub(super) fn current() -> Option<TraceHeader> {
+    TRACE.try_with(Clone::clone).ok().flatten()
+}
+
+impl Dispatcher {
+    /// Queues a message caused by the one being handled, with its trace.
+    pub(super) async fn send(
+        &self,
+        message: &QueueMessage,
+        delay: Duration,
+    ) -> Result<(), StoreError> {
+        let trace = current();
+        self.ports
+            .queue
+            .send_traced(message, delay, trace.as_ref())
+            .await
+    }
+}
