@@ -15,7 +15,7 @@ use switchboard_core::error::StoreError;
 use switchboard_core::ports::versioned::{self, Modified};
 use switchboard_core::ports::{
     Claim, ClaimTerms, DeadLetterQueue, EventQueue, PageRequest, QueueConsumer, ReceivedMessage,
-    RedriveSelection,
+    RedriveSelection, Stored,
 };
 use switchboard_core::redact::Secret;
 use switchboard_core::state::{Compose, Ports};
@@ -285,8 +285,39 @@ async fn event_store_contract(ports: &Ports) {
     ports.events.put(&e, expires).await.unwrap();
     // Idempotent: an SQS redelivery stores the same event again
     ports.events.put(&e, expires).await.unwrap();
-    assert_eq!(ports.events.get("evt_contract_1").await.unwrap(), Some(e));
+    assert_eq!(
+        ports.events.get("evt_contract_1").await.unwrap(),
+        Some(e.clone())
+    );
     assert_eq!(ports.events.get("evt_missing").await.unwrap(), None);
+
+    // With the envelope serialised by the caller: the same event read back, and an id
+    // already stored is never called new (dispatch would skip reading its attempts)
+    let f = event("evt_contract_2", Some("call-2"));
+    let json = serde_json::to_vec(&f.envelope).unwrap();
+    let first = ports
+        .events
+        .put_serialised(&f, &json, expires)
+        .await
+        .unwrap();
+    assert_ne!(first, Stored::Existing, "a first write");
+    assert_eq!(
+        ports.events.get("evt_contract_2").await.unwrap(),
+        Some(f.clone())
+    );
+    let again = ports
+        .events
+        .put_serialised(&f, &json, expires)
+        .await
+        .unwrap();
+    assert_ne!(again, Stored::New, "the same id again");
+    assert_eq!(ports.events.get("evt_contract_2").await.unwrap(), Some(f));
+    let stored_before = ports
+        .events
+        .put_serialised(&e, &serde_json::to_vec(&e.envelope).unwrap(), expires)
+        .await
+        .unwrap();
+    assert_ne!(stored_before, Stored::New, "an id stored with put");
     // A payload the body decodes to (stored once by some adapters) comes back whole, and so
     // do a JSON null payload and a body nothing parsed
     let body = br#"{"event":"call_hangup","data":{"uuid":"c-9","duration":42,"tags":["a","b"]}}"#;

@@ -97,6 +97,7 @@ impl QueueConsumer for SqsQueue {
                     receipt: m.receipt_handle?,
                     body: m.body.unwrap_or_default(),
                     receive_count,
+                    sent: None,
                     trace,
                 })
             })

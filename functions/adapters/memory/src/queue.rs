@@ -12,7 +12,7 @@ use crate::ports::{
 use async_trait::async_trait;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -20,6 +20,9 @@ use tokio::time::Instant;
 struct Entry {
     id: String,
     body: String,
+    /// The message as sent, handed to the consumer with the body so that dispatch does not
+    /// decode what this process encoded a moment ago (none for [`MemoryQueue::send_raw`]).
+    sent: Option<Arc<QueueMessage>>,
     visible_at: Instant,
     receive_count: u32,
     trace: Option<TraceHeader>,
@@ -130,7 +133,7 @@ impl EventQueue for MemoryQueue {
         let body = message
             .to_json()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.push(body, delay, trace.cloned());
+        self.push(body, Some(Arc::new(message.clone())), delay, trace.cloned());
         Ok(())
     }
 }
@@ -139,15 +142,22 @@ impl MemoryQueue {
     /// Queues a body as it is, decodable or not (what a foreign producer or a corrupted
     /// message puts on SQS); dispatch fails it and it dead-letters after `max_receives`.
     pub fn send_raw(&self, body: String, delay: Duration) {
-        self.push(body, delay, None);
+        self.push(body, None, delay, None);
     }
 
-    fn push(&self, body: String, delay: Duration, trace: Option<TraceHeader>) {
+    fn push(
+        &self,
+        body: String,
+        sent: Option<Arc<QueueMessage>>,
+        delay: Duration,
+        trace: Option<TraceHeader>,
+    ) {
         let id = format!("m-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let delay = delay.min(MAX_QUEUE_DELAY);
         let entry = Entry {
             id,
             body,
+            sent,
             visible_at: Instant::now() + delay,
             receive_count: 0,
             trace,
@@ -187,6 +197,7 @@ impl QueueConsumer for MemoryQueue {
                         receipt: receipt.clone(),
                         body: e.body.clone(),
                         receive_count: e.receive_count,
+                        sent: e.sent.clone(),
                         trace: e.trace.clone(),
                     });
                     s.in_flight.insert(receipt, e);

@@ -192,6 +192,7 @@ fn take(
                 receipt: format!("{seq}.{count}"),
                 body,
                 receive_count: count,
+                sent: None,
                 trace: trace.as_deref().and_then(TraceHeader::from_xray),
             });
         }

@@ -139,7 +139,9 @@ pub(crate) fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
     }
 }
 
-/// Runs every job in one transaction, each in its own savepoint.
+/// Runs every job in one transaction, each in its own savepoint. A job alone in its
+/// transaction needs none: when it fails, the whole transaction is rolled back instead
+/// (the savepoint's statement journal showed in the profile of a lightly loaded writer).
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
     let step = |sql: &str| -> Result<(), String> {
         conn.prepare_cached(sql)
@@ -147,16 +149,23 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String
             .map(|_| ())
             .map_err(|e| format!("sqlite: {e}"))
     };
+    let run = |job: &mut Box<dyn Job>| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn))).unwrap_or_else(
+            |_| {
+                tracing::error!("a store write panicked; rolled back");
+                false
+            },
+        )
+    };
     step("BEGIN IMMEDIATE")?;
     let result = (|| {
+        if let [job] = batch {
+            // The job's own error is its answer; the empty transaction ends cleanly.
+            return step(if run(job) { "COMMIT" } else { "ROLLBACK" });
+        }
         for job in batch.iter_mut() {
             step("SAVEPOINT job")?;
-            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)))
-                .unwrap_or_else(|_| {
-                    tracing::error!("a store write panicked; rolled back");
-                    false
-                });
-            if !ok {
+            if !run(job) {
                 step("ROLLBACK TO job")?;
             }
             step("RELEASE job")?;
@@ -192,4 +201,77 @@ fn purge_expired(conn: &Connection) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A job that inserts `n` into `t`, then fails when `fail` says so.
+    fn insert(n: i64, fail: bool) -> (Box<dyn Job>, oneshot::Receiver<StoreResult<()>>) {
+        let (reply, answer) = oneshot::channel();
+        let work = move |conn: &Connection| -> StoreResult<()> {
+            conn.execute("INSERT INTO t VALUES (?1)", [n])
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            if fail {
+                return Err(StoreError::Conflict);
+            }
+            Ok(())
+        };
+        let job = TypedJob {
+            work: Some(work),
+            result: None,
+            reply,
+        };
+        (Box::new(job), answer)
+    }
+
+    fn run(conn: &Connection, jobs: Vec<Box<dyn Job>>) {
+        let mut batch = jobs;
+        let commit = run_batch(conn, &mut batch);
+        for job in batch {
+            job.finish(commit.clone().map_err(StoreError::Unavailable));
+        }
+    }
+
+    fn rows(conn: &Connection) -> Vec<i64> {
+        let mut stmt = conn.prepare("SELECT n FROM t ORDER BY n").unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    fn table() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (n INTEGER)").unwrap();
+        conn
+    }
+
+    #[test]
+    fn a_failing_job_alone_is_rolled_back_and_answered_with_its_error() {
+        let conn = table();
+        let (job, mut answer) = insert(1, true);
+        run(&conn, vec![job]);
+        assert!(matches!(answer.try_recv(), Ok(Err(StoreError::Conflict))));
+        assert!(rows(&conn).is_empty(), "its insert was rolled back");
+        assert!(conn.is_autocommit(), "no transaction left open");
+        // The next job commits as usual
+        let (job, mut answer) = insert(2, false);
+        run(&conn, vec![job]);
+        assert!(matches!(answer.try_recv(), Ok(Ok(()))));
+        assert_eq!(rows(&conn), vec![2]);
+    }
+
+    #[test]
+    fn a_failing_job_among_others_is_rolled_back_alone() {
+        let conn = table();
+        let (a, mut a_answer) = insert(1, false);
+        let (b, mut b_answer) = insert(2, true);
+        let (c, mut c_answer) = insert(3, false);
+        run(&conn, vec![a, b, c]);
+        assert!(matches!(a_answer.try_recv(), Ok(Ok(()))));
+        assert!(matches!(b_answer.try_recv(), Ok(Err(StoreError::Conflict))));
+        assert!(matches!(c_answer.try_recv(), Ok(Ok(()))));
+        assert_eq!(rows(&conn), vec![1, 3]);
+    }
 }

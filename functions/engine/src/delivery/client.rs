@@ -3,6 +3,7 @@
 use super::guard::{find_refusal, GuardedResolver, Lookup, Policy, SystemLookup};
 use super::render::{render_with, EnvelopeJson};
 use super::signing::signature_header;
+use super::targets::{Target, Targets};
 use crate::domain::attempt::{ErrorKind, RESPONSE_EXCERPT_BYTES};
 use crate::domain::time::{now, Timestamp};
 use crate::domain::{StoredEvent, Subscription};
@@ -72,6 +73,7 @@ pub struct DeliveryClient {
     http: reqwest::Client,
     default_timeout: Duration,
     policy: Arc<Policy>,
+    targets: Targets,
 }
 
 impl std::fmt::Debug for DeliveryClient {
@@ -114,6 +116,7 @@ impl DeliveryClient {
             http: builder.build()?,
             default_timeout: options.default_timeout,
             policy,
+            targets: Targets::default(),
         })
     }
 
@@ -142,7 +145,8 @@ impl DeliveryClient {
         let attempted_at = now();
         let started = Instant::now();
         let mut outcome = Outcome {
-            url: redact_url(&sub.url),
+            // Filled in below, once the URL is parsed (or from the subscription's on failure).
+            url: String::new(),
             method: sub.method.as_str().to_owned(),
             request_headers: BTreeMap::new(),
             http_status: None,
@@ -156,25 +160,34 @@ impl DeliveryClient {
         let rendered = match render_with(sub, event, envelope) {
             Ok(r) => r,
             Err(e) => {
+                outcome.url = redact_url(&sub.url);
                 outcome.error_kind = Some(ErrorKind::Request);
                 outcome.error = Some(e.to_string());
                 return outcome;
             }
         };
-        let url = match &rendered.query {
-            Some(q) if sub.url.contains('?') => format!("{}&{q}", sub.url),
-            Some(q) => format!("{}?{q}", sub.url),
-            None => sub.url.clone(),
+        // The subscription's own URL is parsed once per client; one with a rendered query
+        // is new each time.
+        let with_query = match &rendered.query {
+            Some(q) if sub.url.contains('?') => Some(format!("{}&{q}", sub.url)),
+            Some(q) => Some(format!("{}?{q}", sub.url)),
+            None => None,
         };
-        outcome.url = redact_url(&url);
-        let url = match reqwest::Url::parse(&url) {
-            Ok(u) => u,
+        let target = match &with_query {
+            Some(url) => Target::parse(url).map(Arc::new),
+            None => self.targets.get(&sub.url),
+        };
+        let target = match target {
+            Ok(t) => t,
             Err(e) => {
+                outcome.url = redact_url(with_query.as_deref().unwrap_or(&sub.url));
                 outcome.error_kind = Some(ErrorKind::Request);
-                outcome.error = Some(format!("invalid url: {e}"));
+                outcome.error = Some(e);
                 return outcome;
             }
         };
+        outcome.url = target.redacted.clone();
+        let url = target.url.clone();
         // IP literals never reach the resolver: check them here, before any connection.
         if let Err(refused) = self.policy.check_url(&url) {
             outcome.error_kind = Some(ErrorKind::Refused);

@@ -7,6 +7,7 @@ pub mod guard;
 pub mod render;
 pub mod retry;
 pub mod signing;
+pub mod targets;
 pub mod template;
 
 pub use client::{DeliveryClient, Outcome};

@@ -36,6 +36,11 @@ pub enum RenderError {
 pub struct EnvelopeJson(std::sync::OnceLock<Result<Bytes, RenderError>>);
 
 impl EnvelopeJson {
+    /// The envelope's JSON (`serde_json::to_vec(&event.envelope)`), serialised on first use.
+    pub fn serialised(&self, event: &StoredEvent) -> Result<Bytes, RenderError> {
+        self.get(event)
+    }
+
     fn get(&self, event: &StoredEvent) -> Result<Bytes, RenderError> {
         self.0
             .get_or_init(|| {

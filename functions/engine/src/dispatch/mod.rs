@@ -63,7 +63,7 @@ use crate::domain::{
 use crate::error::StoreError;
 use crate::metrics::{Hold, Observation};
 use crate::ports::versioned::{self, Modified};
-use crate::ports::{DeliveryQuery, PageRequest, MAX_QUEUE_DELAY};
+use crate::ports::{DeliveryQuery, PageRequest, ReceivedMessage, Stored, MAX_QUEUE_DELAY};
 use crate::state::Ports;
 use futures::StreamExt;
 use slots::{Slots, TooLate};
@@ -97,6 +97,19 @@ impl From<&crate::ports::ReceivedMessage> for BatchRecord {
             trace: m.trace.clone(),
         }
     }
+}
+
+/// A message of a batch being handled: its JSON body, or the message itself when an
+/// in-process queue kept it as sent.
+struct Incoming {
+    message_id: String,
+    message: Body,
+    trace: Option<TraceHeader>,
+}
+
+enum Body {
+    Json(String),
+    Sent(std::sync::Arc<QueueMessage>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,10 +167,27 @@ impl Dispatcher {
         &self.settings
     }
 
-    /// Handles a batch with no deadline (the poller of `serve`); returns the ids of the
-    /// messages that failed and must be retried.
+    /// Handles a batch with no deadline; returns the ids of the messages that failed and
+    /// must be retried.
     pub async fn handle_batch(&self, records: Vec<BatchRecord>) -> Vec<String> {
         self.handle_batch_before(records, None).await
+    }
+
+    /// Handles messages a queue consumer received (the poller of `serve`), taking each
+    /// message as it was sent when the queue kept it; returns the ids of the failed ones.
+    pub async fn handle_received(&self, messages: Vec<ReceivedMessage>) -> Vec<String> {
+        let incoming = messages
+            .into_iter()
+            .map(|m| Incoming {
+                message_id: m.message_id,
+                message: match m.sent {
+                    Some(sent) => Body::Sent(sent),
+                    None => Body::Json(m.body),
+                },
+                trace: m.trace,
+            })
+            .collect();
+        self.handle_incoming(incoming, None).await
     }
 
     /// Handles a batch that must be done by `deadline`: attempts that could not finish in
@@ -165,6 +195,22 @@ impl Dispatcher {
     pub async fn handle_batch_before(
         &self,
         records: Vec<BatchRecord>,
+        deadline: Option<Instant>,
+    ) -> Vec<String> {
+        let incoming = records
+            .into_iter()
+            .map(|r| Incoming {
+                message_id: r.message_id,
+                message: Body::Json(r.body),
+                trace: r.trace,
+            })
+            .collect();
+        self.handle_incoming(incoming, deadline).await
+    }
+
+    async fn handle_incoming(
+        &self,
+        records: Vec<Incoming>,
         deadline: Option<Instant>,
     ) -> Vec<String> {
         // Subscriptions are read once per batch, not per message.
@@ -186,7 +232,7 @@ impl Dispatcher {
             .map(|record| async move {
                 let trace_id = record.trace.as_ref().map(TraceHeader::root);
                 let span = tracing::info_span!("message", message_id = %record.message_id, trace_id);
-                let work = self.handle_message(&record.body, subscriptions, permits);
+                let work = self.handle_message(&record.message, subscriptions, permits);
                 let result = traced::within(record.trace.clone(), work.instrument(span)).await;
                 match result {
                     Ok(()) => None,
@@ -214,15 +260,22 @@ impl Dispatcher {
 
     async fn handle_message(
         &self,
-        body: &str,
+        body: &Body,
         subscriptions: &[Subscription],
         permits: &Slots,
     ) -> Result<(), DispatchError> {
-        let message =
-            QueueMessage::from_json(body).map_err(|e| DispatchError::Decode(e.to_string()))?;
+        let decoded;
+        let message = match body {
+            Body::Sent(sent) => sent.as_ref(),
+            Body::Json(json) => {
+                decoded = QueueMessage::from_json(json)
+                    .map_err(|e| DispatchError::Decode(e.to_string()))?;
+                &decoded
+            }
+        };
         permits.check_open()?;
         match message {
-            QueueMessage::Event { event } => self.fan_out(&event, subscriptions, permits).await,
+            QueueMessage::Event { event } => self.fan_out(event, subscriptions, permits).await,
             QueueMessage::Deliver {
                 event_id,
                 subscription_id,
@@ -232,29 +285,21 @@ impl Dispatcher {
                 rate_slot,
             } => {
                 if let Some(at) = not_before {
-                    let wait = (at - now()).to_std().unwrap_or(Duration::ZERO);
+                    let wait = (*at - now()).to_std().unwrap_or(Duration::ZERO);
                     if wait > Duration::from_secs(1) {
                         // Further away than SQS can delay: wait another round.
-                        let again = QueueMessage::Deliver {
-                            event_id,
-                            subscription_id,
-                            attempt,
-                            not_before,
-                            trigger,
-                            rate_slot,
-                        };
-                        self.send(&again, wait.min(MAX_QUEUE_DELAY)).await?;
+                        self.send(message, wait.min(MAX_QUEUE_DELAY)).await?;
                         return Ok(());
                     }
                 }
                 let pair = Pair {
-                    event_id: &event_id,
-                    subscription_id: &subscription_id,
+                    event_id,
+                    subscription_id,
                 };
                 let ticket = Ticket {
-                    attempt,
-                    trigger,
-                    rate_slot,
+                    attempt: *attempt,
+                    trigger: *trigger,
+                    rate_slot: *rate_slot,
                 };
                 self.deliver_one(pair, ticket, subscriptions, permits).await
             }
@@ -271,11 +316,27 @@ impl Dispatcher {
     ) -> Result<(), DispatchError> {
         let expires =
             now() + chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
-        let stored = match self.ports.events.put(event, expires).await {
-            Ok(()) => true,
+        // One serialised envelope for the store and every subscription of the event.
+        let envelope = EnvelopeJson::default();
+        let put = match envelope.serialised(event) {
+            Ok(json) => {
+                self.ports
+                    .events
+                    .put_serialised(event, &json, expires)
+                    .await
+            }
+            Err(_) => self
+                .ports
+                .events
+                .put(event, expires)
+                .await
+                .map(|()| Stored::Unknown),
+        };
+        let (stored, new) = match put {
+            Ok(put) => (true, put == Stored::New),
             Err(StoreError::Rejected(cause)) => {
                 tracing::error!(event_id = %event.envelope.id, %cause, "the store refused the event; recording failed attempts");
-                false
+                (false, false)
             }
             Err(e) => return Err(e.into()),
         };
@@ -291,14 +352,19 @@ impl Dispatcher {
         if targets.is_empty() {
             return Ok(());
         }
-        let done: HashMap<String, u32> = self
-            .ports
-            .deliveries
-            .latest_by_subscription(&event.envelope.id)
-            .await?
-            .into_iter()
-            .map(|(sub, n, _)| (sub, n))
-            .collect();
+        // An event stored for the first time has no attempts yet: no read needed (a
+        // redelivered or redriven message finds its event stored and reads them).
+        let done: HashMap<String, u32> = if new {
+            HashMap::new()
+        } else {
+            self.ports
+                .deliveries
+                .latest_by_subscription(&event.envelope.id)
+                .await?
+                .into_iter()
+                .map(|(sub, n, _)| (sub, n))
+                .collect()
+        };
         let pending = targets.into_iter().filter(|s| !done.contains_key(&s.id));
         if !stored {
             // Retries and replays read the stored event: without it, fail each pair on record
@@ -310,8 +376,6 @@ impl Dispatcher {
             }
             return Ok(());
         }
-        // One serialised envelope for every subscription of the event.
-        let envelope = EnvelopeJson::default();
         let results = futures::future::join_all(pending.map(|sub| {
             self.gated(
                 event,

@@ -44,13 +44,16 @@ pub trait EventQueue: Send + Sync {
 }
 
 /// A message taken from the queue, invisible to others until deleted or timed out.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReceivedMessage {
     pub message_id: String,
     pub receipt: String,
     pub body: String,
     /// How many times the message has been received, this time included.
     pub receive_count: u32,
+    /// The message as it was sent, when the queue is in this process and kept it (the
+    /// in-memory queue): dispatch then takes it instead of decoding `body` again.
+    pub sent: Option<std::sync::Arc<QueueMessage>>,
     /// The trace context it was sent with.
     pub trace: Option<TraceHeader>,
 }
@@ -146,11 +149,34 @@ impl Default for PageRequest {
     }
 }
 
+/// What an event write found: dispatch reads a new event's earlier attempts only when the
+/// store cannot say the event is new (a first write of an id has no attempts to find).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// No event of that id was stored before this write.
+    New,
+    /// An event of that id was there already (a redelivered message, a redrive).
+    Existing,
+    /// The store does not tell.
+    Unknown,
+}
+
 /// Accepted events, kept for replay and ops.
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// Idempotent: storing the same event again (an SQS redelivery) is not an error.
     async fn put(&self, event: &StoredEvent, expires_at: Timestamp) -> StoreResult<()>;
+    /// [`EventStore::put`] with the envelope already serialised
+    /// (`serde_json::to_vec(&event.envelope)`, which delivery shares), saying whether the
+    /// event id was stored before. The default serialises again and cannot tell.
+    async fn put_serialised(
+        &self,
+        event: &StoredEvent,
+        _envelope_json: &[u8],
+        expires_at: Timestamp,
+    ) -> StoreResult<Stored> {
+        self.put(event, expires_at).await.map(|()| Stored::Unknown)
+    }
     async fn get(&self, id: &str) -> StoreResult<Option<StoredEvent>>;
     /// Largest event (its JSON encoding) this store can hold, if it has a limit. Ingest
     /// refuses larger events with 413 rather than accept one dispatch could never store.

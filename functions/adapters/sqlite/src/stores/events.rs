@@ -4,13 +4,13 @@ use super::listing::{push_range, read_page};
 use super::rows::{from_json, to_json};
 use crate::domain::time::{epoch_secs, sortable, Timestamp};
 use crate::domain::{Envelope, RawRequest, StoredEvent};
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::ports::queries::{EventQueries, EventQuery};
-use crate::ports::{EventStore, Page, PageRequest};
+use crate::ports::{EventStore, Page, PageRequest, Stored};
 use crate::{db_err, Db};
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, params_from_iter, OptionalExtension};
 
 pub struct SqliteEventStore {
     db: Db,
@@ -22,44 +22,72 @@ impl SqliteEventStore {
     }
 }
 
-#[async_trait]
-impl EventStore for SqliteEventStore {
-    async fn put(&self, event: &StoredEvent, expires_at: Timestamp) -> StoreResult<()> {
+impl SqliteEventStore {
+    /// Inserts the event, or replaces the one of the same id (a redelivery is idempotent).
+    async fn write(
+        &self,
+        event: &StoredEvent,
+        envelope: String,
+        expires_at: Timestamp,
+    ) -> StoreResult<Stored> {
         let e = &event.envelope;
-        let values = (
-            e.id.clone(),
-            e.source.clone(),
-            e.call_id().map(str::to_owned),
-            sortable(&e.received_at),
-            to_json(e)?,
-            to_json(&event.raw)?,
-            event.dedup_key.clone(),
-            epoch_secs(&expires_at),
-        );
+        let values = [
+            Value::Text(e.id.clone()),
+            Value::Text(e.source.clone()),
+            e.call_id()
+                .map_or(Value::Null, |c| Value::Text(c.to_owned())),
+            Value::Text(sortable(&e.received_at)),
+            Value::Text(envelope),
+            Value::Text(to_json(&event.raw)?),
+            event.dedup_key.clone().map_or(Value::Null, Value::Text),
+            Value::Integer(epoch_secs(&expires_at)),
+        ];
         self.db
             .write(move |conn| {
-                let (id, source, call_id, received_at, envelope, raw, dedup_key, expires) = values;
+                // One statement for the usual case, a new id; the replace only on a redelivery.
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO events \
+                         (id, source, call_id, received_at, envelope, raw, dedup_key, expires_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )
+                    .and_then(|mut s| s.execute(params_from_iter(values.iter())))
+                    .map_err(db_err)?;
+                if inserted == 1 {
+                    return Ok(Stored::New);
+                }
                 conn.prepare_cached(
                     "INSERT OR REPLACE INTO events \
                      (id, source, call_id, received_at, envelope, raw, dedup_key, expires_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        id,
-                        source,
-                        call_id,
-                        received_at,
-                        envelope,
-                        raw,
-                        dedup_key,
-                        expires
-                    ])
-                })
+                .and_then(|mut s| s.execute(params_from_iter(values.iter())))
                 .map_err(db_err)?;
-                Ok(())
+                Ok(Stored::Existing)
             })
             .await
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn put(&self, event: &StoredEvent, expires_at: Timestamp) -> StoreResult<()> {
+        let envelope = to_json(&event.envelope)?;
+        self.write(event, envelope, expires_at).await.map(|_| ())
+    }
+
+    /// Stores the envelope's JSON as given (it is what `to_json` would write), and tells a
+    /// new event id from one already stored.
+    async fn put_serialised(
+        &self,
+        event: &StoredEvent,
+        envelope_json: &[u8],
+        expires_at: Timestamp,
+    ) -> StoreResult<Stored> {
+        let envelope = std::str::from_utf8(envelope_json)
+            .map_err(|e| StoreError::Corrupt(format!("envelope JSON: {e}")))?
+            .to_owned();
+        self.write(event, envelope, expires_at).await
     }
 
     async fn get(&self, id: &str) -> StoreResult<Option<StoredEvent>> {

@@ -1,0 +1,95 @@
+//! Subscriber URLs parsed once per URL, not once per delivery: a delivery parsed its URL
+//! three times (the request's `Url` and two redactions for the record), which showed in
+//! the profile of `serve` under load (URL clones and IDNA processing).
+
+use crate::redact::redact_url;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The most URLs kept; past it the cache starts over (subscriptions are few, URLs with a
+/// rendered query are not cached at all).
+const MAX_URLS: usize = 4096;
+
+/// A subscriber URL ready for a request, and the form of it an attempt record shows.
+#[derive(Debug)]
+pub struct Target {
+    pub url: reqwest::Url,
+    pub redacted: String,
+}
+
+impl Target {
+    /// Parses `url`; the error is the parser's, for the attempt record.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        Ok(Self {
+            url: reqwest::Url::parse(url).map_err(|e| format!("invalid url: {e}"))?,
+            redacted: redact_url(url),
+        })
+    }
+}
+
+/// Parsed URLs by their text, shared by every delivery of the client.
+#[derive(Debug, Default, Clone)]
+pub struct Targets {
+    parsed: Arc<Mutex<HashMap<String, Arc<Target>>>>,
+}
+
+impl Targets {
+    /// The parsed `url`, from the cache when it was parsed before. Unparseable URLs are not
+    /// kept (their attempts fail, and the error is recomputed each time).
+    pub fn get(&self, url: &str) -> Result<Arc<Target>, String> {
+        if let Some(t) = self.lock().get(url) {
+            return Ok(t.clone());
+        }
+        let target = Arc::new(Target::parse(url)?);
+        let mut parsed = self.lock();
+        if parsed.len() >= MAX_URLS {
+            parsed.clear();
+        }
+        parsed.insert(url.to_owned(), target.clone());
+        Ok(target)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Target>>> {
+        // A panic while holding the lock leaves a plain map of parsed URLs: still valid.
+        self.parsed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_is_parsed_once_and_shared() {
+        let targets = Targets::default();
+        let a = targets
+            .get("http://user:pw@example.com/hook?token=x")
+            .unwrap();
+        let b = targets
+            .get("http://user:pw@example.com/hook?token=x")
+            .unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(a.url.as_str(), "http://user:pw@example.com/hook?token=x");
+        assert_eq!(
+            a.redacted,
+            redact_url("http://user:pw@example.com/hook?token=x")
+        );
+        assert!(!a.redacted.contains("pw"));
+    }
+
+    #[test]
+    fn unparseable_urls_are_errors_and_not_kept() {
+        let targets = Targets::default();
+        assert!(targets.get("not a url").is_err());
+        assert!(targets.lock().is_empty());
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let targets = Targets::default();
+        for i in 0..=MAX_URLS {
+            targets.get(&format!("http://example.com/{i}")).unwrap();
+        }
+        assert!(targets.lock().len() <= MAX_URLS);
+    }
+}
