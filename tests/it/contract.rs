@@ -421,7 +421,9 @@ async fn delivery_store_contract(ports: &Ports) {
 
 /// Two writers record the same attempt of a pair, one of them a success: whatever the
 /// order, and when they race, the success is what stays; a second success is refused.
-async fn attempt_race_contract(ports: &Ports) {
+/// `race`: also write a success and a failure of one key at the same instant, round after
+/// round. Off only where the store does not serialise conditional writes (moto).
+async fn attempt_race_contract(ports: &Ports, race: bool) {
     let expires = now() + chrono::Duration::days(30);
     let store = ports.deliveries.clone();
     let stored = |event_id: &'static str| {
@@ -464,7 +466,8 @@ async fn attempt_race_contract(ports: &Ports) {
     assert_eq!(stored("evt_rd").await.http_status, Some(503));
 
     // Racing, round after round: the success always survives
-    for round in 0..8 {
+    let rounds = if race { 0..8 } else { 0..0 };
+    for round in rounds {
         let event_id = format!("evt_race_{round}");
         let gate = Arc::new(tokio::sync::Barrier::new(2));
         let writer = |a: Attempt| {
@@ -1360,7 +1363,7 @@ mod memory {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn attempt_writers_race() {
-        attempt_race_contract(&memory_ports()).await;
+        attempt_race_contract(&memory_ports(), true).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1558,7 +1561,11 @@ mod emulator {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn attempt_writers_race() {
-        attempt_race_contract(&aws_ports().await).await;
+        // DynamoDB evaluates a condition and writes the item as one step; moto checks and
+        // writes separately, so two racing puts can both pass. The rounds run where
+        // scripts/test points DynamoDB at dynalite, which serialises them as DynamoDB does.
+        let serialised = std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some();
+        attempt_race_contract(&aws_ports().await, serialised).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1668,7 +1675,7 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn attempt_writers_race() {
         let (_dir, ports) = ports();
-        attempt_race_contract(&ports).await;
+        attempt_race_contract(&ports, true).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
