@@ -391,17 +391,37 @@ async fn too_many_requests_pauses_the_subscription(family: Family) {
     pump.stop().await;
     let got = sink.received();
     assert_eq!(got.len(), 9);
-    let throttled = got[2].at;
-    // Requests already sent when the 429 was answered (slots taken before it) may land
-    // right after it; none may start in the rest of the pause.
-    for c in got[3..]
+    // Timed on the dispatcher's own records: a request that took its slot before the 429's
+    // answer came back may still start; none may start after that, until the pause ends.
+    let mut attempts = Vec::new();
+    for i in 0..8 {
+        attempts.extend(
+            support::attempts_of(&rig.ports, &format!("evt_p{i}"))
+                .await
+                .into_iter()
+                .filter(|a| a.attempt > 0),
+        );
+    }
+    assert_eq!(attempts.len(), 9, "{attempts:?}");
+    let throttled = attempts
         .iter()
-        .filter(|c| c.at - throttled > Duration::from_millis(300))
-    {
-        let after = c.at - throttled;
+        .find(|a| a.http_status == Some(429))
+        .expect("the 429 is on record");
+    let ms = chrono::Duration::milliseconds;
+    let answered = throttled.attempted_at + ms(throttled.duration_ms as i64);
+    let pause_ends = throttled.attempted_at + ms(2_000);
+    // Slots are 200 ms apart at 5/s: without the pause several would start in this span.
+    let later: Vec<_> = attempts
+        .iter()
+        .filter(|a| a.attempted_at > answered + ms(150))
+        .collect();
+    assert!(later.len() >= 4, "{attempts:?}");
+    for a in later {
         assert!(
-            after >= Duration::from_millis(1900),
-            "a delivery {after:?} after the 429 asked for 2 s"
+            a.attempted_at >= pause_ends - ms(10),
+            "{} started {} ms after the 429 that asked for 2 s",
+            a.event_id,
+            (a.attempted_at - throttled.attempted_at).num_milliseconds()
         );
     }
     let per_event: std::collections::HashSet<String> = got.iter().map(event_of).collect();

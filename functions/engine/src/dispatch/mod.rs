@@ -496,6 +496,11 @@ impl Dispatcher {
                 let _permit = permits.start(self.client.timeout_for(sub)).await?;
                 self.client.deliver_with(sub, event, envelope).await
             };
+            // A 429's pause takes effect before anything else this attempt writes: until it
+            // does, other deliveries of the subscription keep taking rate slots.
+            if let Some(until) = pause_until(&outcome) {
+                self.pause(sub, until).await?;
+            }
             let (mut status, mut next_at) = self.decide(sub, n, &outcome);
             let mut disabled = None;
             if let Some(verdict) = self.health(sub, &outcome, event, subscriptions).await? {
@@ -516,9 +521,6 @@ impl Dispatcher {
                     rate_slot: None,
                 };
                 self.send(&retry, delay.min(MAX_QUEUE_DELAY)).await?;
-            }
-            if let Some(until) = pause_until(&outcome) {
-                self.pause(sub, until).await?;
             }
             if let Some(disabled) = disabled {
                 let observed = Observation::SubscriptionDisabled {
