@@ -9,6 +9,7 @@
 
 use crate::load::{self, Spec};
 use crate::local::{self, LocalArgs};
+use crate::serve_side;
 use crate::sink::Sink;
 use std::time::Duration;
 use switchboard_cli::serve;
@@ -75,7 +76,8 @@ fn shape(args: &LocalArgs) -> (&str, usize) {
 async fn round(args: &LocalArgs, variant: Variant, sink: &Sink) -> Result<f64, String> {
     let run = load::run_id();
     let (store, subscriptions) = shape(args);
-    let (config, data_dir) = local::serve_config(args, store, &run)?;
+    let opts = local::serve_opts(args, store, subscriptions, sink.addr);
+    let (config, data_dir) = serve_side::serve_config(&opts, &run)?;
     let running = serve::start(config)
         .await
         .map_err(|e| format!("cannot start serve: {e}"))?;

@@ -20,6 +20,7 @@ pub mod lambda;
 pub mod load;
 pub mod local;
 pub mod nginx;
+pub mod serve_side;
 pub mod sink;
 
 use clap::Subcommand;
@@ -36,6 +37,9 @@ pub enum BenchCommand {
     Lambda(lambda::LambdaArgs),
     /// Dollars per million events × S subscribers, beside SNS→HTTP and EventBridge.
     Cost(cost::CostArgs),
+    /// serve in a process of its own for `local` (started by it; not run by hand).
+    #[command(hide = true)]
+    ServeChild(serve_side::ServeOpts),
 }
 
 /// Runs one bench command; `Err` is a message for stderr.
@@ -46,5 +50,6 @@ pub async fn run(command: BenchCommand) -> Result<(), String> {
         BenchCommand::Emulator(a) => emulator::run(a).await,
         BenchCommand::Lambda(a) => lambda::run(a).await,
         BenchCommand::Cost(a) => cost::run(a).await,
+        BenchCommand::ServeChild(a) => serve_side::run_child(a).await,
     }
 }

@@ -2,11 +2,10 @@
 //! then the baseline against the same sink in the same run.
 
 use crate::load::{self, Spec};
+use crate::serve_side::{ServeOpts, ServeSide};
 use crate::sink::{Sample, Sink};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
-use switchboard_cli::serve::{self, ServeConfig, Store};
 use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::domain::source::{Provider, TokenLocation};
 use switchboard_core::domain::time::now;
@@ -53,6 +52,10 @@ pub struct LocalArgs {
     /// The sink: `nginx` (when installed; else the built-in one) or `builtin`.
     #[arg(long, default_value = "nginx")]
     pub sink: String,
+    /// Run serve inside this process instead of a process of its own (its peak RSS is then
+    /// serve's and the load generator's together).
+    #[arg(long)]
+    pub in_process: bool,
 }
 
 /// Connections of the baselines (wrk, bare client): what saturates the sink here.
@@ -138,28 +141,19 @@ pub async fn recorded(
     }
 }
 
-/// serve's configuration for the run; for the durable store, also the fresh data directory
-/// (removed at the end).
-pub(crate) fn serve_config(
+/// How serve runs for one measured run of `args`.
+pub(crate) fn serve_opts(
     args: &LocalArgs,
     store: &str,
-    run: &str,
-) -> Result<(ServeConfig, Option<PathBuf>), String> {
-    let addr: SocketAddr = ([127, 0, 0, 1], 0).into();
-    let mut config = ServeConfig::new(addr, Secret::new(load::run_id()));
-    config.workers = args.workers.max(1);
-    config.settings.delivery_concurrency = args.delivery_concurrency.clamp(1, 1024);
-    match store {
-        "memory" => {
-            config.store = Store::Memory;
-            Ok((config, None))
-        }
-        "durable" => {
-            let dir = std::env::temp_dir().join(format!("switchboard-bench-{run}"));
-            config.store = Store::durable(&dir);
-            Ok((config, Some(dir)))
-        }
-        other => Err(format!("--store takes memory and durable, not {other:?}")),
+    subscriptions: usize,
+    sink: SocketAddr,
+) -> ServeOpts {
+    ServeOpts {
+        store: store.to_owned(),
+        subscriptions,
+        sink,
+        workers: args.workers,
+        delivery_concurrency: args.delivery_concurrency,
     }
 }
 
@@ -167,12 +161,14 @@ pub(crate) fn serve_config(
 struct RunFigures {
     label: String,
     deliveries_per_sec: f64,
+    /// serve's own peak RSS (when it ran in a process of its own).
+    peak_rss_kib: Option<u64>,
     ok: bool,
 }
 
 /// A delivery as serve sends it, for the baselines when the sink (nginx) keeps no bodies:
 /// the envelope of an accepted event, signed the same way.
-async fn rebuilt_sample(ports: &Ports, event_id: &str) -> Option<Sample> {
+pub(crate) async fn rebuilt_sample(ports: &Ports, event_id: &str) -> Option<Sample> {
     let event = ports.events.get(event_id).await.ok()??;
     let body = bytes::Bytes::from(serde_json::to_vec(&event.envelope).ok()?);
     let msg_id = format!(
@@ -202,12 +198,9 @@ async fn run_one(
     subscriptions: usize,
 ) -> Result<(RunFigures, Option<Sample>), String> {
     let run = load::run_id();
-    let (config, data_dir) = serve_config(args, store, &run)?;
-    let running = serve::start(config)
-        .await
-        .map_err(|e| format!("cannot start serve: {e}"))?;
-    let path = configure(&running.ports, SOURCE_ID, sink.addr, subscriptions).await?;
-    let url = format!("http://{}{path}", running.addr);
+    let opts = serve_opts(args, store, subscriptions, sink.addr);
+    let serve = ServeSide::start(&opts, !args.in_process).await?;
+    let url = serve.url().to_owned();
     let one = subscriptions <= 1;
     let spec = Spec {
         events: args.events.unwrap_or(if one { 20_000 } else { 10_000 }),
@@ -237,21 +230,10 @@ async fn run_one(
     let outcome = load::drive(&url, load::bodies(&run, spec.events), spec, sink).await?;
     let expected = outcome.accepted * subscriptions;
     // Every accepted event's attempts, read back from serve's delivery store.
-    let recorded = recorded(
-        &running.ports,
-        &outcome.event_ids,
-        expected,
-        Duration::from_secs(30),
-    )
-    .await;
-    let sample = match sink.sample() {
-        Some(s) => Some(s),
-        None => match outcome.event_ids.first() {
-            Some(id) => rebuilt_sample(&running.ports, id).await,
-            None => None,
-        },
-    };
-    load::print_outcome("switchboard serve (embedded)", &spec, &outcome);
+    let report = serve.finish(&outcome.event_ids, expected).await?;
+    let recorded = report.recorded;
+    let sample = sink.sample().or(report.sample);
+    load::print_outcome("switchboard serve", &spec, &outcome);
     let ok = recorded == expected && outcome.distinct_pairs == expected && outcome.rejected == 0;
     println!(
         "  recorded attempts    {recorded} succeeded of {expected} expected{}",
@@ -261,30 +243,28 @@ async fn run_one(
             " — MISSING OR FAILED DELIVERIES"
         }
     );
-    let left = running.stop().await;
-    if left > 0 {
-        println!("  note: {left} message(s) were still queued when serve stopped");
+    if let Some(kib) = report.peak_rss_kib {
+        println!(
+            "  serve's peak RSS     {:.1} MiB (VmHWM of serve's own process)",
+            kib as f64 / 1024.0
+        );
     }
-    if let Some(dir) = &data_dir {
-        let size: u64 = std::fs::read_dir(dir)
-            .map(|d| {
-                d.flatten()
-                    .filter_map(|e| e.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or_default();
+    if report.left > 0 {
+        println!(
+            "  note: {} message(s) were still queued when serve stopped",
+            report.left
+        );
+    }
+    if let Some(size) = report.data_bytes {
         println!(
             "  data directory       {:.1} MiB on disk after the run",
             size as f64 / 1_048_576.0
         );
-        if let Err(e) = std::fs::remove_dir_all(dir) {
-            eprintln!("warning: cannot remove {}: {e}", dir.display());
-        }
     }
     let figures = RunFigures {
         label: format!("{store}, {subscriptions} sub"),
         deliveries_per_sec: outcome.deliveries_per_sec(),
+        peak_rss_kib: report.peak_rss_kib,
         ok,
     };
     Ok((figures, sample))
@@ -322,7 +302,7 @@ pub async fn run(args: LocalArgs) -> Result<(), String> {
     let mut sample = None;
     let mut last_store = None;
     for store in &stores {
-        if last_store.is_some_and(|l: &str| l != store.as_str()) {
+        if args.in_process && last_store.is_some_and(|l: &str| l != store.as_str()) {
             print_memory(&format!("the {} runs", last_store.unwrap_or_default()));
         }
         for &subs in &args.subscriptions {
@@ -332,7 +312,9 @@ pub async fn run(args: LocalArgs) -> Result<(), String> {
         }
         last_store = Some(store.as_str());
     }
-    print_memory("every run");
+    if args.in_process {
+        print_memory("every run");
+    }
 
     let Some(sample) = sample else {
         return Err("the sink received no delivery to use as the baseline's body".into());
@@ -359,16 +341,18 @@ pub async fn run(args: LocalArgs) -> Result<(), String> {
     }
     sink.stop();
     println!("\nsummary (deliveries/s ÷ the baselines' requests/s, same run):");
-    println!("  | run | deliveries/s | ÷ wrk | ÷ bare client | × a conventional server (~{CONVENTIONAL_DELIVERIES_PER_SEC:.0}/s) |");
+    println!("  | run | deliveries/s | ÷ wrk | ÷ bare client | × a conventional server (~{CONVENTIONAL_DELIVERIES_PER_SEC:.0}/s) | serve's peak RSS |");
     for f in &figures {
         let ratio = |base: f64| f.deliveries_per_sec / base.max(1e-9);
         println!(
-            "  | {} | {:.0} | {} | {:.3} | {:.1}× |{}",
+            "  | {} | {:.0} | {} | {:.3} | {:.1}× | {} |{}",
             f.label,
             f.deliveries_per_sec,
             wrk.map_or("-".into(), |w| format!("{:.3}", ratio(w))),
             ratio(bare),
             f.deliveries_per_sec / CONVENTIONAL_DELIVERIES_PER_SEC,
+            f.peak_rss_kib
+                .map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
             if f.ok { "" } else { " NOT ALL DELIVERED" }
         );
     }
