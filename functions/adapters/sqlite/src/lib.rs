@@ -91,8 +91,18 @@ const PURGE_EVERY: Duration = Duration::from_secs(600);
 /// The most rows of one table one purge deletes (the writer stays responsive).
 const PURGE_CHUNK: i64 = 5_000;
 
-/// Page cache per connection, in KiB.
-const CACHE_KIB: u32 = 16 * 1024;
+/// Page cache of the writer's connection, in KiB: the indexes' inner pages it updates on
+/// every commit stay in it.
+const WRITER_CACHE_KIB: u32 = 16 * 1024;
+
+/// Page cache of each reader connection, in KiB. Readers mostly fetch recent rows by key,
+/// which the operating system's file cache serves as well; at the writer's size the four
+/// readers' caches were most of a loaded `serve`'s memory (docs/performance.md).
+const READER_CACHE_KIB: u32 = 2 * 1024;
+
+/// Page cache of the checkpointer's connection, in KiB: a checkpoint copies WAL frames to
+/// the database file without keeping them.
+const CHECKPOINTER_CACHE_KIB: u32 = 256;
 
 /// How often the checkpointer copies the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
@@ -228,7 +238,7 @@ impl Db {
             }
         }
         let conn = Connection::open(path).map_err(|e| unavailable("cannot open", &e))?;
-        configure(&conn, sync, false).map_err(|e| unavailable("cannot configure", &e))?;
+        configure(&conn, sync, Role::Writer).map_err(|e| unavailable("cannot configure", &e))?;
         migrate(&conn).map_err(|e| match e {
             StoreError::Unavailable(m) => {
                 StoreError::Unavailable(format!("{}: {m}", path.display()))
@@ -240,7 +250,7 @@ impl Db {
             readers.push(open_reader(path)?);
         }
         let checkpoint_conn = Connection::open(path).map_err(|e| unavailable("cannot open", &e))?;
-        configure(&checkpoint_conn, sync, false)
+        configure(&checkpoint_conn, sync, Role::Checkpointer)
             .map_err(|e| unavailable("cannot configure", &e))?;
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         let thread = std::thread::Builder::new()
@@ -340,11 +350,24 @@ fn lock_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn configure(conn: &Connection, sync: SyncMode, reader: bool) -> rusqlite::Result<()> {
+/// What a connection is for: its page cache and pragmas.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Writer,
+    Reader,
+    Checkpointer,
+}
+
+fn configure(conn: &Connection, sync: SyncMode, role: Role) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(64);
-    conn.execute_batch(&format!("PRAGMA cache_size = -{CACHE_KIB};"))?;
-    if reader {
+    let cache_kib = match role {
+        Role::Writer => WRITER_CACHE_KIB,
+        Role::Reader => READER_CACHE_KIB,
+        Role::Checkpointer => CHECKPOINTER_CACHE_KIB,
+    };
+    conn.execute_batch(&format!("PRAGMA cache_size = -{cache_kib};"))?;
+    if role == Role::Reader {
         return conn.execute_batch("PRAGMA query_only = ON;");
     }
     // journal_mode answers with a row, so query it rather than execute it.
@@ -371,7 +394,7 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(db_err)?;
-    configure(&conn, SyncMode::Normal, true).map_err(db_err)?;
+    configure(&conn, SyncMode::Normal, Role::Reader).map_err(db_err)?;
     Ok(conn)
 }
 
