@@ -77,7 +77,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::{oneshot, Semaphore};
-use writer::{checkpoint_loop, writer_loop, Job, TypedJob};
+use writer::{checkpoint_loop, writer_loop, Queued, TypedJob};
 
 /// The most jobs one transaction takes.
 pub const MAX_BATCH: usize = 1024;
@@ -169,7 +169,7 @@ pub struct Db {
 struct Inner {
     path: PathBuf,
     sync: SyncMode,
-    writer: Option<mpsc::Sender<Box<dyn Job>>>,
+    writer: Option<mpsc::Sender<Queued>>,
     thread: Option<JoinHandle<()>>,
     /// Dropping the sender stops the checkpointer (after a last checkpoint).
     checkpointer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
@@ -252,7 +252,7 @@ impl Db {
         let checkpoint_conn = Connection::open(path).map_err(|e| unavailable("cannot open", &e))?;
         configure(&checkpoint_conn, sync, Role::Checkpointer)
             .map_err(|e| unavailable("cannot configure", &e))?;
-        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+        let (tx, rx) = mpsc::channel::<Queued>();
         let thread = std::thread::Builder::new()
             .name("switchboard-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
@@ -291,6 +291,24 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
+        self.write_as(false, work).await
+    }
+
+    /// As [`Db::write`], ahead of every ordinary write waiting: for the write a caller is
+    /// answered on (a queue send: ingest's 202), not the bookkeeping behind it.
+    pub(crate) async fn write_first<R, F>(&self, work: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        self.write_as(true, work).await
+    }
+
+    async fn write_as<R, F>(&self, urgent: bool, work: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(TypedJob {
             work: Some(work),
@@ -302,7 +320,7 @@ impl Db {
             .writer
             .as_ref()
             .ok_or_else(gone)?
-            .send(job)
+            .send(Queued { urgent, job })
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }

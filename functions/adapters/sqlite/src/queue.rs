@@ -226,7 +226,7 @@ impl EventQueue for SqliteQueue {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let delay_ms = duration_ms(delay.min(MAX_QUEUE_DELAY));
         self.db
-            .write(move |conn| {
+            .write_first(move |conn| {
                 let now = now_ms();
                 conn.prepare_cached(
                     "INSERT INTO queue (body, visible_at, receive_count, sent_at, trace) \

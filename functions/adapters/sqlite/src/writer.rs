@@ -4,6 +4,7 @@
 use crate::error::{StoreError, StoreResult};
 use crate::{now_ms, CHECKPOINT_EVERY, MAX_BATCH, PURGE_CHUNK, PURGE_EVERY};
 use rusqlite::Connection;
+use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -69,11 +70,58 @@ impl WriterStats {
     }
 }
 
-/// The writer thread: batches jobs into transactions until every sender is gone.
-pub(crate) fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) {
+/// A job as sent to the writer.
+pub(crate) struct Queued {
+    /// Goes into the next transaction ahead of every ordinary job waiting.
+    pub(crate) urgent: bool,
+    pub(crate) job: Box<dyn Job>,
+}
+
+/// Jobs taken off the channel, not yet in a transaction: urgent ones first.
+#[derive(Default)]
+struct Waiting {
+    urgent: VecDeque<Box<dyn Job>>,
+    ordinary: VecDeque<Box<dyn Job>>,
+}
+
+impl Waiting {
+    fn push(&mut self, q: Queued) {
+        if q.urgent {
+            self.urgent.push_back(q.job);
+        } else {
+            self.ordinary.push_back(q.job);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.urgent.is_empty() && self.ordinary.is_empty()
+    }
+
+    /// The next transaction's jobs: urgent ones first, up to [`MAX_BATCH`].
+    fn take_batch(&mut self, batch: &mut Vec<Box<dyn Job>>) {
+        while batch.len() < MAX_BATCH {
+            match self
+                .urgent
+                .pop_front()
+                .or_else(|| self.ordinary.pop_front())
+            {
+                Some(job) => batch.push(job),
+                None => break,
+            }
+        }
+    }
+}
+
+/// The writer thread: batches jobs into transactions until every sender is gone. Every job
+/// waiting on the channel is taken off it before a batch is chosen, so an urgent job (a
+/// send ingest answers on) never waits behind a backlog of ordinary ones, only behind the
+/// transaction already running.
+pub(crate) fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Queued>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    let mut waiting = Waiting::default();
     let mut next_purge = Instant::now();
     let mut stats = WriterStats::default();
+    let mut senders_gone = false;
     loop {
         if Instant::now() >= next_purge {
             if let Err(e) = purge_expired(&conn) {
@@ -81,20 +129,31 @@ pub(crate) fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) 
             }
             next_purge = Instant::now() + PURGE_EVERY;
         }
-        let wait = next_purge.saturating_duration_since(Instant::now());
-        match jobs.recv_timeout(wait) {
-            Ok(job) => batch.push(job),
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
+        if waiting.is_empty() {
+            if senders_gone {
                 stats.report();
                 return;
             }
-        }
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+            let wait = next_purge.saturating_duration_since(Instant::now());
+            match jobs.recv_timeout(wait) {
+                Ok(job) => waiting.push(job),
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => senders_gone = true,
             }
+        }
+        loop {
+            match jobs.try_recv() {
+                Ok(job) => waiting.push(job),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    senders_gone = true;
+                    break;
+                }
+            }
+        }
+        waiting.take_batch(&mut batch);
+        if batch.is_empty() {
+            continue;
         }
         let started = Instant::now();
         let commit = run_batch(&conn, &mut batch);
@@ -273,5 +332,39 @@ mod tests {
         assert!(matches!(b_answer.try_recv(), Ok(Err(StoreError::Conflict))));
         assert!(matches!(c_answer.try_recv(), Ok(Ok(()))));
         assert_eq!(rows(&conn), vec![1, 3]);
+    }
+
+    #[test]
+    fn an_urgent_job_goes_into_the_next_transaction_ahead_of_a_backlog() {
+        let (tx, rx) = mpsc::channel();
+        let mut answers = Vec::new();
+        for n in 0..(2 * MAX_BATCH as i64) {
+            let (job, answer) = insert(n, false);
+            tx.send(Queued { urgent: false, job }).unwrap();
+            answers.push(answer);
+        }
+        let (job, answer) = insert(-1, false);
+        tx.send(Queued { urgent: true, job }).unwrap();
+        answers.push(answer);
+        drop(tx);
+        let path = std::env::temp_dir().join(format!("sb-writer-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let file = Connection::open(&path).unwrap();
+        file.execute_batch("CREATE TABLE t (n INTEGER NOT NULL)")
+            .unwrap();
+        writer_loop(file, rx);
+        for mut a in answers {
+            assert!(matches!(a.try_recv(), Ok(Ok(()))));
+        }
+        let check = Connection::open(&path).unwrap();
+        let first: i64 = check
+            .query_row("SELECT n FROM t ORDER BY rowid LIMIT 1", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(first, -1, "the urgent job ran first");
+        let count: i64 = check
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 2 * MAX_BATCH as i64 + 1);
+        let _ = std::fs::remove_file(&path);
     }
 }
