@@ -76,6 +76,11 @@ struct ServeArgs {
     /// [default: http:// and the request's Host].
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", value_parser = parse_public_url)]
     public_url: Option<String>,
+    /// Failed attempts in a row after which a subscription's `delivery.failing` is emitted,
+    /// for subscriptions that set no `failing_after` of their own (1-1000).
+    #[arg(long, env = "SWITCHBOARD_FAILING_AFTER", default_value_t = switchboard_core::config::DEFAULT_FAILING_AFTER,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    failing_after: u32,
 }
 
 fn parse_public_url(s: &str) -> Result<String, String> {
@@ -119,6 +124,7 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     let mut config = ServeConfig::new(args.listen, Secret::new(token.clone()));
     config.settings.delivery_concurrency = args.delivery_concurrency.clamp(1, 1024);
     config.settings.public_url = args.public_url;
+    config.settings.failing_after = args.failing_after;
     let config_public_url = config.settings.public_url.clone();
     let mut discovery_dir = discovery::runtime_dir();
     config.store = if args.memory {

@@ -55,6 +55,13 @@ pub struct SubscriptionFields {
     /// Remove the rate limit.
     #[arg(long)]
     no_rate_limit: bool,
+    /// Emit `delivery.failing` after N failed attempts in a row (1-1000; default: the
+    /// deployment's SWITCHBOARD_FAILING_AFTER).
+    #[arg(long, value_name = "N", conflicts_with = "default_failing_after")]
+    failing_after: Option<u32>,
+    /// Use the deployment's default for --failing-after again.
+    #[arg(long)]
+    default_failing_after: bool,
     /// Any fields as a JSON object (merged last).
     #[arg(long)]
     body: Option<String>,
@@ -162,6 +169,10 @@ fn body(f: SubscriptionFields) -> CliResult<Body> {
     b.set_opt("rate_limit_per_second", f.rate_limit);
     if f.no_rate_limit {
         b.set("rate_limit_per_second", serde_json::Value::Null);
+    }
+    b.set_opt("failing_after", f.failing_after);
+    if f.default_failing_after {
+        b.set("failing_after", serde_json::Value::Null);
     }
     b.merge(f.body.as_deref())?;
     Ok(b)
@@ -286,6 +297,22 @@ mod tests {
         assert_eq!(
             body(unlimited).unwrap().into_value(),
             json!({"rate_limit_per_second": null})
+        );
+        let failing = SubscriptionFields {
+            failing_after: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(
+            body(failing).unwrap().into_value(),
+            json!({"failing_after": 3})
+        );
+        let default_failing = SubscriptionFields {
+            default_failing_after: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            body(default_failing).unwrap().into_value(),
+            json!({"failing_after": null})
         );
         let bad = SubscriptionFields {
             headers: vec!["no-equals".into()],
