@@ -294,8 +294,8 @@ impl Db {
         self.write_as(false, work).await
     }
 
-    /// As [`Db::write`], ahead of every ordinary write waiting: for the write a caller is
-    /// answered on (a queue send: ingest's 202), not the bookkeeping behind it.
+    /// As [`Db::write`], ahead of every ordinary write waiting: for the writes a provider's
+    /// 202 waits on (queue sends, dedup claims), not the delivery bookkeeping behind them.
     pub(crate) async fn write_first<R, F>(&self, work: F) -> StoreResult<R>
     where
         R: Send + 'static,

@@ -1,4 +1,4 @@
-//! Provider-retry claims.
+//! Provider-retry claims, written ahead of ordinary writes: ingest answers on them.
 
 use crate::domain::time::Timestamp;
 use crate::error::StoreResult;
@@ -36,7 +36,7 @@ impl DedupStore for SqliteDedupStore {
         let at_ms = millis(&at);
         let ttl_ms = crate::duration_ms(terms.ttl);
         self.db
-            .write(move |conn| {
+            .write_first(move |conn| {
                 let held: Option<(String, i64, i64, bool)> = conn
                     .prepare_cached(
                         "SELECT event_id, expires_at_ms, claimed_at_ms, queued FROM dedup WHERE key = ?1",
@@ -74,7 +74,7 @@ impl DedupStore for SqliteDedupStore {
     async fn confirm(&self, key: &str, event_id: &str) -> StoreResult<bool> {
         let (key, event_id) = (key.to_owned(), event_id.to_owned());
         self.db
-            .write(move |conn| {
+            .write_first(move |conn| {
                 let changed = conn
                     .prepare_cached("UPDATE dedup SET queued = 1 WHERE key = ?1 AND event_id = ?2")
                     .and_then(|mut s| s.execute(params![key, event_id]))
@@ -87,7 +87,7 @@ impl DedupStore for SqliteDedupStore {
     async fn release(&self, key: &str, event_id: &str) -> StoreResult<()> {
         let (key, event_id) = (key.to_owned(), event_id.to_owned());
         self.db
-            .write(move |conn| {
+            .write_first(move |conn| {
                 conn.prepare_cached("DELETE FROM dedup WHERE key = ?1 AND event_id = ?2")
                     .and_then(|mut s| s.execute(params![key, event_id]))
                     .map_err(db_err)?;
