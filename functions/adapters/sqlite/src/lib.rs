@@ -22,7 +22,7 @@
 //! each caller. Many concurrent requests therefore share one commit, and no caller is
 //! answered before its write is committed: ingest answers 202 only once the queued message
 //! is in a committed transaction. Those writes (queue sends, dedup claims) go into the next
-//! transaction ahead of the delivery bookkeeping waiting ([`Db::write_first`]).
+//! transaction ahead of the delivery bookkeeping waiting (`Db::write_first`).
 //!
 //! Reads run on a small pool of separate connections (`spawn_blocking`), never waiting for
 //! the writer; a read sees every write whose caller has been answered.
