@@ -15,10 +15,9 @@ use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::Settings;
 use switchboard_core::domain::source::{GenericMapping, Provider};
-use switchboard_core::domain::TraceHeader;
-use switchboard_core::domain::{QueueMessage, Source, Verification};
+use switchboard_core::domain::{Source, Verification};
 use switchboard_core::error::StoreResult;
-use switchboard_core::ports::{Claim, ClaimTerms, DedupStore, EventQueue};
+use switchboard_core::ports::{Claim, ClaimTerms, DedupStore, EventQueue, Outgoing};
 use switchboard_core::redact::Secret;
 use switchboard_core::state::{Compose, Ports};
 
@@ -35,16 +34,8 @@ pub struct SerializeOnlyQueue;
 
 #[async_trait]
 impl EventQueue for SerializeOnlyQueue {
-    async fn send_traced(
-        &self,
-        message: &QueueMessage,
-        _delay: Duration,
-        _trace: Option<&TraceHeader>,
-    ) -> StoreResult<()> {
-        let body = message
-            .to_json()
-            .map_err(|e| switchboard_core::error::StoreError::Corrupt(e.to_string()))?;
-        std::hint::black_box(body);
+    async fn send_traced(&self, out: Outgoing<'_>) -> StoreResult<()> {
+        std::hint::black_box(out.body()?);
         Ok(())
     }
 }
@@ -55,13 +46,7 @@ pub struct NeverDuplicate;
 
 #[async_trait]
 impl DedupStore for NeverDuplicate {
-    async fn claim(
-        &self,
-        _key: &str,
-        _event_id: &str,
-        _at: switchboard_core::domain::time::Timestamp,
-        _terms: ClaimTerms,
-    ) -> StoreResult<Claim> {
+    async fn claim(&self, _key: &str, _event_id: &str, _terms: ClaimTerms) -> StoreResult<Claim> {
         Ok(Claim::New)
     }
     async fn confirm(&self, _key: &str, _event_id: &str) -> StoreResult<bool> {
