@@ -1,4 +1,4 @@
-//! `switchboard upgrade-history`: copies a deployed stack's history from the first data
+//! `switchboard-upgrade-history`: copies a deployed stack's history from the first data
 //! model's tables (`{stack}-events`, `{stack}-deliveries`) into the current ones
 //! (`{stack}-events-v2`, `{stack}-deliveries-v2`) with the AWS credentials of the shell.
 //! Resumable from its progress file, idempotent, rate-limited (infra/README.md, Upgrading
