@@ -4,6 +4,7 @@
 use clap::Parser;
 use std::process::ExitCode;
 use switchboard_upgrade_history::UpgradeHistoryArgs;
+use tracing_subscriber::EnvFilter;
 
 /// Copy a deployed stack's history from the first data model's tables into the current
 /// ones, with the shell's AWS credentials (resumable, idempotent, rate-limited).
@@ -16,13 +17,10 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The SDK's own warnings (retries, credentials), as `switchboard` logs them.
+    let filter = EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into());
+    let log = tracing_subscriber::fmt().with_env_filter(filter);
+    log.with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     let sdk = switchboard_core::state::load_sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
