@@ -65,12 +65,7 @@ fn json(resp: &http::Response<Bytes>) -> serde_json::Value {
 async fn dispatch_on_sqs_leaves_what_it_cannot_finish_before_the_deadline_to_redelivery() {
     // Given two subscribers, one answering at once (attempts of at most 1 s) and one that
     // hangs (attempts of up to 10 s), and two events queued on SQS
-    let aws::Stack {
-        sdk,
-        names,
-        ports,
-        app,
-    } = aws::stack(2).await;
+    let aws::Stack(sdk, names, ports, app) = aws::stack(2).await;
     support::create_source(&app, "hipcall-main", "hipcall").await;
     let fast = Sink::start().await;
     let slow = Sink::start().await;

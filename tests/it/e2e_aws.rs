@@ -12,12 +12,7 @@ use switchboard_core::dispatch::Dispatcher;
 #[tokio::test]
 async fn hipcall_call_hangup_is_delivered_and_recorded_through_sqs_and_dynamodb() {
     // Given a stack's resources on the emulator, a Hipcall source and a CRM subscribed to call.ended
-    let aws::Stack {
-        sdk,
-        names,
-        ports,
-        app,
-    } = aws::stack(30).await;
+    let aws::Stack(sdk, names, ports, app) = aws::stack(30).await;
     let crm = Sink::start().await;
     support::create_source(&app, "hipcall-main", "hipcall").await;
     let sub = support::create_subscription(
@@ -109,12 +104,7 @@ async fn hipcall_call_hangup_is_delivered_and_recorded_through_sqs_and_dynamodb(
 
 #[tokio::test]
 async fn a_failing_subscriber_gets_a_retry_scheduled_on_sqs() {
-    let aws::Stack {
-        sdk,
-        names,
-        ports,
-        app,
-    } = aws::stack(30).await;
+    let aws::Stack(sdk, names, ports, app) = aws::stack(30).await;
     let crm = Sink::start().await;
     crm.set_status(500);
     support::create_source(&app, "hipcall-main", "hipcall").await;

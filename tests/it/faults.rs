@@ -203,12 +203,7 @@ async fn sqs_outage_at_ingest_is_503_and_leaves_nothing_half_recorded() {
 async fn throttled_attempt_record_fails_the_message_and_only_that_pair_is_resent() {
     // Given two subscribers, and DynamoDB throttling every write of subscriber A's attempt
     // record until three such writes were refused (the SDK's own three tries)
-    let aws::Stack {
-        sdk,
-        names,
-        ports: plain,
-        app,
-    } = aws::stack(2).await;
+    let aws::Stack(sdk, names, plain, app) = aws::stack(2).await;
     support::create_source(&app, "hipcall-main", "hipcall").await;
     let (sink_a, sink_b) = (Sink::start().await, Sink::start().await);
     let a = support::create_subscription(
@@ -271,12 +266,7 @@ async fn throttled_attempt_record_fails_the_message_and_only_that_pair_is_resent
 #[tokio::test]
 async fn dispatch_killed_mid_batch_resends_only_the_pairs_without_a_record() {
     // Given three events, a fast subscriber and one that takes its time answering
-    let aws::Stack {
-        sdk,
-        names,
-        ports,
-        app,
-    } = aws::stack(2).await;
+    let aws::Stack(sdk, names, ports, app) = aws::stack(2).await;
     support::create_source(&app, "hipcall-main", "hipcall").await;
     let (fast, slow) = (Sink::start().await, Sink::start().await);
     slow.set_delay(Duration::from_secs(30));

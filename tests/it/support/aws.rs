@@ -155,13 +155,14 @@ pub async fn wait_active(client: &aws_sdk_dynamodb::Client, name: &str) {
 }
 
 /// A fresh queue (visibility `visibility_secs`) and the six tables.
-/// A fresh stack on the emulator and an app over it.
-pub struct Stack {
-    pub sdk: aws_config::SdkConfig,
-    pub names: AwsResources,
-    pub ports: switchboard_core::state::Ports,
-    pub app: switchboard_core::api::App,
-}
+/// A fresh stack on the emulator and an app over it: the SDK configuration, the resources'
+/// names, the AWS ports over them and the app (a tuple: each test binds it in one line).
+pub struct Stack(
+    pub aws_config::SdkConfig,
+    pub AwsResources,
+    pub switchboard_core::state::Ports,
+    pub switchboard_core::api::App,
+);
 
 /// [`resources`] with queue visibility `visibility_secs`, the AWS ports over them and an
 /// admin-and-ingest app on those ports.
@@ -171,12 +172,7 @@ pub async fn stack(visibility_secs: u32) -> Stack {
     let names = resources(&sdk, visibility_secs).await;
     let ports = switchboard_core::state::Ports::aws(&sdk, &names);
     let app = super::app(ports.clone());
-    Stack {
-        sdk,
-        names,
-        ports,
-        app,
-    }
+    Stack(sdk, names, ports, app)
 }
 
 pub async fn resources(sdk: &aws_config::SdkConfig, visibility_secs: u32) -> AwsResources {
