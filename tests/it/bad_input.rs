@@ -542,7 +542,7 @@ async fn admin_ids_too_long_for_dynamodb_keys_are_not_found_not_unavailable() {
     ] {
         let (status, json) = support::get(&app, &path).await;
         assert_eq!(status, 404, "{}: {json}", &path[..30]);
-        let (status, json) = support::call(&app, "DELETE", &path, None, "").await;
+        let (status, json) = support::delete(&app, &path).await;
         assert!(status == 404 || status == 405, "{}: {json}", &path[..30]);
     }
     let (status, json) = support::get(&app, &format!("/admin/deliveries?event_id={long}")).await;

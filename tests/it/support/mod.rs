@@ -42,6 +42,11 @@ pub async fn get(app: &App, uri: &str) -> (u16, serde_json::Value) {
     call(app, "GET", uri, None, "").await
 }
 
+/// `DELETE`s `uri` from the app.
+pub async fn delete(app: &App, uri: &str) -> (u16, serde_json::Value) {
+    call(app, "DELETE", uri, None, "").await
+}
+
 /// `POST`s a JSON body (a provider's webhook, an admin create) to the app.
 pub async fn post_json(app: &App, uri: &str, body: impl Into<Bytes>) -> (u16, serde_json::Value) {
     call(app, "POST", uri, Some("application/json"), body).await
