@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use switchboard_cli::serve::{self, ServeConfig};
 use switchboard_core::redact::Secret;
+use switchboard_test_support::serve::AdminApi;
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 pub(crate) const EVENTS: usize = 8;
@@ -110,29 +111,15 @@ async fn metrics_endpoint_counts_what_the_sinks_saw_read_by_a_prometheus_parser(
     .unwrap();
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{base}/admin/sources"))
-        .bearer_auth(ADMIN_TOKEN)
-        .body(r#"{"id":"hipcall-main","provider":"hipcall","verification":{"type":"none"}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    AdminApi::new(&http, &base, ADMIN_TOKEN)
+        .create_source("hipcall-main", "hipcall")
+        .await;
     let subs = subscribers(|body| {
         let (http, base) = (http.clone(), base.clone());
         Box::pin(async move {
-            let r = http
-                .post(format!("{base}/admin/subscriptions"))
-                .bearer_auth(ADMIN_TOKEN)
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201);
-            r.json::<Value>().await.unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+            let api = AdminApi::new(&http, &base, ADMIN_TOKEN);
+            let created = api.create_subscription(body).await;
+            created["id"].as_str().unwrap().to_owned()
         })
     })
     .await;
