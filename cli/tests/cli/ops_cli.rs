@@ -2,29 +2,16 @@
 //! `--json`, exit codes (0 ok, 1 API error, 2 usage/connection), and SigV4 signing.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-use serde_json::{json, Value};
+use crate::process::{self, Out};
+use serde_json::json;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::Command;
 use switchboard_cli::serve::{self, Running};
 use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
 use switchboard_core::domain::envelope::{CallInfo, Envelope, RawRequest, StoredEvent};
 use switchboard_core::domain::time::now;
 use switchboard_core::domain::Attempt;
 use switchboard_test_support::ADMIN_TOKEN;
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-}
 
 /// Runs the binary with a clean environment (no SWITCHBOARD_*/AWS_* from the caller).
 async fn sb_env(args: &[&str], env: &[(&str, &str)]) -> Out {
@@ -34,29 +21,13 @@ async fn sb_env(args: &[&str], env: &[(&str, &str)]) -> Out {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SWITCHBOARD_") || k.starts_with("AWS_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = process::isolated();
         // A home of the test's own: no discovery file of a serve the user runs
         let home = isolated_home();
-        cmd.env("AWS_CONFIG_FILE", "/nonexistent")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("HOME", &home)
+        cmd.env("HOME", &home)
             .env("XDG_DATA_HOME", home.join("data"))
             .env("XDG_RUNTIME_DIR", home.join("run"));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.args(args).output().unwrap();
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        process::output(cmd.envs(env).args(args))
     })
     .await
     .unwrap()
