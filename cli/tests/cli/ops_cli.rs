@@ -45,6 +45,11 @@ async fn sb(running: &Running, args: &[&str]) -> Out {
     sb_env(&all, &[]).await
 }
 
+/// [`sb`] with the arguments of `line`, split at spaces.
+async fn sb_line(running: &Running, line: &str) -> Out {
+    sb(running, &line.split_whitespace().collect::<Vec<_>>()).await
+}
+
 fn ok(out: &Out) {
     assert_eq!(
         out.code, 0,
@@ -123,37 +128,14 @@ async fn seed(running: &Running) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sources_commands_tables_json_and_exit_codes() {
     let running = start().await;
-    let out = sb(
-        &running,
-        &[
-            "sources",
-            "create",
-            "--id",
-            "hipcall-main",
-            "--provider",
-            "hipcall",
-            "--verification",
-            "none",
-            "--timezone",
-            "Europe/Istanbul",
-        ],
-    )
+    let out = sb_line(&running, "sources create --id hipcall-main --provider hipcall --verification none --timezone Europe/Istanbul")
     .await;
     ok(&out);
     assert_eq!(out.stdout.trim(), "created source hipcall-main");
     // The same again: the API's 409, exit 1, its message on stderr
-    let out = sb(
+    let out = sb_line(
         &running,
-        &[
-            "sources",
-            "create",
-            "--id",
-            "hipcall-main",
-            "--provider",
-            "hipcall",
-            "--verification",
-            "none",
-        ],
+        "sources create --id hipcall-main --provider hipcall --verification none",
     )
     .await;
     assert_eq!(out.code, 1, "{}", out.stderr);
@@ -176,16 +158,9 @@ async fn sources_commands_tables_json_and_exit_codes() {
     ok(&out);
     assert_eq!(out.json()["items"][0]["id"], "hipcall-main");
 
-    let out = sb(
+    let out = sb_line(
         &running,
-        &[
-            "--json",
-            "sources",
-            "update",
-            "hipcall-main",
-            "--description",
-            "main",
-        ],
+        "--json sources update hipcall-main --description main",
     )
     .await;
     ok(&out);
@@ -205,18 +180,9 @@ async fn sources_commands_tables_json_and_exit_codes() {
     let out = sb(&running, &["sources", "delete", "hipcall-main"]).await;
     assert_eq!(out.code, 1);
     // Usage errors exit 2 before anything is sent
-    let out = sb(
+    let out = sb_line(
         &running,
-        &[
-            "sources",
-            "create",
-            "--id",
-            "x",
-            "--provider",
-            "hipcall",
-            "--verification",
-            "{oops",
-        ],
+        "sources create --id x --provider hipcall --verification {oops",
     )
     .await;
     assert_eq!(out.code, 2);
@@ -229,23 +195,7 @@ async fn sources_commands_tables_json_and_exit_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_commands() {
     let running = start().await;
-    let out = sb(
-        &running,
-        &[
-            "subscriptions",
-            "create",
-            "--url",
-            "http://127.0.0.1:9/crm",
-            "--event-type",
-            "call.ended,call.answered",
-            "--method",
-            "put",
-            "--header",
-            "x-tenant=acme",
-            "--retry-schedule",
-            "5,300",
-        ],
-    )
+    let out = sb_line(&running, "subscriptions create --url http://127.0.0.1:9/crm --event-type call.ended,call.answered --method put --header x-tenant=acme --retry-schedule 5,300")
     .await;
     ok(&out);
     let first = out.stdout.lines().next().unwrap();
@@ -255,18 +205,9 @@ async fn subscriptions_commands() {
         .to_owned();
     assert!(out.stdout.contains("signing secret (shown once): whsec_"));
 
-    let out = sb(
+    let out = sb_line(
         &running,
-        &[
-            "subscriptions",
-            "create",
-            "--json",
-            "--url",
-            "http://127.0.0.1:9/b",
-            "--event-type",
-            "*",
-            "--disabled",
-        ],
+        "subscriptions create --json --url http://127.0.0.1:9/b --event-type * --disabled",
     )
     .await;
     ok(&out);
@@ -334,17 +275,9 @@ async fn events_and_deliveries_of_a_call() {
     assert!(
         lines[4].contains("evt_cli_1") && lines[4].contains("retrying") && lines[4].contains("503")
     );
-    let out = sb(
+    let out = sb_line(
         &running,
-        &[
-            "deliveries",
-            "list",
-            "--call",
-            "call-42",
-            "--status",
-            "exhausted",
-            "--json",
-        ],
+        "deliveries list --call call-42 --status exhausted --json",
     )
     .await;
     ok(&out);
@@ -353,33 +286,13 @@ async fn events_and_deliveries_of_a_call() {
     assert_eq!(page["items"][0]["attempt"], 2);
     assert!(page["next_cursor"].is_null());
     // Paging: one page with a hint, or everything with --all
-    let out = sb(
-        &running,
-        &[
-            "deliveries",
-            "list",
-            "--subscription",
-            "sub_crm",
-            "--limit",
-            "1",
-        ],
-    )
-    .await;
+    let out = sb_line(&running, "deliveries list --subscription sub_crm --limit 1").await;
     ok(&out);
     assert_eq!(out.stdout.lines().count(), 2);
     assert!(out.stderr.contains("more: add --cursor"));
-    let out = sb(
+    let out = sb_line(
         &running,
-        &[
-            "deliveries",
-            "list",
-            "--subscription",
-            "sub_crm",
-            "--limit",
-            "1",
-            "--all",
-            "--json",
-        ],
+        "deliveries list --subscription sub_crm --limit 1 --all --json",
     )
     .await;
     ok(&out);
@@ -429,17 +342,9 @@ async fn events_and_deliveries_of_a_call() {
     assert_eq!(out.code, 2, "clap requires --source or --call");
 
     // Bulk replay plan: the events whose latest attempt failed or was exhausted
-    let out = sb(
+    let out = sb_line(
         &running,
-        &[
-            "replay",
-            "--subscription",
-            "sub_crm",
-            "--since",
-            "1h",
-            "--dry-run",
-            "--json",
-        ],
+        "replay --subscription sub_crm --since 1h --dry-run --json",
     )
     .await;
     ok(&out);
