@@ -222,18 +222,7 @@ async fn dead_letter_contract(
 
 async fn source_store_contract(ports: &Ports) {
     let t = now();
-    let mut source = Source {
-        id: "b-source".into(),
-        provider: Provider::Hipcall,
-        verification: Verification::None,
-        timezone: None,
-        body_limit_bytes: None,
-        ip_allow: vec![],
-        mapping: None,
-        description: None,
-        created_at: t,
-        updated_at: t,
-    };
+    let mut source = Source::blank("b-source", Provider::Hipcall, Verification::None, t);
     let store = &ports.sources;
     store.create(&source).await.unwrap();
     assert!(matches!(
@@ -498,35 +487,10 @@ async fn attempt_race_contract(ports: &Ports, race: bool) {
 }
 
 fn subscription(id: &str) -> Subscription {
-    let t = now();
     Subscription {
-        id: id.into(),
         url: "http://127.0.0.1:1/hook".into(),
-        method: Default::default(),
-        enabled: true,
         event_types: vec!["call.*".into()],
-        source: None,
-        filter: None,
-        format: Default::default(),
-        template: None,
-        content_type: None,
-        headers: Default::default(),
-        timeout_ms: None,
-        retry_schedule_secs: None,
-        description: None,
-        secret: Secret::new("whsec_b2xk"),
-        previous_secret: None,
-        disabled_reason: None,
-        failing_since: None,
-        consecutive_failures: 0,
-        failing_reported_at: None,
-        failing_after: None,
-        ordering: Default::default(),
-        ordering_window_ms: 0,
-        rate_limit_per_second: None,
-        created_at: t,
-        updated_at: t,
-        version: 1,
+        ..Subscription::blank(id, Secret::new("whsec_b2xk"), now())
     }
 }
 

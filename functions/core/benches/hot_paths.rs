@@ -110,35 +110,14 @@ fn sample_event() -> StoredEvent {
 pub const TEMPLATE: &str = r#"{"event": "{{ type }}", "call_id": "{{ call.id }}", "from": "{{ call.from }}", "to": "{{ call.to }}", "agent": "{{ call.agent }}", "duration": {{ call.duration_secs | default(0) }}, "recording": "{{ call.recording_url }}"}"#;
 
 fn subscription(format: Format) -> Subscription {
-    let t = now();
+    let secret = Secret::new(signing::generate_secret());
     Subscription {
-        id: "sub_01JDX0000000000000000BENCH".into(),
         url: "https://example.com/hook".into(),
         method: Method::Post,
-        enabled: true,
         event_types: vec!["call.*".into()],
-        source: None,
-        filter: None,
         format,
         template: (format == Format::Template).then(|| TEMPLATE.to_owned()),
-        content_type: None,
-        headers: Default::default(),
-        timeout_ms: None,
-        retry_schedule_secs: None,
-        description: None,
-        secret: Secret::new(signing::generate_secret()),
-        previous_secret: None,
-        disabled_reason: None,
-        failing_since: None,
-        consecutive_failures: 0,
-        failing_reported_at: None,
-        failing_after: None,
-        ordering: Default::default(),
-        ordering_window_ms: 0,
-        rate_limit_per_second: None,
-        created_at: t,
-        updated_at: t,
-        version: 1,
+        ..Subscription::blank("sub_01JDX0000000000000000BENCH", secret, now())
     }
 }
 

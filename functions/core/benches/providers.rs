@@ -62,16 +62,9 @@ fn cases() -> Vec<(Provider, Vec<Case>)> {
         let case = Case {
             name: file.to_owned(),
             source: Source {
-                id: "bench".into(),
-                provider,
-                verification: Verification::None,
                 timezone: e["timezone"].as_str().map(str::to_owned),
-                body_limit_bytes: None,
-                ip_allow: vec![],
                 mapping,
-                description: None,
-                created_at: t,
-                updated_at: t,
+                ..Source::blank("bench", provider, Verification::None, t)
             },
             method: e["method"].as_str().unwrap().to_owned(),
             content_type: e["content_type"].as_str().map(str::to_owned),

@@ -140,16 +140,9 @@ pub fn ingest_cases() -> (Vec<Source>, Vec<IngestCase>) {
                 .as_str()
                 .map(|m| serde_json::from_slice(&read(m)).unwrap());
             sources.push(Source {
-                id: id.clone(),
-                provider,
-                verification: verification(provider),
                 timezone: e["timezone"].as_str().map(str::to_owned),
-                body_limit_bytes: None,
-                ip_allow: vec![],
                 mapping,
-                description: None,
-                created_at: t,
-                updated_at: t,
+                ..Source::blank(id.clone(), provider, verification(provider), t)
             });
         }
         let bytes = read(file);

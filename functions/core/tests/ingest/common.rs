@@ -26,18 +26,7 @@ pub struct Harness {
 
 pub fn source(id: &str, provider: Provider, verification: Verification) -> Source {
     let t = "2024-01-01T00:00:00Z".parse().unwrap();
-    Source {
-        id: id.into(),
-        provider,
-        verification,
-        timezone: None,
-        body_limit_bytes: None,
-        ip_allow: vec![],
-        mapping: None,
-        description: None,
-        created_at: t,
-        updated_at: t,
-    }
+    Source::blank(id, provider, verification, t)
 }
 
 impl Harness {

@@ -261,20 +261,9 @@ fn mapping() -> impl Strategy<Value = Option<GenericMapping>> {
 fn source(provider: Provider, tz: Option<&str>, mapping: Option<GenericMapping>) -> Source {
     let t = "2024-01-01T00:00:00Z".parse().unwrap();
     Source {
-        id: "prop".into(),
-        provider,
-        verification: Verification::None,
         timezone: tz.map(str::to_owned),
-        body_limit_bytes: None,
-        ip_allow: vec![],
-        mapping: if provider == Provider::Generic {
-            mapping
-        } else {
-            None
-        },
-        description: None,
-        created_at: t,
-        updated_at: t,
+        mapping: mapping.filter(|_| provider == Provider::Generic),
+        ..Source::blank("prop", provider, Verification::None, t)
     }
 }
 

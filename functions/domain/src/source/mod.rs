@@ -249,6 +249,28 @@ pub struct Source {
 }
 
 impl Source {
+    /// A new source with every option at its default: what a create input's options are
+    /// applied to.
+    pub fn blank(
+        id: impl Into<String>,
+        provider: Provider,
+        verification: Verification,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            provider,
+            verification,
+            timezone: None,
+            body_limit_bytes: None,
+            ip_allow: Vec::new(),
+            mapping: None,
+            description: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
     pub fn body_limit(&self) -> usize {
         self.body_limit_bytes.unwrap_or(DEFAULT_BODY_LIMIT)
     }

@@ -14,18 +14,12 @@ use switchboard_core::providers::{self, Incoming as ProviderRequest};
 /// One stored event like ingest makes from the Hipcall hangup fixture, with a unique call id.
 pub(crate) fn stored_event(body: Bytes) -> StoredEvent {
     let t = now();
-    let source = Source {
-        id: "bench".into(),
-        provider: Provider::Hipcall,
-        verification: switchboard_core::domain::Verification::None,
-        timezone: None,
-        body_limit_bytes: None,
-        ip_allow: vec![],
-        mapping: None,
-        description: None,
-        created_at: t,
-        updated_at: t,
-    };
+    let source = Source::blank(
+        "bench",
+        Provider::Hipcall,
+        switchboard_core::domain::Verification::None,
+        t,
+    );
     let parsed = providers::parse(
         &source,
         &ProviderRequest {
