@@ -134,14 +134,7 @@ async fn subscriber_with_a_self_signed_certificate_fails_with_error_kind_tls() {
 // ---- SQS send fails at ingest ------------------------------------------------------------
 
 async fn count_items(sdk: &aws_config::SdkConfig, table: &str) -> i32 {
-    // A test may scan; the service's queries never do.
-    aws_sdk_dynamodb::Client::new(sdk)
-        .scan()
-        .table_name(table)
-        .send()
-        .await
-        .unwrap()
-        .count
+    aws::scan(sdk, table).await.count
 }
 
 #[tokio::test]

@@ -214,6 +214,15 @@ pub async fn create_queue(
 }
 
 /// Messages in the queue: visible, in flight and delayed.
+/// A whole table's first page (a test may scan; the service's queries never do).
+pub async fn scan(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+) -> aws_sdk_dynamodb::operation::scan::ScanOutput {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    client.scan().table_name(table).send().await.unwrap()
+}
+
 pub async fn queue_depth(sdk: &aws_config::SdkConfig, queue_url: &str) -> usize {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let attrs = aws_sdk_sqs::Client::new(sdk)

@@ -40,6 +40,11 @@ impl ServeHarness {
         }
     }
 
+    /// The running serve, its base URL and the client, for a test that drives them itself.
+    pub fn into_parts(self) -> (Running, String, reqwest::Client) {
+        (self.running, self.base, self.http)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
