@@ -28,21 +28,7 @@ fn read(path: &str) -> Vec<u8> {
 
 fn cases() -> Vec<(Provider, Vec<Case>)> {
     let manifest: Value = serde_json::from_slice(&read("manifest.json")).unwrap();
-    let mut by_provider: Vec<(Provider, Vec<Case>)> = [
-        Provider::Hipcall,
-        Provider::Voipappz,
-        Provider::Callerdesk,
-        Provider::Generic,
-        Provider::Twilio,
-        Provider::Plivo,
-        Provider::Telnyx,
-        Provider::Vonage,
-        Provider::Aircall,
-        Provider::Exotel,
-    ]
-    .into_iter()
-    .map(|p| (p, Vec::new()))
-    .collect();
+    let mut by_provider: Vec<(Provider, Vec<Case>)> = Provider::ALL.map(|p| (p, Vec::new())).into();
     for e in manifest["fixtures"].as_array().unwrap() {
         let file = e["file"].as_str().unwrap();
         let provider: Provider = serde_json::from_value(e["provider"].clone()).unwrap();

@@ -9,18 +9,7 @@ use switchboard_core::domain::source::{is_type_like, GenericMapping, Provider};
 use switchboard_core::domain::{Source, Verification};
 use switchboard_core::providers::{self, Incoming, Parsed};
 
-const PROVIDERS: [Provider; 10] = [
-    Provider::Hipcall,
-    Provider::Voipappz,
-    Provider::Callerdesk,
-    Provider::Generic,
-    Provider::Twilio,
-    Provider::Plivo,
-    Provider::Telnyx,
-    Provider::Vonage,
-    Provider::Aircall,
-    Provider::Exotel,
-];
+const PROVIDERS: [Provider; 10] = Provider::ALL;
 
 /// Field names the parsers look at, so generated payloads reach their deeper branches.
 const KEYS: &[&str] = &[

@@ -7,7 +7,7 @@ use switchboard_core::domain::source::{GenericMapping, Provider};
 use switchboard_core::domain::Source;
 use switchboard_core::providers::{self, Incoming, Parsed};
 
-use crate::common::{call, fixture, parsing_source as source, rfc};
+use crate::common::{call, fixture, parse_fixture, parsing_source as source, rfc};
 
 fn mapping(path: &str) -> GenericMapping {
     serde_json::from_slice(&fixture(path)).unwrap()
@@ -40,16 +40,8 @@ fn form(src: &Source, path: &str) -> Parsed {
 }
 
 fn get(src: &Source, path: &str) -> Parsed {
-    let q = String::from_utf8(fixture(path).to_vec()).unwrap();
-    providers::parse(
-        src,
-        &Incoming {
-            method: "GET",
-            content_type: None,
-            query: Some(q.trim()),
-            body: b"",
-        },
-    )
+    assert!(path.ends_with(".query"), "{path} is not a query fixture");
+    parse_fixture(src, path)
 }
 
 // ---------------------------------------------------------------------------------------

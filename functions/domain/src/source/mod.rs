@@ -28,6 +28,22 @@ pub enum Provider {
     Exotel,
 }
 
+impl Provider {
+    /// Every provider, in declaration order (the benchmarks and property tests cover each).
+    pub const ALL: [Provider; 10] = [
+        Provider::Hipcall,
+        Provider::Voipappz,
+        Provider::Callerdesk,
+        Provider::Generic,
+        Provider::Twilio,
+        Provider::Plivo,
+        Provider::Telnyx,
+        Provider::Vonage,
+        Provider::Aircall,
+        Provider::Exotel,
+    ];
+}
+
 /// How a source proves a request came from its provider. `none` must be chosen explicitly.
 /// The admin API answers with secrets as `[redacted]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
