@@ -12,7 +12,7 @@
 use super::response::{error_response, json};
 use super::verify::{body_without_secrets, query_without_token, verify};
 use super::{App, RuntimeTrace};
-use crate::domain::envelope::{Envelope, RawRequest, StoredEvent};
+use crate::domain::envelope::{RawRequest, StoredEvent};
 use crate::domain::ids::{event_id, is_valid_slug};
 use crate::domain::time::now;
 use crate::domain::{QueueMessage, TraceHeader};
@@ -140,17 +140,7 @@ async fn take(
     }
 
     let event = StoredEvent {
-        envelope: Envelope {
-            id: id.clone(),
-            event_type: parsed.event_type,
-            provider_event: parsed.provider_event,
-            source: source.id.clone(),
-            occurred_at: parsed.occurred_at,
-            received_at: now(),
-            call: parsed.call,
-            data: parsed.data,
-            raw_unparsed: unparsed,
-        },
+        envelope: parsed.into_envelope(id.clone(), source.id.clone(), now()),
         raw: RawRequest {
             method: req.method().as_str().to_owned(),
             content_type,

@@ -17,12 +17,11 @@ use std::hint::black_box;
 use switchboard_adapters_aws::{DynamoConfigStore, DynamoDeliveryStore, DynamoEventStore};
 use switchboard_core::delivery::{render, signing};
 use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
+use switchboard_core::domain::ids::event_id;
 use switchboard_core::domain::source::Provider;
 use switchboard_core::domain::subscription::{Format, Method};
 use switchboard_core::domain::time::now;
-use switchboard_core::domain::{
-    Attempt, Envelope, QueueMessage, RawRequest, StoredEvent, Subscription,
-};
+use switchboard_core::domain::{Attempt, QueueMessage, RawRequest, StoredEvent, Subscription};
 use switchboard_core::ports::{ConfigStore, DeliveryStore, EventStore};
 use switchboard_core::providers::{self, Incoming};
 use switchboard_core::redact::Secret;
@@ -86,17 +85,7 @@ fn sample_event() -> StoredEvent {
         },
     );
     StoredEvent {
-        envelope: Envelope {
-            id: switchboard_core::domain::ids::event_id(),
-            event_type: parsed.event_type,
-            provider_event: parsed.provider_event,
-            source: "hipcall".into(),
-            occurred_at: parsed.occurred_at,
-            received_at: now(),
-            call: parsed.call,
-            data: parsed.data,
-            raw_unparsed: parsed.unparsed,
-        },
+        envelope: parsed.into_envelope(event_id(), "hipcall".into(), now()),
         raw: RawRequest {
             method: "POST".into(),
             content_type: Some("application/json".into()),
