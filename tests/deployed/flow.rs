@@ -77,17 +77,7 @@ pub async fn attempts(admin: &App, event_id: &str, sub_id: &str) -> Vec<(u64, St
     )
     .await;
     assert_eq!(status, 200, "{json}");
-    json["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["attempt"].as_u64().unwrap(),
-                a["status"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    support::attempt_statuses(&json)
 }
 
 /// A subscription as the admin app shows it.

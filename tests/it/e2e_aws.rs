@@ -135,17 +135,7 @@ async fn a_failing_subscriber_gets_a_retry_scheduled_on_sqs() {
     assert_eq!(crm.count(), 2);
     let (_, deliveries) =
         support::get(&app, &format!("/admin/deliveries?event_id={event_id}")).await;
-    let statuses: Vec<(u64, String)> = deliveries["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["attempt"].as_u64().unwrap(),
-                a["status"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let statuses = support::attempt_statuses(&deliveries);
     assert_eq!(
         statuses,
         vec![(1, "retrying".into()), (2, "succeeded".into())]

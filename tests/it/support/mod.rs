@@ -42,6 +42,21 @@ pub async fn get(app: &App, uri: &str) -> (u16, serde_json::Value) {
     call(app, "GET", uri, None, "").await
 }
 
+/// `(attempt, status)` of each item of a deliveries listing.
+pub fn attempt_statuses(listing: &serde_json::Value) -> Vec<(u64, String)> {
+    let items = listing["items"].as_array().unwrap().iter();
+    let pair = |a: &serde_json::Value| {
+        let n = a["attempt"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no attempt number: {a}"));
+        let status = a["status"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no status: {a}"));
+        (n, status.to_owned())
+    };
+    items.map(pair).collect()
+}
+
 /// `DELETE`s `uri` from the app.
 pub async fn delete(app: &App, uri: &str) -> (u16, serde_json::Value) {
     call(app, "DELETE", uri, None, "").await

@@ -69,6 +69,14 @@ impl ServeHarness {
         self.api().create_subscription(body).await
     }
 
+    /// The Hipcall source `hipcall-main` and a subscription of `url` to its `call.ended`
+    /// events; the subscription's JSON answer.
+    pub async fn hipcall_call_ends_to(&self, url: &str) -> Value {
+        self.create_source("hipcall-main", "hipcall").await;
+        let body = serde_json::json!({"url": url, "event_types": ["call.ended"]});
+        self.create_subscription(body).await
+    }
+
     /// Posts a webhook to `/hooks/{source}` as JSON, as a provider would.
     pub async fn post_hook(&self, source: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
         let response = self
