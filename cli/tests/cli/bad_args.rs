@@ -6,8 +6,7 @@
 use crate::process::{self, Out};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
-use switchboard_cli::serve::{self, ServeConfig};
-use switchboard_core::redact::Secret;
+use switchboard_cli::serve;
 use switchboard_test_support::ADMIN_TOKEN;
 
 async fn run(args: Vec<OsString>) -> Out {
@@ -55,12 +54,9 @@ fn assert_refused(label: &str, out: &Out, want: Option<i32>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_arguments_exit_1_or_2_with_a_message_and_no_panic() {
-    let running = serve::start(ServeConfig::new(
-        "127.0.0.1:0".parse().unwrap(),
-        Secret::new(ADMIN_TOKEN),
-    ))
-    .await
-    .unwrap();
+    let running = serve::start(switchboard_test_support::serve::config())
+        .await
+        .unwrap();
     let endpoint = format!("http://{}", running.addr);
     // `--endpoint`, `--token`, then `words` split at spaces, then `tail` as they are.
     let with = |words: &str, tail: &[&str]| {
