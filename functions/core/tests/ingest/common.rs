@@ -161,6 +161,11 @@ pub fn call(p: &Parsed) -> &CallInfo {
     p.call.as_ref().expect("a call block")
 }
 
+/// The call block's id, which the test expects there.
+pub fn id_of(c: &CallInfo) -> &str {
+    (c.id.as_deref()).unwrap_or_else(|| panic!("no call id in {c:?}"))
+}
+
 /// A parsed time as RFC 3339, which the test expects.
 pub fn rfc(t: Option<switchboard_core::domain::time::Timestamp>) -> String {
     t.expect("a time").to_rfc3339()
