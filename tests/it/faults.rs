@@ -348,13 +348,8 @@ async fn poison_message_dead_letters_on_sqs_after_max_receives_without_blocking_
     names.queue_url = queue_url;
     let ports = Ports::aws(&sdk, &names);
     let app = support::app(ports.clone());
-    support::create_source(&app, "hipcall-main", "hipcall").await;
     let sink = Sink::start().await;
-    support::create_subscription(
-        &app,
-        serde_json::json!({"url": sink.url("/crm"), "event_types": ["call.ended"]}),
-    )
-    .await;
+    support::hipcall_call_ends_to(&app, &sink.url("/crm")).await;
     // And an undecodable message queued before two good events
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     sqs.send_message()
@@ -404,13 +399,8 @@ async fn poison_message_dead_letters_in_memory_while_serve_keeps_delivering() {
     let queue = Arc::new(MemoryQueue::new(Duration::from_millis(200), 2));
     let ports = Ports::in_memory(queue.clone());
     let app = support::app(ports.clone());
-    support::create_source(&app, "hipcall-main", "hipcall").await;
     let sink = Sink::start().await;
-    support::create_subscription(
-        &app,
-        serde_json::json!({"url": sink.url("/crm"), "event_types": ["call.ended"]}),
-    )
-    .await;
+    support::hipcall_call_ends_to(&app, &sink.url("/crm")).await;
     let dispatcher =
         Arc::new(Dispatcher::from_settings(ports.clone(), support::settings()).unwrap());
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -511,12 +501,7 @@ async fn emulator_restart_mid_run_loses_nothing_that_was_answered_202() {
     let app = support::app(ports.clone());
     let sink = Sink::start().await;
     let configure = || async {
-        support::create_source(&app, "hipcall-main", "hipcall").await;
-        support::create_subscription(
-            &app,
-            serde_json::json!({"url": sink.url("/crm"), "event_types": ["call.ended"]}),
-        )
-        .await;
+        support::hipcall_call_ends_to(&app, &sink.url("/crm")).await;
     };
     configure().await;
     let dispatcher =

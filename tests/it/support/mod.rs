@@ -57,6 +57,16 @@ pub fn attempt_statuses(listing: &serde_json::Value) -> Vec<(u64, String)> {
     items.map(pair).collect()
 }
 
+/// The Hipcall source `hipcall-main` and a subscription of `url` to its `call.ended` events.
+pub async fn hipcall_call_ends_to(app: &App, url: &str) {
+    create_source(app, "hipcall-main", "hipcall").await;
+    create_subscription(
+        app,
+        serde_json::json!({"url": url, "event_types": ["call.ended"]}),
+    )
+    .await;
+}
+
 /// `DELETE`s `uri` from the app.
 pub async fn delete(app: &App, uri: &str) -> (u16, serde_json::Value) {
     call(app, "DELETE", uri, None, "").await
