@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use switchboard_cli::serve::{self, ServeConfig, Store};
 use switchboard_core::adapters::sqlite::SyncMode;
 use switchboard_core::redact::Secret;
+use switchboard_test_support::serve::AdminApi;
 use tokio::net::TcpListener;
 
 const TOKEN: &str = "throughput-token";
@@ -98,22 +99,9 @@ async fn run(store: Store, events: usize, concurrency: usize) -> Run {
     let running = serve::start(config).await.unwrap();
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{base}/admin/sources"))
-        .bearer_auth(TOKEN)
-        .body(r#"{"id":"hipcall-main","provider":"hipcall","verification":{"type":"none"}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let r = http
-        .post(format!("{base}/admin/subscriptions"))
-        .bearer_auth(TOKEN)
-        .body(serde_json::json!({"url": sink_url, "event_types": ["*"]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    let api = AdminApi::new(&http, &base, TOKEN);
+    api.create_source("hipcall-main", "hipcall").await;
+    (api.create_subscription(serde_json::json!({"url": sink_url, "event_types": ["*"]}))).await;
 
     let next = Arc::new(AtomicUsize::new(0));
     let cpu_before = cpu_time();

@@ -9,7 +9,6 @@ pub mod metrics;
 pub mod ops;
 pub mod serve;
 pub mod stop_signal;
-pub mod upgrade_history;
 
 /// Logs to stderr at the level `SWITCHBOARD_LOG` names (default `warn`), for the
 /// `switchboard` and `switchboard-bench` binaries alike.

@@ -38,9 +38,12 @@ enum Command {
     Console(switchboard_cli::console::ConsoleArgs),
     #[command(flatten)]
     Ops(Box<ops::OpsCommand>),
-    /// Copy a deployed stack's history from the first data model's tables into the current
-    /// ones, with the shell's AWS credentials (resumable, idempotent, rate-limited).
-    UpgradeHistory(switchboard_cli::upgrade_history::UpgradeHistoryArgs),
+    /// Moved to its own binary (`switchboard-upgrade-history`); says so and exits 2.
+    #[command(hide = true, disable_help_flag = true)]
+    UpgradeHistory {
+        #[arg(num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -253,10 +256,13 @@ async fn main() -> ExitCode {
         Command::Serve(args) => run_serve(args).await,
         Command::Console(args) => run_console(cli.global, args).await,
         Command::Ops(command) => ExitCode::from(ops::run(cli.global, *command).await),
-        Command::UpgradeHistory(args) => {
-            let sdk = switchboard_core::state::load_sdk_config().await;
-            let client = aws_sdk_dynamodb::Client::new(&sdk);
-            ExitCode::from(switchboard_cli::upgrade_history::run(client, &args).await)
+        Command::UpgradeHistory { args } => {
+            eprintln!(
+                "error: `switchboard upgrade-history` moved to its own binary: \
+                 cargo run -p switchboard-upgrade-history -- {}",
+                args.join(" ")
+            );
+            ExitCode::from(2)
         }
     }
 }

@@ -3,10 +3,10 @@
 use crate::flow::{self, dispatch_until, unique};
 use crate::stack::Stack;
 use crate::support::{self, sink::Sink};
-use switchboard_core::api::{App, Surface};
+use switchboard_core::api::App;
 
 async fn get(admin: &App, uri: &str) -> serde_json::Value {
-    let (status, json) = support::call(admin, "GET", uri, None, "").await;
+    let (status, json) = support::get(admin, uri).await;
     assert_eq!(status, 200, "GET {uri}: {json}");
     json
 }
@@ -24,9 +24,7 @@ fn listed<'a>(page: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
 #[tokio::test]
 async fn every_route_and_listing_under_the_admin_role() {
     let stack = Stack::load().await;
-    let ingest = stack.ingest.app(Surface::Ingest);
-    let admin = stack.admin.app(Surface::Admin);
-    let dispatcher = stack.dispatch.dispatcher_with(stack.dispatch.settings());
+    let (ingest, admin, dispatcher) = stack.parts();
 
     // Sources: create, list, read, update, delete
     let source = flow::hipcall_source(&admin).await;
@@ -43,23 +41,9 @@ async fn every_route_and_listing_under_the_admin_role() {
     )
     .await;
     assert_eq!(status, 200, "{json}");
-    let (status, json) = support::call(
-        &admin,
-        "DELETE",
-        &format!("/admin/sources/{scratch}"),
-        None,
-        "",
-    )
-    .await;
+    let (status, json) = support::delete(&admin, &format!("/admin/sources/{scratch}")).await;
     assert_eq!(status, 204, "{json}");
-    let (status, _) = support::call(
-        &admin,
-        "GET",
-        &format!("/admin/sources/{scratch}"),
-        None,
-        "",
-    )
-    .await;
+    let (status, _) = support::get(&admin, &format!("/admin/sources/{scratch}")).await;
     assert_eq!(status, 404);
 
     // Subscriptions: create, list, read, update, rotate the secret, delete
@@ -96,14 +80,7 @@ async fn every_route_and_listing_under_the_admin_role() {
     )
     .await;
     let extra_id = extra["id"].as_str().unwrap();
-    let (status, json) = support::call(
-        &admin,
-        "DELETE",
-        &format!("/admin/subscriptions/{extra_id}"),
-        None,
-        "",
-    )
-    .await;
+    let (status, json) = support::delete(&admin, &format!("/admin/subscriptions/{extra_id}")).await;
     assert_eq!(status, 204, "{json}");
 
     // An event, delivered
@@ -178,14 +155,7 @@ async fn every_route_and_listing_under_the_admin_role() {
     assert_eq!(crm.count(), 3);
 
     get(&admin, "/admin/openapi.json").await;
-    let (status, json) = support::call(
-        &admin,
-        "DELETE",
-        &format!("/admin/subscriptions/{sub_id}"),
-        None,
-        "",
-    )
-    .await;
+    let (status, json) = support::delete(&admin, &format!("/admin/subscriptions/{sub_id}")).await;
     assert_eq!(status, 204, "{json}");
     stack.assert_no_denials();
 }

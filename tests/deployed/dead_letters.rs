@@ -72,7 +72,7 @@ async fn dead_letters_are_listed_and_redriven_under_the_admin_role() {
         .unwrap();
 
     // When admin lists the dead letters
-    let (status, page) = support::call(&admin, "GET", "/admin/dead-letters", None, "").await;
+    let (status, page) = support::get(&admin, "/admin/dead-letters").await;
     assert_eq!(status, 200, "{page}");
     let item = page["items"]
         .as_array()
@@ -100,7 +100,7 @@ async fn dead_letters_are_listed_and_redriven_under_the_admin_role() {
     assert!(dispatch_until(&stack.dispatch, &dispatcher, 20, || crm.count() >= 1).await);
     dispatch_until(&stack.dispatch, &dispatcher, 2, || false).await;
     assert_eq!(crm.count(), 1);
-    let (_, page) = support::call(&admin, "GET", "/admin/dead-letters", None, "").await;
+    let (_, page) = support::get(&admin, "/admin/dead-letters").await;
     assert!(
         !page["items"]
             .as_array()

@@ -12,9 +12,7 @@ use switchboard_core::domain::{QueueMessage, StoredEvent};
 #[tokio::test]
 async fn success_failure_retry_exhaustion_replay_and_redelivery() {
     let stack = Stack::load().await;
-    let ingest = stack.ingest.app(Surface::Ingest);
-    let admin = stack.admin.app(Surface::Admin);
-    let dispatcher = stack.dispatch.dispatcher_with(stack.dispatch.settings());
+    let (ingest, admin, dispatcher) = stack.parts();
 
     // Given a source, a CRM that answers 200 and a ticketing hook that answers 500 with
     // one retry a second later
@@ -87,14 +85,7 @@ async fn success_failure_retry_exhaustion_replay_and_redelivery() {
     assert!(flow::subscription(&admin, &failing_id).await["failing_since"].is_null());
 
     // And an SQS redelivery of the original event message sends nothing again
-    let (status, stored) = support::call(
-        &admin,
-        "GET",
-        &format!("/admin/events/{event_id}"),
-        None,
-        "",
-    )
-    .await;
+    let (status, stored) = support::get(&admin, &format!("/admin/events/{event_id}")).await;
     assert_eq!(status, 200, "{stored}");
     let event: StoredEvent = serde_json::from_value(stored).unwrap();
     let again = QueueMessage::Event {

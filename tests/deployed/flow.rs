@@ -71,38 +71,18 @@ pub async fn dispatch_until(
 
 /// `(attempt, status)` of an event's attempts for one subscription, read by the admin app.
 pub async fn attempts(admin: &App, event_id: &str, sub_id: &str) -> Vec<(u64, String)> {
-    let (status, json) = support::call(
+    let (status, json) = support::get(
         admin,
-        "GET",
         &format!("/admin/deliveries?event_id={event_id}&subscription_id={sub_id}"),
-        None,
-        "",
     )
     .await;
     assert_eq!(status, 200, "{json}");
-    json["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["attempt"].as_u64().unwrap(),
-                a["status"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    support::attempt_statuses(&json)
 }
 
 /// A subscription as the admin app shows it.
 pub async fn subscription(admin: &App, id: &str) -> serde_json::Value {
-    let (status, json) = support::call(
-        admin,
-        "GET",
-        &format!("/admin/subscriptions/{id}"),
-        None,
-        "",
-    )
-    .await;
+    let (status, json) = support::get(admin, &format!("/admin/subscriptions/{id}")).await;
     assert_eq!(status, 200, "{json}");
     json
 }

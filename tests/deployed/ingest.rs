@@ -19,9 +19,7 @@ fn fixture(path: &str) -> String {
 #[tokio::test]
 async fn every_provider_fixture_is_accepted_stored_and_listed() {
     let stack = Stack::load().await;
-    let ingest = stack.ingest.app(Surface::Ingest);
-    let admin = stack.admin.app(Surface::Admin);
-    let dispatcher = stack.dispatch.dispatcher_with(stack.dispatch.settings());
+    let (ingest, admin, dispatcher) = stack.parts();
     let manifest: serde_json::Value = serde_json::from_str(&fixture("manifest.json")).unwrap();
 
     // Given one source per provider fixture (its provider, zone and mapping), made by admin
@@ -90,8 +88,7 @@ async fn every_provider_fixture_is_accepted_stored_and_listed() {
         dispatch_until(&stack.dispatch, &dispatcher, 1, || false).await;
         let mut still = Vec::new();
         for (file, id) in pending {
-            let (status, _) =
-                support::call(&admin, "GET", &format!("/admin/events/{id}"), None, "").await;
+            let (status, _) = support::get(&admin, &format!("/admin/events/{id}")).await;
             if status != 200 {
                 still.push((file, id));
             }

@@ -6,16 +6,13 @@ use crate::flow::{self, attempts, dispatch_until};
 use crate::stack::Stack;
 use crate::support::sink::{Captured, Reply, Sink};
 use crate::support::{self};
-use switchboard_core::api::Surface;
 
 const HIPCALL_CALL_INIT: &str = include_str!("../../events/providers/hipcall/call_init.json");
 
 #[tokio::test]
 async fn an_ordered_rate_limited_subscription_holds_a_call_behind_a_throttled_event() {
     let stack = Stack::load().await;
-    let ingest = stack.ingest.app(Surface::Ingest);
-    let admin = stack.admin.app(Surface::Admin);
-    let dispatcher = stack.dispatch.dispatcher_with(stack.dispatch.settings());
+    let (ingest, admin, dispatcher) = stack.parts();
 
     // Given a CRM that throttles the first request it gets, ordered and rate-limited
     let source = flow::hipcall_source(&admin).await;

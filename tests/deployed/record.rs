@@ -130,11 +130,7 @@ struct Connector {
 
 impl HttpConnector for Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let target = request
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("")
-            .to_owned();
+        let target = crate::support::fault_http::amz_target(&request).to_owned();
         let (service, operation) = target.split_once('.').unwrap_or(("", ""));
         let operation = operation.to_owned();
         if service.starts_with("DynamoDB") {

@@ -184,6 +184,14 @@ impl Stack {
         }
     }
 
+    /// Ingest's and admin's apps and a dispatcher, each under its function's role, with the
+    /// stack's settings.
+    pub fn parts(&self) -> (App, App, Dispatcher) {
+        let dispatcher = self.dispatch.dispatcher_with(self.dispatch.settings());
+        let ingest = self.ingest.app(Surface::Ingest);
+        (ingest, self.admin.app(Surface::Admin), dispatcher)
+    }
+
     pub fn assert_no_denials(&self) {
         let all: Vec<String> = [&self.ingest, &self.dispatch, &self.admin]
             .iter()

@@ -1,7 +1,7 @@
 //! The admin API, route by route, in-process: success, not found, bad filter or body, and
 //! unauthorized; the console page; the OpenAPI document (committed copy, route coverage).
 
-use crate::support::{app, call, create_source, create_subscription, ADMIN_TOKEN};
+use crate::support::{app, call, create_source, create_subscription, delete, get, ADMIN_TOKEN};
 use bytes::Bytes;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -31,10 +31,6 @@ async fn call_as(app: &App, method: &str, uri: &str, auth: Option<&str>) -> (u16
     let status = resp.status().as_u16();
     let json = serde_json::from_slice(resp.body()).unwrap_or(Value::Null);
     (status, json)
-}
-
-async fn get(app: &App, uri: &str) -> (u16, Value) {
-    call(app, "GET", uri, None, "").await
 }
 
 fn ago(minutes: i64) -> Timestamp {
@@ -276,9 +272,9 @@ async fn sources_crud() {
     .await;
     assert_error(s, &j, 400, "invalid_body");
 
-    let (s, _) = call(&app, "DELETE", "/admin/sources/hipcall-main", None, "").await;
+    let (s, _) = delete(&app, "/admin/sources/hipcall-main").await;
     assert_eq!(s, 204);
-    let (s, j) = call(&app, "DELETE", "/admin/sources/hipcall-main", None, "").await;
+    let (s, j) = delete(&app, "/admin/sources/hipcall-main").await;
     assert_error(s, &j, 404, "not_found");
     let (s, j) = call(&app, "PUT", "/admin/sources", None, "").await;
     assert_error(s, &j, 405, "method_not_allowed");
@@ -347,23 +343,9 @@ async fn subscriptions_crud_and_secret_shown_once() {
     .await;
     assert_error(s, &j, 404, "not_found");
 
-    let (s, _) = call(
-        &app,
-        "DELETE",
-        &format!("/admin/subscriptions/{id}"),
-        None,
-        "",
-    )
-    .await;
+    let (s, _) = delete(&app, &format!("/admin/subscriptions/{id}")).await;
     assert_eq!(s, 204);
-    let (s, j) = call(
-        &app,
-        "DELETE",
-        &format!("/admin/subscriptions/{id}"),
-        None,
-        "",
-    )
-    .await;
+    let (s, j) = delete(&app, &format!("/admin/subscriptions/{id}")).await;
     assert_error(s, &j, 404, "not_found");
 }
 
@@ -574,7 +556,7 @@ async fn deliveries_list_rejects_bad_filters() {
     )
     .await;
     assert_error(s, &j, 400, "invalid_cursor");
-    let (s, j) = call(&app, "DELETE", "/admin/deliveries", None, "").await;
+    let (s, j) = delete(&app, "/admin/deliveries").await;
     assert_error(s, &j, 405, "method_not_allowed");
 }
 

@@ -542,7 +542,7 @@ async fn admin_ids_too_long_for_dynamodb_keys_are_not_found_not_unavailable() {
     ] {
         let (status, json) = support::get(&app, &path).await;
         assert_eq!(status, 404, "{}: {json}", &path[..30]);
-        let (status, json) = support::call(&app, "DELETE", &path, None, "").await;
+        let (status, json) = support::delete(&app, &path).await;
         assert!(status == 404 || status == 405, "{}: {json}", &path[..30]);
     }
     let (status, json) = support::get(&app, &format!("/admin/deliveries?event_id={long}")).await;
@@ -778,12 +778,7 @@ async fn templates_cannot_reach_files_environment_or_network_and_are_bounded() {
 async fn events_dynamodb_cannot_store_are_refused_at_ingest_not_lost_after_202() {
     // Given the stack on the emulator (DynamoDB items are at most 400 KB, index keys 2 KB),
     // a Hipcall source accepting bodies up to its 1 MiB default, and a subscriber
-    let aws::Stack {
-        sdk,
-        names,
-        ports,
-        app,
-    } = aws::stack(1).await;
+    let aws::Stack(sdk, names, ports, app) = aws::stack(1).await;
     support::create_source(&app, "hipcall-main", "hipcall").await;
     let sink = Sink::start().await;
     support::create_subscription(

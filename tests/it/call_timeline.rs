@@ -125,12 +125,7 @@ async fn a_calls_timeline_shows_each_event_in_order_with_every_subscribers_outco
 
 #[tokio::test]
 async fn a_calls_timeline_over_sqs_and_dynamodb() {
-    let aws::Stack {
-        sdk,
-        names,
-        ports,
-        app,
-    } = aws::stack(30).await;
+    let aws::Stack(sdk, names, ports, app) = aws::stack(30).await;
     let s = given_a_call(&app).await;
     let dispatcher = Dispatcher::from_settings(ports, support::settings()).unwrap();
     let consumer = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names.queue_url);

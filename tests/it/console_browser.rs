@@ -237,11 +237,7 @@ async fn console_creates_a_subscription_shows_its_delivery_and_replays_it() {
     let config = switchboard_test_support::serve::config();
     let sb = ServeHarness::with(config).await;
     sb.create_source("hipcall-main", "hipcall").await;
-    let ServeHarness {
-        running,
-        base,
-        http,
-    } = sb;
+    let (running, base, http) = sb.into_parts();
     let crm = Sink::start().await;
     let driver = Driver::start().await;
     let browser = Browser::open(&driver).await;

@@ -222,18 +222,7 @@ async fn dead_letter_contract(
 
 async fn source_store_contract(ports: &Ports) {
     let t = now();
-    let mut source = Source {
-        id: "b-source".into(),
-        provider: Provider::Hipcall,
-        verification: Verification::None,
-        timezone: None,
-        body_limit_bytes: None,
-        ip_allow: vec![],
-        mapping: None,
-        description: None,
-        created_at: t,
-        updated_at: t,
-    };
+    let mut source = Source::blank("b-source", Provider::Hipcall, Verification::None, t);
     let store = &ports.sources;
     store.create(&source).await.unwrap();
     assert!(matches!(
@@ -498,35 +487,10 @@ async fn attempt_race_contract(ports: &Ports, race: bool) {
 }
 
 fn subscription(id: &str) -> Subscription {
-    let t = now();
     Subscription {
-        id: id.into(),
         url: "http://127.0.0.1:1/hook".into(),
-        method: Default::default(),
-        enabled: true,
         event_types: vec!["call.*".into()],
-        source: None,
-        filter: None,
-        format: Default::default(),
-        template: None,
-        content_type: None,
-        headers: Default::default(),
-        timeout_ms: None,
-        retry_schedule_secs: None,
-        description: None,
-        secret: Secret::new("whsec_b2xk"),
-        previous_secret: None,
-        disabled_reason: None,
-        failing_since: None,
-        consecutive_failures: 0,
-        failing_reported_at: None,
-        failing_after: None,
-        ordering: Default::default(),
-        ordering_window_ms: 0,
-        rate_limit_per_second: None,
-        created_at: t,
-        updated_at: t,
-        version: 1,
+        ..Subscription::blank(id, Secret::new("whsec_b2xk"), now())
     }
 }
 
@@ -645,17 +609,18 @@ async fn dedup_contract(ports: &Ports) {
     let d = &ports.dedup;
     let t0 = at(chrono::Duration::zero());
     let secs = |s: i64| t0 + chrono::Duration::seconds(s);
-    let terms = ClaimTerms {
+    let terms = |at| ClaimTerms {
+        at,
         ttl: Duration::from_secs(86_400),
         pending_for: Duration::from_secs(10),
     };
     let dup = |id: &str| Claim::Duplicate(id.to_owned());
 
     // A free key is claimed, pending
-    assert_eq!(d.claim("k1", "evt_1", t0, terms).await.unwrap(), Claim::New);
+    assert_eq!(d.claim("k1", "evt_1", terms(t0)).await.unwrap(), Claim::New);
     // A retry meeting the fresh pending claim is told when it can go stale
     assert_eq!(
-        d.claim("k1", "evt_2", secs(4), terms).await.unwrap(),
+        d.claim("k1", "evt_2", terms(secs(4))).await.unwrap(),
         Claim::InProgress {
             retry_after: Duration::from_secs(6)
         }
@@ -663,53 +628,52 @@ async fn dedup_contract(ports: &Ports) {
     // Confirmed, the claim makes every retry a duplicate, also long after the send window
     assert!(d.confirm("k1", "evt_1").await.unwrap());
     assert_eq!(
-        d.claim("k1", "evt_3", secs(5), terms).await.unwrap(),
+        d.claim("k1", "evt_3", terms(secs(5))).await.unwrap(),
         dup("evt_1")
     );
     assert_eq!(
-        d.claim("k1", "evt_3", secs(3600), terms).await.unwrap(),
+        d.claim("k1", "evt_3", terms(secs(3600))).await.unwrap(),
         dup("evt_1")
     );
     // Confirming or releasing with another event's id does nothing
     assert!(!d.confirm("k1", "evt_2").await.unwrap());
     d.release("k1", "evt_2").await.unwrap();
     assert_eq!(
-        d.claim("k1", "evt_3", secs(6), terms).await.unwrap(),
+        d.claim("k1", "evt_3", terms(secs(6))).await.unwrap(),
         dup("evt_1")
     );
     // Releasing with the holder's id frees the key
     d.release("k1", "evt_1").await.unwrap();
     assert_eq!(
-        d.claim("k1", "evt_4", secs(7), terms).await.unwrap(),
+        d.claim("k1", "evt_4", terms(secs(7))).await.unwrap(),
         Claim::New
     );
 
     // A pending claim left behind (its holder killed before queueing) goes stale after
     // pending_for: the next claim takes it over, and the old holder can no longer confirm
-    assert_eq!(d.claim("k2", "evt_5", t0, terms).await.unwrap(), Claim::New);
+    assert_eq!(d.claim("k2", "evt_5", terms(t0)).await.unwrap(), Claim::New);
     assert!(matches!(
-        d.claim("k2", "evt_6", secs(9), terms).await.unwrap(),
+        d.claim("k2", "evt_6", terms(secs(9))).await.unwrap(),
         Claim::InProgress { .. }
     ));
     assert_eq!(
-        d.claim("k2", "evt_6", secs(11), terms).await.unwrap(),
+        d.claim("k2", "evt_6", terms(secs(11))).await.unwrap(),
         Claim::New
     );
     assert!(!d.confirm("k2", "evt_5").await.unwrap());
     d.release("k2", "evt_5").await.unwrap();
     assert!(d.confirm("k2", "evt_6").await.unwrap());
     assert_eq!(
-        d.claim("k2", "evt_7", secs(30), terms).await.unwrap(),
+        d.claim("k2", "evt_7", terms(secs(30))).await.unwrap(),
         dup("evt_6")
     );
     // A claim met in its last fraction of a second still asks for a whole second
-    assert_eq!(d.claim("k3", "evt_8", t0, terms).await.unwrap(), Claim::New);
+    assert_eq!(d.claim("k3", "evt_8", terms(t0)).await.unwrap(), Claim::New);
     assert_eq!(
         d.claim(
             "k3",
             "evt_9",
-            t0 + chrono::Duration::milliseconds(9_800),
-            terms
+            terms(t0 + chrono::Duration::milliseconds(9_800))
         )
         .await
         .unwrap(),
@@ -719,21 +683,21 @@ async fn dedup_contract(ports: &Ports) {
     );
 
     // An expired claim is free again (DynamoDB TTL deletes lazily; the condition covers it)
-    let short = ClaimTerms {
+    let short = |at| ClaimTerms {
         ttl: Duration::from_secs(2),
-        ..terms
+        ..terms(at)
     };
     assert_eq!(
-        d.claim("k4", "evt_10", t0, short).await.unwrap(),
+        d.claim("k4", "evt_10", short(t0)).await.unwrap(),
         Claim::New
     );
     assert!(d.confirm("k4", "evt_10").await.unwrap());
     assert_eq!(
-        d.claim("k4", "evt_11", secs(1), short).await.unwrap(),
+        d.claim("k4", "evt_11", short(secs(1))).await.unwrap(),
         dup("evt_10")
     );
     assert_eq!(
-        d.claim("k4", "evt_11", secs(5), short).await.unwrap(),
+        d.claim("k4", "evt_11", short(secs(5))).await.unwrap(),
         Claim::New
     );
 }
@@ -1548,16 +1512,12 @@ mod emulator {
             .unwrap();
         let ports = Ports::aws(&sdk, &names);
         let terms = ClaimTerms {
+            at: now() + chrono::Duration::seconds(30),
             ttl: Duration::from_secs(3600),
             pending_for: Duration::from_secs(1),
         };
-        let later = now() + chrono::Duration::seconds(30);
         assert_eq!(
-            ports
-                .dedup
-                .claim("k-old", "evt_new", later, terms)
-                .await
-                .unwrap(),
+            ports.dedup.claim("k-old", "evt_new", terms).await.unwrap(),
             Claim::Duplicate("evt_old".into())
         );
     }

@@ -27,14 +27,7 @@ async fn claims(
     sdk: &aws_config::SdkConfig,
     table: &str,
 ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-    aws_sdk_dynamodb::Client::new(sdk)
-        .scan()
-        .table_name(table)
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default()
+    aws::scan(sdk, table).await.items.unwrap_or_default()
 }
 
 fn app(ports: Ports, settings: Settings) -> App {
@@ -65,12 +58,7 @@ fn json(resp: &http::Response<Bytes>) -> serde_json::Value {
 async fn dispatch_on_sqs_leaves_what_it_cannot_finish_before_the_deadline_to_redelivery() {
     // Given two subscribers, one answering at once (attempts of at most 1 s) and one that
     // hangs (attempts of up to 10 s), and two events queued on SQS
-    let aws::Stack {
-        sdk,
-        names,
-        ports,
-        app,
-    } = aws::stack(2).await;
+    let aws::Stack(sdk, names, ports, app) = aws::stack(2).await;
     support::create_source(&app, "hipcall-main", "hipcall").await;
     let fast = Sink::start().await;
     let slow = Sink::start().await;
@@ -166,6 +154,16 @@ async fn dispatch_on_sqs_leaves_what_it_cannot_finish_before_the_deadline_to_red
 
 // ---- ingest: SDK timeouts and the dedup claim ----------------------------------------------
 
+/// An HTTP client holding every SendMessage for `delay` while the returned switch is on.
+fn slow_send_message(delay: Duration) -> (Arc<AtomicBool>, FaultyHttp) {
+    let slow_sqs = Arc::new(AtomicBool::new(true));
+    let slow = slow_sqs.clone();
+    let faulty = FaultyHttp::slow(move |seen| {
+        (slow.load(Ordering::SeqCst) && seen.operation == "SendMessage").then_some(delay)
+    });
+    (slow_sqs, faulty)
+}
+
 #[tokio::test]
 async fn a_send_timing_out_is_503_and_the_provider_retry_is_queued_not_a_duplicate() {
     // Given ingest with the Lambda SDK configuration (attempts of 500 ms, calls of 1.5 s at
@@ -177,12 +175,7 @@ async fn a_send_timing_out_is_503_and_the_provider_retry_is_queued_not_a_duplica
     };
     let sdk = aws::sdk().await;
     let names = aws::resources(&sdk, 30).await;
-    let slow_sqs = Arc::new(AtomicBool::new(true));
-    let slow = slow_sqs.clone();
-    let faulty = FaultyHttp::slow(move |seen| {
-        (slow.load(Ordering::SeqCst) && seen.operation == "SendMessage")
-            .then_some(Duration::from_secs(5))
-    });
+    let (slow_sqs, faulty) = slow_send_message(Duration::from_secs(5));
     let lambda_sdk = lambda_sdk_config_from(|k| std::env::var(k).ok(), &settings);
     let ports = Ports::aws(&faulty.config(&lambda_sdk), &names);
     let app = app(ports, settings);
@@ -228,12 +221,7 @@ async fn a_claim_left_pending_by_a_killed_ingest_is_taken_over_by_the_provider_r
     };
     let sdk = aws::sdk().await;
     let names = aws::resources(&sdk, 30).await;
-    let slow_sqs = Arc::new(AtomicBool::new(true));
-    let slow = slow_sqs.clone();
-    let faulty = FaultyHttp::slow(move |seen| {
-        (slow.load(Ordering::SeqCst) && seen.operation == "SendMessage")
-            .then_some(Duration::from_secs(60))
-    });
+    let (slow_sqs, faulty) = slow_send_message(Duration::from_secs(60));
     let ports = Ports::aws(&faulty.config(&sdk), &names);
     let app = app(ports, settings);
     support::create_source(&app, "hipcall-main", "hipcall").await;

@@ -390,14 +390,8 @@ async fn the_pipeline_runs_on_the_stack_the_template_creates() {
 
     // And the call's attempts, found through the call's events (no index of their own)
     let call_id = "2483a75a-56a2-41f1-991b-92b1667e324a";
-    let (status, by_call) = support::call(
-        &admin,
-        "GET",
-        &format!("/admin/deliveries?call_id={call_id}"),
-        None,
-        "",
-    )
-    .await;
+    let (status, by_call) =
+        support::get(&admin, &format!("/admin/deliveries?call_id={call_id}")).await;
     assert_eq!(status, 200, "{by_call}");
     assert_eq!(by_call["items"], deliveries["items"], "{by_call}");
 

@@ -126,11 +126,7 @@ async fn serve_keeps_config_records_and_scheduled_retries_across_a_restart() {
     crm.set_status(500);
     let sb = ServeHarness::with(config()).await;
     sb.create_source("hipcall-main", "hipcall").await;
-    let ServeHarness {
-        running,
-        base,
-        http,
-    } = sb;
+    let (running, base, http) = sb.into_parts();
     let r = http
         .post(format!("{base}/admin/subscriptions"))
         .bearer_auth(ADMIN_TOKEN)

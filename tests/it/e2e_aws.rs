@@ -12,12 +12,7 @@ use switchboard_core::dispatch::Dispatcher;
 #[tokio::test]
 async fn hipcall_call_hangup_is_delivered_and_recorded_through_sqs_and_dynamodb() {
     // Given a stack's resources on the emulator, a Hipcall source and a CRM subscribed to call.ended
-    let aws::Stack {
-        sdk,
-        names,
-        ports,
-        app,
-    } = aws::stack(30).await;
+    let aws::Stack(sdk, names, ports, app) = aws::stack(30).await;
     let crm = Sink::start().await;
     support::create_source(&app, "hipcall-main", "hipcall").await;
     let sub = support::create_subscription(
@@ -109,12 +104,7 @@ async fn hipcall_call_hangup_is_delivered_and_recorded_through_sqs_and_dynamodb(
 
 #[tokio::test]
 async fn a_failing_subscriber_gets_a_retry_scheduled_on_sqs() {
-    let aws::Stack {
-        sdk,
-        names,
-        ports,
-        app,
-    } = aws::stack(30).await;
+    let aws::Stack(sdk, names, ports, app) = aws::stack(30).await;
     let crm = Sink::start().await;
     crm.set_status(500);
     support::create_source(&app, "hipcall-main", "hipcall").await;
@@ -145,17 +135,7 @@ async fn a_failing_subscriber_gets_a_retry_scheduled_on_sqs() {
     assert_eq!(crm.count(), 2);
     let (_, deliveries) =
         support::get(&app, &format!("/admin/deliveries?event_id={event_id}")).await;
-    let statuses: Vec<(u64, String)> = deliveries["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["attempt"].as_u64().unwrap(),
-                a["status"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let statuses = support::attempt_statuses(&deliveries);
     assert_eq!(
         statuses,
         vec![(1, "retrying".into()), (2, "succeeded".into())]

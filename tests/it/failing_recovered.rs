@@ -197,12 +197,9 @@ async fn concurrent_dispatchers_report_failing_and_recovered_once_on_aws() {
     assert_eq!(types(&events), ["delivery.failing", "delivery.recovered"]);
     assert_eq!(events[0]["data"]["subscription_id"], sub["id"]);
     assert_eq!(events[0]["data"]["consecutive_failures"], 3);
-    let (_, s) = support::call(
+    let (_, s) = support::get(
         &app,
-        "GET",
         &format!("/admin/subscriptions/{}", sub["id"].as_str().unwrap()),
-        None,
-        "",
     )
     .await;
     assert!(s.get("consecutive_failures").is_none(), "{s}");

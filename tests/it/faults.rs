@@ -134,14 +134,7 @@ async fn subscriber_with_a_self_signed_certificate_fails_with_error_kind_tls() {
 // ---- SQS send fails at ingest ------------------------------------------------------------
 
 async fn count_items(sdk: &aws_config::SdkConfig, table: &str) -> i32 {
-    // A test may scan; the service's queries never do.
-    aws_sdk_dynamodb::Client::new(sdk)
-        .scan()
-        .table_name(table)
-        .send()
-        .await
-        .unwrap()
-        .count
+    aws::scan(sdk, table).await.count
 }
 
 #[tokio::test]
@@ -203,12 +196,7 @@ async fn sqs_outage_at_ingest_is_503_and_leaves_nothing_half_recorded() {
 async fn throttled_attempt_record_fails_the_message_and_only_that_pair_is_resent() {
     // Given two subscribers, and DynamoDB throttling every write of subscriber A's attempt
     // record until three such writes were refused (the SDK's own three tries)
-    let aws::Stack {
-        sdk,
-        names,
-        ports: plain,
-        app,
-    } = aws::stack(2).await;
+    let aws::Stack(sdk, names, plain, app) = aws::stack(2).await;
     support::create_source(&app, "hipcall-main", "hipcall").await;
     let (sink_a, sink_b) = (Sink::start().await, Sink::start().await);
     let a = support::create_subscription(
@@ -271,12 +259,7 @@ async fn throttled_attempt_record_fails_the_message_and_only_that_pair_is_resent
 #[tokio::test]
 async fn dispatch_killed_mid_batch_resends_only_the_pairs_without_a_record() {
     // Given three events, a fast subscriber and one that takes its time answering
-    let aws::Stack {
-        sdk,
-        names,
-        ports,
-        app,
-    } = aws::stack(2).await;
+    let aws::Stack(sdk, names, ports, app) = aws::stack(2).await;
     support::create_source(&app, "hipcall-main", "hipcall").await;
     let (fast, slow) = (Sink::start().await, Sink::start().await);
     slow.set_delay(Duration::from_secs(30));
@@ -365,13 +348,8 @@ async fn poison_message_dead_letters_on_sqs_after_max_receives_without_blocking_
     names.queue_url = queue_url;
     let ports = Ports::aws(&sdk, &names);
     let app = support::app(ports.clone());
-    support::create_source(&app, "hipcall-main", "hipcall").await;
     let sink = Sink::start().await;
-    support::create_subscription(
-        &app,
-        serde_json::json!({"url": sink.url("/crm"), "event_types": ["call.ended"]}),
-    )
-    .await;
+    support::hipcall_call_ends_to(&app, &sink.url("/crm")).await;
     // And an undecodable message queued before two good events
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     sqs.send_message()
@@ -421,13 +399,8 @@ async fn poison_message_dead_letters_in_memory_while_serve_keeps_delivering() {
     let queue = Arc::new(MemoryQueue::new(Duration::from_millis(200), 2));
     let ports = Ports::in_memory(queue.clone());
     let app = support::app(ports.clone());
-    support::create_source(&app, "hipcall-main", "hipcall").await;
     let sink = Sink::start().await;
-    support::create_subscription(
-        &app,
-        serde_json::json!({"url": sink.url("/crm"), "event_types": ["call.ended"]}),
-    )
-    .await;
+    support::hipcall_call_ends_to(&app, &sink.url("/crm")).await;
     let dispatcher =
         Arc::new(Dispatcher::from_settings(ports.clone(), support::settings()).unwrap());
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -528,12 +501,7 @@ async fn emulator_restart_mid_run_loses_nothing_that_was_answered_202() {
     let app = support::app(ports.clone());
     let sink = Sink::start().await;
     let configure = || async {
-        support::create_source(&app, "hipcall-main", "hipcall").await;
-        support::create_subscription(
-            &app,
-            serde_json::json!({"url": sink.url("/crm"), "event_types": ["call.ended"]}),
-        )
-        .await;
+        support::hipcall_call_ends_to(&app, &sink.url("/crm")).await;
     };
     configure().await;
     let dispatcher =

@@ -1,4 +1,4 @@
-//! `switchboard upgrade-history` on the emulator: items in the first data model's shape
+//! `switchboard-upgrade-history` on the emulator: items in the first data model's shape
 //! (the whole record in `doc`, indexes by source, call, subscription, status and day) are
 //! copied into the current tables, where every listing finds them; a copy interrupted
 //! between pages resumes from its saved progress; a second run writes nothing.

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::adapters::memory::MemoryQueue;
-use switchboard_core::domain::{QueueMessage, TraceHeader};
+use switchboard_core::domain::QueueMessage;
 use switchboard_core::error::{StoreError, StoreResult};
-use switchboard_core::ports::{EventQueue, QueueConsumer};
+use switchboard_core::ports::{EventQueue, Outgoing, QueueConsumer};
 use switchboard_core::state::{Compose, Ports};
 
 fn memory() -> (Ports, Arc<MemoryQueue>) {
@@ -109,12 +109,7 @@ struct FailingQueue;
 
 #[async_trait]
 impl EventQueue for FailingQueue {
-    async fn send_traced(
-        &self,
-        _: &QueueMessage,
-        _: Duration,
-        _: Option<&TraceHeader>,
-    ) -> StoreResult<()> {
+    async fn send_traced(&self, _: Outgoing<'_>) -> StoreResult<()> {
         Err(StoreError::Unavailable("simulated SQS outage".into()))
     }
 }

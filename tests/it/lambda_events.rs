@@ -22,9 +22,9 @@ fn memory_ports() -> (Ports, Arc<MemoryQueue>) {
     (Ports::in_memory(queue.clone()), queue)
 }
 
-#[tokio::test]
-async fn apigw_sample_is_accepted_by_the_ingest_function() {
-    // Given the ingest function's app over in-memory ports, with the source the sample names
+/// The ingest function's app (IAM admin auth, the ingest surface) over in-memory ports that
+/// hold the Hipcall source the samples name, and its queue.
+async fn ingest_with_hipcall_source() -> (App, Arc<MemoryQueue>) {
     let (ports, queue) = memory_ports();
     support::create_source(&support::app(ports.clone()), "hipcall-main", "hipcall").await;
     let ingest = App {
@@ -33,6 +33,13 @@ async fn apigw_sample_is_accepted_by_the_ingest_function() {
         admin_auth: AdminAuth::Iam,
         surface: Surface::Ingest,
     };
+    (ingest, queue)
+}
+
+#[tokio::test]
+async fn apigw_sample_is_accepted_by_the_ingest_function() {
+    // Given the ingest function's app over in-memory ports, with the source the sample names
+    let (ingest, queue) = ingest_with_hipcall_source().await;
 
     // When API Gateway's request (HTTP API, payload 2.0) goes through the Lambda glue
     let request = lambda_http::request::from_str(APIGW_HIPCALL_CALL_HANGUP).unwrap();
@@ -64,14 +71,7 @@ async fn apigw_sample_is_accepted_by_the_ingest_function() {
 #[tokio::test]
 async fn without_a_trace_header_the_invocations_trace_is_queued() {
     use lambda_http::RequestExt;
-    let (ports, queue) = memory_ports();
-    support::create_source(&support::app(ports.clone()), "hipcall-main", "hipcall").await;
-    let ingest = App {
-        ports,
-        settings: support::settings(),
-        admin_auth: AdminAuth::Iam,
-        surface: Surface::Ingest,
-    };
+    let (ingest, queue) = ingest_with_hipcall_source().await;
     let mut request = lambda_http::request::from_str(APIGW_HIPCALL_CALL_HANGUP).unwrap();
     request.headers_mut().remove("x-amzn-trace-id");
     let mut context = lambda_http::Context::default();

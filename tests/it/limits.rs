@@ -196,7 +196,7 @@ async fn ids_longer_than_a_key_are_not_found(app: &App) {
         let (status, json) = support::get(app, &path).await;
         assert_eq!(status, 404, "GET {}...: {json}", &path[..30]);
         assert_eq!(json["error"]["code"], "not_found");
-        let (status, json) = support::call(app, "DELETE", &path, None, "").await;
+        let (status, json) = support::delete(app, &path).await;
         assert!(
             matches!(status, 404 | 405),
             "DELETE {}...: {json}",

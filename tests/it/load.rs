@@ -154,11 +154,7 @@ async fn serve_burst(label: &str, store: Store) {
     config.store = store;
     let sb = ServeHarness::with(config).await;
     sb.create_source("hipcall-main", "hipcall").await;
-    let ServeHarness {
-        running,
-        base,
-        http,
-    } = sb;
+    let (running, base, http) = sb.into_parts();
     let mut sinks = Vec::new();
     let mut sub_ids = Vec::new();
     for i in 0..SUBSCRIPTIONS {

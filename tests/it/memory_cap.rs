@@ -124,12 +124,7 @@ async fn serve_memory_keeps_only_the_newest_events_and_attempts_it_is_allowed() 
     };
     let serve = ServeHarness::with(config).await;
     let crm = Sink::start().await;
-    serve.create_source("hipcall-main", "hipcall").await;
-    serve
-        .create_subscription(
-            serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.ended"]}),
-        )
-        .await;
+    serve.hipcall_call_ends_to(&crm.url("/crm")).await;
     let running = &serve.running;
 
     // When 30 distinct calls end, one after the other

@@ -6,8 +6,8 @@ use crate::support::{eventually, sink::Sink, ADMIN_TOKEN};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use switchboard_cli::serve::{self, ServeConfig};
-use switchboard_core::redact::Secret;
+use switchboard_cli::serve;
+use switchboard_test_support::serve::AdminApi;
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 pub(crate) const EVENTS: usize = 8;
@@ -102,37 +102,20 @@ pub(crate) async fn subscribers(
 #[tokio::test]
 async fn metrics_endpoint_counts_what_the_sinks_saw_read_by_a_prometheus_parser() {
     // Given serve with a source and three subscribers (ok, failing, gone)
-    let running = serve::start(ServeConfig::new(
-        "127.0.0.1:0".parse().unwrap(),
-        Secret::new(ADMIN_TOKEN),
-    ))
-    .await
-    .unwrap();
-    let base = format!("http://{}", running.addr);
-    let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{base}/admin/sources"))
-        .bearer_auth(ADMIN_TOKEN)
-        .body(r#"{"id":"hipcall-main","provider":"hipcall","verification":{"type":"none"}}"#)
-        .send()
+    let running = serve::start(switchboard_test_support::serve::config())
         .await
         .unwrap();
-    assert_eq!(r.status(), 201);
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    AdminApi::new(&http, &base, ADMIN_TOKEN)
+        .create_source("hipcall-main", "hipcall")
+        .await;
     let subs = subscribers(|body| {
         let (http, base) = (http.clone(), base.clone());
         Box::pin(async move {
-            let r = http
-                .post(format!("{base}/admin/subscriptions"))
-                .bearer_auth(ADMIN_TOKEN)
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201);
-            r.json::<Value>().await.unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+            let api = AdminApi::new(&http, &base, ADMIN_TOKEN);
+            let created = api.create_subscription(body).await;
+            created["id"].as_str().unwrap().to_owned()
         })
     })
     .await;
@@ -140,40 +123,32 @@ async fn metrics_endpoint_counts_what_the_sinks_saw_read_by_a_prometheus_parser(
     // When the provider sends calls, one retry of a call, one unreadable body, and someone
     // posts to a source that does not exist
     let post = |path: &str, body: String| {
-        http.post(format!("{base}{path}"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
+        let req = http.post(format!("{base}{path}"));
+        let req = req.header("content-type", "application/json").body(body);
+        async move { req.send().await.unwrap().status() }
     };
     for i in 0..EVENTS {
         assert_eq!(
-            post("/hooks/hipcall-main", call_body(i))
-                .await
-                .unwrap()
-                .status(),
-            202
+            post("/hooks/hipcall-main", call_body(i)).await,
+            202,
+            "call {i}"
         );
     }
     assert_eq!(
-        post("/hooks/hipcall-main", call_body(0))
-            .await
-            .unwrap()
-            .status(),
-        200
+        post("/hooks/hipcall-main", call_body(0)).await,
+        200,
+        "retry"
+    );
+    let unreadable = "{not json".to_owned();
+    assert_eq!(
+        post("/hooks/hipcall-main", unreadable).await,
+        202,
+        "unreadable"
     );
     assert_eq!(
-        post("/hooks/hipcall-main", "{not json".into())
-            .await
-            .unwrap()
-            .status(),
-        202
-    );
-    assert_eq!(
-        post("/hooks/nobody-x", call_body(99))
-            .await
-            .unwrap()
-            .status(),
-        404
+        post("/hooks/nobody-x", call_body(99)).await,
+        404,
+        "no such source"
     );
 
     // Then, once every attempt is on record, the counters equal what the sinks received

@@ -9,12 +9,7 @@ async fn serve_relays_a_hipcall_call_end_over_http_and_drains_on_stop() {
     // Given serve on a free port and a CRM sink
     let serve = ServeHarness::start().await;
     let crm = Sink::start().await;
-    serve.create_source("hipcall-main", "hipcall").await;
-    serve
-        .create_subscription(
-            serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.ended"]}),
-        )
-        .await;
+    serve.hipcall_call_ends_to(&crm.url("/crm")).await;
 
     // When Hipcall posts 20 call-end webhooks (distinct calls)
     let mut ids = Vec::new();

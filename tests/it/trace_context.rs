@@ -159,11 +159,13 @@ async fn sqs_round_trips_the_trace_header() {
         trigger: switchboard_core::domain::Trigger::Retry,
         rate_slot: None,
     };
-    use switchboard_core::ports::EventQueue;
-    queue
-        .send_traced(&message, Duration::ZERO, Some(&trace))
-        .await
-        .unwrap();
+    use switchboard_core::ports::{EventQueue, Outgoing};
+    let out = Outgoing {
+        message: &message,
+        delay: Duration::ZERO,
+        trace: Some(&trace),
+    };
+    queue.send_traced(out).await.unwrap();
     queue.send(&message, Duration::ZERO).await.unwrap();
     let mut got = Vec::new();
     for _ in 0..5 {

@@ -3,44 +3,34 @@
 //! token in what it prints.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
+use crate::process::{self, Out};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
-use std::process::Command;
-use switchboard_cli::serve::{self, ServeConfig};
-use switchboard_core::redact::Secret;
+use switchboard_cli::serve;
 use switchboard_test_support::ADMIN_TOKEN;
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 async fn run(args: Vec<OsString>) -> Out {
-    tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SWITCHBOARD_") || k.starts_with("AWS_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("AWS_CONFIG_FILE", "/nonexistent")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("AWS_EC2_METADATA_DISABLED", "true");
-        let out = cmd.args(args).output().unwrap();
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    })
-    .await
-    .unwrap()
+    let run = move || process::output(process::isolated().args(args));
+    tokio::task::spawn_blocking(run).await.unwrap()
 }
 
 fn os(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
 }
+
+const MISSING_TEMPLATE: &str =
+    "--event-type * --format template --template-file /nonexistent/template.j2";
+const INCLUDE_TEMPLATE: [&str; 6] = [
+    "--event-type",
+    "*",
+    "--format",
+    "template",
+    "--template",
+    "{% include '/etc/passwd' %}",
+];
+const TRAVERSAL_ID: &str = "sources create --id ../../etc --provider hipcall --verification none";
+const SSRF: &str = "subscriptions create --url http://169.254.169.254/latest --event-type *";
+const PUBLIC_URL_QUERY: &str = "https://hooks.example.com/?a=1";
 
 /// Exit 1 or 2 (or exactly `want`), a message, no panic, no token echoed.
 fn assert_refused(label: &str, out: &Out, want: Option<i32>) {
@@ -64,284 +54,70 @@ fn assert_refused(label: &str, out: &Out, want: Option<i32>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_arguments_exit_1_or_2_with_a_message_and_no_panic() {
-    let running = serve::start(ServeConfig::new(
-        "127.0.0.1:0".parse().unwrap(),
-        Secret::new(ADMIN_TOKEN),
-    ))
-    .await
-    .unwrap();
+    let running = serve::start(switchboard_test_support::serve::config())
+        .await
+        .unwrap();
     let endpoint = format!("http://{}", running.addr);
-    let with = |args: &[&str]| {
+    // `--endpoint`, `--token`, then `words` split at spaces, then `tail` as they are.
+    let with = |words: &str, tail: &[&str]| {
         let mut all = vec!["--endpoint", endpoint.as_str(), "--token", ADMIN_TOKEN];
-        all.extend_from_slice(args);
+        all.extend(words.split_whitespace());
+        all.extend_from_slice(tail);
         os(&all)
     };
     let long = "x".repeat(100_000);
+    let nested = "[".repeat(100_000);
+    let source = "sources create --id s1 --provider hipcall --verification";
+    let other_source = "sources create --id s1 --provider";
+    let sub = "subscriptions create --url http://127.0.0.1:9/x";
+    let addr = running.addr.to_string();
+    let token = ["--token", ADMIN_TOKEN];
+    let endpoint_of =
+        |url: &str| os(&[&["--endpoint", url][..], &token, &["sources", "list"]].concat());
+    let listen_in_use = os(&["serve", "--listen", &addr, "--admin-token", ADMIN_TOKEN]);
+    let newline_token = os(&[
+        "--endpoint",
+        &endpoint,
+        "--token",
+        "a\nb",
+        "sources",
+        "list",
+    ]);
+    let serve = |args: &[&str]| os(&[&["serve"], args].concat());
+    // (what, arguments, exit code: None for 1 or 2)
+    #[rustfmt::skip]
     let cases: Vec<(&str, Vec<OsString>, Option<i32>)> = vec![
         ("no command", os(&[]), Some(2)),
-        ("unknown command", with(&["frobnicate"]), Some(2)),
-        (
-            "verification not JSON",
-            with(&[
-                "sources",
-                "create",
-                "--id",
-                "s1",
-                "--provider",
-                "hipcall",
-                "--verification",
-                "{",
-            ]),
-            Some(2),
-        ),
-        (
-            "body not an object",
-            with(&[
-                "sources",
-                "create",
-                "--id",
-                "s1",
-                "--provider",
-                "hipcall",
-                "--verification",
-                "none",
-                "--body",
-                "[1,2]",
-            ]),
-            None,
-        ),
-        (
-            "deeply nested body",
-            with(&[
-                "sources",
-                "create",
-                "--id",
-                "s1",
-                "--provider",
-                "hipcall",
-                "--verification",
-                "none",
-                "--body",
-                &"[".repeat(100_000),
-            ]),
-            None,
-        ),
-        (
-            "unknown provider",
-            with(&[
-                "sources",
-                "create",
-                "--id",
-                "s1",
-                "--provider",
-                "nope",
-                "--verification",
-                "none",
-            ]),
-            Some(1),
-        ),
-        (
-            "traversal-looking id",
-            with(&[
-                "sources",
-                "create",
-                "--id",
-                "../../etc",
-                "--provider",
-                "hipcall",
-                "--verification",
-                "none",
-            ]),
-            Some(1),
-        ),
-        (
-            "traversal-looking show",
-            with(&["sources", "show", "../../admin/sources"]),
-            Some(1),
-        ),
-        (
-            "encoded traversal",
-            with(&["events", "show", "..%2F..%2Fetc%2Fpasswd"]),
-            Some(1),
-        ),
-        (
-            "query in an id",
-            with(&["subscriptions", "show", "x?token=1&a=b"]),
-            Some(1),
-        ),
-        ("huge id", with(&["events", "show", &long]), None),
-        (
-            "bad since",
-            with(&["deliveries", "list", "--since", "the day before"]),
-            Some(2),
-        ),
-        (
-            "bad status",
-            with(&["deliveries", "list", "--status", "meh"]),
-            None,
-        ),
-        (
-            "limit zero",
-            with(&["deliveries", "list", "--limit", "0"]),
-            None,
-        ),
-        (
-            "limit huge",
-            with(&["deliveries", "list", "--limit", "99999999999"]),
-            Some(2),
-        ),
-        (
-            "bad cursor",
-            with(&["deliveries", "list", "--cursor", "%%%"]),
-            None,
-        ),
-        (
-            "header without =",
-            with(&[
-                "subscriptions",
-                "create",
-                "--url",
-                "http://127.0.0.1:9/x",
-                "--event-type",
-                "*",
-                "--header",
-                "novalue",
-            ]),
-            None,
-        ),
-        (
-            "retry schedule not numbers",
-            with(&[
-                "subscriptions",
-                "create",
-                "--url",
-                "http://127.0.0.1:9/x",
-                "--retry-schedule",
-                "5,soon",
-            ]),
-            Some(2),
-        ),
-        (
-            "missing template file",
-            with(&[
-                "subscriptions",
-                "create",
-                "--url",
-                "http://127.0.0.1:9/x",
-                "--event-type",
-                "*",
-                "--format",
-                "template",
-                "--template-file",
-                "/nonexistent/template.j2",
-            ]),
-            None,
-        ),
-        (
-            "template reading a file",
-            with(&[
-                "subscriptions",
-                "create",
-                "--url",
-                "http://127.0.0.1:9/x",
-                "--event-type",
-                "*",
-                "--format",
-                "template",
-                "--template",
-                "{% include '/etc/passwd' %}",
-            ]),
-            Some(1),
-        ),
-        (
-            "SSRF target",
-            with(&[
-                "subscriptions",
-                "create",
-                "--url",
-                "http://169.254.169.254/latest",
-                "--event-type",
-                "*",
-            ]),
-            Some(1),
-        ),
-        ("replay nothing", with(&["replay"]), Some(2)),
-        (
-            "endpoint not a URL",
-            os(&[
-                "--endpoint",
-                "http://[::1",
-                "--token",
-                ADMIN_TOKEN,
-                "sources",
-                "list",
-            ]),
-            Some(2),
-        ),
-        (
-            "endpoint file URL",
-            os(&[
-                "--endpoint",
-                "file:///etc/passwd",
-                "--token",
-                ADMIN_TOKEN,
-                "sources",
-                "list",
-            ]),
-            Some(2),
-        ),
-        (
-            "token with a newline",
-            os(&[
-                "--endpoint",
-                &endpoint,
-                "--token",
-                "a\nb",
-                "sources",
-                "list",
-            ]),
-            Some(2),
-        ),
-        (
-            "serve bad listen",
-            os(&["serve", "--listen", "not-an-address"]),
-            Some(2),
-        ),
-        (
-            "serve listen in use",
-            os(&[
-                "serve",
-                "--listen",
-                &running.addr.to_string(),
-                "--admin-token",
-                ADMIN_TOKEN,
-            ]),
-            Some(2),
-        ),
-        (
-            "serve concurrency negative",
-            os(&["serve", "--delivery-concurrency", "-1"]),
-            Some(2),
-        ),
-        (
-            "serve concurrency huge",
-            os(&[
-                "serve",
-                "--delivery-concurrency",
-                "999999999999999999999999",
-            ]),
-            Some(2),
-        ),
-        (
-            "serve public URL without a scheme",
-            os(&["serve", "--public-url", "hooks.example.com"]),
-            Some(2),
-        ),
-        (
-            "serve public URL with a query",
-            os(&["serve", "--public-url", "https://hooks.example.com/?a=1"]),
-            Some(2),
-        ),
+        ("unknown command", with("frobnicate", &[]), Some(2)),
+        ("verification not JSON", with(source, &["{"]), Some(2)),
+        ("body not an object", with(source, &["none", "--body", "[1,2]"]), None),
+        ("deeply nested body", with(source, &["none", "--body", &nested]), None),
+        ("unknown provider", with(other_source, &["nope", "--verification", "none"]), Some(1)),
+        ("traversal-looking id", with(TRAVERSAL_ID, &[]), Some(1)),
+        ("traversal-looking show", with("sources show ../../admin/sources", &[]), Some(1)),
+        ("encoded traversal", with("events show ..%2F..%2Fetc%2Fpasswd", &[]), Some(1)),
+        ("query in an id", with("subscriptions show x?token=1&a=b", &[]), Some(1)),
+        ("huge id", with("events show", &[&long]), None),
+        ("bad since", with("deliveries list --since", &["the day before"]), Some(2)),
+        ("bad status", with("deliveries list --status meh", &[]), None),
+        ("limit zero", with("deliveries list --limit 0", &[]), None),
+        ("limit huge", with("deliveries list --limit 99999999999", &[]), Some(2)),
+        ("bad cursor", with("deliveries list --cursor %%%", &[]), None),
+        ("header without =", with(sub, &["--event-type", "*", "--header", "novalue"]), None),
+        ("retry schedule not numbers", with(sub, &["--retry-schedule", "5,soon"]), Some(2)),
+        ("missing template file", with(&format!("{sub} {MISSING_TEMPLATE}"), &[]), None),
+        ("template reading a file", with(sub, &INCLUDE_TEMPLATE), Some(1)),
+        ("SSRF target", with(SSRF, &[]), Some(1)),
+        ("replay nothing", with("replay", &[]), Some(2)),
+        ("endpoint not a URL", endpoint_of("http://[::1"), Some(2)),
+        ("endpoint file URL", endpoint_of("file:///etc/passwd"), Some(2)),
+        ("token with a newline", newline_token, Some(2)),
+        ("serve bad listen", serve(&["--listen", "not-an-address"]), Some(2)),
+        ("serve listen in use", listen_in_use, Some(2)),
+        ("serve concurrency negative", serve(&["--delivery-concurrency", "-1"]), Some(2)),
+        ("serve concurrency huge", serve(&["--delivery-concurrency", &"9".repeat(24)]), Some(2)),
+        ("serve public URL without a scheme", serve(&["--public-url", "hooks.example.com"]), Some(2)),
+        ("serve public URL with a query", serve(&["--public-url", PUBLIC_URL_QUERY]), Some(2)),
     ];
     for (label, args, want) in cases {
         let out = run(args).await;
@@ -349,7 +125,7 @@ async fn bad_arguments_exit_1_or_2_with_a_message_and_no_panic() {
     }
 
     // Arguments that are not UTF-8 at all
-    let mut args = with(&["sources", "show"]);
+    let mut args = with("sources show", &[]);
     args.push(OsString::from_vec(b"\xff\xfe-id".to_vec()));
     assert_refused("non-UTF-8 id", &run(args).await, Some(2));
     let out = run(vec![
@@ -362,7 +138,7 @@ async fn bad_arguments_exit_1_or_2_with_a_message_and_no_panic() {
     assert_refused("non-UTF-8 endpoint", &out, Some(2));
 
     // And serve is untouched by all of it
-    let out = run(with(&["sources", "list", "--json"])).await;
+    let out = run(with("sources list --json", &[])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(running.stop().await, 0);
 }

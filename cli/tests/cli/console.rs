@@ -35,6 +35,17 @@ fn console(args: &[&str], env: &[(&str, &str)]) -> Console {
     Console { child, url }
 }
 
+/// A call through the console: what, method, path, extra headers, body, and the status the
+/// page gets.
+type Call<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    u16,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_in_front_of_serve_forwards_admin_calls_with_the_token() {
     let config = switchboard_test_support::serve::config();
@@ -48,62 +59,42 @@ async fn console_in_front_of_serve_forwards_admin_calls_with_the_token() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("Switchboard console"));
 
-    // An admin call with no token succeeds: the console adds it
-    let r = http
-        .get(format!("{}/admin/subscriptions", c.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let page: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(page["items"], serde_json::json!([]));
-    // A write from the page itself (its own Origin) goes through too
-    let r = http
-        .post(format!("{}/admin/sources", c.url))
-        .header("origin", &c.url)
-        .header("content-type", "application/json")
-        .body(r#"{"id":"hipcall-main","provider":"hipcall","verification":{"type":"none"}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let r = http
-        .get(format!("{}/admin/dead-letters", c.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    // The API's errors come back as they are
-    let r = http
-        .get(format!("{}/admin/sources/nope", c.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
-
-    // Another site's page, another host name, anything but /admin: refused, not forwarded
-    let r = http
-        .post(format!("{}/admin/sources", c.url))
-        .header("origin", "http://evil.example")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let r = http
-        .get(format!("{}/admin/sources", c.url))
-        .header("host", "evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let r = http
-        .post(format!("{}/hooks/hipcall-main", c.url))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    const SOURCE: &str =
+        r#"{"id":"hipcall-main","provider":"hipcall","verification":{"type":"none"}}"#;
+    let own = [
+        ("origin", c.url.as_str()),
+        ("content-type", "application/json"),
+    ];
+    #[rustfmt::skip]
+    let cases: [Call; 7] = [
+        // An admin call with no token succeeds: the console adds it
+        ("no token", "GET", "/admin/subscriptions", &[], "", 200),
+        // A write from the page itself (its own Origin) goes through too
+        ("the page's own write", "POST", "/admin/sources", &own, SOURCE, 201),
+        ("dead letters", "GET", "/admin/dead-letters", &[], "", 200),
+        // The API's errors come back as they are
+        ("an API error", "GET", "/admin/sources/nope", &[], "", 404),
+        // Another site's page, another host name, anything but /admin: refused, not forwarded
+        ("another site's page", "POST", "/admin/sources", &[("origin", "http://evil.example")], "{}", 403),
+        ("another host name", "GET", "/admin/sources", &[("host", "evil.example")], "", 403),
+        ("not /admin", "POST", "/hooks/hipcall-main", &[], "{}", 404),
+    ];
+    for (what, method, path, headers, body, want) in cases {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = http.request(method, format!("{}{path}", c.url));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if !body.is_empty() {
+            req = req.body(body.to_owned());
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), want, "{what}");
+        if what == "no token" {
+            let page: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(page["items"], serde_json::json!([]));
+        }
+    }
     let sources = running.ports.sources.list().await.unwrap();
     assert_eq!(sources.len(), 1, "only the page's own write arrived");
     drop(c);

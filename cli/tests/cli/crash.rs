@@ -6,12 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use crate::process::{self, Started};
+use serde_json::json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use switchboard_test_support::serve::AdminApi;
 use switchboard_test_support::sink::Sink;
 use switchboard_test_support::ADMIN_TOKEN;
 
@@ -127,22 +129,10 @@ fn kill_9_mid_burst_loses_no_answered_event_and_completes_every_delivery() {
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap();
-        let r = http
-            .post(format!("{base}/admin/sources"))
-            .bearer_auth(ADMIN_TOKEN)
-            .body(r#"{"id":"hipcall-main","provider":"hipcall","verification":{"type":"none"}}"#)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-        let r = http
-            .post(format!("{base}/admin/subscriptions"))
-            .bearer_auth(ADMIN_TOKEN)
-            .body(serde_json::json!({"url": sink_url, "event_types": ["*"], "format": "envelope"}).to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
+        let api = AdminApi::new(&http, &base, ADMIN_TOKEN);
+        api.create_source("hipcall-main", "hipcall").await;
+        let subscription = json!({"url": sink_url, "event_types": ["*"], "format": "envelope"});
+        api.create_subscription(subscription).await;
 
         // When a burst of distinct call-end events is pushed concurrently and serve is
         // killed with SIGKILL once enough of them were answered

@@ -2,29 +2,16 @@
 //! `--json`, exit codes (0 ok, 1 API error, 2 usage/connection), and SigV4 signing.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-use serde_json::{json, Value};
+use crate::process::{self, Out};
+use serde_json::json;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::Command;
 use switchboard_cli::serve::{self, Running};
 use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
 use switchboard_core::domain::envelope::{CallInfo, Envelope, RawRequest, StoredEvent};
 use switchboard_core::domain::time::now;
 use switchboard_core::domain::Attempt;
 use switchboard_test_support::ADMIN_TOKEN;
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-}
 
 /// Runs the binary with a clean environment (no SWITCHBOARD_*/AWS_* from the caller).
 async fn sb_env(args: &[&str], env: &[(&str, &str)]) -> Out {
@@ -34,29 +21,13 @@ async fn sb_env(args: &[&str], env: &[(&str, &str)]) -> Out {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SWITCHBOARD_") || k.starts_with("AWS_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = process::isolated();
         // A home of the test's own: no discovery file of a serve the user runs
         let home = isolated_home();
-        cmd.env("AWS_CONFIG_FILE", "/nonexistent")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("HOME", &home)
+        cmd.env("HOME", &home)
             .env("XDG_DATA_HOME", home.join("data"))
             .env("XDG_RUNTIME_DIR", home.join("run"));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.args(args).output().unwrap();
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        process::output(cmd.envs(env).args(args))
     })
     .await
     .unwrap()
@@ -72,6 +43,11 @@ async fn sb(running: &Running, args: &[&str]) -> Out {
     let mut all = vec!["--endpoint", endpoint.as_str(), "--token", ADMIN_TOKEN];
     all.extend_from_slice(args);
     sb_env(&all, &[]).await
+}
+
+/// [`sb`] with the arguments of `line`, split at spaces.
+async fn sb_line(running: &Running, line: &str) -> Out {
+    sb(running, &line.split_whitespace().collect::<Vec<_>>()).await
 }
 
 fn ok(out: &Out) {
@@ -152,37 +128,14 @@ async fn seed(running: &Running) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sources_commands_tables_json_and_exit_codes() {
     let running = start().await;
-    let out = sb(
-        &running,
-        &[
-            "sources",
-            "create",
-            "--id",
-            "hipcall-main",
-            "--provider",
-            "hipcall",
-            "--verification",
-            "none",
-            "--timezone",
-            "Europe/Istanbul",
-        ],
-    )
+    let out = sb_line(&running, "sources create --id hipcall-main --provider hipcall --verification none --timezone Europe/Istanbul")
     .await;
     ok(&out);
     assert_eq!(out.stdout.trim(), "created source hipcall-main");
     // The same again: the API's 409, exit 1, its message on stderr
-    let out = sb(
+    let out = sb_line(
         &running,
-        &[
-            "sources",
-            "create",
-            "--id",
-            "hipcall-main",
-            "--provider",
-            "hipcall",
-            "--verification",
-            "none",
-        ],
+        "sources create --id hipcall-main --provider hipcall --verification none",
     )
     .await;
     assert_eq!(out.code, 1, "{}", out.stderr);
@@ -205,16 +158,9 @@ async fn sources_commands_tables_json_and_exit_codes() {
     ok(&out);
     assert_eq!(out.json()["items"][0]["id"], "hipcall-main");
 
-    let out = sb(
+    let out = sb_line(
         &running,
-        &[
-            "--json",
-            "sources",
-            "update",
-            "hipcall-main",
-            "--description",
-            "main",
-        ],
+        "--json sources update hipcall-main --description main",
     )
     .await;
     ok(&out);
@@ -234,18 +180,9 @@ async fn sources_commands_tables_json_and_exit_codes() {
     let out = sb(&running, &["sources", "delete", "hipcall-main"]).await;
     assert_eq!(out.code, 1);
     // Usage errors exit 2 before anything is sent
-    let out = sb(
+    let out = sb_line(
         &running,
-        &[
-            "sources",
-            "create",
-            "--id",
-            "x",
-            "--provider",
-            "hipcall",
-            "--verification",
-            "{oops",
-        ],
+        "sources create --id x --provider hipcall --verification {oops",
     )
     .await;
     assert_eq!(out.code, 2);
@@ -258,23 +195,7 @@ async fn sources_commands_tables_json_and_exit_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_commands() {
     let running = start().await;
-    let out = sb(
-        &running,
-        &[
-            "subscriptions",
-            "create",
-            "--url",
-            "http://127.0.0.1:9/crm",
-            "--event-type",
-            "call.ended,call.answered",
-            "--method",
-            "put",
-            "--header",
-            "x-tenant=acme",
-            "--retry-schedule",
-            "5,300",
-        ],
-    )
+    let out = sb_line(&running, "subscriptions create --url http://127.0.0.1:9/crm --event-type call.ended,call.answered --method put --header x-tenant=acme --retry-schedule 5,300")
     .await;
     ok(&out);
     let first = out.stdout.lines().next().unwrap();
@@ -284,18 +205,9 @@ async fn subscriptions_commands() {
         .to_owned();
     assert!(out.stdout.contains("signing secret (shown once): whsec_"));
 
-    let out = sb(
+    let out = sb_line(
         &running,
-        &[
-            "subscriptions",
-            "create",
-            "--json",
-            "--url",
-            "http://127.0.0.1:9/b",
-            "--event-type",
-            "*",
-            "--disabled",
-        ],
+        "subscriptions create --json --url http://127.0.0.1:9/b --event-type * --disabled",
     )
     .await;
     ok(&out);
@@ -363,17 +275,9 @@ async fn events_and_deliveries_of_a_call() {
     assert!(
         lines[4].contains("evt_cli_1") && lines[4].contains("retrying") && lines[4].contains("503")
     );
-    let out = sb(
+    let out = sb_line(
         &running,
-        &[
-            "deliveries",
-            "list",
-            "--call",
-            "call-42",
-            "--status",
-            "exhausted",
-            "--json",
-        ],
+        "deliveries list --call call-42 --status exhausted --json",
     )
     .await;
     ok(&out);
@@ -382,33 +286,13 @@ async fn events_and_deliveries_of_a_call() {
     assert_eq!(page["items"][0]["attempt"], 2);
     assert!(page["next_cursor"].is_null());
     // Paging: one page with a hint, or everything with --all
-    let out = sb(
-        &running,
-        &[
-            "deliveries",
-            "list",
-            "--subscription",
-            "sub_crm",
-            "--limit",
-            "1",
-        ],
-    )
-    .await;
+    let out = sb_line(&running, "deliveries list --subscription sub_crm --limit 1").await;
     ok(&out);
     assert_eq!(out.stdout.lines().count(), 2);
     assert!(out.stderr.contains("more: add --cursor"));
-    let out = sb(
+    let out = sb_line(
         &running,
-        &[
-            "deliveries",
-            "list",
-            "--subscription",
-            "sub_crm",
-            "--limit",
-            "1",
-            "--all",
-            "--json",
-        ],
+        "deliveries list --subscription sub_crm --limit 1 --all --json",
     )
     .await;
     ok(&out);
@@ -458,17 +342,9 @@ async fn events_and_deliveries_of_a_call() {
     assert_eq!(out.code, 2, "clap requires --source or --call");
 
     // Bulk replay plan: the events whose latest attempt failed or was exhausted
-    let out = sb(
+    let out = sb_line(
         &running,
-        &[
-            "replay",
-            "--subscription",
-            "sub_crm",
-            "--since",
-            "1h",
-            "--dry-run",
-            "--json",
-        ],
+        "replay --subscription sub_crm --since 1h --dry-run --json",
     )
     .await;
     ok(&out);

@@ -19,6 +19,30 @@ pub fn isolated() -> Command {
     cmd
 }
 
+/// What a finished command printed, and its exit code (-1 when a signal ended it).
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// Runs `cmd` to its end.
+pub fn output(cmd: &mut Command) -> Out {
+    let out = cmd.output().unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// A started command: the process, the rest of its stdout, and the URL its first line
 /// names.
 pub struct Started {

@@ -4,6 +4,7 @@
 use crate::process::{self, Started};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use switchboard_test_support::serve::AdminApi;
 
 #[test]
 fn serve_binary_prints_url_and_token_and_stops_on_sigint() {
@@ -36,25 +37,13 @@ fn serve_binary_prints_url_and_token_and_stops_on_sigint() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let http = reqwest::Client::new();
-        let r = http
-            .get(format!("{url}/admin/sources"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 401);
-        let r = http
-            .get(format!("{url}/admin/sources"))
-            .bearer_auth("bin-test-token")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let r = http
-            .post(format!("{url}/hooks/missing"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
+        // Without the token, with it, and a webhook for a source that does not exist
+        let sources = format!("{url}/admin/sources");
+        assert_eq!(http.get(&sources).send().await.unwrap().status(), 401);
+        let api = AdminApi::new(&http, &url, "bin-test-token");
+        assert_eq!(api.call("GET", "/admin/sources", None).await.0, 200);
+        let hook = http.post(format!("{url}/hooks/missing")).body("{}");
+        let r = hook.send().await.unwrap();
         assert_eq!(r.status(), 404);
         let json: serde_json::Value = r.json().await.unwrap();
         assert_eq!(json["error"]["code"], "unknown_source");

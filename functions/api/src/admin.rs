@@ -134,18 +134,7 @@ pub(super) async fn create_source(
         )
     })?;
     let t = now();
-    let source = Source {
-        id,
-        provider,
-        verification,
-        timezone: None,
-        body_limit_bytes: None,
-        ip_allow: Vec::new(),
-        mapping: None,
-        description: None,
-        created_at: t,
-        updated_at: t,
-    };
+    let source = Source::blank(id, provider, verification, t);
     let source = apply_source(source, input)?;
     app.ports
         .sources

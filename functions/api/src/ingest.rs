@@ -12,13 +12,13 @@
 use super::response::{error_response, json};
 use super::verify::{body_without_secrets, query_without_token, verify};
 use super::{App, RuntimeTrace};
-use crate::domain::envelope::{Envelope, RawRequest, StoredEvent};
+use crate::domain::envelope::{RawRequest, StoredEvent};
 use crate::domain::ids::{event_id, is_valid_slug};
 use crate::domain::time::now;
 use crate::domain::{QueueMessage, TraceHeader};
 use crate::error::ApiError;
 use crate::metrics::{EventOutcome, Observation, UNKNOWN_SOURCE};
-use crate::ports::{Claim, ClaimTerms};
+use crate::ports::{Claim, ClaimTerms, Outgoing};
 use crate::providers::{self, Incoming};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -128,10 +128,11 @@ async fn take(
     let send_by = Instant::now() + app.settings.ingest_send_window;
     if let Some(key) = &dedup_key {
         let terms = ClaimTerms {
+            at: now(),
             ttl: app.settings.dedup_window,
             pending_for: app.settings.ingest_send_window,
         };
-        match app.ports.dedup.claim(key, &id, now(), terms).await? {
+        match app.ports.dedup.claim(key, &id, terms).await? {
             Claim::New => {}
             Claim::Duplicate(original) => return Ok(Answer::Duplicate(original)),
             Claim::InProgress { retry_after } => return Ok(Answer::InProgress(retry_after)),
@@ -139,17 +140,7 @@ async fn take(
     }
 
     let event = StoredEvent {
-        envelope: Envelope {
-            id: id.clone(),
-            event_type: parsed.event_type,
-            provider_event: parsed.provider_event,
-            source: source.id.clone(),
-            occurred_at: parsed.occurred_at,
-            received_at: now(),
-            call: parsed.call,
-            data: parsed.data,
-            raw_unparsed: unparsed,
-        },
+        envelope: parsed.into_envelope(id.clone(), source.id.clone(), now()),
         raw: RawRequest {
             method: req.method().as_str().to_owned(),
             content_type,
@@ -189,10 +180,12 @@ async fn send_within(
     trace: &TraceHeader,
     send_by: Option<Instant>,
 ) -> Result<(), String> {
-    let send = app
-        .ports
-        .queue
-        .send_traced(message, Duration::ZERO, Some(trace));
+    let out = Outgoing {
+        message,
+        delay: Duration::ZERO,
+        trace: Some(trace),
+    };
+    let send = app.ports.queue.send_traced(out);
     let sent = match send_by {
         Some(at) => tokio::time::timeout_at(at, send)
             .await

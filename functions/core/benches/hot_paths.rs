@@ -17,12 +17,11 @@ use std::hint::black_box;
 use switchboard_adapters_aws::{DynamoConfigStore, DynamoDeliveryStore, DynamoEventStore};
 use switchboard_core::delivery::{render, signing};
 use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
+use switchboard_core::domain::ids::event_id;
 use switchboard_core::domain::source::Provider;
 use switchboard_core::domain::subscription::{Format, Method};
 use switchboard_core::domain::time::now;
-use switchboard_core::domain::{
-    Attempt, Envelope, QueueMessage, RawRequest, StoredEvent, Subscription,
-};
+use switchboard_core::domain::{Attempt, QueueMessage, RawRequest, StoredEvent, Subscription};
 use switchboard_core::ports::{ConfigStore, DeliveryStore, EventStore};
 use switchboard_core::providers::{self, Incoming};
 use switchboard_core::redact::Secret;
@@ -86,17 +85,7 @@ fn sample_event() -> StoredEvent {
         },
     );
     StoredEvent {
-        envelope: Envelope {
-            id: switchboard_core::domain::ids::event_id(),
-            event_type: parsed.event_type,
-            provider_event: parsed.provider_event,
-            source: "hipcall".into(),
-            occurred_at: parsed.occurred_at,
-            received_at: now(),
-            call: parsed.call,
-            data: parsed.data,
-            raw_unparsed: parsed.unparsed,
-        },
+        envelope: parsed.into_envelope(event_id(), "hipcall".into(), now()),
         raw: RawRequest {
             method: "POST".into(),
             content_type: Some("application/json".into()),
@@ -110,35 +99,14 @@ fn sample_event() -> StoredEvent {
 pub const TEMPLATE: &str = r#"{"event": "{{ type }}", "call_id": "{{ call.id }}", "from": "{{ call.from }}", "to": "{{ call.to }}", "agent": "{{ call.agent }}", "duration": {{ call.duration_secs | default(0) }}, "recording": "{{ call.recording_url }}"}"#;
 
 fn subscription(format: Format) -> Subscription {
-    let t = now();
+    let secret = Secret::new(signing::generate_secret());
     Subscription {
-        id: "sub_01JDX0000000000000000BENCH".into(),
         url: "https://example.com/hook".into(),
         method: Method::Post,
-        enabled: true,
         event_types: vec!["call.*".into()],
-        source: None,
-        filter: None,
         format,
         template: (format == Format::Template).then(|| TEMPLATE.to_owned()),
-        content_type: None,
-        headers: Default::default(),
-        timeout_ms: None,
-        retry_schedule_secs: None,
-        description: None,
-        secret: Secret::new(signing::generate_secret()),
-        previous_secret: None,
-        disabled_reason: None,
-        failing_since: None,
-        consecutive_failures: 0,
-        failing_reported_at: None,
-        failing_after: None,
-        ordering: Default::default(),
-        ordering_window_ms: 0,
-        rate_limit_per_second: None,
-        created_at: t,
-        updated_at: t,
-        version: 1,
+        ..Subscription::blank("sub_01JDX0000000000000000BENCH", secret, now())
     }
 }
 

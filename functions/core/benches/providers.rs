@@ -28,21 +28,7 @@ fn read(path: &str) -> Vec<u8> {
 
 fn cases() -> Vec<(Provider, Vec<Case>)> {
     let manifest: Value = serde_json::from_slice(&read("manifest.json")).unwrap();
-    let mut by_provider: Vec<(Provider, Vec<Case>)> = [
-        Provider::Hipcall,
-        Provider::Voipappz,
-        Provider::Callerdesk,
-        Provider::Generic,
-        Provider::Twilio,
-        Provider::Plivo,
-        Provider::Telnyx,
-        Provider::Vonage,
-        Provider::Aircall,
-        Provider::Exotel,
-    ]
-    .into_iter()
-    .map(|p| (p, Vec::new()))
-    .collect();
+    let mut by_provider: Vec<(Provider, Vec<Case>)> = Provider::ALL.map(|p| (p, Vec::new())).into();
     for e in manifest["fixtures"].as_array().unwrap() {
         let file = e["file"].as_str().unwrap();
         let provider: Provider = serde_json::from_value(e["provider"].clone()).unwrap();
@@ -62,16 +48,9 @@ fn cases() -> Vec<(Provider, Vec<Case>)> {
         let case = Case {
             name: file.to_owned(),
             source: Source {
-                id: "bench".into(),
-                provider,
-                verification: Verification::None,
                 timezone: e["timezone"].as_str().map(str::to_owned),
-                body_limit_bytes: None,
-                ip_allow: vec![],
                 mapping,
-                description: None,
-                created_at: t,
-                updated_at: t,
+                ..Source::blank("bench", provider, Verification::None, t)
             },
             method: e["method"].as_str().unwrap().to_owned(),
             content_type: e["content_type"].as_str().map(str::to_owned),

@@ -155,13 +155,14 @@ pub async fn wait_active(client: &aws_sdk_dynamodb::Client, name: &str) {
 }
 
 /// A fresh queue (visibility `visibility_secs`) and the six tables.
-/// A fresh stack on the emulator and an app over it.
-pub struct Stack {
-    pub sdk: aws_config::SdkConfig,
-    pub names: AwsResources,
-    pub ports: switchboard_core::state::Ports,
-    pub app: switchboard_core::api::App,
-}
+/// A fresh stack on the emulator and an app over it: the SDK configuration, the resources'
+/// names, the AWS ports over them and the app (a tuple: each test binds it in one line).
+pub struct Stack(
+    pub aws_config::SdkConfig,
+    pub AwsResources,
+    pub switchboard_core::state::Ports,
+    pub switchboard_core::api::App,
+);
 
 /// [`resources`] with queue visibility `visibility_secs`, the AWS ports over them and an
 /// admin-and-ingest app on those ports.
@@ -171,12 +172,7 @@ pub async fn stack(visibility_secs: u32) -> Stack {
     let names = resources(&sdk, visibility_secs).await;
     let ports = switchboard_core::state::Ports::aws(&sdk, &names);
     let app = super::app(ports.clone());
-    Stack {
-        sdk,
-        names,
-        ports,
-        app,
-    }
+    Stack(sdk, names, ports, app)
 }
 
 pub async fn resources(sdk: &aws_config::SdkConfig, visibility_secs: u32) -> AwsResources {
@@ -218,6 +214,15 @@ pub async fn create_queue(
 }
 
 /// Messages in the queue: visible, in flight and delayed.
+/// A whole table's first page (a test may scan; the service's queries never do).
+pub async fn scan(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+) -> aws_sdk_dynamodb::operation::scan::ScanOutput {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    client.scan().table_name(table).send().await.unwrap()
+}
+
 pub async fn queue_depth(sdk: &aws_config::SdkConfig, queue_url: &str) -> usize {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let attrs = aws_sdk_sqs::Client::new(sdk)

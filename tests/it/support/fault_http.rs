@@ -78,6 +78,12 @@ impl FaultyHttp {
     }
 }
 
+/// The request's `x-amz-target` (`DynamoDB_20120810.PutItem`), empty when it has none
+/// (SQS's query protocol).
+pub fn amz_target(request: &HttpRequest) -> &str {
+    request.headers().get("x-amz-target").unwrap_or("")
+}
+
 #[derive(Debug)]
 struct Connector {
     inner: SharedHttpConnector,
@@ -86,12 +92,8 @@ struct Connector {
 
 impl HttpConnector for Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let target = request
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or("")
-            .to_owned();
+        let target = amz_target(&request).rsplit('.').next().unwrap_or("");
+        let target = target.to_owned();
         let body = request
             .body()
             .bytes()

@@ -42,6 +42,36 @@ pub async fn get(app: &App, uri: &str) -> (u16, serde_json::Value) {
     call(app, "GET", uri, None, "").await
 }
 
+/// `(attempt, status)` of each item of a deliveries listing.
+pub fn attempt_statuses(listing: &serde_json::Value) -> Vec<(u64, String)> {
+    let items = listing["items"].as_array().unwrap().iter();
+    let pair = |a: &serde_json::Value| {
+        let n = a["attempt"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no attempt number: {a}"));
+        let status = a["status"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no status: {a}"));
+        (n, status.to_owned())
+    };
+    items.map(pair).collect()
+}
+
+/// The Hipcall source `hipcall-main` and a subscription of `url` to its `call.ended` events.
+pub async fn hipcall_call_ends_to(app: &App, url: &str) {
+    create_source(app, "hipcall-main", "hipcall").await;
+    create_subscription(
+        app,
+        serde_json::json!({"url": url, "event_types": ["call.ended"]}),
+    )
+    .await;
+}
+
+/// `DELETE`s `uri` from the app.
+pub async fn delete(app: &App, uri: &str) -> (u16, serde_json::Value) {
+    call(app, "DELETE", uri, None, "").await
+}
+
 /// `POST`s a JSON body (a provider's webhook, an admin create) to the app.
 pub async fn post_json(app: &App, uri: &str, body: impl Into<Bytes>) -> (u16, serde_json::Value) {
     call(app, "POST", uri, Some("application/json"), body).await

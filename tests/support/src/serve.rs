@@ -40,36 +40,41 @@ impl ServeHarness {
         }
     }
 
+    /// The running serve, its base URL and the client, for a test that drives them itself.
+    pub fn into_parts(self) -> (Running, String, reqwest::Client) {
+        (self.running, self.base, self.http)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
+    /// The admin API with the tests' token.
+    pub fn api(&self) -> AdminApi<'_> {
+        AdminApi::new(&self.http, &self.base, ADMIN_TOKEN)
+    }
+
     /// An admin call with the token; the status and the JSON answer (`Null` when empty).
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(ADMIN_TOKEN);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        answer(req.send().await.unwrap()).await
+        self.api().call(method, path, body).await
     }
 
     /// Creates a source with verification `none`.
     pub async fn create_source(&self, id: &str, provider: &str) {
-        let body =
-            serde_json::json!({"id": id, "provider": provider, "verification": {"type": "none"}});
-        let (status, json) = self.admin("POST", "/admin/sources", Some(body)).await;
-        assert_eq!(status, 201, "{json}");
+        self.api().create_source(id, provider).await;
     }
 
     /// Creates a subscription; its JSON answer (with the signing secret).
     pub async fn create_subscription(&self, body: Value) -> Value {
-        let (status, json) = self.admin("POST", "/admin/subscriptions", Some(body)).await;
-        assert_eq!(status, 201, "{json}");
-        json
+        self.api().create_subscription(body).await
+    }
+
+    /// The Hipcall source `hipcall-main` and a subscription of `url` to its `call.ended`
+    /// events; the subscription's JSON answer.
+    pub async fn hipcall_call_ends_to(&self, url: &str) -> Value {
+        self.create_source("hipcall-main", "hipcall").await;
+        let body = serde_json::json!({"url": url, "event_types": ["call.ended"]});
+        self.create_subscription(body).await
     }
 
     /// Posts a webhook to `/hooks/{source}` as JSON, as a provider would.
@@ -83,6 +88,47 @@ impl ServeHarness {
             .await
             .unwrap();
         answer(response).await
+    }
+}
+
+/// The admin API of a `serve` at `base`, in this process or a spawned binary.
+#[derive(Clone, Copy)]
+pub struct AdminApi<'a> {
+    pub http: &'a reqwest::Client,
+    /// `http://127.0.0.1:PORT`
+    pub base: &'a str,
+    pub token: &'a str,
+}
+
+impl<'a> AdminApi<'a> {
+    pub fn new(http: &'a reqwest::Client, base: &'a str, token: &'a str) -> Self {
+        Self { http, base, token }
+    }
+
+    /// An admin call with the token; the status and the JSON answer (`Null` when empty).
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, url).bearer_auth(self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        answer(req.send().await.unwrap()).await
+    }
+
+    /// Creates a source with verification `none`.
+    pub async fn create_source(&self, id: &str, provider: &str) {
+        let body =
+            serde_json::json!({"id": id, "provider": provider, "verification": {"type": "none"}});
+        let (status, json) = self.call("POST", "/admin/sources", Some(body)).await;
+        assert_eq!(status, 201, "{json}");
+    }
+
+    /// Creates a subscription; its JSON answer (with the signing secret).
+    pub async fn create_subscription(&self, body: Value) -> Value {
+        let (status, json) = self.call("POST", "/admin/subscriptions", Some(body)).await;
+        assert_eq!(status, 201, "{json}");
+        json
     }
 }
 

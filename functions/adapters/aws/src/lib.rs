@@ -12,7 +12,7 @@ pub use dynamodb::shards;
 pub use dynamodb::{
     DynamoConfigStore, DynamoDedupStore, DynamoDeliveryStore, DynamoEventStore, DynamoFlowStore,
 };
-/// Copying the first data model's history into the current tables (`switchboard upgrade-history`).
+/// Copying the first data model's history into the current tables (`switchboard-upgrade-history`).
 pub mod history_upgrade {
     pub use crate::dynamodb::{
         HistoryUpgrade, Progress, TableProgress, UpgradeLimits, UpgradeTables,

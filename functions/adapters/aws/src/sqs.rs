@@ -1,9 +1,9 @@
 //! The events queue on SQS.
 
 use super::unavailable;
-use crate::domain::{QueueMessage, TraceHeader};
+use crate::domain::TraceHeader;
 use crate::error::{StoreError, StoreResult};
-use crate::ports::{EventQueue, QueueConsumer, ReceivedMessage, MAX_QUEUE_DELAY};
+use crate::ports::{EventQueue, Outgoing, QueueConsumer, ReceivedMessage, MAX_QUEUE_DELAY};
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{
     MessageSystemAttributeName, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
@@ -35,23 +35,16 @@ impl EventQueue for SqsQueue {
     }
 
     /// The trace travels as the `AWSTraceHeader` system attribute (what X-Ray reads too).
-    async fn send_traced(
-        &self,
-        message: &QueueMessage,
-        delay: Duration,
-        trace: Option<&TraceHeader>,
-    ) -> StoreResult<()> {
-        let body = message
-            .to_json()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let delay_secs = delay.min(MAX_QUEUE_DELAY).as_secs();
+    async fn send_traced(&self, out: Outgoing<'_>) -> StoreResult<()> {
+        let body = out.body()?;
+        let delay_secs = out.delay.min(MAX_QUEUE_DELAY).as_secs();
         let mut request = self
             .client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
             .delay_seconds(i32::try_from(delay_secs).unwrap_or(900));
-        if let Some(trace) = trace {
+        if let Some(trace) = out.trace {
             let value = MessageSystemAttributeValue::builder()
                 .data_type("String")
                 .string_value(trace.header())

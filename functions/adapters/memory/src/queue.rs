@@ -6,8 +6,8 @@ use crate::domain::time::{now as now_utc, Timestamp};
 use crate::domain::{QueueMessage, TraceHeader};
 use crate::error::{StoreError, StoreResult};
 use crate::ports::{
-    DeadLetter, DeadLetterQueue, EventQueue, Page, PageRequest, QueueConsumer, ReceivedMessage,
-    RedriveSelection, MAX_QUEUE_DELAY,
+    DeadLetter, DeadLetterQueue, EventQueue, Outgoing, Page, PageRequest, QueueConsumer,
+    ReceivedMessage, RedriveSelection, MAX_QUEUE_DELAY,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, VecDeque};
@@ -124,16 +124,9 @@ impl MemoryQueue {
 
 #[async_trait]
 impl EventQueue for MemoryQueue {
-    async fn send_traced(
-        &self,
-        message: &QueueMessage,
-        delay: Duration,
-        trace: Option<&TraceHeader>,
-    ) -> StoreResult<()> {
-        let body = message
-            .to_json()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.push(body, Some(Arc::new(message.clone())), delay, trace.cloned());
+    async fn send_traced(&self, out: Outgoing<'_>) -> StoreResult<()> {
+        let message = Some(Arc::new(out.message.clone()));
+        self.push(out.body()?, message, out.delay, out.trace.cloned());
         Ok(())
     }
 }

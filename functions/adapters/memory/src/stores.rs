@@ -416,13 +416,8 @@ pub struct MemoryDedupStore {
 
 #[async_trait]
 impl DedupStore for MemoryDedupStore {
-    async fn claim(
-        &self,
-        key: &str,
-        event_id: &str,
-        at: Timestamp,
-        terms: ClaimTerms,
-    ) -> StoreResult<Claim> {
+    async fn claim(&self, key: &str, event_id: &str, terms: ClaimTerms) -> StoreResult<Claim> {
+        let at = terms.at;
         let mut keys = lock(&self.keys);
         if let Some(answer) = keys
             .get(key)

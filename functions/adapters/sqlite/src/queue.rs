@@ -8,9 +8,9 @@
 //! `max_receives` times moves to `dead_letters` instead of being handed out again.
 
 use super::{db_err, duration_ms, now_ms, Db};
-use crate::domain::{QueueMessage, TraceHeader};
+use crate::domain::TraceHeader;
 use crate::error::{StoreError, StoreResult};
-use crate::ports::{EventQueue, QueueConsumer, ReceivedMessage, MAX_QUEUE_DELAY};
+use crate::ports::{EventQueue, Outgoing, QueueConsumer, ReceivedMessage, MAX_QUEUE_DELAY};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::sync::Arc;
@@ -214,17 +214,10 @@ fn take(
 
 #[async_trait]
 impl EventQueue for SqliteQueue {
-    async fn send_traced(
-        &self,
-        message: &QueueMessage,
-        delay: Duration,
-        trace: Option<&TraceHeader>,
-    ) -> StoreResult<()> {
-        let trace = trace.map(|t| t.header().to_owned());
-        let body = message
-            .to_json()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let delay_ms = duration_ms(delay.min(MAX_QUEUE_DELAY));
+    async fn send_traced(&self, out: Outgoing<'_>) -> StoreResult<()> {
+        let trace = out.trace.map(|t| t.header().to_owned());
+        let body = out.body()?;
+        let delay_ms = duration_ms(out.delay.min(MAX_QUEUE_DELAY));
         self.db
             .write_first(move |conn| {
                 let now = now_ms();

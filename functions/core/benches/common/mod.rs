@@ -15,10 +15,9 @@ use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::Settings;
 use switchboard_core::domain::source::{GenericMapping, Provider};
-use switchboard_core::domain::TraceHeader;
-use switchboard_core::domain::{QueueMessage, Source, Verification};
+use switchboard_core::domain::{Source, Verification};
 use switchboard_core::error::StoreResult;
-use switchboard_core::ports::{Claim, ClaimTerms, DedupStore, EventQueue};
+use switchboard_core::ports::{Claim, ClaimTerms, DedupStore, EventQueue, Outgoing};
 use switchboard_core::redact::Secret;
 use switchboard_core::state::{Compose, Ports};
 
@@ -35,16 +34,8 @@ pub struct SerializeOnlyQueue;
 
 #[async_trait]
 impl EventQueue for SerializeOnlyQueue {
-    async fn send_traced(
-        &self,
-        message: &QueueMessage,
-        _delay: Duration,
-        _trace: Option<&TraceHeader>,
-    ) -> StoreResult<()> {
-        let body = message
-            .to_json()
-            .map_err(|e| switchboard_core::error::StoreError::Corrupt(e.to_string()))?;
-        std::hint::black_box(body);
+    async fn send_traced(&self, out: Outgoing<'_>) -> StoreResult<()> {
+        std::hint::black_box(out.body()?);
         Ok(())
     }
 }
@@ -55,13 +46,7 @@ pub struct NeverDuplicate;
 
 #[async_trait]
 impl DedupStore for NeverDuplicate {
-    async fn claim(
-        &self,
-        _key: &str,
-        _event_id: &str,
-        _at: switchboard_core::domain::time::Timestamp,
-        _terms: ClaimTerms,
-    ) -> StoreResult<Claim> {
+    async fn claim(&self, _key: &str, _event_id: &str, _terms: ClaimTerms) -> StoreResult<Claim> {
         Ok(Claim::New)
     }
     async fn confirm(&self, _key: &str, _event_id: &str) -> StoreResult<bool> {
@@ -155,16 +140,9 @@ pub fn ingest_cases() -> (Vec<Source>, Vec<IngestCase>) {
                 .as_str()
                 .map(|m| serde_json::from_slice(&read(m)).unwrap());
             sources.push(Source {
-                id: id.clone(),
-                provider,
-                verification: verification(provider),
                 timezone: e["timezone"].as_str().map(str::to_owned),
-                body_limit_bytes: None,
-                ip_allow: vec![],
                 mapping,
-                description: None,
-                created_at: t,
-                updated_at: t,
+                ..Source::blank(id.clone(), provider, verification(provider), t)
             });
         }
         let bytes = read(file);

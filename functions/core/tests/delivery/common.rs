@@ -15,12 +15,11 @@ use switchboard_core::delivery::DeliveryClient;
 use switchboard_core::dispatch::{BatchRecord, Dispatcher};
 use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::domain::time::{now, Timestamp};
-use switchboard_core::domain::TraceHeader;
 use switchboard_core::domain::{
     Attempt, CallInfo, Envelope, QueueMessage, RawRequest, StoredEvent, Subscription,
 };
 use switchboard_core::error::{StoreError, StoreResult};
-use switchboard_core::ports::{DeliveryStore, EventQueue, Page, PageRequest};
+use switchboard_core::ports::{DeliveryStore, EventQueue, Outgoing, Page, PageRequest};
 use switchboard_core::redact::Secret;
 use switchboard_core::state::{Compose, Ports};
 
@@ -35,16 +34,12 @@ pub struct RecordingQueue {
 
 #[async_trait]
 impl EventQueue for RecordingQueue {
-    async fn send_traced(
-        &self,
-        message: &QueueMessage,
-        delay: Duration,
-        _trace: Option<&TraceHeader>,
-    ) -> StoreResult<()> {
+    async fn send_traced(&self, out: Outgoing<'_>) -> StoreResult<()> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("queue down (test)".into()));
         }
-        self.sent.lock().unwrap().push((message.clone(), delay));
+        let sent = (out.message.clone(), out.delay);
+        self.sent.lock().unwrap().push(sent);
         Ok(())
     }
 }

@@ -26,18 +26,7 @@ pub struct Harness {
 
 pub fn source(id: &str, provider: Provider, verification: Verification) -> Source {
     let t = "2024-01-01T00:00:00Z".parse().unwrap();
-    Source {
-        id: id.into(),
-        provider,
-        verification,
-        timezone: None,
-        body_limit_bytes: None,
-        ip_allow: vec![],
-        mapping: None,
-        description: None,
-        created_at: t,
-        updated_at: t,
-    }
+    Source::blank(id, provider, verification, t)
 }
 
 impl Harness {
@@ -170,6 +159,11 @@ pub fn parse_fixture(src: &Source, path: &str) -> Parsed {
 /// The parsed call block, which the test expects.
 pub fn call(p: &Parsed) -> &CallInfo {
     p.call.as_ref().expect("a call block")
+}
+
+/// The call block's id, which the test expects there.
+pub fn id_of(c: &CallInfo) -> &str {
+    (c.id.as_deref()).unwrap_or_else(|| panic!("no call id in {c:?}"))
 }
 
 /// A parsed time as RFC 3339, which the test expects.

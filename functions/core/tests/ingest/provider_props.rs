@@ -9,18 +9,7 @@ use switchboard_core::domain::source::{is_type_like, GenericMapping, Provider};
 use switchboard_core::domain::{Source, Verification};
 use switchboard_core::providers::{self, Incoming, Parsed};
 
-const PROVIDERS: [Provider; 10] = [
-    Provider::Hipcall,
-    Provider::Voipappz,
-    Provider::Callerdesk,
-    Provider::Generic,
-    Provider::Twilio,
-    Provider::Plivo,
-    Provider::Telnyx,
-    Provider::Vonage,
-    Provider::Aircall,
-    Provider::Exotel,
-];
+const PROVIDERS: [Provider; 10] = Provider::ALL;
 
 /// Field names the parsers look at, so generated payloads reach their deeper branches.
 const KEYS: &[&str] = &[
@@ -261,20 +250,9 @@ fn mapping() -> impl Strategy<Value = Option<GenericMapping>> {
 fn source(provider: Provider, tz: Option<&str>, mapping: Option<GenericMapping>) -> Source {
     let t = "2024-01-01T00:00:00Z".parse().unwrap();
     Source {
-        id: "prop".into(),
-        provider,
-        verification: Verification::None,
         timezone: tz.map(str::to_owned),
-        body_limit_bytes: None,
-        ip_allow: vec![],
-        mapping: if provider == Provider::Generic {
-            mapping
-        } else {
-            None
-        },
-        description: None,
-        created_at: t,
-        updated_at: t,
+        mapping: mapping.filter(|_| provider == Provider::Generic),
+        ..Source::blank("prop", provider, Verification::None, t)
     }
 }
 

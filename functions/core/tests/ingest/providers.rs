@@ -7,7 +7,7 @@ use switchboard_core::domain::source::{GenericMapping, Provider};
 use switchboard_core::domain::Source;
 use switchboard_core::providers::{self, Incoming, Parsed};
 
-use crate::common::{call, fixture, parsing_source as source, rfc};
+use crate::common::{call, fixture, id_of, parse_fixture, parsing_source as source, rfc};
 
 fn mapping(path: &str) -> GenericMapping {
     serde_json::from_slice(&fixture(path)).unwrap()
@@ -40,16 +40,8 @@ fn form(src: &Source, path: &str) -> Parsed {
 }
 
 fn get(src: &Source, path: &str) -> Parsed {
-    let q = String::from_utf8(fixture(path).to_vec()).unwrap();
-    providers::parse(
-        src,
-        &Incoming {
-            method: "GET",
-            content_type: None,
-            query: Some(q.trim()),
-            body: b"",
-        },
-    )
+    assert!(path.ends_with(".query"), "{path} is not a query fixture");
+    parse_fixture(src, path)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -146,10 +138,7 @@ fn hipcall_call_init() {
     assert_eq!(p.event_type, "call.started");
     assert_eq!(p.provider_event.as_deref(), Some("call_init"));
     let c = call(&p);
-    assert_eq!(
-        c.id.as_deref(),
-        Some("2483a75a-56a2-41f1-991b-92b1667e324a")
-    );
+    assert_eq!(id_of(c), "2483a75a-56a2-41f1-991b-92b1667e324a");
     assert_eq!(c.direction.as_deref(), Some("outbound"));
     assert_eq!(c.from.as_deref(), Some("+902582440032"));
     assert_eq!(c.to.as_deref(), Some("+4440333"));
@@ -174,10 +163,7 @@ fn hipcall_call_hangup() {
     );
     assert_eq!(p.event_type, "call.ended");
     let c = call(&p);
-    assert_eq!(
-        c.id.as_deref(),
-        Some("2483a75a-56a2-41f1-991b-92b1667e324a")
-    );
+    assert_eq!(id_of(c), "2483a75a-56a2-41f1-991b-92b1667e324a");
     assert_eq!(c.agent.as_deref(), Some("1121"));
     assert_eq!(c.duration_secs, Some(0));
     assert_eq!(c.hangup_by.as_deref(), Some("user"));
@@ -246,10 +232,7 @@ fn hipcall_legacy_call_init() {
     assert_eq!(p.event_type, "call.started");
     assert_eq!(p.provider_event.as_deref(), Some("call::init"));
     let c = call(&p);
-    assert_eq!(
-        c.id.as_deref(),
-        Some("34c0308c-3f95-405d-ac45-af60d6876afd")
-    );
+    assert_eq!(id_of(c), "34c0308c-3f95-405d-ac45-af60d6876afd");
     // direction 0: inbound, so the contact called the account's number.
     assert_eq!(c.direction.as_deref(), Some("inbound"));
     assert_eq!(c.from.as_deref(), Some("905438856301"));
@@ -392,10 +375,7 @@ fn voipappz_reporting_fills_the_call_block() {
     assert_eq!(p.event_type, "call.report");
     assert_eq!(p.provider_event.as_deref(), Some("Call:Reporting"));
     let c = call(&p);
-    assert_eq!(
-        c.id.as_deref(),
-        Some("bfd7e62a-5a55-4286-9453-b4b4cfc5cca8")
-    );
+    assert_eq!(id_of(c), "bfd7e62a-5a55-4286-9453-b4b4cfc5cca8");
     assert_eq!(c.direction.as_deref(), Some("outbound"));
     // Outgoing: from the DID (no caller id given), to the destination.
     assert_eq!(c.from.as_deref(), Some("972722791142"));
@@ -481,10 +461,7 @@ fn voipappz_get_query_string() {
     assert_eq!(p.event_type, "call.ended");
     assert!(!p.unparsed);
     let c = call(&p);
-    assert_eq!(
-        c.id.as_deref(),
-        Some("bfd7e62a-5a55-4286-9453-b4b4cfc5cca8")
-    );
+    assert_eq!(id_of(c), "bfd7e62a-5a55-4286-9453-b4b4cfc5cca8");
     assert_eq!(c.duration_secs, Some(60), "numbers arrive as strings");
     assert_eq!(c.to.as_deref(), Some("039000000"), "leading zero kept");
     assert_eq!(p.data.as_ref().unwrap()["queue_name"], "Que1");
@@ -560,7 +537,7 @@ fn callerdesk_call_report_in_the_source_zone() {
     assert_eq!(p.event_type, "call.report");
     assert_eq!(p.provider_event.as_deref(), Some("Call Report"));
     let c = call(&p);
-    assert_eq!(c.id.as_deref(), Some("1672649960.960xxxx"));
+    assert_eq!(id_of(c), "1672649960.960xxxx");
     assert_eq!(c.direction.as_deref(), Some("inbound"), "Direction IVR");
     assert_eq!(c.from.as_deref(), Some("99xxxxx"));
     assert_eq!(c.to.as_deref(), Some("0120xxxx"));
@@ -611,7 +588,7 @@ fn callerdesk_outbound_report_by_get() {
     );
     assert_eq!(p.event_type, "call.report");
     let c = call(&p);
-    assert_eq!(c.id.as_deref(), Some("1586420216.7173x"));
+    assert_eq!(id_of(c), "1586420216.7173x");
     assert_eq!(c.direction.as_deref(), Some("outbound"), "WEBOBD");
     assert_eq!(c.status.as_deref(), Some("NOANSWER"));
     assert_eq!(c.answered_at, None);
@@ -687,7 +664,7 @@ fn generic_twilio_status_callback() {
     assert_eq!(p.provider_event.as_deref(), Some("completed"));
     assert_eq!(rfc(p.occurred_at), "2010-08-10T03:50:06+00:00");
     let c = call(&p);
-    assert_eq!(c.id.as_deref(), Some("CA0123456789abcdef0123456789abcdef"));
+    assert_eq!(id_of(c), "CA0123456789abcdef0123456789abcdef");
     assert_eq!(c.direction.as_deref(), Some("outbound"), "outbound-api");
     assert_eq!(c.from.as_deref(), Some("+14155550199"));
     assert_eq!(c.to.as_deref(), Some("+14155550100"));
@@ -725,7 +702,7 @@ fn generic_exotel_status_callback_with_zone_less_times() {
     assert_eq!(p.provider_event.as_deref(), Some("terminal"));
     assert_eq!(rfc(p.occurred_at), "2024-05-06T04:47:31+00:00");
     let c = call(&p);
-    assert_eq!(c.id.as_deref(), Some("b6cfaf5f5cef3ca0fc937749ef960e25"));
+    assert_eq!(id_of(c), "b6cfaf5f5cef3ca0fc937749ef960e25");
     assert_eq!(c.direction.as_deref(), Some("outbound"));
     assert_eq!(rfc(c.started_at), "2024-05-06T04:45:04+00:00");
     assert_eq!(rfc(c.ended_at), "2024-05-06T04:47:30+00:00");

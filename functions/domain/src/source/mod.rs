@@ -28,6 +28,22 @@ pub enum Provider {
     Exotel,
 }
 
+impl Provider {
+    /// Every provider, in declaration order (the benchmarks and property tests cover each).
+    pub const ALL: [Provider; 10] = [
+        Provider::Hipcall,
+        Provider::Voipappz,
+        Provider::Callerdesk,
+        Provider::Generic,
+        Provider::Twilio,
+        Provider::Plivo,
+        Provider::Telnyx,
+        Provider::Vonage,
+        Provider::Aircall,
+        Provider::Exotel,
+    ];
+}
+
 /// How a source proves a request came from its provider. `none` must be chosen explicitly.
 /// The admin API answers with secrets as `[redacted]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -249,6 +265,28 @@ pub struct Source {
 }
 
 impl Source {
+    /// A new source with every option at its default: what a create input's options are
+    /// applied to.
+    pub fn blank(
+        id: impl Into<String>,
+        provider: Provider,
+        verification: Verification,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            provider,
+            verification,
+            timezone: None,
+            body_limit_bytes: None,
+            ip_allow: Vec::new(),
+            mapping: None,
+            description: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
     pub fn body_limit(&self) -> usize {
         self.body_limit_bytes.unwrap_or(DEFAULT_BODY_LIMIT)
     }

@@ -2,6 +2,15 @@
 
 use super::*;
 
+/// One attempt's health inputs, as [`Dispatcher::health`] hands them on.
+#[derive(Clone, Copy)]
+struct Attempted<'a> {
+    sub: &'a Subscription,
+    outcome: &'a Outcome,
+    event: &'a StoredEvent,
+    subscriptions: &'a [Subscription],
+}
+
 impl Dispatcher {
     /// Endpoint health: tracks the run of failures on the subscription (its start and, until
     /// `delivery.failing` is emitted, its length) and returns a verdict to disable it (410,
@@ -17,6 +26,12 @@ impl Dispatcher {
         event: &StoredEvent,
         subscriptions: &[Subscription],
     ) -> Result<Option<Verdict>, StoreError> {
+        let attempted = Attempted {
+            sub,
+            outcome,
+            event,
+            subscriptions,
+        };
         if outcome.http_status == Some(410) {
             return Ok(Some(Verdict::Gone));
         }
@@ -25,8 +40,7 @@ impl Dispatcher {
                 || sub.consecutive_failures > 0
                 || sub.failing_reported_at.is_some();
             if run {
-                self.end_failure_run(sub, outcome, event, subscriptions)
-                    .await?;
+                self.end_failure_run(attempted).await?;
             }
             return Ok(None);
         }
@@ -37,8 +51,7 @@ impl Dispatcher {
             }
         }
         if sub.failing_since.is_none() || sub.failing_reported_at.is_none() {
-            self.count_failure(sub, outcome, event, subscriptions)
-                .await?;
+            self.count_failure(attempted).await?;
         }
         Ok(None)
     }
@@ -47,13 +60,8 @@ impl Dispatcher {
     /// when this failure is the subscription's `failing_after`-th in a row. A conflict that
     /// persists loses this one count (the writers that won counted theirs) rather than fail
     /// the message, which would send the attempt again.
-    async fn count_failure(
-        &self,
-        sub: &Subscription,
-        outcome: &Outcome,
-        event: &StoredEvent,
-        subscriptions: &[Subscription],
-    ) -> Result<(), StoreError> {
+    async fn count_failure(&self, attempted: Attempted<'_>) -> Result<(), StoreError> {
+        let Attempted { sub, outcome, .. } = attempted;
         let at = outcome.attempted_at;
         let default_after = self.settings.failing_after;
         let mut crossed = false;
@@ -93,23 +101,23 @@ impl Dispatcher {
             "url": redact_url(&s.url),
             "consecutive_failures": s.consecutive_failures,
             "failing_since": s.failing_since,
-            "event_id": event.envelope.id,
+            "event_id": attempted.event.envelope.id,
             "http_status": outcome.http_status,
             "error": outcome.error,
         });
-        self.emit(subscriptions, DELIVERY_FAILING, data, Some(&s.id))
+        self.emit(attempted.subscriptions, DELIVERY_FAILING, data, Some(&s.id))
             .await
     }
 
     /// Ends the run of failures on a success; emits `delivery.recovered` when the run had
     /// been reported.
-    async fn end_failure_run(
-        &self,
-        sub: &Subscription,
-        outcome: &Outcome,
-        event: &StoredEvent,
-        subscriptions: &[Subscription],
-    ) -> Result<(), StoreError> {
+    async fn end_failure_run(&self, attempted: Attempted<'_>) -> Result<(), StoreError> {
+        let Attempted {
+            sub,
+            outcome,
+            event,
+            subscriptions,
+        } = attempted;
         let mut ended = (None, None, 0);
         let written = self
             .update_fresh(&sub.id, |s| {

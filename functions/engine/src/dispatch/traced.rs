@@ -5,6 +5,7 @@
 use super::Dispatcher;
 use crate::domain::{QueueMessage, TraceHeader};
 use crate::error::StoreError;
+use crate::ports::Outgoing;
 use std::future::Future;
 use std::time::Duration;
 
@@ -30,9 +31,12 @@ impl Dispatcher {
         delay: Duration,
     ) -> Result<(), StoreError> {
         let trace = current();
-        self.ports
-            .queue
-            .send_traced(message, delay, trace.as_ref())
-            .await
+        let trace = trace.as_ref();
+        let out = Outgoing {
+            message,
+            delay,
+            trace,
+        };
+        self.ports.queue.send_traced(out).await
     }
 }

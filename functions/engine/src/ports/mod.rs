@@ -5,7 +5,7 @@
 use crate::domain::attempt::AttemptStatus;
 use crate::domain::time::Timestamp;
 use crate::domain::{Attempt, QueueMessage, Source, StoredEvent, Subscription, TraceHeader};
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use async_trait::async_trait;
 use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
@@ -26,20 +26,36 @@ pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
 pub trait EventQueue: Send + Sync {
     /// Returns only once the queue holds the message. `delay` is capped at [`MAX_QUEUE_DELAY`].
     async fn send(&self, message: &QueueMessage, delay: Duration) -> StoreResult<()> {
-        self.send_traced(message, delay, None).await
+        let trace = None;
+        self.send_traced(Outgoing {
+            message,
+            delay,
+            trace,
+        })
+        .await
     }
     /// [`EventQueue::send`] with the trace context of the request that caused the message,
     /// handed back on receipt ([`ReceivedMessage::trace`]); a queue that cannot carry one
     /// drops it.
-    async fn send_traced(
-        &self,
-        message: &QueueMessage,
-        delay: Duration,
-        trace: Option<&TraceHeader>,
-    ) -> StoreResult<()>;
+    async fn send_traced(&self, out: Outgoing<'_>) -> StoreResult<()>;
     /// Largest message body (JSON) the queue accepts, if it has a limit.
     fn max_message_bytes(&self) -> Option<usize> {
         None
+    }
+}
+
+/// A message on its way to the queue, with its delay and the trace that caused it.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub message: &'a QueueMessage,
+    pub delay: Duration,
+    pub trace: Option<&'a TraceHeader>,
+}
+
+impl Outgoing<'_> {
+    /// The message's JSON body, as every queue stores it.
+    pub fn body(&self) -> StoreResult<String> {
+        (self.message.to_json()).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 }
 
@@ -215,9 +231,11 @@ pub enum Claim {
     InProgress { retry_after: Duration },
 }
 
-/// How long a claim holds.
+/// When a claim is made and how long it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClaimTerms {
+    /// The claim's time (the caller's clock; every caller passes its current time).
+    pub at: Timestamp,
     /// The dedup window: a queued event's key is held this long from its claim.
     pub ttl: Duration,
     /// A pending claim older than this is stale: its holder can no longer be sending (it
@@ -230,15 +248,8 @@ pub struct ClaimTerms {
 /// between claim and send never turns the provider's retry into a "duplicate" of nothing.
 #[async_trait]
 pub trait DedupStore: Send + Sync {
-    /// Claims `key` for `event_id`, pending, as of `at` (the caller's clock; every caller
-    /// passes its current time).
-    async fn claim(
-        &self,
-        key: &str,
-        event_id: &str,
-        at: Timestamp,
-        terms: ClaimTerms,
-    ) -> StoreResult<Claim>;
+    /// Claims `key` for `event_id`, pending, as of `terms.at`.
+    async fn claim(&self, key: &str, event_id: &str, terms: ClaimTerms) -> StoreResult<Claim>;
     /// Marks `event_id`'s claim of `key` queued. `false` when the key is no longer held by
     /// that event (its pending claim went stale and was taken over).
     async fn confirm(&self, key: &str, event_id: &str) -> StoreResult<bool>;

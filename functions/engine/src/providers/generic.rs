@@ -95,26 +95,40 @@ fn call_info(p: &Value, m: &GenericMapping, tz: Tz) -> CallInfo {
     let txt = |path: &Option<String>| path.as_deref().and_then(|f| text(get(p, f)));
     let num = |path: &Option<String>| path.as_deref().and_then(|f| uint(get(p, f)));
     let time = |f: &Option<TimeField>| f.as_ref().and_then(|f| read_time(p, f, tz));
+    let [from, to, agent, recording_url, status, hangup_by] = [
+        &c.from,
+        &c.to,
+        &c.agent,
+        &c.recording_url,
+        &c.status,
+        &c.hangup_by,
+    ]
+    .map(txt);
+    let [started_at, answered_at, ended_at] =
+        [&c.started_at, &c.answered_at, &c.ended_at].map(time);
+    let [duration_secs, talk_duration_secs, ring_duration_secs] = [
+        &c.duration_secs,
+        &c.talk_duration_secs,
+        &c.ring_duration_secs,
+    ]
+    .map(num);
+    let direction = txt(&c.direction)
+        .and_then(|d| (c.direction_map.get(&d).cloned()).or_else(|| super::fields::direction(&d)));
     CallInfo {
         id: txt(&m.call_id),
-        direction: txt(&c.direction).and_then(|d| {
-            c.direction_map
-                .get(&d)
-                .cloned()
-                .or_else(|| super::fields::direction(&d))
-        }),
-        from: txt(&c.from),
-        to: txt(&c.to),
-        agent: txt(&c.agent),
-        started_at: time(&c.started_at),
-        answered_at: time(&c.answered_at),
-        ended_at: time(&c.ended_at),
-        duration_secs: num(&c.duration_secs),
-        talk_duration_secs: num(&c.talk_duration_secs),
-        ring_duration_secs: num(&c.ring_duration_secs),
-        recording_url: txt(&c.recording_url),
-        status: txt(&c.status),
-        hangup_by: txt(&c.hangup_by),
+        direction,
+        from,
+        to,
+        agent,
+        started_at,
+        answered_at,
+        ended_at,
+        duration_secs,
+        talk_duration_secs,
+        ring_duration_secs,
+        recording_url,
+        status,
+        hangup_by,
     }
 }
 

@@ -19,6 +19,7 @@ mod twilio;
 mod voipappz;
 mod vonage;
 
+use crate::domain::envelope::Envelope;
 use crate::domain::source::{is_type_like, GenericMapping, Provider};
 use crate::domain::time::Timestamp;
 use crate::domain::{CallInfo, Source};
@@ -81,6 +82,22 @@ impl Parsed {
             data: None,
             dedup_key: None,
             unparsed: true,
+        }
+    }
+
+    /// The envelope of event `id` from `source`, received at `received_at`, with what was
+    /// parsed (the dedup key is the caller's: it is kept beside the envelope, not in it).
+    pub fn into_envelope(self, id: String, source: String, received_at: Timestamp) -> Envelope {
+        Envelope {
+            id,
+            event_type: self.event_type,
+            provider_event: self.provider_event,
+            source,
+            occurred_at: self.occurred_at,
+            received_at,
+            call: self.call,
+            data: self.data,
+            raw_unparsed: self.unparsed,
         }
     }
 

@@ -6,26 +6,21 @@ use crate::sink::Sink;
 use bytes::Bytes;
 use std::path::Path;
 use std::time::Duration;
+use switchboard_core::domain::ids::event_id;
 use switchboard_core::domain::source::Provider;
 use switchboard_core::domain::time::now;
-use switchboard_core::domain::{Envelope, QueueMessage, RawRequest, Source, StoredEvent};
+use switchboard_core::domain::{QueueMessage, RawRequest, Source, StoredEvent};
 use switchboard_core::providers::{self, Incoming as ProviderRequest};
 
 /// One stored event like ingest makes from the Hipcall hangup fixture, with a unique call id.
 pub(crate) fn stored_event(body: Bytes) -> StoredEvent {
     let t = now();
-    let source = Source {
-        id: "bench".into(),
-        provider: Provider::Hipcall,
-        verification: switchboard_core::domain::Verification::None,
-        timezone: None,
-        body_limit_bytes: None,
-        ip_allow: vec![],
-        mapping: None,
-        description: None,
-        created_at: t,
-        updated_at: t,
-    };
+    let source = Source::blank(
+        "bench",
+        Provider::Hipcall,
+        switchboard_core::domain::Verification::None,
+        t,
+    );
     let parsed = providers::parse(
         &source,
         &ProviderRequest {
@@ -36,17 +31,7 @@ pub(crate) fn stored_event(body: Bytes) -> StoredEvent {
         },
     );
     StoredEvent {
-        envelope: Envelope {
-            id: switchboard_core::domain::ids::event_id(),
-            event_type: parsed.event_type,
-            provider_event: parsed.provider_event,
-            source: String::new(),
-            occurred_at: parsed.occurred_at,
-            received_at: t,
-            call: parsed.call,
-            data: parsed.data,
-            raw_unparsed: parsed.unparsed,
-        },
+        envelope: parsed.into_envelope(event_id(), String::new(), t),
         raw: RawRequest {
             method: "POST".into(),
             content_type: Some("application/json".into()),

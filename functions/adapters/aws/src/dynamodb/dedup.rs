@@ -46,13 +46,8 @@ impl DynamoDedupStore {
 
 #[async_trait]
 impl DedupStore for DynamoDedupStore {
-    async fn claim(
-        &self,
-        key: &str,
-        event_id: &str,
-        at: Timestamp,
-        terms: ClaimTerms,
-    ) -> StoreResult<Claim> {
+    async fn claim(&self, key: &str, event_id: &str, terms: ClaimTerms) -> StoreResult<Claim> {
+        let at = terms.at;
         use aws_sdk_dynamodb::operation::put_item::PutItemError;
         use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
         let ttl = chrono::Duration::from_std(terms.ttl).unwrap_or(chrono::Duration::days(1));

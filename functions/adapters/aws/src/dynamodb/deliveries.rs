@@ -101,14 +101,7 @@ impl DynamoDeliveryStore {
         status: Option<&'static str>,
     ) -> StoreResult<ShardedQuery<'a>> {
         let (lower, upper) = range.sortable_bounds();
-        let before = match cursor {
-            Some(c) => Some(attempted_key(
-                c.get("attempted_at")?,
-                c.get("event_id")?,
-                c.get("sk")?,
-            )),
-            None => None,
-        };
+        let before = before_key(cursor)?;
         Ok(ShardedQuery {
             client: &self.client,
             table: &self.table,
@@ -215,14 +208,7 @@ impl DynamoDeliveryStore {
                 .await
             }
             DeliveryQuery::Call { call_id, .. } => {
-                let before = match cursor {
-                    Some(c) => Some(attempted_key(
-                        c.get("attempted_at")?,
-                        c.get("event_id")?,
-                        c.get("sk")?,
-                    )),
-                    None => None,
-                };
+                let before = before_key(cursor)?;
                 return self
                     .call_attempts(call_id, query, before.as_deref(), limit)
                     .await;
@@ -401,4 +387,11 @@ impl DeliveryStore for DynamoDeliveryStore {
         }
         Ok(latest.into_iter().map(|(s, (n, st))| (s, n, st)).collect())
     }
+}
+
+/// The attempt key a listing resumes before, from its cursor.
+fn before_key(cursor: Option<&Cursor>) -> StoreResult<Option<String>> {
+    let Some(c) = cursor else { return Ok(None) };
+    let key = attempted_key(c.get("attempted_at")?, c.get("event_id")?, c.get("sk")?);
+    Ok(Some(key))
 }

@@ -25,13 +25,8 @@ fn millis(t: &Timestamp) -> i64 {
 
 #[async_trait]
 impl DedupStore for SqliteDedupStore {
-    async fn claim(
-        &self,
-        key: &str,
-        event_id: &str,
-        at: Timestamp,
-        terms: ClaimTerms,
-    ) -> StoreResult<Claim> {
+    async fn claim(&self, key: &str, event_id: &str, terms: ClaimTerms) -> StoreResult<Claim> {
+        let at = terms.at;
         let (key, event_id) = (key.to_owned(), event_id.to_owned());
         let at_ms = millis(&at);
         let ttl_ms = crate::duration_ms(terms.ttl);

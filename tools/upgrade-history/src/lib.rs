@@ -1,4 +1,4 @@
-//! `switchboard upgrade-history`: copies a deployed stack's history from the first data
+//! `switchboard-upgrade-history`: copies a deployed stack's history from the first data
 //! model's tables (`{stack}-events`, `{stack}-deliveries`) into the current ones
 //! (`{stack}-events-v2`, `{stack}-deliveries-v2`) with the AWS credentials of the shell.
 //! Resumable from its progress file, idempotent, rate-limited (infra/README.md, Upgrading
@@ -48,24 +48,14 @@ fn positive(s: &str) -> Result<f64, String> {
 
 impl UpgradeHistoryArgs {
     pub fn tables(&self) -> UpgradeTables {
-        let stack = &self.stack_name;
+        let name = |given: &Option<String>, suffix: &str| {
+            (given.clone()).unwrap_or_else(|| format!("{}-{suffix}", self.stack_name))
+        };
         UpgradeTables {
-            old_events: self
-                .old_events_table
-                .clone()
-                .unwrap_or_else(|| format!("{stack}-events")),
-            old_deliveries: self
-                .old_deliveries_table
-                .clone()
-                .unwrap_or_else(|| format!("{stack}-deliveries")),
-            events: self
-                .events_table
-                .clone()
-                .unwrap_or_else(|| format!("{stack}-events-v2")),
-            deliveries: self
-                .deliveries_table
-                .clone()
-                .unwrap_or_else(|| format!("{stack}-deliveries-v2")),
+            old_events: name(&self.old_events_table, "events"),
+            old_deliveries: name(&self.old_deliveries_table, "deliveries"),
+            events: name(&self.events_table, "events-v2"),
+            deliveries: name(&self.deliveries_table, "deliveries-v2"),
         }
     }
 
