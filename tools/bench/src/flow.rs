@@ -84,13 +84,7 @@ async fn round(args: &LocalArgs, variant: Variant, sink: &Sink) -> Result<f64, S
     let path = local::configure(&running.ports, local::SOURCE_ID, sink.addr, subscriptions).await?;
     apply(&running.ports, variant).await?;
     let url = format!("http://{}{path}", running.addr);
-    let one = subscriptions <= 1;
-    let spec = Spec {
-        events: args.events.unwrap_or(if one { 20_000 } else { 10_000 }),
-        subscriptions,
-        concurrency: args.concurrency.unwrap_or(if one { 32 } else { 64 }),
-        timeout: Duration::from_secs(args.timeout_secs),
-    };
+    let spec = args.spec(subscriptions);
     if args.warmup > 0 {
         let warm = Spec {
             events: args.warmup,

@@ -58,6 +58,20 @@ pub struct LocalArgs {
     pub in_process: bool,
 }
 
+impl LocalArgs {
+    /// The measured load of a run with `subscriptions`: the defaults of `--events` and
+    /// `--concurrency` depend on the fan-out.
+    pub(crate) fn spec(&self, subscriptions: usize) -> Spec {
+        let one = subscriptions <= 1;
+        Spec {
+            events: self.events.unwrap_or(if one { 20_000 } else { 10_000 }),
+            subscriptions,
+            concurrency: self.concurrency.unwrap_or(if one { 32 } else { 64 }),
+            timeout: Duration::from_secs(self.timeout_secs),
+        }
+    }
+}
+
 /// Connections of the baselines (wrk, bare client): what saturates the sink here.
 const BASELINE_CONNECTIONS: usize = 64;
 
@@ -201,13 +215,7 @@ async fn run_one(
     let opts = serve_opts(args, store, subscriptions, sink.addr);
     let serve = ServeSide::start(&opts, !args.in_process).await?;
     let url = serve.url().to_owned();
-    let one = subscriptions <= 1;
-    let spec = Spec {
-        events: args.events.unwrap_or(if one { 20_000 } else { 10_000 }),
-        subscriptions,
-        concurrency: args.concurrency.unwrap_or(if one { 32 } else { 64 }),
-        timeout: Duration::from_secs(args.timeout_secs),
-    };
+    let spec = args.spec(subscriptions);
     println!(
         "\n== store {store}, {} events × {subscriptions} subscription(s) at concurrency {} ({} pollers × {} deliveries in flight)",
         spec.events, spec.concurrency, args.workers, args.delivery_concurrency,
