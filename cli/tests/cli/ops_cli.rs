@@ -7,7 +7,7 @@ use serde_json::json;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use switchboard_cli::serve::{self, Running};
-use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
+use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::domain::envelope::{CallInfo, Envelope, RawRequest, StoredEvent};
 use switchboard_core::domain::time::now;
 use switchboard_core::domain::Attempt;
@@ -65,26 +65,12 @@ async fn start() -> Running {
 
 fn attempt(event: &str, sub: &str, n: u32, status: AttemptStatus, minutes_ago: i64) -> Attempt {
     Attempt {
-        event_id: event.into(),
-        subscription_id: sub.into(),
-        attempt: n,
-        status,
-        trigger: Trigger::Initial,
-        url: "http://127.0.0.1:9/crm".into(),
-        method: "POST".into(),
-        request_headers: Default::default(),
         http_status: Some(503),
         duration_ms: 41,
         response_excerpt: Some("busy".into()),
-        error_kind: None,
-        error: None,
-        next_attempt_at: None,
-        held_behind: None,
         attempted_at: now() - chrono::Duration::minutes(minutes_ago),
-        source: "hipcall-main".into(),
-        event_type: "call.ended".into(),
         call_id: Some("call-42".into()),
-        truncated: Vec::new(),
+        ..switchboard_test_support::records::attempt(event, sub, n, status)
     }
 }
 

@@ -12,10 +12,11 @@ use bytes::Bytes;
 use http::Request;
 use switchboard_core::api::{AdminAuth, App, Surface};
 use switchboard_core::config::Settings;
-use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
+use switchboard_core::domain::attempt::Trigger;
 use switchboard_core::domain::Attempt;
 use switchboard_core::state::Ports;
 
+pub use switchboard_test_support::records::attempt;
 pub use switchboard_test_support::{
     eventually, hipcall_call_hangup, sink, ADMIN_TOKEN, HIPCALL_CALL_HANGUP,
 };
@@ -122,33 +123,6 @@ pub async fn dead_letters(queue: &switchboard_cli::serve::LocalQueue) -> Vec<Str
     match queue {
         switchboard_cli::serve::LocalQueue::Memory(q) => q.dead_letters(),
         switchboard_cli::serve::LocalQueue::Durable(q) => q.dead_letters().await.unwrap(),
-    }
-}
-
-/// A delivery attempt record with plain values (a Hipcall `call.ended` event, no call, no
-/// answer yet); tests set what they are about with `..support::attempt(..)`.
-pub fn attempt(event_id: &str, subscription_id: &str, n: u32, status: AttemptStatus) -> Attempt {
-    Attempt {
-        event_id: event_id.into(),
-        subscription_id: subscription_id.into(),
-        attempt: n,
-        status,
-        trigger: Trigger::Initial,
-        url: "http://127.0.0.1:9/crm".into(),
-        method: "POST".into(),
-        request_headers: Default::default(),
-        http_status: None,
-        duration_ms: 1,
-        response_excerpt: None,
-        error_kind: None,
-        error: None,
-        next_attempt_at: None,
-        held_behind: None,
-        attempted_at: switchboard_core::domain::time::now(),
-        source: "hipcall-main".into(),
-        event_type: "call.ended".into(),
-        call_id: None,
-        truncated: Vec::new(),
     }
 }
 

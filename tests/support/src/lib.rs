@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[cfg(feature = "serve")]
+pub mod records;
+#[cfg(feature = "serve")]
 pub mod serve;
 pub mod sink;
 

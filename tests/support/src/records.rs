@@ -1,0 +1,32 @@
+//! Records tests write and compare.
+
+use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
+use switchboard_core::domain::time::now;
+use switchboard_core::domain::Attempt;
+
+/// A delivery attempt record with plain values (a Hipcall `call.ended` event, no call, no
+/// answer yet); tests set what they are about with `..support::attempt(..)`.
+pub fn attempt(event_id: &str, subscription_id: &str, n: u32, status: AttemptStatus) -> Attempt {
+    Attempt {
+        event_id: event_id.into(),
+        subscription_id: subscription_id.into(),
+        attempt: n,
+        status,
+        trigger: Trigger::Initial,
+        url: "http://127.0.0.1:9/crm".into(),
+        method: "POST".into(),
+        request_headers: Default::default(),
+        http_status: None,
+        duration_ms: 1,
+        response_excerpt: None,
+        error_kind: None,
+        error: None,
+        next_attempt_at: None,
+        held_behind: None,
+        attempted_at: now(),
+        source: "hipcall-main".into(),
+        event_type: "call.ended".into(),
+        call_id: None,
+        truncated: Vec::new(),
+    }
+}
