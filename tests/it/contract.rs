@@ -14,8 +14,8 @@ use switchboard_core::domain::{Attempt, QueueMessage, Subscription};
 use switchboard_core::error::StoreError;
 use switchboard_core::ports::versioned::{self, Modified};
 use switchboard_core::ports::{
-    Claim, ClaimTerms, DeadLetterQueue, EventQueue, PageRequest, QueueConsumer, ReceivedMessage,
-    RedriveSelection, Stored,
+    Claim, ClaimTerms, DeadLetterQueue, EventQueue, Outgoing, PageRequest, QueueConsumer,
+    ReceivedMessage, RedriveSelection, Stored,
 };
 use switchboard_core::redact::Secret;
 use switchboard_core::state::{Compose, Ports};
@@ -702,6 +702,53 @@ async fn dedup_contract(ports: &Ports) {
     );
 }
 
+/// The one-write claim of a store that holds the queue too (`Some`), or `None` where the
+/// caller claims, sends and confirms in turn. In one write, the message is queued exactly
+/// when the claim is new, and the claim is queued at once (never seen pending).
+async fn claim_and_send_contract(ports: &Ports, consumer: Option<&dyn QueueConsumer>) {
+    let d = &ports.dedup;
+    let terms = |at| ClaimTerms {
+        at,
+        ttl: Duration::from_secs(86_400),
+        pending_for: Duration::from_secs(10),
+    };
+    let t0 = at(chrono::Duration::zero());
+    let message = |id: &str| QueueMessage::Event {
+        event: Box::new(event(id, None)),
+    };
+    let out = |m| Outgoing {
+        message: m,
+        delay: Duration::ZERO,
+        trace: None,
+    };
+    let m1 = message("evt_s1");
+    let first = d.claim_and_send("s1", "evt_s1", terms(t0), out(&m1)).await;
+    let Some(consumer) = consumer else {
+        assert!(first.is_none(), "this store claims and sends in turn");
+        return;
+    };
+    assert_eq!(first.unwrap().unwrap(), Claim::New);
+    let got = receive_n(consumer, 1, 5).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(QueueMessage::from_json(&got[0].body).unwrap(), m1);
+    // The claim was written queued: a retry is a duplicate at once, in either form
+    let dup = Claim::Duplicate("evt_s1".to_owned());
+    assert_eq!(d.claim("s1", "evt_x", terms(t0)).await.unwrap(), dup);
+    let m2 = message("evt_s2");
+    let again = d.claim_and_send("s1", "evt_s2", terms(t0), out(&m2)).await;
+    assert_eq!(again.unwrap().unwrap(), dup);
+    // A key held pending by a request claiming in turn: in progress, nothing queued
+    assert_eq!(d.claim("s2", "evt_p", terms(t0)).await.unwrap(), Claim::New);
+    let held = d.claim_and_send("s2", "evt_s3", terms(t0), out(&m2)).await;
+    assert!(matches!(held.unwrap().unwrap(), Claim::InProgress { .. }));
+    assert!(consumer
+        .receive(10, Duration::from_millis(300))
+        .await
+        .unwrap()
+        .is_empty());
+    consumer.delete(&got[0].receipt).await.unwrap();
+}
+
 fn at(offset: chrono::Duration) -> switchboard_core::domain::time::Timestamp {
     // Whole milliseconds: stored times keep microseconds, and the test compares records.
     let t = now() - offset;
@@ -1326,6 +1373,7 @@ mod memory {
     #[tokio::test]
     async fn dedup() {
         dedup_contract(&memory_ports()).await;
+        claim_and_send_contract(&memory_ports(), None).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1483,6 +1531,7 @@ mod emulator {
     #[tokio::test]
     async fn dedup() {
         dedup_contract(&aws_ports().await).await;
+        claim_and_send_contract(&aws_ports().await, None).await;
     }
 
     /// A claim written before claims had states (no `queued`, no `claimed_at_ms`) was
@@ -1635,6 +1684,12 @@ mod sqlite {
     async fn dedup() {
         let (_dir, ports) = ports();
         dedup_contract(&ports).await;
+    }
+
+    #[tokio::test]
+    async fn claim_and_send() {
+        let (_dir, q) = queue();
+        claim_and_send_contract(&Ports::sqlite(q.clone()), Some(q.as_ref())).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

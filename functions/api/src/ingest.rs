@@ -7,7 +7,9 @@
 //! event twice, calling it a duplicate would lose it if that first send fails; providers
 //! retry 503s, and by then the claim is confirmed, released or stale); one that finds it
 //! pending past the send window takes it over (the holder gave up or was killed before
-//! queueing: nothing of it can still reach the queue).
+//! queueing: nothing of it can still reach the queue). A store that holds the queue as well
+//! (serve's durable store) claims, queues and confirms in one write: its claims are never
+//! seen pending.
 
 use super::response::{error_response, json};
 use super::verify::{body_without_secrets, query_without_token, verify};
@@ -126,19 +128,6 @@ async fn take(
     // Started before the claim is written, so the holder's send ends before the moment a
     // retry may take the claim over (both count the window from the claim's time).
     let send_by = Instant::now() + app.settings.ingest_send_window;
-    if let Some(key) = &dedup_key {
-        let terms = ClaimTerms {
-            at: now(),
-            ttl: app.settings.dedup_window,
-            pending_for: app.settings.ingest_send_window,
-        };
-        match app.ports.dedup.claim(key, &id, terms).await? {
-            Claim::New => {}
-            Claim::Duplicate(original) => return Ok(Answer::Duplicate(original)),
-            Claim::InProgress { retry_after } => return Ok(Answer::InProgress(retry_after)),
-        }
-    }
-
     let event = StoredEvent {
         envelope: parsed.into_envelope(id.clone(), source.id.clone(), now()),
         raw: RawRequest {
@@ -152,39 +141,97 @@ async fn take(
     let message = QueueMessage::Event {
         event: Box::new(event),
     };
-    if let Err(e) = fits_the_backends(app, &message, req) {
-        release_claim(app, dedup_key.as_deref(), &id).await;
-        return Err(e);
-    }
+    fits_the_backends(app, &message, req)?;
     let trace = request_trace(req);
-    let send_by = dedup_key.is_some().then_some(send_by);
-    if let Err(why) = send_within(app, &message, &trace, send_by).await {
-        tracing::error!(error = %why, source = %source_id, "queue send failed; answering 503");
-        release_claim(app, dedup_key.as_deref(), &id).await;
-        return Err(ApiError::unavailable(
-            "the event could not be queued; retry later",
-        ));
-    }
-    if let Some(key) = &dedup_key {
-        confirm_claim(app, key, &id).await;
+    let out = Outgoing {
+        message: &message,
+        delay: Duration::ZERO,
+        trace: Some(&trace),
+    };
+    match &dedup_key {
+        None => send_within(app, out, None)
+            .await
+            .map_err(|why| not_queued(source_id, &why))?,
+        Some(key) => {
+            let terms = ClaimTerms {
+                at: now(),
+                ttl: app.settings.dedup_window,
+                pending_for: app.settings.ingest_send_window,
+            };
+            let claimed = Claimed {
+                key,
+                event_id: &id,
+                terms,
+            };
+            if let Some(held) = claim_and_queue(app, claimed, out, send_by, source_id).await? {
+                return Ok(held);
+            }
+        }
     }
     tracing::info!(event_id = %id, source = %source_id, trace_id = %trace, "accepted");
     Ok(Answer::Queued { id, unparsed })
 }
 
+/// A provider key being claimed for an event.
+#[derive(Clone, Copy)]
+struct Claimed<'a> {
+    key: &'a str,
+    event_id: &'a str,
+    terms: ClaimTerms,
+}
+
+/// Claims the provider key and queues the event: in one write where the store holds both
+/// (serve's durable store), else claim, send within the window, confirm. `Some` when the key
+/// was held already: a duplicate or a retry of a request still queueing (nothing queued).
+async fn claim_and_queue(
+    app: &App,
+    claimed: Claimed<'_>,
+    out: Outgoing<'_>,
+    send_by: Instant,
+    source_id: &str,
+) -> Result<Option<Answer>, ApiError> {
+    let Claimed {
+        key,
+        event_id,
+        terms,
+    } = claimed;
+    let claim = match app
+        .ports
+        .dedup
+        .claim_and_send(key, event_id, terms, out)
+        .await
+    {
+        Some(claim) => return Ok(already_held(claim?)),
+        None => app.ports.dedup.claim(key, event_id, terms).await?,
+    };
+    if let Some(held) = already_held(claim) {
+        return Ok(Some(held));
+    }
+    if let Err(why) = send_within(app, out, Some(send_by)).await {
+        release_claim(app, key, event_id).await;
+        return Err(not_queued(source_id, &why));
+    }
+    confirm_claim(app, key, event_id).await;
+    Ok(None)
+}
+
+/// The answer to a request whose key another event holds; `None` when the claim is ours.
+fn already_held(claim: Claim) -> Option<Answer> {
+    match claim {
+        Claim::New => None,
+        Claim::Duplicate(original) => Some(Answer::Duplicate(original)),
+        Claim::InProgress { retry_after } => Some(Answer::InProgress(retry_after)),
+    }
+}
+
+fn not_queued(source_id: &str, why: &str) -> ApiError {
+    tracing::error!(error = %why, source = %source_id, "queue send failed; answering 503");
+    ApiError::unavailable("the event could not be queued; retry later")
+}
+
 /// Sends the event; with a claim held, gives up at `send_by` (the end of the send window),
 /// after which a provider retry may take the claim over.
-async fn send_within(
-    app: &App,
-    message: &QueueMessage,
-    trace: &TraceHeader,
-    send_by: Option<Instant>,
-) -> Result<(), String> {
-    let out = Outgoing {
-        message,
-        delay: Duration::ZERO,
-        trace: Some(trace),
-    };
+async fn send_within(app: &App, out: Outgoing<'_>, send_by: Option<Instant>) -> Result<(), String> {
     let send = app.ports.queue.send_traced(out);
     let sent = match send_by {
         Some(at) => tokio::time::timeout_at(at, send)
@@ -235,11 +282,9 @@ fn in_progress(retry_after: Duration) -> Response<Bytes> {
 
 /// Frees a dedup claim for an event that was not queued, so the provider's retry is
 /// accepted rather than called a duplicate.
-async fn release_claim(app: &App, key: Option<&str>, id: &str) {
-    if let Some(key) = key {
-        if let Err(e) = app.ports.dedup.release(key, id).await {
-            tracing::warn!(error = %e, "could not release the dedup claim");
-        }
+async fn release_claim(app: &App, key: &str, id: &str) {
+    if let Err(e) = app.ports.dedup.release(key, id).await {
+        tracing::warn!(error = %e, "could not release the dedup claim");
     }
 }
 

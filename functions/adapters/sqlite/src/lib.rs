@@ -422,6 +422,7 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
 pub fn ports(queue: Arc<SqliteQueue>) -> state::Ports {
     let db = queue.db().clone();
     let queue_for_dead_letters = queue.clone();
+    let dedup = Arc::new(SqliteDedupStore::sending_to(queue.clone()));
     let events = Arc::new(SqliteEventStore::new(db.clone()));
     let deliveries = Arc::new(SqliteDeliveryStore::new(db.clone()));
     state::Ports {
@@ -430,7 +431,7 @@ pub fn ports(queue: Arc<SqliteQueue>) -> state::Ports {
         subscriptions: Arc::new(SqliteConfigStore::new(db.clone(), Table::Subscriptions)),
         events: events.clone(),
         deliveries: deliveries.clone(),
-        dedup: Arc::new(SqliteDedupStore::new(db.clone())),
+        dedup,
         event_queries: events,
         delivery_queries: deliveries,
         flow: Arc::new(SqliteFlowStore::new(db)),

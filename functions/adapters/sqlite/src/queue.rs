@@ -50,6 +50,11 @@ impl SqliteQueue {
         &self.db
     }
 
+    /// Wakes one waiting consumer: a message was queued.
+    pub(crate) fn wake_one(&self) {
+        self.notify.notify_one();
+    }
+
     /// Wakes every waiting consumer (messages became visible outside `send`).
     pub(crate) fn wake(&self) {
         self.notify.notify_waiters();
@@ -212,27 +217,51 @@ fn take(
     Ok((out, next))
 }
 
+/// A message ready to be written into the queue, by a send or by a write that queues it
+/// with other rows (a dedup claim's).
+pub(crate) struct NewMessage {
+    body: String,
+    delay_ms: i64,
+    trace: Option<String>,
+}
+
+impl NewMessage {
+    pub(crate) fn of(out: Outgoing<'_>) -> StoreResult<Self> {
+        Ok(Self {
+            body: out.body()?,
+            delay_ms: duration_ms(out.delay.min(MAX_QUEUE_DELAY)),
+            trace: out.trace.map(|t| t.header().to_owned()),
+        })
+    }
+
+    /// Inserts the message in the writer's open transaction.
+    pub(crate) fn insert(&self, conn: &Connection) -> StoreResult<()> {
+        let now = now_ms();
+        conn.prepare_cached(
+            "INSERT INTO queue (body, visible_at, receive_count, sent_at, trace) \
+             VALUES (?1, ?2, 0, ?3, ?4)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                self.body,
+                now.saturating_add(self.delay_ms),
+                now,
+                self.trace
+            ])
+        })
+        .map_err(db_err)?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl EventQueue for SqliteQueue {
     async fn send_traced(&self, out: Outgoing<'_>) -> StoreResult<()> {
-        let trace = out.trace.map(|t| t.header().to_owned());
-        let body = out.body()?;
-        let delay_ms = duration_ms(out.delay.min(MAX_QUEUE_DELAY));
+        let message = NewMessage::of(out)?;
         self.db
-            .write_first(move |conn| {
-                let now = now_ms();
-                conn.prepare_cached(
-                    "INSERT INTO queue (body, visible_at, receive_count, sent_at, trace) \
-                     VALUES (?1, ?2, 0, ?3, ?4)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![body, now.saturating_add(delay_ms), now, trace])
-                })
-                .map_err(db_err)?;
-                Ok(())
-            })
+            .write_first(move |conn| message.insert(conn))
             .await?;
-        self.notify.notify_one();
+        self.wake_one();
         Ok(())
     }
 }

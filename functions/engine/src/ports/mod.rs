@@ -255,6 +255,20 @@ pub trait DedupStore: Send + Sync {
     async fn confirm(&self, key: &str, event_id: &str) -> StoreResult<bool>;
     /// Releases a claim (the event it named was never queued).
     async fn release(&self, key: &str, event_id: &str) -> StoreResult<()>;
+    /// Claims `key` for `event_id` and queues `out` in one write, where the store holds the
+    /// events queue as well (serve's durable store): the claim is written queued, never
+    /// pending, and ingest waits for one write instead of three. Nothing is queued unless
+    /// it answers `New`. `None` where the store cannot (the caller claims, sends and
+    /// confirms in turn).
+    async fn claim_and_send(
+        &self,
+        _key: &str,
+        _event_id: &str,
+        _terms: ClaimTerms,
+        _out: Outgoing<'_>,
+    ) -> Option<StoreResult<Claim>> {
+        None
+    }
 }
 
 /// What a store holds for a claimed key, and the one decision every adapter makes on it.

@@ -2,20 +2,33 @@
 
 use crate::domain::time::Timestamp;
 use crate::error::StoreResult;
-use crate::ports::{Claim, ClaimTerms, DedupStore, HeldClaim};
-use crate::{db_err, Db};
+use crate::ports::{Claim, ClaimTerms, DedupStore, HeldClaim, Outgoing};
+use crate::queue::NewMessage;
+use crate::{db_err, Db, SqliteQueue};
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::sync::Arc;
 
 /// Provider-retry claims; an expired claim, or a pending one past `pending_for`, is free
 /// again (expired rows are purged by the writer).
 pub struct SqliteDedupStore {
     db: Db,
+    /// The events queue in the same database, when claims may queue their event in the
+    /// same write ([`DedupStore::claim_and_send`]).
+    queue: Option<Arc<SqliteQueue>>,
 }
 
 impl SqliteDedupStore {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self { db, queue: None }
+    }
+
+    /// Claims that queue their event into `queue` (on this store's database) in one write.
+    pub fn sending_to(queue: Arc<SqliteQueue>) -> Self {
+        Self {
+            db: queue.db().clone(),
+            queue: Some(queue),
+        }
     }
 }
 
@@ -23,47 +36,85 @@ fn millis(t: &Timestamp) -> i64 {
     t.timestamp_millis()
 }
 
+/// Claims `key` for `event_id` as of `terms.at`, pending or (when its event is queued in
+/// the same transaction) queued; the holder's answer when the key is not free.
+fn claim_in(
+    conn: &Connection,
+    key: &str,
+    event_id: &str,
+    terms: ClaimTerms,
+    queued: bool,
+) -> StoreResult<Claim> {
+    let at = terms.at;
+    let at_ms = millis(&at);
+    let held: Option<(String, i64, i64, bool)> = conn
+        .prepare_cached(
+            "SELECT event_id, expires_at_ms, claimed_at_ms, queued FROM dedup WHERE key = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+        })
+        .optional()
+        .map_err(db_err)?;
+    let from_ms = |ms| chrono::DateTime::from_timestamp_millis(ms).unwrap_or(at);
+    let held = held.map(|(event_id, expires_ms, claimed_ms, queued)| HeldClaim {
+        event_id,
+        claimed_at: from_ms(claimed_ms),
+        expires_at: Some(from_ms(expires_ms)),
+        queued,
+    });
+    if let Some(answer) = held.and_then(|h| h.answer(at, terms)) {
+        return Ok(answer);
+    }
+    let expires_ms = at_ms.saturating_add(crate::duration_ms(terms.ttl));
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO dedup (key, event_id, expires_at_ms, claimed_at_ms, queued) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| s.execute(params![key, event_id, expires_ms, at_ms, queued]))
+    .map_err(db_err)?;
+    Ok(Claim::New)
+}
+
 #[async_trait]
 impl DedupStore for SqliteDedupStore {
     async fn claim(&self, key: &str, event_id: &str, terms: ClaimTerms) -> StoreResult<Claim> {
-        let at = terms.at;
         let (key, event_id) = (key.to_owned(), event_id.to_owned());
-        let at_ms = millis(&at);
-        let ttl_ms = crate::duration_ms(terms.ttl);
         self.db
-            .write_first(move |conn| {
-                let held: Option<(String, i64, i64, bool)> = conn
-                    .prepare_cached(
-                        "SELECT event_id, expires_at_ms, claimed_at_ms, queued FROM dedup WHERE key = ?1",
-                    )
-                    .and_then(|mut s| {
-                        s.query_row(params![key], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                        })
-                    })
-                    .optional()
-                    .map_err(db_err)?;
-                let from_ms = |ms| chrono::DateTime::from_timestamp_millis(ms).unwrap_or(at);
-                let held = held.map(|(event_id, expires_ms, claimed_ms, queued)| HeldClaim {
-                    event_id,
-                    claimed_at: from_ms(claimed_ms),
-                    expires_at: Some(from_ms(expires_ms)),
-                    queued,
-                });
-                if let Some(answer) = held.and_then(|h| h.answer(at, terms)) {
-                    return Ok(answer);
-                }
-                conn.prepare_cached(
-                    "INSERT OR REPLACE INTO dedup (key, event_id, expires_at_ms, claimed_at_ms, queued) \
-                     VALUES (?1, ?2, ?3, ?4, 0)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![key, event_id, at_ms.saturating_add(ttl_ms), at_ms])
-                })
-                .map_err(db_err)?;
-                Ok(Claim::New)
-            })
+            .write_first(move |conn| claim_in(conn, &key, &event_id, terms, false))
             .await
+    }
+
+    /// The claim, queued, and the message in one job: one transaction holds both or neither.
+    async fn claim_and_send(
+        &self,
+        key: &str,
+        event_id: &str,
+        terms: ClaimTerms,
+        out: Outgoing<'_>,
+    ) -> Option<StoreResult<Claim>> {
+        let queue = self.queue.as_ref()?;
+        let message = match NewMessage::of(out) {
+            Ok(message) => message,
+            Err(e) => return Some(Err(e)),
+        };
+        let (key, event_id) = (key.to_owned(), event_id.to_owned());
+        let claim = self
+            .db
+            .write_first(move |conn| {
+                let claim = claim_in(conn, &key, &event_id, terms, true)?;
+                if claim == Claim::New {
+                    message.insert(conn)?;
+                }
+                Ok(claim)
+            })
+            .await;
+        if matches!(claim, Ok(Claim::New)) {
+            queue.wake_one();
+        }
+        Some(claim)
     }
 
     async fn confirm(&self, key: &str, event_id: &str) -> StoreResult<bool> {
