@@ -6,23 +6,15 @@
 //! timeout; its receipt is `<seq>.<receive_count>`, so a receipt from an earlier receipt of
 //! the same message no longer deletes it. A visible message already received
 //! `max_receives` times moves to `dead_letters` instead of being handed out again.
-//!
-//! A message sent without delay while few are waiting is written already received (its
-//! first receipt, hidden for the visibility timeout) and handed to the next `receive` of
-//! this process as it was sent: no read and rewrite of its row, no decoding of its JSON.
-//! If the process dies first, [`SqliteQueue::recover`] makes it visible again, like any
-//! message in flight.
 
 use super::{db_err, duration_ms, now_ms, Db};
-use crate::domain::{QueueMessage, TraceHeader};
+use crate::domain::TraceHeader;
 use crate::error::{StoreError, StoreResult};
 use crate::ports::{EventQueue, Outgoing, QueueConsumer, ReceivedMessage, MAX_QUEUE_DELAY};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use switchboard_adapters_memory::lock;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -31,18 +23,6 @@ pub struct SqliteQueue {
     notify: Arc<Notify>,
     visibility: Duration,
     max_receives: u32,
-    /// Messages written already received, for the next `receive` of this process.
-    handoff: Mutex<VecDeque<Handed>>,
-}
-
-/// The most messages waiting in the hand-off: beyond it (consumers busy) sends are written
-/// visible and received from the table, so none waits long for its visibility timeout.
-const HANDOFF_MAX: usize = 256;
-
-/// A message written already received, waiting for a consumer of this process.
-struct Handed {
-    message: ReceivedMessage,
-    at: Instant,
 }
 
 /// What [`SqliteQueue::recover`] found.
@@ -63,65 +43,16 @@ impl SqliteQueue {
             notify: Arc::new(Notify::new()),
             visibility,
             max_receives: max_receives.max(1),
-            handoff: Mutex::new(VecDeque::new()),
         }
-    }
-
-    /// A message about to be written; received at once (see the module documentation)
-    /// when it has no delay and the hand-off has room.
-    pub(crate) fn prepare(&self, out: Outgoing<'_>) -> StoreResult<NewMessage> {
-        let leased = out.delay.is_zero() && lock(&self.handoff).len() < HANDOFF_MAX;
-        Ok(NewMessage {
-            body: out.body()?,
-            delay_ms: duration_ms(out.delay.min(MAX_QUEUE_DELAY)),
-            trace: out.trace.cloned(),
-            lease: leased.then(|| (Arc::new(out.message.clone()), duration_ms(self.visibility))),
-        })
-    }
-
-    /// After the transaction that wrote `message` as `seq` committed: hands it over or wakes
-    /// a consumer to receive it.
-    pub(crate) fn sent(&self, message: NewMessage, seq: i64) {
-        if let Some((sent, _)) = message.lease {
-            let received = ReceivedMessage {
-                message_id: seq.to_string(),
-                receipt: format!("{seq}.1"),
-                body: message.body,
-                receive_count: 1,
-                sent: Some(sent),
-                trace: message.trace,
-            };
-            lock(&self.handoff).push_back(Handed {
-                message: received,
-                at: Instant::now(),
-            });
-        }
-        self.notify.notify_one();
-    }
-
-    /// Up to `max` handed-over messages. One that waited past half its visibility timeout
-    /// is left to the table, where it turns visible again, rather than handed out late.
-    fn take_handed(&self, max: usize) -> Vec<ReceivedMessage> {
-        let mut handoff = lock(&self.handoff);
-        let fresh_after = Instant::now().checked_sub(self.visibility / 2);
-        let mut out = Vec::new();
-        while out.len() < max {
-            let Some(handed) = handoff.pop_front() else {
-                break;
-            };
-            if fresh_after.is_none_or(|t| handed.at >= t) {
-                out.push(handed.message);
-            }
-        }
-        if !handoff.is_empty() {
-            // More are waiting: wake another consumer.
-            self.notify.notify_one();
-        }
-        out
     }
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Wakes one waiting consumer: a message was queued.
+    pub(crate) fn wake_one(&self) {
+        self.notify.notify_one();
     }
 
     /// Wakes every waiting consumer (messages became visible outside `send`).
@@ -287,54 +218,50 @@ fn take(
 }
 
 /// A message ready to be written into the queue, by a send or by a write that queues it
-/// with other rows (a dedup claim's); made by [`SqliteQueue::prepare`].
+/// with other rows (a dedup claim's).
 pub(crate) struct NewMessage {
     body: String,
     delay_ms: i64,
-    trace: Option<TraceHeader>,
-    /// Written received, for the hand-off: the message as sent and the visibility timeout.
-    lease: Option<(Arc<QueueMessage>, i64)>,
+    trace: Option<String>,
 }
 
 impl NewMessage {
-    /// Inserts the message in the writer's open transaction; returns its sequence number.
-    pub(crate) fn insert(&self, conn: &Connection) -> StoreResult<i64> {
+    pub(crate) fn of(out: Outgoing<'_>) -> StoreResult<Self> {
+        Ok(Self {
+            body: out.body()?,
+            delay_ms: duration_ms(out.delay.min(MAX_QUEUE_DELAY)),
+            trace: out.trace.map(|t| t.header().to_owned()),
+        })
+    }
+
+    /// Inserts the message in the writer's open transaction.
+    pub(crate) fn insert(&self, conn: &Connection) -> StoreResult<()> {
         let now = now_ms();
-        let (received, hidden_ms) = match &self.lease {
-            Some((_, visibility_ms)) => (1, *visibility_ms),
-            None => (0, self.delay_ms),
-        };
-        let trace = self.trace.as_ref().map(TraceHeader::header);
         conn.prepare_cached(
             "INSERT INTO queue (body, visible_at, receive_count, sent_at, trace) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+             VALUES (?1, ?2, 0, ?3, ?4)",
         )
         .and_then(|mut s| {
             s.execute(params![
                 self.body,
-                now.saturating_add(hidden_ms),
-                received,
+                now.saturating_add(self.delay_ms),
                 now,
-                trace
+                self.trace
             ])
         })
         .map_err(db_err)?;
-        Ok(conn.last_insert_rowid())
+        Ok(())
     }
 }
 
 #[async_trait]
 impl EventQueue for SqliteQueue {
     async fn send_traced(&self, out: Outgoing<'_>) -> StoreResult<()> {
-        let message = self.prepare(out)?;
-        let (message, seq) = self
-            .db
-            .write_first(move |conn| {
-                let seq = message.insert(conn)?;
-                Ok((message, seq))
-            })
+        let message = NewMessage::of(out)?;
+        self.db
+            .write_first(move |conn| message.insert(conn))
             .await?;
-        self.sent(message, seq);
+        self.wake_one();
         Ok(())
     }
 }
@@ -348,10 +275,6 @@ impl QueueConsumer for SqliteQueue {
         let max_receives = self.max_receives;
         loop {
             let notified = self.notify.notified();
-            let handed = self.take_handed(max);
-            if !handed.is_empty() {
-                return Ok(handed);
-            }
             let (messages, next_visible) = self
                 .db
                 .write(move |conn| take(conn, max, visibility_ms, max_receives))

@@ -3,6 +3,7 @@
 use crate::domain::time::Timestamp;
 use crate::error::StoreResult;
 use crate::ports::{Claim, ClaimTerms, DedupStore, HeldClaim, Outgoing};
+use crate::queue::NewMessage;
 use crate::{db_err, Db, SqliteQueue};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -95,28 +96,24 @@ impl DedupStore for SqliteDedupStore {
         out: Outgoing<'_>,
     ) -> Option<StoreResult<Claim>> {
         let queue = self.queue.as_ref()?;
-        let message = match queue.prepare(out) {
+        let message = match NewMessage::of(out) {
             Ok(message) => message,
             Err(e) => return Some(Err(e)),
         };
         let (key, event_id) = (key.to_owned(), event_id.to_owned());
-        let written = self
+        let claim = self
             .db
             .write_first(move |conn| {
                 let claim = claim_in(conn, &key, &event_id, terms, true)?;
-                if claim != Claim::New {
-                    return Ok((claim, None));
+                if claim == Claim::New {
+                    message.insert(conn)?;
                 }
-                let seq = message.insert(conn)?;
-                Ok((claim, Some((message, seq))))
+                Ok(claim)
             })
             .await;
-        let claim = written.map(|(claim, queued)| {
-            if let Some((message, seq)) = queued {
-                queue.sent(message, seq);
-            }
-            claim
-        });
+        if matches!(claim, Ok(Claim::New)) {
+            queue.wake_one();
+        }
         Some(claim)
     }
 
