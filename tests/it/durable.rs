@@ -101,6 +101,56 @@ async fn queued_and_in_flight_messages_survive_a_reopen_and_in_flight_ones_are_v
     assert_eq!(q.active_len().await.unwrap(), 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_provider_retries_on_the_durable_store_are_one_event_never_in_progress() {
+    // Given durable serve, where a claim and its queued event are one write, and a CRM
+    let dir = TempDir::new("switchboard-durable-dedup");
+    let mut config = switchboard_test_support::serve::config();
+    config.store = Store::durable(dir.path());
+    let crm = Sink::ok().await;
+    let sb = ServeHarness::with(config).await;
+    sb.create_source("hipcall-main", "hipcall").await;
+    let (status, _) = sb
+        .admin(
+            "POST",
+            "/admin/subscriptions",
+            Some(serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.ended"]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // When the provider sends the same event 16 times at once
+    let sends = (0..16).map(|_| {
+        sb.http
+            .post(sb.url("/hooks/hipcall-main"))
+            .header("content-type", "application/json")
+            .body(crate::support::HIPCALL_CALL_HANGUP)
+            .send()
+    });
+    let mut answers = Vec::new();
+    for r in futures::future::join_all(sends).await {
+        let r = r.unwrap();
+        let status = r.status().as_u16();
+        answers.push((status, r.json::<serde_json::Value>().await.unwrap()));
+    }
+    // Then one is accepted and every other is its duplicate: none finds a claim pending
+    // (no 503 in_progress), and the CRM gets the event once
+    let accepted: Vec<_> = answers.iter().filter(|(s, _)| *s == 202).collect();
+    assert_eq!(accepted.len(), 1, "{answers:?}");
+    let id = &accepted[0].1["id"];
+    for (status, body) in &answers {
+        if *status != 202 {
+            assert_eq!(
+                (*status, &body["id"], &body["duplicate"]),
+                (200, id, &serde_json::json!(true))
+            );
+        }
+    }
+    assert!(crate::support::eventually(10, || async { crm.count() >= 1 }).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(crm.count(), 1);
+    sb.running.stop().await;
+}
+
 #[tokio::test]
 async fn a_store_is_used_by_one_process_at_a_time() {
     let dir = TempDir::new("switchboard-lock");
