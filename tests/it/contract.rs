@@ -14,7 +14,7 @@ use switchboard_core::domain::{Attempt, QueueMessage, Subscription};
 use switchboard_core::error::StoreError;
 use switchboard_core::ports::versioned::{self, Modified};
 use switchboard_core::ports::{
-    Claim, ClaimTerms, DeadLetterQueue, EventQueue, Outgoing, PageRequest, QueueConsumer,
+    Claim, ClaimTerms, DeadLetterQueue, EventQueue, KeyClaim, Outgoing, PageRequest, QueueConsumer,
     ReceivedMessage, RedriveSelection, Stored,
 };
 use switchboard_core::redact::Secret;
@@ -716,13 +716,22 @@ async fn claim_and_send_contract(ports: &Ports, consumer: Option<&dyn QueueConsu
     let message = |id: &str| QueueMessage::Event {
         event: Box::new(event(id, None)),
     };
-    let out = |m| Outgoing {
-        message: m,
-        delay: Duration::ZERO,
-        trace: None,
+    // Claims `key` for `event_id`, queueing the event of that id in the same write.
+    let claim_and_send = |key: &'static str, event_id: &'static str| async move {
+        let m = message(event_id);
+        let claim = KeyClaim {
+            key,
+            event_id,
+            terms: terms(t0),
+        };
+        let out = Outgoing {
+            message: &m,
+            delay: Duration::ZERO,
+            trace: None,
+        };
+        (d.claim_and_send(claim, out).await, m)
     };
-    let m1 = message("evt_s1");
-    let first = d.claim_and_send("s1", "evt_s1", terms(t0), out(&m1)).await;
+    let (first, m1) = claim_and_send("s1", "evt_s1").await;
     let Some(consumer) = consumer else {
         assert!(first.is_none(), "this store claims and sends in turn");
         return;
@@ -734,12 +743,11 @@ async fn claim_and_send_contract(ports: &Ports, consumer: Option<&dyn QueueConsu
     // The claim was written queued: a retry is a duplicate at once, in either form
     let dup = Claim::Duplicate("evt_s1".to_owned());
     assert_eq!(d.claim("s1", "evt_x", terms(t0)).await.unwrap(), dup);
-    let m2 = message("evt_s2");
-    let again = d.claim_and_send("s1", "evt_s2", terms(t0), out(&m2)).await;
+    let (again, _) = claim_and_send("s1", "evt_s2").await;
     assert_eq!(again.unwrap().unwrap(), dup);
     // A key held pending by a request claiming in turn: in progress, nothing queued
     assert_eq!(d.claim("s2", "evt_p", terms(t0)).await.unwrap(), Claim::New);
-    let held = d.claim_and_send("s2", "evt_s3", terms(t0), out(&m2)).await;
+    let (held, _) = claim_and_send("s2", "evt_s3").await;
     assert!(matches!(held.unwrap().unwrap(), Claim::InProgress { .. }));
     assert!(consumer
         .receive(10, Duration::from_millis(300))

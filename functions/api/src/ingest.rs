@@ -20,7 +20,7 @@ use crate::domain::time::now;
 use crate::domain::{QueueMessage, TraceHeader};
 use crate::error::ApiError;
 use crate::metrics::{EventOutcome, Observation, UNKNOWN_SOURCE};
-use crate::ports::{Claim, ClaimTerms, Outgoing};
+use crate::ports::{Claim, ClaimTerms, KeyClaim, Outgoing};
 use crate::providers::{self, Incoming};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -158,7 +158,7 @@ async fn take(
                 ttl: app.settings.dedup_window,
                 pending_for: app.settings.ingest_send_window,
             };
-            let claimed = Claimed {
+            let claimed = KeyClaim {
                 key,
                 event_id: &id,
                 terms,
@@ -172,35 +172,22 @@ async fn take(
     Ok(Answer::Queued { id, unparsed })
 }
 
-/// A provider key being claimed for an event.
-#[derive(Clone, Copy)]
-struct Claimed<'a> {
-    key: &'a str,
-    event_id: &'a str,
-    terms: ClaimTerms,
-}
-
 /// Claims the provider key and queues the event: in one write where the store holds both
 /// (serve's durable store), else claim, send within the window, confirm. `Some` when the key
 /// was held already: a duplicate or a retry of a request still queueing (nothing queued).
 async fn claim_and_queue(
     app: &App,
-    claimed: Claimed<'_>,
+    claimed: KeyClaim<'_>,
     out: Outgoing<'_>,
     send_by: Instant,
     source_id: &str,
 ) -> Result<Option<Answer>, ApiError> {
-    let Claimed {
+    let KeyClaim {
         key,
         event_id,
         terms,
     } = claimed;
-    let claim = match app
-        .ports
-        .dedup
-        .claim_and_send(key, event_id, terms, out)
-        .await
-    {
+    let claim = match app.ports.dedup.claim_and_send(claimed, out).await {
         Some(claim) => return Ok(already_held(claim?)),
         None => app.ports.dedup.claim(key, event_id, terms).await?,
     };

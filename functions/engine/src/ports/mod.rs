@@ -243,6 +243,14 @@ pub struct ClaimTerms {
     pub pending_for: Duration,
 }
 
+/// A provider key being claimed for an event, as of `terms.at`.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyClaim<'a> {
+    pub key: &'a str,
+    pub event_id: &'a str,
+    pub terms: ClaimTerms,
+}
+
 /// Provider-retry detection. A claim is written pending before the event is queued and
 /// confirmed (queued) after; only a confirmed claim makes a retry a duplicate, so a crash
 /// between claim and send never turns the provider's retry into a "duplicate" of nothing.
@@ -262,9 +270,7 @@ pub trait DedupStore: Send + Sync {
     /// confirms in turn).
     async fn claim_and_send(
         &self,
-        _key: &str,
-        _event_id: &str,
-        _terms: ClaimTerms,
+        _claim: KeyClaim<'_>,
         _out: Outgoing<'_>,
     ) -> Option<StoreResult<Claim>> {
         None

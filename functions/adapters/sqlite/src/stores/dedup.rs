@@ -2,7 +2,7 @@
 
 use crate::domain::time::Timestamp;
 use crate::error::StoreResult;
-use crate::ports::{Claim, ClaimTerms, DedupStore, HeldClaim, Outgoing};
+use crate::ports::{Claim, ClaimTerms, DedupStore, HeldClaim, KeyClaim, Outgoing};
 use crate::queue::NewMessage;
 use crate::{db_err, Db, SqliteQueue};
 use async_trait::async_trait;
@@ -90,9 +90,7 @@ impl DedupStore for SqliteDedupStore {
     /// The claim, queued, and the message in one job: one transaction holds both or neither.
     async fn claim_and_send(
         &self,
-        key: &str,
-        event_id: &str,
-        terms: ClaimTerms,
+        claim: KeyClaim<'_>,
         out: Outgoing<'_>,
     ) -> Option<StoreResult<Claim>> {
         let queue = self.queue.as_ref()?;
@@ -100,6 +98,11 @@ impl DedupStore for SqliteDedupStore {
             Ok(message) => message,
             Err(e) => return Some(Err(e)),
         };
+        let KeyClaim {
+            key,
+            event_id,
+            terms,
+        } = claim;
         let (key, event_id) = (key.to_owned(), event_id.to_owned());
         let claim = self
             .db
