@@ -58,7 +58,10 @@ pub fn sqs_allows(c: char) -> bool {
 /// inside strings, where the escape decodes to the same character, so a provider's payload
 /// holding them is queued instead of refused (and retried forever) by SendMessage.
 fn escape_for_sqs(json: String) -> String {
-    if json.chars().all(sqs_allows) {
+    // Fast path for nearly every body: U+FFFE and U+FFFF are the only refused characters
+    // serde_json leaves as they are, and both start with the byte 0xEF in UTF-8 (a byte
+    // search, where checking each character cost 3 % of serve's CPU).
+    if !json.as_bytes().contains(&0xEF) || json.chars().all(sqs_allows) {
         return json;
     }
     let mut out = String::with_capacity(json.len() + 32);
@@ -113,6 +116,20 @@ mod tests {
         // Characters SQS takes stay as they are (no needless growth).
         assert!(body.contains('\u{FFFD}') && body.contains('\u{10FFFF}'));
         assert_eq!(QueueMessage::from_json(&body).unwrap(), m);
+    }
+
+    proptest::proptest! {
+        /// Whatever text a payload holds (refused characters next to other multi-byte ones
+        /// starting with 0xEF included), the body is one SQS takes and reads back unchanged.
+        #[test]
+        fn every_text_is_queued_as_sqs_takes_it(
+            text in "[a\u{1}\u{FFFE}\u{FFFF}\u{FFFD}\u{E000}\u{F000}\u{10FFFF}ü\\\"]{0,24}"
+        ) {
+            let m = event_with(&text);
+            let body = m.to_json().unwrap();
+            proptest::prop_assert!(body.chars().all(sqs_allows), "{:?}", body);
+            proptest::prop_assert_eq!(QueueMessage::from_json(&body).unwrap(), m);
+        }
     }
 
     #[test]

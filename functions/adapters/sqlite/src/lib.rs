@@ -292,7 +292,18 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
-        self.write_as(false, work).await
+        self.write_as(Order::Ordinary, work).await
+    }
+
+    /// As [`Db::write`], for work that writes with one SQL statement at most and fails only
+    /// through it or before it (see `writer::Job::one_statement`): it runs without a
+    /// savepoint of its own.
+    pub(crate) async fn write_one<R, F>(&self, work: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        self.write_as(Order::OneStatement, work).await
     }
 
     /// As [`Db::write`], ahead of every ordinary write waiting: for the writes a provider's
@@ -302,10 +313,10 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
-        self.write_as(true, work).await
+        self.write_as(Order::First, work).await
     }
 
-    async fn write_as<R, F>(&self, urgent: bool, work: F) -> StoreResult<R>
+    async fn write_as<R, F>(&self, order: Order, work: F) -> StoreResult<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
@@ -315,7 +326,9 @@ impl Db {
             work: Some(work),
             result: None,
             reply,
+            one_statement: order == Order::OneStatement,
         });
+        let urgent = order == Order::First;
         let gone = || StoreError::Unavailable("the SQLite writer has stopped".into());
         self.inner
             .writer
@@ -367,6 +380,14 @@ fn lock_path(db: &Path) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push(".lock");
     PathBuf::from(name)
+}
+
+/// How a write is queued and run (see [`Db::write`], [`Db::write_first`], [`Db::write_one`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Ordinary,
+    First,
+    OneStatement,
 }
 
 /// What a connection is for: its page cache and pragmas.

@@ -41,7 +41,7 @@ impl DeliveryStore for SqliteDeliveryStore {
             epoch_secs(&expires_at),
         );
         self.db
-            .write(move |conn| {
+            .write_one(move |conn| {
                 let (event_id, sk, sub, n, status, call_id, attempted_at, body, expires) = values;
                 // Replaces a failed record of the same key, never a success.
                 let written = conn

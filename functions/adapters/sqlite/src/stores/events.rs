@@ -43,7 +43,7 @@ impl SqliteEventStore {
             Value::Integer(epoch_secs(&expires_at)),
         ];
         self.db
-            .write(move |conn| {
+            .write_one(move |conn| {
                 // One statement for the usual case, a new id; the replace only on a redelivery.
                 let inserted = conn
                     .prepare_cached(
