@@ -143,17 +143,7 @@ async fn sqs_outage_at_ingest_is_503_and_leaves_nothing_half_recorded() {
     // the SDK's own retries)
     let sdk = aws::sdk().await;
     let names = aws::resources(&sdk, 30).await;
-    let outage = Arc::new(AtomicBool::new(true));
-    let o = outage.clone();
-    let faulty = FaultyHttp::new(move |seen| {
-        (o.load(Ordering::SeqCst) && seen.operation == "SendMessage").then(|| {
-            (
-                500,
-                r#"{"__type":"com.amazon.coral.service#InternalFailure","message":"injected outage"}"#
-                    .to_owned(),
-            )
-        })
-    });
+    let (faulty, outage) = FaultyHttp::send_message_outage();
     let ports = Ports::aws(&faulty.config(&sdk), &names);
     let app = support::app(ports.clone());
     support::create_source(&app, "hipcall-main", "hipcall").await;
