@@ -131,11 +131,11 @@ pub fn verify(
         Verification::Telnyx {
             public_key,
             tolerance_secs,
-        } => signatures::telnyx::verify(public_key, *tolerance_secs, req).map_err(denied),
+        } => signatures::telnyx::verify(public_key, tolerance_secs.secs(), req).map_err(denied),
         Verification::Vonage {
             signature_secret,
             tolerance_secs,
-        } => signatures::vonage::verify(signature_secret.expose(), *tolerance_secs, req)
+        } => signatures::vonage::verify(signature_secret.expose(), tolerance_secs.secs(), req)
             .map_err(denied),
         Verification::BodyToken { field, token } => {
             signatures::body_token::verify(field, token.expose(), req, secret_eq).map_err(denied)
