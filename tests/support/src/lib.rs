@@ -5,7 +5,7 @@
 // Test support: a panic is how a broken fixture reports itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[cfg(feature = "serve")]
+#[cfg(feature = "records")]
 pub mod records;
 #[cfg(feature = "serve")]
 pub mod serve;

@@ -1,9 +1,9 @@
 //! Records tests write and compare.
 
-use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
-use switchboard_core::domain::envelope::{Envelope, RawRequest, StoredEvent};
-use switchboard_core::domain::time::now;
-use switchboard_core::domain::Attempt;
+use switchboard_domain::attempt::{AttemptStatus, Trigger};
+use switchboard_domain::envelope::{Envelope, RawRequest, StoredEvent};
+use switchboard_domain::time::now;
+use switchboard_domain::Attempt;
 
 /// A Hipcall `call_hangup` (`call.ended`) event from `source`, received now, with a small
 /// JSON body and no call; tests set what they are about on the returned record.
