@@ -333,9 +333,8 @@ const POISON: &str = "{\"kind\": \"event\", \"event\": {\"not\": \"an event\"}}"
 async fn poison_message_dead_letters_on_sqs_after_max_receives_without_blocking_its_batch() {
     // Given the events queue with a redrive policy (maxReceiveCount 2) to a DLQ
     let sdk = aws::sdk().await;
-    let mut names = aws::resources(&sdk, 1).await;
-    let (queue_url, dlq_url) = aws::queue_with_dlq(&sdk, 1, 2).await;
-    names.queue_url = queue_url;
+    let names = aws::resources_with_dlq(&sdk, 1, 2).await;
+    let dlq_url = names.dead_letter_queue_url.clone().unwrap();
     let ports = Ports::aws(&sdk, &names);
     let app = support::app(ports.clone());
     let sink = Sink::start().await;

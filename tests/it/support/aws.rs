@@ -254,6 +254,20 @@ pub async fn queue_arn(sdk: &aws_config::SdkConfig, queue_url: &str) -> String {
 
 /// A fresh events queue that moves a message to a fresh dead-letter queue after
 /// `max_receives` receipts (the template's redrive policy); returns both URLs.
+/// [`resources`] whose events queue dead-letters after `max_receives` receipts (its
+/// visibility timeout `visibility_secs`); the dead-letter queue is in the resources.
+pub async fn resources_with_dlq(
+    sdk: &aws_config::SdkConfig,
+    visibility_secs: u32,
+    max_receives: u32,
+) -> AwsResources {
+    let mut names = resources(sdk, visibility_secs).await;
+    let (queue_url, dlq_url) = queue_with_dlq(sdk, visibility_secs, max_receives).await;
+    names.queue_url = queue_url;
+    names.dead_letter_queue_url = Some(dlq_url);
+    names
+}
+
 pub async fn queue_with_dlq(
     sdk: &aws_config::SdkConfig,
     visibility_secs: u32,
@@ -347,4 +361,19 @@ pub async fn run_dispatch_once(dispatcher: &Dispatcher, consumer: &SqsQueue) -> 
     super::lambda::dispatch_round(dispatcher, consumer, Duration::from_secs(2))
         .await
         .received
+}
+
+/// Dispatch rounds until one handles a message (at most `rounds`); how many it handled.
+pub async fn dispatch_until_handled(
+    dispatcher: &Dispatcher,
+    consumer: &SqsQueue,
+    rounds: usize,
+) -> usize {
+    for _ in 0..rounds {
+        let handled = run_dispatch_once(dispatcher, consumer).await;
+        if handled > 0 {
+            return handled;
+        }
+    }
+    0
 }

@@ -213,6 +213,13 @@ impl Harness {
             .unwrap()
             .items
     }
+
+    /// Publishes a new `call.ended` event, done with in that one dispatch; its attempts.
+    pub async fn publish_call_end(&self) -> Vec<Attempt> {
+        let ev = event("call.ended");
+        assert!(self.publish(&ev).await.is_empty());
+        self.attempts(&ev.envelope.id).await
+    }
 }
 
 static EVENT_SEQ: AtomicUsize = AtomicUsize::new(0);

@@ -65,12 +65,11 @@ async fn racing_sink(
 /// Publishes one event to subscription `sub_id`, whose sink re-enables it meanwhile; the
 /// re-enable must stand (enabled, no disabled reason). Returns the event's attempts.
 async fn publish_racing_a_re_enable(h: &Harness, sub_id: &str) -> Vec<Attempt> {
-    let ev = event("call.ended");
-    assert!(h.publish(&ev).await.is_empty());
+    let a = h.publish_call_end().await;
     let s = h.sub(sub_id).await;
     assert!(s.enabled);
     assert_eq!(s.disabled_reason, None);
-    h.attempts(&ev.envelope.id).await
+    a
 }
 
 #[tokio::test]

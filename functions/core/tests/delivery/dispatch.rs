@@ -365,9 +365,7 @@ async fn gone_disables_the_subscription_and_tells_ops() {
     let ops = subscription(&sink.url("/ops"), &["subscription.disabled"]);
     h.add(&sub).await;
     h.add(&ops).await;
-    let ev = event("call.ended");
-    assert!(h.publish(&ev).await.is_empty());
-    let a = h.attempts(&ev.envelope.id).await;
+    let a = h.publish_call_end().await;
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].status, AttemptStatus::Failed);
     assert_eq!(a[0].http_status, Some(410));
