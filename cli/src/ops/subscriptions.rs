@@ -268,52 +268,57 @@ mod tests {
                 "template"
             ]
         );
-        let fields = SubscriptionFields {
-            event_types: vec![" call.* ".into(), String::new()],
-            method: Some("get".into()),
-            headers: vec!["X-Tenant= acme".into()],
-            retry_schedule: vec![5, 300],
-            ..Default::default()
-        };
-        assert_eq!(
-            body(fields).unwrap().into_value(),
-            json!({"event_types": ["call.*"], "method": "GET", "headers": {"X-Tenant": " acme"},
-                   "retry_schedule_secs": [5, 300]})
-        );
-        let flow = SubscriptionFields {
-            ordering: Some("Call".into()),
-            ordering_window_ms: Some(2000),
-            rate_limit: Some(20),
-            ..Default::default()
-        };
-        assert_eq!(
-            body(flow).unwrap().into_value(),
-            json!({"ordering": "call", "ordering_window_ms": 2000, "rate_limit_per_second": 20})
-        );
-        let unlimited = SubscriptionFields {
-            no_rate_limit: true,
-            ..Default::default()
-        };
-        assert_eq!(
-            body(unlimited).unwrap().into_value(),
-            json!({"rate_limit_per_second": null})
-        );
-        let failing = SubscriptionFields {
-            failing_after: Some(3),
-            ..Default::default()
-        };
-        assert_eq!(
-            body(failing).unwrap().into_value(),
-            json!({"failing_after": 3})
-        );
-        let default_failing = SubscriptionFields {
-            default_failing_after: true,
-            ..Default::default()
-        };
-        assert_eq!(
-            body(default_failing).unwrap().into_value(),
-            json!({"failing_after": null})
-        );
+        let cases = [
+            (
+                "fields",
+                SubscriptionFields {
+                    event_types: vec![" call.* ".into(), String::new()],
+                    method: Some("get".into()),
+                    headers: vec!["X-Tenant= acme".into()],
+                    retry_schedule: vec![5, 300],
+                    ..Default::default()
+                },
+                json!({"event_types": ["call.*"], "method": "GET", "headers": {"X-Tenant": " acme"},
+                       "retry_schedule_secs": [5, 300]}),
+            ),
+            (
+                "flow",
+                SubscriptionFields {
+                    ordering: Some("Call".into()),
+                    ordering_window_ms: Some(2000),
+                    rate_limit: Some(20),
+                    ..Default::default()
+                },
+                json!({"ordering": "call", "ordering_window_ms": 2000, "rate_limit_per_second": 20}),
+            ),
+            (
+                "unlimited",
+                SubscriptionFields {
+                    no_rate_limit: true,
+                    ..Default::default()
+                },
+                json!({"rate_limit_per_second": null}),
+            ),
+            (
+                "failing",
+                SubscriptionFields {
+                    failing_after: Some(3),
+                    ..Default::default()
+                },
+                json!({"failing_after": 3}),
+            ),
+            (
+                "default failing",
+                SubscriptionFields {
+                    default_failing_after: true,
+                    ..Default::default()
+                },
+                json!({"failing_after": null}),
+            ),
+        ];
+        for (name, fields, want) in cases {
+            assert_eq!(body(fields).unwrap().into_value(), want, "{name}");
+        }
         let bad = SubscriptionFields {
             headers: vec!["no-equals".into()],
             ..Default::default()
