@@ -162,21 +162,14 @@ fn every_documented_setting_is_set_by_the_template() {
 #[tokio::test]
 async fn the_queues_take_the_message_size_the_code_assumes() {
     let stack = Stack::load();
-    let sqs = aws_sdk_sqs::Client::new(&aws::sdk().await);
+    let sdk = aws::sdk().await;
     for queue in ["EventsQueue", "DeadLetterQueue"] {
         let url = stack
             .resources
             .get(queue)
             .unwrap_or_else(|| panic!("the stack has no {queue}"));
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::MaximumMessageSize)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap_or_default();
+        let attrs =
+            aws::queue_attributes(&sdk, url, &[QueueAttributeName::MaximumMessageSize]).await;
         assert_eq!(
             attrs.get(&QueueAttributeName::MaximumMessageSize),
             Some(&MAX_QUEUE_MESSAGE_BYTES.to_string()),

@@ -6,20 +6,13 @@
 
 use crate::process::{self, Started};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use switchboard_cli::serve::{self};
-use switchboard_test_support::ADMIN_TOKEN;
+use switchboard_test_support::{KillOnDrop, ADMIN_TOKEN};
 
 struct Console {
-    child: Child,
+    _child: KillOnDrop,
     url: String,
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `switchboard console --listen 127.0.0.1:0 <args>` with only `env` from the caller.
@@ -31,7 +24,10 @@ fn console(args: &[&str], env: &[(&str, &str)]) -> Console {
         .stderr(Stdio::inherit());
     let Started { child, lines, url } = process::start(&mut cmd, "Switchboard console on ");
     std::thread::spawn(move || for _ in lines {});
-    Console { child, url }
+    Console {
+        _child: KillOnDrop(child),
+        url,
+    }
 }
 
 /// A call through the console: what, method, path, extra headers, body, and the status the

@@ -54,6 +54,15 @@ pub struct Gsi {
     pub include: Option<&'static [&'static str]>,
 }
 
+/// One element of a key schema.
+fn key(attribute: &str, key_type: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(attribute)
+        .key_type(key_type)
+        .build()
+        .unwrap()
+}
+
 pub async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     name: &str,
@@ -73,21 +82,9 @@ pub async fn create_table(
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(hash)
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        );
+        .key_schema(key(hash, KeyType::Hash));
     if let Some(r) = range {
-        req = req.key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(r)
-                .key_type(KeyType::Range)
-                .build()
-                .unwrap(),
-        );
+        req = req.key_schema(key(r, KeyType::Range));
     }
     for a in attrs {
         req = req.attribute_definitions(
@@ -102,20 +99,8 @@ pub async fn create_table(
         req = req.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(g.name)
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name(g.hash)
-                        .key_type(KeyType::Hash)
-                        .build()
-                        .unwrap(),
-                )
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name(g.range)
-                        .key_type(KeyType::Range)
-                        .build()
-                        .unwrap(),
-                )
+                .key_schema(key(g.hash, KeyType::Hash))
+                .key_schema(key(g.range, KeyType::Range))
                 .projection(match g.include {
                     None => Projection::builder()
                         .projection_type(ProjectionType::KeysOnly)
@@ -223,32 +208,38 @@ pub async fn scan(
     client.scan().table_name(table).send().await.unwrap()
 }
 
-pub async fn queue_depth(sdk: &aws_config::SdkConfig, queue_url: &str) -> usize {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let attrs = aws_sdk_sqs::Client::new(sdk)
+/// The queue's attributes of those `names` it has.
+pub async fn queue_attributes(
+    sdk: &aws_config::SdkConfig,
+    queue_url: &str,
+    names: &[QueueAttributeName],
+) -> std::collections::HashMap<QueueAttributeName, String> {
+    aws_sdk_sqs::Client::new(sdk)
         .get_queue_attributes()
         .queue_url(queue_url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .set_attribute_names(Some(names.to_vec()))
         .send()
         .await
         .unwrap()
         .attributes
-        .unwrap();
+        .unwrap_or_default()
+}
+
+pub async fn queue_depth(sdk: &aws_config::SdkConfig, queue_url: &str) -> usize {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let names = [
+        A::ApproximateNumberOfMessages,
+        A::ApproximateNumberOfMessagesNotVisible,
+        A::ApproximateNumberOfMessagesDelayed,
+    ];
+    let attrs = queue_attributes(sdk, queue_url, &names).await;
+    assert!(!attrs.is_empty(), "no attributes for {queue_url}");
     attrs.values().map(|v| v.parse::<usize>().unwrap()).sum()
 }
 
 pub async fn queue_arn(sdk: &aws_config::SdkConfig, queue_url: &str) -> String {
-    aws_sdk_sqs::Client::new(sdk)
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
+    queue_attributes(sdk, queue_url, &[QueueAttributeName::QueueArn]).await
+        [&QueueAttributeName::QueueArn]
         .clone()
 }
 

@@ -11,6 +11,17 @@ pub mod records;
 pub mod serve;
 pub mod sink;
 
+/// A child process killed and reaped when dropped, so that a failing test leaves none
+/// running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The admin bearer token of every test `serve` and in-process app.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
