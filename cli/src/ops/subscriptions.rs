@@ -1,9 +1,10 @@
 //! `switchboard subscriptions ...`: where events are delivered, in which shape.
 
 use super::body::Body;
-use super::client::{segment, CliError, CliResult, Client};
-use super::listing::{print_page, Listed};
-use super::output::{done, done_as, show, time, wire_name};
+use super::client::{CliError, CliResult, Client};
+use super::collection::SUBSCRIPTIONS;
+use super::listing::Listed;
+use super::output::{done_as, time, wire_name};
 use super::Global;
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -178,22 +179,16 @@ fn body(f: SubscriptionFields) -> CliResult<Body> {
     Ok(b)
 }
 
-fn path(id: &str) -> String {
-    format!("/admin/subscriptions/{}", segment(id))
-}
-
 pub async fn run(g: &Global, c: &Client, cmd: SubscriptionsCmd) -> CliResult<()> {
     match cmd {
-        SubscriptionsCmd::List => {
-            print_page::<Subscription>(g.json, &c.get("/admin/subscriptions").await?)?;
-        }
-        SubscriptionsCmd::Show { id } => show::<Subscription>(g.json, &c.get(&path(&id)).await?)?,
+        SubscriptionsCmd::List => SUBSCRIPTIONS.list::<Subscription>(g, c).await?,
+        SubscriptionsCmd::Show { id } => SUBSCRIPTIONS.show::<Subscription>(g, c, &id).await?,
         SubscriptionsCmd::Create { fields, disabled } => {
             let mut b = body(fields)?;
             if disabled {
                 b.set("enabled", false);
             }
-            let answer = c.post("/admin/subscriptions", &b.into_value()).await?;
+            let answer = c.post(SUBSCRIPTIONS.path, &b.into_value()).await?;
             done_as(g.json, &answer, |s: Subscription| {
                 format!(
                     "created subscription {}\nsigning secret (shown once): {}",
@@ -215,22 +210,18 @@ pub async fn run(g: &Global, c: &Client, cmd: SubscriptionsCmd) -> CliResult<()>
             if disable {
                 b.set("enabled", false);
             }
-            let answer = c.patch(&path(&id), &b.changes()?).await?;
+            let answer = c.patch(&SUBSCRIPTIONS.item(&id), &b.changes()?).await?;
             done_as(g.json, &answer, |s: Subscription| {
                 format!("updated subscription {id} ({})", status(&s))
             })?;
         }
-        SubscriptionsCmd::Delete { id } => {
-            c.delete(&path(&id)).await?;
-            done(
-                g.json,
-                &json!({"deleted": id}),
-                &format!("deleted subscription {id}"),
-            );
-        }
+        SubscriptionsCmd::Delete { id } => SUBSCRIPTIONS.delete(g, c, &id).await?,
         SubscriptionsCmd::RotateSecret { id } => {
             let answer = c
-                .post(&format!("{}/rotate-secret", path(&id)), &json!({}))
+                .post(
+                    &format!("{}/rotate-secret", SUBSCRIPTIONS.item(&id)),
+                    &json!({}),
+                )
                 .await?;
             done_as(g.json, &answer, |s: Subscription| {
                 format!(
