@@ -112,21 +112,22 @@ pub fn verify(
                 Err(denied("invalid signature"))
             }
         }
+        // Both sign the URL the provider called, with the account's auth token.
         Verification::Twilio {
             auth_token,
             public_url,
-        } => {
-            let url = request_url(req, public_base, public_url.as_deref())
-                .ok_or_else(|| denied("the called URL is unknown (no Host header)"))?;
-            signatures::twilio::verify(auth_token.expose(), &url, req).map_err(denied)
         }
-        Verification::Plivo {
+        | Verification::Plivo {
             auth_token,
             public_url,
         } => {
             let url = request_url(req, public_base, public_url.as_deref())
                 .ok_or_else(|| denied("the called URL is unknown (no Host header)"))?;
-            signatures::plivo::verify(auth_token.expose(), &url, req).map_err(denied)
+            let scheme = match source.verification {
+                Verification::Twilio { .. } => signatures::twilio::verify,
+                _ => signatures::plivo::verify,
+            };
+            scheme(auth_token.expose(), &url, req).map_err(denied)
         }
         Verification::Telnyx {
             public_key,
