@@ -181,6 +181,12 @@ impl Browser {
         panic!("timed out waiting for {what}; notice: {notice}");
     }
 
+    /// Waits for `expr` (as `wait_for` does) to give a text, which must contain `part`.
+    async fn wait_for_text_with(&self, what: &str, expr: &str, part: &str) {
+        let text = self.wait_for(what, expr).await;
+        assert!(text.as_str().unwrap().contains(part), "{what}: {text}");
+    }
+
     async fn accept_alert(&self) {
         self.cmd(reqwest::Method::POST, "/alert/accept", json!({}))
             .await;
@@ -232,21 +238,21 @@ async fn console_creates_a_subscription_shows_its_delivery_and_replays_it() {
     browser.fill("#s-url", &crm.url("/crm/calls")).await;
     browser.fill("#s-events", "call.*").await;
     browser.click("#s-save").await;
-    let secret = browser
-        .wait_for(
+    browser
+        .wait_for_text_with(
             "the new secret",
             "!document.getElementById('sub-secret').hidden && document.getElementById('sub-secret').textContent",
+            "whsec_",
         )
         .await;
-    assert!(secret.as_str().unwrap().contains("whsec_"), "{secret}");
     browser.click("#sub-dialog [data-close]").await;
-    let row = browser
-        .wait_for(
+    browser
+        .wait_for_text_with(
             "the subscription row",
             "[...document.querySelectorAll('#subs tbody tr')].map(r => r.textContent).find(t => t.includes('/crm/calls'))",
+            "Enabled",
         )
         .await;
-    assert!(row.as_str().unwrap().contains("Enabled"), "{row}");
     let sub_id = browser
         .js("return document.querySelector('#subs tbody tr').dataset.id")
         .await
