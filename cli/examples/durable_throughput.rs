@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use switchboard_cli::serve::{self, ServeConfig, Store};
 use switchboard_core::adapters::sqlite::SyncMode;
 use switchboard_core::redact::Secret;
-use switchboard_test_support::serve::AdminApi;
+use switchboard_test_support::serve::{post_hook, AdminApi};
 use tokio::net::TcpListener;
 
 const TOKEN: &str = "throughput-token";
@@ -118,14 +118,8 @@ async fn run(store: Store, events: usize, concurrency: usize) -> Run {
                     let body = switchboard_test_support::hipcall_call_hangup(&format!(
                         "2483a75a-56a2-41f1-991b-{i:012}"
                     ));
-                    let r = http
-                        .post(format!("{base}/hooks/hipcall-main"))
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(r.status(), 202);
+                    let (status, answer) = post_hook(&http, &base, "hipcall-main", body).await;
+                    assert_eq!(status, 202, "{answer}");
                 }
             })
         })

@@ -2,13 +2,24 @@
 
 use crate::flow::{self, dispatch_until, unique};
 use crate::stack::Stack;
-use crate::support::{self, sink::Sink};
+use crate::support;
 use switchboard_core::api::App;
 
 async fn get(admin: &App, uri: &str) -> serde_json::Value {
     let (status, json) = support::get(admin, uri).await;
     assert_eq!(status, 200, "GET {uri}: {json}");
     json
+}
+
+/// Record `id` of `collection` (`sources`, `subscriptions`) is listed, reads back, and
+/// takes the PATCH `body`.
+async fn list_read_patch(admin: &App, collection: &str, id: &str, body: &'static str) {
+    let all = format!("/admin/{collection}");
+    assert!(listed(&get(admin, &all).await, "id").contains(&id));
+    let one = format!("{all}/{id}");
+    get(admin, &one).await;
+    let (status, json) = support::call(admin, "PATCH", &one, None, body).await;
+    assert_eq!(status, 200, "PATCH {one}: {json}");
 }
 
 /// The `field` of each listed item.
@@ -30,41 +41,21 @@ async fn every_route_and_listing_under_the_admin_role() {
     let source = flow::hipcall_source(&admin).await;
     let scratch = unique("scratch");
     support::create_source(&admin, &scratch, "generic").await;
-    assert!(listed(&get(&admin, "/admin/sources").await, "id").contains(&scratch.as_str()));
-    get(&admin, &format!("/admin/sources/{scratch}")).await;
-    let (status, json) = support::call(
-        &admin,
-        "PATCH",
-        &format!("/admin/sources/{scratch}"),
-        None,
-        r#"{"description": "renamed"}"#,
-    )
-    .await;
-    assert_eq!(status, 200, "{json}");
+    list_read_patch(&admin, "sources", &scratch, r#"{"description": "renamed"}"#).await;
     let (status, json) = support::delete(&admin, &format!("/admin/sources/{scratch}")).await;
     assert_eq!(status, 204, "{json}");
     let (status, _) = support::get(&admin, &format!("/admin/sources/{scratch}")).await;
     assert_eq!(status, 404);
 
     // Subscriptions: create, list, read, update, rotate the secret, delete
-    let crm = Sink::start().await;
-    let sub = support::create_subscription(
+    let (crm, sub_id) = support::crm_for_call_ends(&admin, &source).await;
+    list_read_patch(
         &admin,
-        serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.ended"], "source": source}),
-    )
-    .await;
-    let sub_id = sub["id"].as_str().unwrap().to_owned();
-    assert!(listed(&get(&admin, "/admin/subscriptions").await, "id").contains(&sub_id.as_str()));
-    get(&admin, &format!("/admin/subscriptions/{sub_id}")).await;
-    let (status, json) = support::call(
-        &admin,
-        "PATCH",
-        &format!("/admin/subscriptions/{sub_id}"),
-        None,
+        "subscriptions",
+        &sub_id,
         r#"{"description": "crm"}"#,
     )
     .await;
-    assert_eq!(status, 200, "{json}");
     let (status, json) = support::call(
         &admin,
         "POST",

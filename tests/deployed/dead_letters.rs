@@ -8,34 +8,10 @@
 
 use crate::flow::{self, dispatch_until};
 use crate::stack::Stack;
-use crate::support::{self, sink::Sink};
+use crate::support;
 use switchboard_core::api::Surface;
-use switchboard_core::domain::envelope::{Envelope, RawRequest, StoredEvent};
-use switchboard_core::domain::time::now;
 use switchboard_core::domain::QueueMessage;
-
-fn event(id: &str, source: &str) -> StoredEvent {
-    StoredEvent {
-        envelope: Envelope {
-            id: id.into(),
-            event_type: "call.ended".into(),
-            provider_event: Some("call_hangup".into()),
-            source: source.into(),
-            occurred_at: None,
-            received_at: now(),
-            call: None,
-            data: Some(serde_json::json!({"event": "call_hangup"})),
-            raw_unparsed: false,
-        },
-        raw: RawRequest {
-            method: "POST".into(),
-            content_type: Some("application/json".into()),
-            query: None,
-            body: bytes::Bytes::from_static(b"{\"event\":\"call_hangup\"}"),
-        },
-        dedup_key: None,
-    }
-}
+use switchboard_test_support::records::event;
 
 #[tokio::test]
 async fn dead_letters_are_listed_and_redriven_under_the_admin_role() {
@@ -43,12 +19,7 @@ async fn dead_letters_are_listed_and_redriven_under_the_admin_role() {
     let admin = stack.admin.app(Surface::Admin);
     let dispatcher = stack.dispatch.dispatcher_with(stack.dispatch.settings());
     let source = flow::hipcall_source(&admin).await;
-    let crm = Sink::start().await;
-    support::create_subscription(
-        &admin,
-        serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.ended"], "source": source}),
-    )
-    .await;
+    let (crm, _) = support::crm_for_call_ends(&admin, &source).await;
 
     // Given an event message on the stack's dead-letter queue
     let dlq = stack

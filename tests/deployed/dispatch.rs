@@ -17,24 +17,16 @@ async fn success_failure_retry_exhaustion_replay_and_redelivery() {
     // Given a source, a CRM that answers 200 and a ticketing hook that answers 500 with
     // one retry a second later
     let source = flow::hipcall_source(&admin).await;
-    let crm = Sink::start().await;
+    let (crm, ok_id) = support::crm_for_call_ends(&admin, &source).await;
     let tickets = Sink::start().await;
     tickets.set_status(500);
-    let ok = support::create_subscription(
-        &admin,
-        serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.ended"], "source": source}),
-    )
-    .await;
     let failing = support::create_subscription(
         &admin,
         serde_json::json!({"url": tickets.url("/t"), "event_types": ["call.*"], "source": source,
                            "retry_schedule_secs": [1]}),
     )
     .await;
-    let (ok_id, failing_id) = (
-        ok["id"].as_str().unwrap().to_owned(),
-        failing["id"].as_str().unwrap().to_owned(),
-    );
+    let failing_id = failing["id"].as_str().unwrap().to_owned();
 
     // When the event arrives and dispatch fans it out
     let (status, json) = flow::post_call_hangup(&ingest, &source).await;

@@ -5,8 +5,7 @@ use crate::flow::{self, dispatch_until, unique};
 use crate::stack::{Function, Stack, INGEST};
 use crate::support::{self, fault_http::FaultyHttp};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use switchboard_core::api::Surface;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/providers");
@@ -110,17 +109,7 @@ async fn sqs_outage_is_503_and_the_providers_retry_is_accepted() {
     let source = flow::hipcall_source(&admin).await;
 
     // Given ingest whose SendMessage fails (SQS answers 500), under its role
-    let outage = Arc::new(AtomicBool::new(true));
-    let o = outage.clone();
-    let faulty = FaultyHttp::new(move |seen| {
-        (o.load(Ordering::SeqCst) && seen.operation == "SendMessage").then(|| {
-            (
-                500,
-                r#"{"__type":"com.amazon.coral.service#InternalFailure","message":"injected outage"}"#
-                    .to_owned(),
-            )
-        })
-    });
+    let (faulty, outage) = FaultyHttp::send_message_outage();
     let ingest_fn = Function::load(INGEST, Some(SharedHttpClient::new(faulty.clone()))).await;
     let ingest = ingest_fn.app(Surface::Ingest);
 

@@ -17,11 +17,7 @@ async fn an_ordered_rate_limited_subscription_holds_a_call_behind_a_throttled_ev
     // Given a CRM that throttles the first request it gets, ordered and rate-limited
     let source = flow::hipcall_source(&admin).await;
     let crm = Sink::replying(|_: &Captured, n| match n {
-        0 => Reply::Full {
-            status: 429,
-            headers: vec![("retry-after".into(), "1".into())],
-            body: String::new(),
-        },
+        0 => Reply::too_many_requests(1),
         _ => Reply::Status(200),
     })
     .await;

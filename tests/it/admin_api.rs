@@ -9,7 +9,7 @@ use std::time::Duration;
 use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::api::App;
 use switchboard_core::domain::attempt::AttemptStatus;
-use switchboard_core::domain::envelope::{CallInfo, Envelope, RawRequest, StoredEvent};
+use switchboard_core::domain::envelope::{CallInfo, StoredEvent};
 use switchboard_core::domain::time::{now, Timestamp};
 use switchboard_core::domain::Attempt;
 use switchboard_core::state::{Compose, Ports};
@@ -38,29 +38,15 @@ fn ago(minutes: i64) -> Timestamp {
 }
 
 fn stored_event(id: &str, source: &str, call_id: Option<&str>, minutes_ago: i64) -> StoredEvent {
-    StoredEvent {
-        envelope: Envelope {
-            id: id.into(),
-            event_type: "call.ended".into(),
-            provider_event: Some("call_hangup".into()),
-            source: source.into(),
-            occurred_at: None,
-            received_at: ago(minutes_ago),
-            call: call_id.map(|c| CallInfo {
-                id: Some(c.into()),
-                ..Default::default()
-            }),
-            data: Some(json!({"uuid": call_id})),
-            raw_unparsed: false,
-        },
-        raw: RawRequest {
-            method: "POST".into(),
-            content_type: Some("application/json".into()),
-            query: None,
-            body: Bytes::from_static(b"{\"raw\":true}"),
-        },
-        dedup_key: None,
-    }
+    let mut e = switchboard_test_support::records::event(id, source);
+    e.envelope.received_at = ago(minutes_ago);
+    e.envelope.call = call_id.map(|c| CallInfo {
+        id: Some(c.into()),
+        ..Default::default()
+    });
+    e.envelope.data = Some(json!({"uuid": call_id}));
+    e.raw.body = Bytes::from_static(b"{\"raw\":true}");
+    e
 }
 
 fn attempt(

@@ -11,7 +11,6 @@ use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::dispatch::{BatchRecord, Dispatcher};
 use switchboard_core::domain::attempt::{AttemptStatus, ErrorKind};
 use switchboard_core::domain::{QueueMessage, StoredEvent};
-use switchboard_core::ports::PageRequest;
 use switchboard_core::state::{Compose, Ports};
 
 struct Served {
@@ -641,12 +640,7 @@ async fn dispatch_fails_only_the_undecodable_messages_of_a_batch() {
     assert_eq!(sink.count(), ok.len());
     assert!(started.elapsed() < Duration::from_secs(10));
     for id in ok {
-        let a = ports
-            .deliveries
-            .list_by_event(id, &PageRequest::default())
-            .await
-            .unwrap()
-            .items;
+        let a = support::attempts_of(&ports, id).await;
         assert_eq!(a.len(), 1, "{id}");
         assert_eq!(a[0].status, AttemptStatus::Succeeded);
     }
@@ -750,12 +744,7 @@ async fn templates_cannot_reach_files_environment_or_network_and_are_bounded() {
     assert!(path_env.is_empty() || !body.contains(&path_env), "{body}");
     assert!(body.starts_with("||||||"), "{body}");
     assert!(body.ends_with(&format!("|{body_len}")), "{body}");
-    let attempts = ports
-        .deliveries
-        .list_by_event(event_id, &PageRequest::default())
-        .await
-        .unwrap()
-        .items;
+    let attempts = support::attempts_of(&ports, event_id).await;
     for (sub, what) in [(&spin_sub, "steps"), (&grow_sub, "exceeds")] {
         let a = attempts
             .iter()

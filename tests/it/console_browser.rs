@@ -10,9 +10,10 @@ use crate::support::sink::Sink;
 use crate::support::{ADMIN_TOKEN, HIPCALL_CALL_HANGUP};
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-use switchboard_test_support::serve::ServeHarness;
+use switchboard_test_support::serve::{json_answer, post_hook, ServeHarness};
+use switchboard_test_support::KillOnDrop;
 
 const CALL_ID: &str = "2483a75a-56a2-41f1-991b-92b1667e324a";
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -25,15 +26,8 @@ fn artifacts() -> PathBuf {
 
 /// chromedriver on a free port, stopped (by its own pid) when dropped.
 struct Driver {
-    child: Child,
+    _child: KillOnDrop,
     url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Driver {
@@ -53,7 +47,7 @@ impl Driver {
                 panic!("cannot start {binary} ({e}); scripts/browser-test installs chromium-driver")
             });
         let driver = Self {
-            child,
+            _child: KillOnDrop(child),
             url: format!("http://127.0.0.1:{port}"),
         };
         let http = reqwest::Client::new();
@@ -103,15 +97,7 @@ impl Browser {
             }
         }}});
         let http = reqwest::Client::new();
-        let r: Value = http
-            .post(format!("{}/session", driver.url))
-            .json(&caps)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r = json_answer(http.post(format!("{}/session", driver.url)).json(&caps)).await;
         let session = r["value"]["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no session: {r}"))
@@ -152,30 +138,21 @@ impl Browser {
         v[ELEMENT].as_str().unwrap().to_owned()
     }
 
+    /// WebDriver's `action` (`click`, `clear`, `value`) on element `id`.
+    async fn on_element(&self, id: &str, action: &str, body: Value) {
+        let path = format!("/element/{id}/{action}");
+        self.cmd(reqwest::Method::POST, &path, body).await;
+    }
+
     async fn click(&self, css: &str) {
         let id = self.find(css).await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            json!({}),
-        )
-        .await;
+        self.on_element(&id, "click", json!({})).await;
     }
 
     async fn fill(&self, css: &str, text: &str) {
         let id = self.find(css).await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{id}/clear"),
-            json!({}),
-        )
-        .await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            json!({"text": text}),
-        )
-        .await;
+        self.on_element(&id, "clear", json!({})).await;
+        self.on_element(&id, "value", json!({"text": text})).await;
     }
 
     async fn js(&self, script: &str) -> Value {
@@ -202,6 +179,12 @@ impl Browser {
             .await;
         self.screenshot("console-failure.png").await;
         panic!("timed out waiting for {what}; notice: {notice}");
+    }
+
+    /// Waits for `expr` (as `wait_for` does) to give a text, which must contain `part`.
+    async fn wait_for_text_with(&self, what: &str, expr: &str, part: &str) {
+        let text = self.wait_for(what, expr).await;
+        assert!(text.as_str().unwrap().contains(part), "{what}: {text}");
     }
 
     async fn accept_alert(&self) {
@@ -255,21 +238,21 @@ async fn console_creates_a_subscription_shows_its_delivery_and_replays_it() {
     browser.fill("#s-url", &crm.url("/crm/calls")).await;
     browser.fill("#s-events", "call.*").await;
     browser.click("#s-save").await;
-    let secret = browser
-        .wait_for(
+    browser
+        .wait_for_text_with(
             "the new secret",
             "!document.getElementById('sub-secret').hidden && document.getElementById('sub-secret').textContent",
+            "whsec_",
         )
         .await;
-    assert!(secret.as_str().unwrap().contains("whsec_"), "{secret}");
     browser.click("#sub-dialog [data-close]").await;
-    let row = browser
-        .wait_for(
+    browser
+        .wait_for_text_with(
             "the subscription row",
             "[...document.querySelectorAll('#subs tbody tr')].map(r => r.textContent).find(t => t.includes('/crm/calls'))",
+            "Enabled",
         )
         .await;
-    assert!(row.as_str().unwrap().contains("Enabled"), "{row}");
     let sub_id = browser
         .js("return document.querySelector('#subs tbody tr').dataset.id")
         .await
@@ -292,14 +275,8 @@ async fn console_creates_a_subscription_shows_its_delivery_and_replays_it() {
     browser.screenshot("console-subscriptions.png").await;
 
     // And Hipcall sends a call-end webhook
-    let r = http
-        .post(format!("{base}/hooks/hipcall-main"))
-        .header("content-type", "application/json")
-        .body(HIPCALL_CALL_HANGUP)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    let (status, answer) = post_hook(&http, &base, "hipcall-main", HIPCALL_CALL_HANGUP).await;
+    assert_eq!(status, 202, "{answer}");
     assert!(crate::support::eventually(10, || async { crm.count() >= 1 }).await);
 
     // Then searching the delivery log by call id shows the succeeded delivery

@@ -156,10 +156,7 @@ async fn serve_durable_dead_letter_is_listed_redriven_and_delivered_once() {
 async fn sqs_dead_letter_is_listed_redriven_and_delivered_once() {
     // The events queue dead-letters after 2 receipts (the template's redrive policy, smaller)
     let sdk = aws::sdk().await;
-    let mut names = aws::resources(&sdk, 1).await;
-    let (queue_url, dlq_url) = aws::queue_with_dlq(&sdk, 1, 2).await;
-    names.queue_url = queue_url;
-    names.dead_letter_queue_url = Some(dlq_url);
+    let names = aws::resources_with_dlq(&sdk, 1, 2).await;
     let consumer = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names.queue_url);
     let start = move |dispatcher: Arc<Dispatcher>, stopped: watch::Receiver<bool>| {
         tokio::spawn(async move {

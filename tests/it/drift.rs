@@ -7,8 +7,8 @@
 //! variables, keys or indexes drift from what the code reads, writes and queries,
 //! these tests fail. Without the file they fail too; they never skip.
 
+use crate::support;
 use crate::support::aws::{self, run_dispatch_once};
-use crate::support::{self, sink::Sink};
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType};
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::collections::{BTreeMap, BTreeSet};
@@ -162,21 +162,14 @@ fn every_documented_setting_is_set_by_the_template() {
 #[tokio::test]
 async fn the_queues_take_the_message_size_the_code_assumes() {
     let stack = Stack::load();
-    let sqs = aws_sdk_sqs::Client::new(&aws::sdk().await);
+    let sdk = aws::sdk().await;
     for queue in ["EventsQueue", "DeadLetterQueue"] {
         let url = stack
             .resources
             .get(queue)
             .unwrap_or_else(|| panic!("the stack has no {queue}"));
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::MaximumMessageSize)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap_or_default();
+        let attrs =
+            aws::queue_attributes(&sdk, url, &[QueueAttributeName::MaximumMessageSize]).await;
         assert_eq!(
             attrs.get(&QueueAttributeName::MaximumMessageSize),
             Some(&MAX_QUEUE_MESSAGE_BYTES.to_string()),
@@ -338,13 +331,7 @@ async fn the_pipeline_runs_on_the_stack_the_template_creates() {
     // and a Hipcall source and a CRM subscribed to call.ended, created through admin
     let source = format!("hipcall-{}", ulid::Ulid::new().to_string().to_lowercase());
     support::create_source(&admin, &source, "hipcall").await;
-    let crm = Sink::start().await;
-    let sub = support::create_subscription(
-        &admin,
-        serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.ended"], "source": source}),
-    )
-    .await;
-    let sub_id = sub["id"].as_str().unwrap().to_owned();
+    let (crm, sub_id) = support::crm_for_call_ends(&admin, &source).await;
 
     // When Hipcall posts call_hangup to ingest
     let (status, accepted) = support::post_json(

@@ -2,7 +2,7 @@
 //! dispatch handler (as Lambda calls it) → real HTTP sink → attempts read back from
 //! DynamoDB (emulator) through the admin handler.
 
-use crate::support::aws::{self, run_dispatch_once};
+use crate::support::aws::{self, dispatch_until_handled, run_dispatch_once};
 use crate::support::{self, sink::Sink};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,14 +36,7 @@ async fn hipcall_call_hangup_is_delivered_and_recorded_through_sqs_and_dynamodb(
     // Then SQS holds it, and dispatch delivers it to the CRM only
     let dispatcher = Dispatcher::from_settings(ports.clone(), support::settings()).unwrap();
     let consumer = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names.queue_url);
-    let mut handled = 0;
-    for _ in 0..5 {
-        handled += run_dispatch_once(&dispatcher, &consumer).await;
-        if handled > 0 {
-            break;
-        }
-    }
-    assert_eq!(handled, 1);
+    assert_eq!(dispatch_until_handled(&dispatcher, &consumer, 5).await, 1);
     let got = crm.received();
     assert_eq!(got.len(), 1);
     assert_eq!(other.count(), 0);
@@ -91,13 +84,7 @@ async fn hipcall_call_hangup_is_delivered_and_recorded_through_sqs_and_dynamodb(
         event: Box::new(stored_event),
     };
     ports.queue.send(&again, Duration::ZERO).await.unwrap();
-    let mut redelivered = 0;
-    for _ in 0..5 {
-        redelivered += run_dispatch_once(&dispatcher, &consumer).await;
-        if redelivered > 0 {
-            break;
-        }
-    }
+    let redelivered = dispatch_until_handled(&dispatcher, &consumer, 5).await;
     assert_eq!(redelivered, 1);
     assert_eq!(crm.count(), before);
 }

@@ -143,17 +143,7 @@ async fn sqs_outage_at_ingest_is_503_and_leaves_nothing_half_recorded() {
     // the SDK's own retries)
     let sdk = aws::sdk().await;
     let names = aws::resources(&sdk, 30).await;
-    let outage = Arc::new(AtomicBool::new(true));
-    let o = outage.clone();
-    let faulty = FaultyHttp::new(move |seen| {
-        (o.load(Ordering::SeqCst) && seen.operation == "SendMessage").then(|| {
-            (
-                500,
-                r#"{"__type":"com.amazon.coral.service#InternalFailure","message":"injected outage"}"#
-                    .to_owned(),
-            )
-        })
-    });
+    let (faulty, outage) = FaultyHttp::send_message_outage();
     let ports = Ports::aws(&faulty.config(&sdk), &names);
     let app = support::app(ports.clone());
     support::create_source(&app, "hipcall-main", "hipcall").await;
@@ -343,9 +333,8 @@ const POISON: &str = "{\"kind\": \"event\", \"event\": {\"not\": \"an event\"}}"
 async fn poison_message_dead_letters_on_sqs_after_max_receives_without_blocking_its_batch() {
     // Given the events queue with a redrive policy (maxReceiveCount 2) to a DLQ
     let sdk = aws::sdk().await;
-    let mut names = aws::resources(&sdk, 1).await;
-    let (queue_url, dlq_url) = aws::queue_with_dlq(&sdk, 1, 2).await;
-    names.queue_url = queue_url;
+    let names = aws::resources_with_dlq(&sdk, 1, 2).await;
+    let dlq_url = names.dead_letter_queue_url.clone().unwrap();
     let ports = Ports::aws(&sdk, &names);
     let app = support::app(ports.clone());
     let sink = Sink::start().await;

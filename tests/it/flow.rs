@@ -364,11 +364,7 @@ async fn too_many_requests_pauses_the_subscription(family: Family) {
     let rig = family.rig().await;
     // The third request is throttled (all go to one path, which `n` counts).
     let sink = Sink::replying(|_: &Captured, n| match n {
-        2 => Reply::Full {
-            status: 429,
-            headers: vec![("retry-after".into(), "2".into())],
-            body: String::new(),
-        },
+        2 => Reply::too_many_requests(2),
         _ => Reply::Status(200),
     })
     .await;

@@ -1,35 +1,15 @@
 //! `serve --memory` keeps at most its configured number of events and attempts: the oldest
 //! go first, the newest stay, and so do records still within the cap.
 
-use bytes::Bytes;
 use switchboard_core::adapters::memory::{MemoryDeliveryStore, MemoryEventStore};
 use switchboard_core::domain::attempt::AttemptStatus;
-use switchboard_core::domain::envelope::{Envelope, RawRequest, StoredEvent};
+use switchboard_core::domain::envelope::StoredEvent;
 use switchboard_core::domain::time::{now, Timestamp};
 use switchboard_core::domain::Attempt;
 use switchboard_core::ports::{DeliveryStore, EventStore};
 
 fn event(id: &str) -> StoredEvent {
-    StoredEvent {
-        envelope: Envelope {
-            id: id.into(),
-            event_type: "call.ended".into(),
-            provider_event: None,
-            source: "hipcall-main".into(),
-            occurred_at: None,
-            received_at: now(),
-            call: None,
-            data: None,
-            raw_unparsed: false,
-        },
-        raw: RawRequest {
-            method: "POST".into(),
-            content_type: None,
-            query: None,
-            body: Bytes::from_static(b"{}"),
-        },
-        dedup_key: None,
-    }
+    switchboard_test_support::records::event(id, "hipcall-main")
 }
 
 fn attempt(event_id: &str, n: u32) -> Attempt {

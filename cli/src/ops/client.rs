@@ -103,15 +103,19 @@ impl Client {
         self.send("DELETE", path, None).await
     }
 
-    /// The request, authenticated: the bearer token, or signed with SigV4 over exactly
-    /// these headers and body.
-    fn request(
+    /// Sends the request, authenticated (the bearer token, or signed with SigV4 over exactly
+    /// its headers and body), asking for JSON.
+    async fn exchange(
         &self,
         method: &str,
         path_and_query: &str,
-        mut headers: Vec<(String, String)>,
+        content_type: Option<&str>,
         body: Vec<u8>,
-    ) -> CliResult<reqwest::RequestBuilder> {
+    ) -> CliResult<reqwest::Response> {
+        let mut headers: Vec<(String, String)> = vec![("accept".into(), "application/json".into())];
+        if let Some(ct) = content_type {
+            headers.push(("content-type".into(), ct.to_owned()));
+        }
         let url = format!("{}{path_and_query}", self.endpoint);
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -134,7 +138,9 @@ impl Client {
         if !body.is_empty() {
             req = req.body(body);
         }
-        Ok(req)
+        req.send()
+            .await
+            .map_err(|e| CliError::Connection(format!("cannot reach {}: {e}", self.endpoint)))
     }
 
     /// Forwards a request as it came (`switchboard console`): the answer's status, content
@@ -146,15 +152,9 @@ impl Client {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> CliResult<(u16, Option<String>, bytes::Bytes)> {
-        let mut headers: Vec<(String, String)> = vec![("accept".into(), "application/json".into())];
-        if let Some(ct) = content_type {
-            headers.push(("content-type".into(), ct.to_owned()));
-        }
         let resp = self
-            .request(method, path_and_query, headers, body)?
-            .send()
-            .await
-            .map_err(|e| CliError::Connection(format!("cannot reach {}: {e}", self.endpoint)))?;
+            .exchange(method, path_and_query, content_type, body)
+            .await?;
         let status = resp.status().as_u16();
         let content_type = resp
             .headers()
@@ -171,15 +171,8 @@ impl Client {
     /// Sends one request; a 2xx answer's JSON (Null when empty), or the API's error.
     pub async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> CliResult<Value> {
         let bytes = body.map(Value::to_string).unwrap_or_default().into_bytes();
-        let mut headers: Vec<(String, String)> = vec![("accept".into(), "application/json".into())];
-        if body.is_some() {
-            headers.push(("content-type".into(), "application/json".into()));
-        }
-        let resp = self
-            .request(method, path, headers, bytes)?
-            .send()
-            .await
-            .map_err(|e| CliError::Connection(format!("cannot reach {}: {e}", self.endpoint)))?;
+        let content_type = body.is_some().then_some("application/json");
+        let resp = self.exchange(method, path, content_type, bytes).await?;
         let status = resp.status().as_u16();
         let text = resp
             .text()

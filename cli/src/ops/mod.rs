@@ -8,6 +8,7 @@
 pub mod body;
 pub mod calls;
 pub mod client;
+pub mod collection;
 pub mod dead_letters;
 pub mod deliveries;
 pub mod events;

@@ -2,9 +2,10 @@
 //! verified.
 
 use super::body::{parse_object, Body};
-use super::client::{segment, CliResult, Client};
-use super::listing::{print_page, Listed};
-use super::output::{done, done_as, opt, show, time, wire_name};
+use super::client::{CliResult, Client};
+use super::collection::SOURCES;
+use super::listing::Listed;
+use super::output::{done, done_as, opt, time, wire_name};
 use super::Global;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
@@ -103,16 +104,10 @@ fn verification(raw: &str) -> CliResult<Value> {
     parse_object("--verification", raw).map(Value::Object)
 }
 
-fn path(id: &str) -> String {
-    format!("/admin/sources/{}", segment(id))
-}
-
 pub async fn run(g: &Global, c: &Client, cmd: SourcesCmd) -> CliResult<()> {
     match cmd {
-        SourcesCmd::List => {
-            print_page::<Source>(g.json, &c.get("/admin/sources").await?)?;
-        }
-        SourcesCmd::Show { id } => show::<Source>(g.json, &c.get(&path(&id)).await?)?,
+        SourcesCmd::List => SOURCES.list::<Source>(g, c).await?,
+        SourcesCmd::Show { id } => SOURCES.show::<Source>(g, c, &id).await?,
         SourcesCmd::Create {
             id,
             provider,
@@ -124,7 +119,7 @@ pub async fn run(g: &Global, c: &Client, cmd: SourcesCmd) -> CliResult<()> {
             b.set("provider", provider);
             b.set("verification", verification(&v)?);
             fields.apply(&mut b)?;
-            let answer = c.post("/admin/sources", &b.into_value()).await?;
+            let answer = c.post(SOURCES.path, &b.into_value()).await?;
             done_as(g.json, &answer, |s: Source| {
                 format!("created source {}", s.id)
             })?;
@@ -137,17 +132,10 @@ pub async fn run(g: &Global, c: &Client, cmd: SourcesCmd) -> CliResult<()> {
             let mut b = Body::default();
             b.set_opt("verification", v.as_deref().map(verification).transpose()?);
             fields.apply(&mut b)?;
-            let answer = c.patch(&path(&id), &b.changes()?).await?;
+            let answer = c.patch(&SOURCES.item(&id), &b.changes()?).await?;
             done(g.json, &answer, &format!("updated source {id}"));
         }
-        SourcesCmd::Delete { id } => {
-            c.delete(&path(&id)).await?;
-            done(
-                g.json,
-                &json!({"deleted": id}),
-                &format!("deleted source {id}"),
-            );
-        }
+        SourcesCmd::Delete { id } => SOURCES.delete(g, c, &id).await?,
     }
     Ok(())
 }

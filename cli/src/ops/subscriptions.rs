@@ -1,9 +1,10 @@
 //! `switchboard subscriptions ...`: where events are delivered, in which shape.
 
 use super::body::Body;
-use super::client::{segment, CliError, CliResult, Client};
-use super::listing::{print_page, Listed};
-use super::output::{done, done_as, show, time, wire_name};
+use super::client::{CliError, CliResult, Client};
+use super::collection::SUBSCRIPTIONS;
+use super::listing::Listed;
+use super::output::{done_as, time, wire_name};
 use super::Global;
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -178,22 +179,16 @@ fn body(f: SubscriptionFields) -> CliResult<Body> {
     Ok(b)
 }
 
-fn path(id: &str) -> String {
-    format!("/admin/subscriptions/{}", segment(id))
-}
-
 pub async fn run(g: &Global, c: &Client, cmd: SubscriptionsCmd) -> CliResult<()> {
     match cmd {
-        SubscriptionsCmd::List => {
-            print_page::<Subscription>(g.json, &c.get("/admin/subscriptions").await?)?;
-        }
-        SubscriptionsCmd::Show { id } => show::<Subscription>(g.json, &c.get(&path(&id)).await?)?,
+        SubscriptionsCmd::List => SUBSCRIPTIONS.list::<Subscription>(g, c).await?,
+        SubscriptionsCmd::Show { id } => SUBSCRIPTIONS.show::<Subscription>(g, c, &id).await?,
         SubscriptionsCmd::Create { fields, disabled } => {
             let mut b = body(fields)?;
             if disabled {
                 b.set("enabled", false);
             }
-            let answer = c.post("/admin/subscriptions", &b.into_value()).await?;
+            let answer = c.post(SUBSCRIPTIONS.path, &b.into_value()).await?;
             done_as(g.json, &answer, |s: Subscription| {
                 format!(
                     "created subscription {}\nsigning secret (shown once): {}",
@@ -215,22 +210,18 @@ pub async fn run(g: &Global, c: &Client, cmd: SubscriptionsCmd) -> CliResult<()>
             if disable {
                 b.set("enabled", false);
             }
-            let answer = c.patch(&path(&id), &b.changes()?).await?;
+            let answer = c.patch(&SUBSCRIPTIONS.item(&id), &b.changes()?).await?;
             done_as(g.json, &answer, |s: Subscription| {
                 format!("updated subscription {id} ({})", status(&s))
             })?;
         }
-        SubscriptionsCmd::Delete { id } => {
-            c.delete(&path(&id)).await?;
-            done(
-                g.json,
-                &json!({"deleted": id}),
-                &format!("deleted subscription {id}"),
-            );
-        }
+        SubscriptionsCmd::Delete { id } => SUBSCRIPTIONS.delete(g, c, &id).await?,
         SubscriptionsCmd::RotateSecret { id } => {
             let answer = c
-                .post(&format!("{}/rotate-secret", path(&id)), &json!({}))
+                .post(
+                    &format!("{}/rotate-secret", SUBSCRIPTIONS.item(&id)),
+                    &json!({}),
+                )
                 .await?;
             done_as(g.json, &answer, |s: Subscription| {
                 format!(
@@ -268,52 +259,57 @@ mod tests {
                 "template"
             ]
         );
-        let fields = SubscriptionFields {
-            event_types: vec![" call.* ".into(), String::new()],
-            method: Some("get".into()),
-            headers: vec!["X-Tenant= acme".into()],
-            retry_schedule: vec![5, 300],
-            ..Default::default()
-        };
-        assert_eq!(
-            body(fields).unwrap().into_value(),
-            json!({"event_types": ["call.*"], "method": "GET", "headers": {"X-Tenant": " acme"},
-                   "retry_schedule_secs": [5, 300]})
-        );
-        let flow = SubscriptionFields {
-            ordering: Some("Call".into()),
-            ordering_window_ms: Some(2000),
-            rate_limit: Some(20),
-            ..Default::default()
-        };
-        assert_eq!(
-            body(flow).unwrap().into_value(),
-            json!({"ordering": "call", "ordering_window_ms": 2000, "rate_limit_per_second": 20})
-        );
-        let unlimited = SubscriptionFields {
-            no_rate_limit: true,
-            ..Default::default()
-        };
-        assert_eq!(
-            body(unlimited).unwrap().into_value(),
-            json!({"rate_limit_per_second": null})
-        );
-        let failing = SubscriptionFields {
-            failing_after: Some(3),
-            ..Default::default()
-        };
-        assert_eq!(
-            body(failing).unwrap().into_value(),
-            json!({"failing_after": 3})
-        );
-        let default_failing = SubscriptionFields {
-            default_failing_after: true,
-            ..Default::default()
-        };
-        assert_eq!(
-            body(default_failing).unwrap().into_value(),
-            json!({"failing_after": null})
-        );
+        let cases = [
+            (
+                "fields",
+                SubscriptionFields {
+                    event_types: vec![" call.* ".into(), String::new()],
+                    method: Some("get".into()),
+                    headers: vec!["X-Tenant= acme".into()],
+                    retry_schedule: vec![5, 300],
+                    ..Default::default()
+                },
+                json!({"event_types": ["call.*"], "method": "GET", "headers": {"X-Tenant": " acme"},
+                       "retry_schedule_secs": [5, 300]}),
+            ),
+            (
+                "flow",
+                SubscriptionFields {
+                    ordering: Some("Call".into()),
+                    ordering_window_ms: Some(2000),
+                    rate_limit: Some(20),
+                    ..Default::default()
+                },
+                json!({"ordering": "call", "ordering_window_ms": 2000, "rate_limit_per_second": 20}),
+            ),
+            (
+                "unlimited",
+                SubscriptionFields {
+                    no_rate_limit: true,
+                    ..Default::default()
+                },
+                json!({"rate_limit_per_second": null}),
+            ),
+            (
+                "failing",
+                SubscriptionFields {
+                    failing_after: Some(3),
+                    ..Default::default()
+                },
+                json!({"failing_after": 3}),
+            ),
+            (
+                "default failing",
+                SubscriptionFields {
+                    default_failing_after: true,
+                    ..Default::default()
+                },
+                json!({"failing_after": null}),
+            ),
+        ];
+        for (name, fields, want) in cases {
+            assert_eq!(body(fields).unwrap().into_value(), want, "{name}");
+        }
         let bad = SubscriptionFields {
             headers: vec!["no-equals".into()],
             ..Default::default()

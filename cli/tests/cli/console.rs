@@ -5,22 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use crate::process::{self, Started};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use switchboard_cli::serve::{self};
-use switchboard_test_support::ADMIN_TOKEN;
+use switchboard_test_support::{KillOnDrop, ADMIN_TOKEN};
 
 struct Console {
-    child: Child,
+    _child: KillOnDrop,
     url: String,
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `switchboard console --listen 127.0.0.1:0 <args>` with only `env` from the caller.
@@ -32,7 +24,10 @@ fn console(args: &[&str], env: &[(&str, &str)]) -> Console {
         .stderr(Stdio::inherit());
     let Started { child, lines, url } = process::start(&mut cmd, "Switchboard console on ");
     std::thread::spawn(move || for _ in lines {});
-    Console { child, url }
+    Console {
+        _child: KillOnDrop(child),
+        url,
+    }
 }
 
 /// A call through the console: what, method, path, extra headers, body, and the status the
@@ -139,35 +134,16 @@ impl Seen {
 /// Accepts one request, answers 201 with a small JSON body.
 fn upstream_once(listener: TcpListener) -> std::thread::JoinHandle<Seen> {
     std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut request_line = String::new();
-        reader.read_line(&mut request_line).unwrap();
-        let mut headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            let (k, v) = line.trim_end().split_once(':').unwrap();
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-        }
-        let len: usize = headers
+        let (head, body) = process::serve_one(&listener, "201 Created", r#"{"id":"hipcall-main"}"#);
+        let headers = head[1..]
             .iter()
-            .find(|(k, _)| k == "content-length")
-            .map_or(0, |(_, v)| v.parse().unwrap());
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).unwrap();
-        let answer = r#"{"id":"hipcall-main"}"#;
-        write!(
-            stream,
-            "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-            answer.len()
-        )
-        .unwrap();
+            .map(|line| {
+                let (k, v) = line.split_once(':').unwrap();
+                (k.trim().to_ascii_lowercase(), v.trim().to_owned())
+            })
+            .collect();
         Seen {
-            request_line: request_line.trim_end().to_owned(),
+            request_line: head[0].clone(),
             headers,
             body,
         }

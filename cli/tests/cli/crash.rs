@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use switchboard_test_support::serve::AdminApi;
+use switchboard_test_support::serve::{json_answer, AdminApi};
 use switchboard_test_support::sink::Sink;
 use switchboard_test_support::ADMIN_TOKEN;
 
@@ -214,15 +214,11 @@ fn kill_9_mid_burst_loses_no_answered_event_and_completes_every_delivery() {
                 let (http, base, checked) = (http.clone(), base.clone(), checked.clone());
                 tokio::spawn(async move {
                     for id in ids {
-                        let json: serde_json::Value = http
-                            .get(format!("{base}/admin/deliveries?event_id={id}"))
-                            .bearer_auth(ADMIN_TOKEN)
-                            .send()
-                            .await
-                            .unwrap()
-                            .json()
-                            .await
-                            .unwrap();
+                        let json = json_answer(
+                            http.get(format!("{base}/admin/deliveries?event_id={id}"))
+                                .bearer_auth(ADMIN_TOKEN),
+                        )
+                        .await;
                         let succeeded = json["items"]
                             .as_array()
                             .unwrap()

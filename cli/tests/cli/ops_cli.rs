@@ -4,7 +4,6 @@
 
 use crate::process::{self, Out};
 use serde_json::json;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use switchboard_cli::serve::{self, Running};
 use switchboard_core::domain::attempt::AttemptStatus;
@@ -423,35 +422,8 @@ async fn without_a_token_requests_are_sigv4_signed() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let server = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut head = Vec::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            head.push(line.trim_end().to_owned());
-        }
-        let len: usize = head
-            .iter()
-            .find_map(|h| {
-                h.to_ascii_lowercase()
-                    .strip_prefix("content-length:")
-                    .map(|v| v.trim().parse().unwrap())
-            })
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).unwrap();
         let answer = r#"{"items":[],"next_cursor":null}"#;
-        write!(
-            stream,
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-            answer.len()
-        )
-        .unwrap();
-        head
+        process::serve_one(&listener, "200 OK", answer).0
     });
     let out = sb_env(
         &[

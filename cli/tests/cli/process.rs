@@ -1,7 +1,8 @@
 //! The `switchboard` binary as a child process: an environment of its own, and the first
 //! banner line a long-running command (`serve`, `console`) prints.
 
-use std::io::{BufRead, BufReader, Lines};
+use std::io::{BufRead, BufReader, Lines, Read, Write};
+use std::net::TcpListener;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// The binary with nothing of the caller's `SWITCHBOARD_*`, `AWS_*` or `XDG_*` variables
@@ -66,3 +67,37 @@ pub fn start(cmd: &mut Command, banner: &str) -> Started {
 
 /// The first line of `switchboard serve`.
 pub const SERVE_BANNER: &str = "Switchboard listening on ";
+
+/// Plays the upstream of one request: accepts it, reads its head (the request line, then the
+/// header lines) and its body, answers `status` (`200 OK`) with the JSON `answer`, and
+/// hands back the head and the body.
+pub fn serve_one(listener: &TcpListener, status: &str, answer: &str) -> (Vec<String>, Vec<u8>) {
+    let (mut stream, _) = listener.accept().unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        head.push(line.trim_end().to_owned());
+    }
+    let len: usize = head
+        .iter()
+        .find_map(|h| {
+            h.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).unwrap();
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+        answer.len()
+    )
+    .unwrap();
+    (head, body)
+}

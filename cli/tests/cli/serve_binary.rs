@@ -6,21 +6,32 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use switchboard_test_support::serve::AdminApi;
 
-#[test]
-fn serve_binary_prints_url_and_token_and_stops_on_sigint() {
-    let data_dir = std::env::temp_dir().join(format!("switchboard-bin-{}", std::process::id()));
-    let Started {
-        mut child,
-        mut lines,
-        url,
-    } = process::start(
+/// The binary serving on a free port, with `args` added, over the data directory
+/// `switchboard-{name}-{pid}` (returned); started once its banner is out.
+fn serve(name: &str, args: &[&str]) -> (std::path::PathBuf, Started) {
+    let data_dir = std::env::temp_dir().join(format!("switchboard-{name}-{}", std::process::id()));
+    let started = process::start(
         Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(["--admin-token", "bin-test-token", "--data-dir"])
+            .args(args)
+            .arg("--data-dir")
             .arg(&data_dir)
             .stderr(Stdio::piped()),
         process::SERVE_BANNER,
     );
+    (data_dir, started)
+}
+
+#[test]
+fn serve_binary_prints_url_and_token_and_stops_on_sigint() {
+    let (
+        data_dir,
+        Started {
+            mut child,
+            mut lines,
+            url,
+        },
+    ) = serve("bin", &["--admin-token", "bin-test-token"]);
     let rest: Vec<String> = lines.by_ref().take(4).map(|l| l.unwrap()).collect();
     assert!(rest
         .iter()
@@ -74,18 +85,14 @@ fn serve_binary_prints_url_and_token_and_stops_on_sigint() {
 /// a container runtime or service manager sends.
 #[test]
 fn serve_binary_drains_on_sigterm_sent_right_after_the_banner() {
-    let data_dir = std::env::temp_dir().join(format!("switchboard-term-{}", std::process::id()));
-    let Started {
-        mut child,
-        mut lines,
-        ..
-    } = process::start(
-        Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data_dir)
-            .stderr(Stdio::piped()),
-        process::SERVE_BANNER,
-    );
+    let (
+        data_dir,
+        Started {
+            mut child,
+            mut lines,
+            ..
+        },
+    ) = serve("term", &[]);
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

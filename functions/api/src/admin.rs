@@ -14,76 +14,64 @@ use crate::domain::SubscriptionError;
 use crate::domain::{Source, SourceInput, Subscription, SubscriptionInput};
 use crate::error::ApiError;
 use crate::ports::versioned::{self, Modified};
+use crate::ports::{ConfigStore, Record};
 use crate::redact::Secret;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
-pub(super) async fn list_sources(app: &App) -> Result<Response<Bytes>, ApiError> {
-    let items: Vec<Source> = app
-        .ports
-        .sources
-        .list()
-        .await?
-        .iter()
-        .map(Source::redacted)
-        .collect();
+/// A configuration record as the admin API shows it: its secrets redacted.
+pub(super) trait Shown: Record {
+    /// What the record is called in a not-found answer.
+    const KIND: &'static str;
+    fn shown(&self) -> Self;
+}
+
+impl Shown for Source {
+    const KIND: &'static str = "source";
+    fn shown(&self) -> Self {
+        self.redacted()
+    }
+}
+
+impl Shown for Subscription {
+    const KIND: &'static str = "subscription";
+    fn shown(&self) -> Self {
+        self.redacted()
+    }
+}
+
+/// Every record, in one page (configuration is small).
+pub(super) async fn list<T: Shown>(
+    store: &dyn ConfigStore<T>,
+) -> Result<Response<Bytes>, ApiError> {
+    let items: Vec<T> = store.list().await?.iter().map(T::shown).collect();
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({"items": items, "next_cursor": null}),
     ))
 }
 
-pub(super) async fn get_source(app: &App, id: &str) -> Result<Response<Bytes>, ApiError> {
-    let s = app
-        .ports
-        .sources
-        .get(id)
-        .await?
-        .ok_or_else(|| not_found("source", id))?;
-    Ok(json(StatusCode::OK, &s.redacted()))
+pub(super) async fn get<T: Shown>(
+    store: &dyn ConfigStore<T>,
+    id: &str,
+) -> Result<Response<Bytes>, ApiError> {
+    Ok(json(StatusCode::OK, &stored(store, id).await?.shown()))
 }
 
-pub(super) async fn delete_source(app: &App, id: &str) -> Result<Response<Bytes>, ApiError> {
-    app.ports
-        .sources
+/// The stored record `id`, or the not-found answer naming it.
+async fn stored<T: Shown>(store: &dyn ConfigStore<T>, id: &str) -> Result<T, ApiError> {
+    store.get(id).await?.ok_or_else(|| not_found(T::KIND, id))
+}
+
+pub(super) async fn delete<T: Shown>(
+    store: &dyn ConfigStore<T>,
+    id: &str,
+) -> Result<Response<Bytes>, ApiError> {
+    store
         .delete(id)
         .await
-        .map_err(|e| missing_as(e, "source", id))?;
-    Ok(empty(StatusCode::NO_CONTENT))
-}
-
-pub(super) async fn list_subscriptions(app: &App) -> Result<Response<Bytes>, ApiError> {
-    let items: Vec<Subscription> = app
-        .ports
-        .subscriptions
-        .list()
-        .await?
-        .iter()
-        .map(Subscription::redacted)
-        .collect();
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({"items": items, "next_cursor": null}),
-    ))
-}
-
-pub(super) async fn get_subscription(app: &App, id: &str) -> Result<Response<Bytes>, ApiError> {
-    let s = app
-        .ports
-        .subscriptions
-        .get(id)
-        .await?
-        .ok_or_else(|| not_found("subscription", id))?;
-    Ok(json(StatusCode::OK, &s.redacted()))
-}
-
-pub(super) async fn delete_subscription(app: &App, id: &str) -> Result<Response<Bytes>, ApiError> {
-    app.ports
-        .subscriptions
-        .delete(id)
-        .await
-        .map_err(|e| missing_as(e, "subscription", id))?;
+        .map_err(|e| missing_as(e, T::KIND, id))?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -162,12 +150,7 @@ pub(super) async fn update_source(
             "id cannot be changed",
         ));
     }
-    let current = app
-        .ports
-        .sources
-        .get(id)
-        .await?
-        .ok_or_else(|| not_found("source", id))?;
+    let current = stored(app.ports.sources.as_ref(), id).await?;
     let mut updated = apply_source(current, input)?;
     updated.updated_at = now();
     app.ports
@@ -232,12 +215,7 @@ pub(super) async fn update_subscription(
     id: &str,
 ) -> Result<Response<Bytes>, ApiError> {
     let input: SubscriptionInput = body(req)?;
-    let current = app
-        .ports
-        .subscriptions
-        .get(id)
-        .await?
-        .ok_or_else(|| not_found("subscription", id))?;
+    let current = stored(app.ports.subscriptions.as_ref(), id).await?;
     let re_enabled = input.enabled == Some(true);
     let url_changed = input.url.as_ref().is_some_and(|u| *u != current.url);
     let preview = apply_patch(current, &input)?;

@@ -6,7 +6,7 @@ use super::timeline::{CallTimeline, DeliveryOutcome, TimelineEvent};
 use super::App;
 use crate::domain::{Attempt, Envelope};
 use crate::error::ApiError;
-use crate::ports::{DeliveryQuery, EventQuery, PageRequest, TimeRange};
+use crate::ports::{each_delivery, DeliveryQuery, EventQuery, PageRequest, TimeRange};
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 
@@ -88,27 +88,17 @@ async fn outcomes(app: &App, event_id: &str) -> Result<Vec<DeliveryOutcome>, Api
         subscription_id: None,
     };
     let mut latest: BTreeMap<String, (u32, Attempt)> = BTreeMap::new();
-    let mut page = PageRequest::default();
-    loop {
-        let read = app
-            .ports
-            .delivery_queries
-            .query_deliveries(&query, &page)
-            .await?;
-        for a in read.items {
-            let entry = latest
-                .entry(a.subscription_id.clone())
-                .or_insert((0, a.clone()));
-            entry.0 += 1;
-            if a.attempt >= entry.1.attempt {
-                entry.1 = a;
-            }
+    let queries = app.ports.delivery_queries.as_ref();
+    each_delivery(queries, &query, PageRequest::default(), |a| {
+        let entry = latest
+            .entry(a.subscription_id.clone())
+            .or_insert((0, a.clone()));
+        entry.0 += 1;
+        if a.attempt >= entry.1.attempt {
+            entry.1 = a;
         }
-        match read.next_cursor {
-            Some(c) => page.cursor = Some(c),
-            None => break,
-        }
-    }
+    })
+    .await?;
     Ok(latest
         .into_values()
         .map(|(attempts, a)| DeliveryOutcome::new(attempts, a))

@@ -112,30 +112,31 @@ pub fn verify(
                 Err(denied("invalid signature"))
             }
         }
+        // Both sign the URL the provider called, with the account's auth token.
         Verification::Twilio {
             auth_token,
             public_url,
-        } => {
-            let url = request_url(req, public_base, public_url.as_deref())
-                .ok_or_else(|| denied("the called URL is unknown (no Host header)"))?;
-            signatures::twilio::verify(auth_token.expose(), &url, req).map_err(denied)
         }
-        Verification::Plivo {
+        | Verification::Plivo {
             auth_token,
             public_url,
         } => {
             let url = request_url(req, public_base, public_url.as_deref())
                 .ok_or_else(|| denied("the called URL is unknown (no Host header)"))?;
-            signatures::plivo::verify(auth_token.expose(), &url, req).map_err(denied)
+            let scheme = match source.verification {
+                Verification::Twilio { .. } => signatures::twilio::verify,
+                _ => signatures::plivo::verify,
+            };
+            scheme(auth_token.expose(), &url, req).map_err(denied)
         }
         Verification::Telnyx {
             public_key,
             tolerance_secs,
-        } => signatures::telnyx::verify(public_key, *tolerance_secs, req).map_err(denied),
+        } => signatures::telnyx::verify(public_key, tolerance_secs.secs(), req).map_err(denied),
         Verification::Vonage {
             signature_secret,
             tolerance_secs,
-        } => signatures::vonage::verify(signature_secret.expose(), *tolerance_secs, req)
+        } => signatures::vonage::verify(signature_secret.expose(), tolerance_secs.secs(), req)
             .map_err(denied),
         Verification::BodyToken { field, token } => {
             signatures::body_token::verify(field, token.expose(), req, secret_eq).map_err(denied)

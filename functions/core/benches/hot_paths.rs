@@ -18,7 +18,6 @@ use switchboard_adapters_aws::{DynamoConfigStore, DynamoDeliveryStore, DynamoEve
 use switchboard_core::delivery::{render, signing};
 use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
 use switchboard_core::domain::ids::event_id;
-use switchboard_core::domain::source::Provider;
 use switchboard_core::domain::subscription::{Format, Method};
 use switchboard_core::domain::time::now;
 use switchboard_core::domain::{Attempt, QueueMessage, RawRequest, StoredEvent, Subscription};
@@ -43,13 +42,7 @@ fn bench_ingest(c: &mut Criterion) {
         assert_eq!(status, http::StatusCode::ACCEPTED, "{}", case.name);
     }
     let mut g = c.benchmark_group("ingest");
-    for provider in [
-        Provider::Hipcall,
-        Provider::Voipappz,
-        Provider::Callerdesk,
-        Provider::Generic,
-    ] {
-        let mine: Vec<_> = cases.iter().filter(|c| c.provider == provider).collect();
+    for (provider, mine) in common::cases_per_provider(&cases) {
         g.throughput(Throughput::Elements(1));
         // One request per iteration, cycling through the provider's fixtures.
         let mut i = 0usize;
@@ -255,9 +248,7 @@ fn bench_dynamodb(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(std::time::Duration::from_millis(500))
-        .measurement_time(std::time::Duration::from_secs(2));
+    config = common::criterion();
     targets = bench_ingest, bench_render_and_sign, bench_dynamodb
 }
 criterion_main!(benches);

@@ -13,7 +13,6 @@
 mod common;
 
 use std::time::{Duration, Instant};
-use switchboard_core::domain::source::Provider;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -61,13 +60,7 @@ fn main() {
         "{:<11} {:>8} {:>8} {:>8} {:>8} {:>8}   {:>12} {:>12} {:>9}",
         "provider", "p50", "p90", "p99", "p99.9", "max", "floor p50", "floor p99", "p99/floor"
     );
-    for provider in [
-        Provider::Hipcall,
-        Provider::Voipappz,
-        Provider::Callerdesk,
-        Provider::Generic,
-    ] {
-        let mine: Vec<_> = cases.iter().filter(|c| c.provider == provider).collect();
+    for (provider, mine) in common::cases_per_provider(&cases) {
         let mut times = Vec::with_capacity(calls);
         let mut floor = Vec::with_capacity(calls);
         for i in 0..calls / 10 {

@@ -4,6 +4,8 @@
 //!     cargo bench -p switchboard-core --bench providers
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::Value;
 use std::hint::black_box;
@@ -104,9 +106,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(std::time::Duration::from_millis(500))
-        .measurement_time(std::time::Duration::from_secs(2));
+    config = common::criterion();
     targets = bench
 }
 criterion_main!(benches);

@@ -116,6 +116,36 @@ pub mod http_glue {
     use lambda_http::request::RequestContext;
     use lambda_http::{Body, Request, RequestExt, Response};
 
+    /// Runs the ingest function from cold start: tracing, its app (or exit), then API
+    /// Gateway's requests.
+    pub async fn run_ingest() -> Result<(), lambda_http::Error> {
+        run::<true>().await
+    }
+
+    /// Runs the admin function from cold start, as [`run_ingest`] does the ingest one.
+    pub async fn run_admin() -> Result<(), lambda_http::Error> {
+        run::<false>().await
+    }
+
+    /// The flag is a constant, so each package keeps only its own app and routes.
+    async fn run<const INGEST: bool>() -> Result<(), lambda_http::Error> {
+        super::init_tracing();
+        let app = super::or_exit(if INGEST {
+            super::ingest_app().await
+        } else {
+            super::admin_app().await
+        });
+        let app = &app;
+        lambda_http::run(lambda_http::service_fn(move |req| async move {
+            if INGEST {
+                ingest(app, req).await
+            } else {
+                admin(app, req).await
+            }
+        }))
+        .await
+    }
+
     /// The ingest function: `/hooks/...` only, the admin code left out of its package.
     pub async fn ingest(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
         handle::<true, false>(app, req).await

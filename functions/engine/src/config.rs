@@ -152,15 +152,7 @@ impl Settings {
             s.retention = Duration::from_secs(days * 86_400);
         }
         if let Some(v) = get(DELIVERY_CONCURRENCY) {
-            s.delivery_concurrency = v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=1024).contains(n))
-                .ok_or_else(|| ConfigError::Invalid {
-                    name: DELIVERY_CONCURRENCY,
-                    reason: format!("expected 1..=1024, got {v:?}"),
-                })?;
+            s.delivery_concurrency = number_in(DELIVERY_CONCURRENCY, &v, 1..=1024, "")?;
         }
         if let Some(v) = get(ALLOW_PRIVATE_TARGETS) {
             s.allow_private_targets = v
@@ -176,27 +168,11 @@ impl Settings {
             })?;
         }
         if let Some(v) = get(DISABLE_AFTER_HOURS) {
-            let hours = v
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|h| (1..=24 * 365).contains(h))
-                .ok_or_else(|| ConfigError::Invalid {
-                    name: DISABLE_AFTER_HOURS,
-                    reason: format!("expected 1..=8760 hours, got {v:?}"),
-                })?;
+            let hours: u64 = number_in(DISABLE_AFTER_HOURS, &v, 1..=24 * 365, " hours")?;
             s.disable_after = Duration::from_secs(hours * 3600);
         }
         if let Some(v) = get(FAILING_AFTER) {
-            s.failing_after = v
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| FAILING_AFTER_RANGE.contains(n))
-                .ok_or_else(|| ConfigError::Invalid {
-                    name: FAILING_AFTER,
-                    reason: format!("expected 1..=1000 attempts, got {v:?}"),
-                })?;
+            s.failing_after = number_in(FAILING_AFTER, &v, FAILING_AFTER_RANGE, " attempts")?;
         }
         if let Some(v) = get(PUBLIC_URL).filter(|v| !v.trim().is_empty()) {
             s.public_url = Some(public_base_url(&v).map_err(|reason| ConfigError::Invalid {
@@ -206,21 +182,7 @@ impl Settings {
         }
         let millis = |name: &'static str, range: std::ops::RangeInclusive<u64>| {
             get(name)
-                .map(|v| {
-                    v.trim()
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|ms| range.contains(ms))
-                        .map(Duration::from_millis)
-                        .ok_or_else(|| ConfigError::Invalid {
-                            name,
-                            reason: format!(
-                                "expected {}..={} milliseconds, got {v:?}",
-                                range.start(),
-                                range.end()
-                            ),
-                        })
-                })
+                .map(|v| number_in(name, &v, range, " milliseconds").map(Duration::from_millis))
                 .transpose()
         };
         if let Some(d) = millis(AWS_ATTEMPT_TIMEOUT_MS, 100..=60_000)? {
@@ -243,6 +205,31 @@ impl Settings {
         }
         Ok(s)
     }
+}
+
+/// `v` (trimmed) as a number within `range`, else the error naming the variable and the
+/// range (in `unit`s).
+fn number_in<T>(
+    name: &'static str,
+    v: &str,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    v.trim()
+        .parse::<T>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| ConfigError::Invalid {
+            name,
+            reason: format!(
+                "expected {}..={}{unit}, got {v:?}",
+                range.start(),
+                range.end()
+            ),
+        })
 }
 
 /// A public base URL, checked and without its trailing `/`: `http(s)://host[:port][/prefix]`.

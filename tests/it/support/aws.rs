@@ -54,6 +54,15 @@ pub struct Gsi {
     pub include: Option<&'static [&'static str]>,
 }
 
+/// One element of a key schema.
+fn key(attribute: &str, key_type: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(attribute)
+        .key_type(key_type)
+        .build()
+        .unwrap()
+}
+
 pub async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     name: &str,
@@ -73,21 +82,9 @@ pub async fn create_table(
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(hash)
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        );
+        .key_schema(key(hash, KeyType::Hash));
     if let Some(r) = range {
-        req = req.key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(r)
-                .key_type(KeyType::Range)
-                .build()
-                .unwrap(),
-        );
+        req = req.key_schema(key(r, KeyType::Range));
     }
     for a in attrs {
         req = req.attribute_definitions(
@@ -102,20 +99,8 @@ pub async fn create_table(
         req = req.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(g.name)
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name(g.hash)
-                        .key_type(KeyType::Hash)
-                        .build()
-                        .unwrap(),
-                )
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name(g.range)
-                        .key_type(KeyType::Range)
-                        .build()
-                        .unwrap(),
-                )
+                .key_schema(key(g.hash, KeyType::Hash))
+                .key_schema(key(g.range, KeyType::Range))
                 .projection(match g.include {
                     None => Projection::builder()
                         .projection_type(ProjectionType::KeysOnly)
@@ -223,37 +208,57 @@ pub async fn scan(
     client.scan().table_name(table).send().await.unwrap()
 }
 
-pub async fn queue_depth(sdk: &aws_config::SdkConfig, queue_url: &str) -> usize {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let attrs = aws_sdk_sqs::Client::new(sdk)
+/// The queue's attributes of those `names` it has.
+pub async fn queue_attributes(
+    sdk: &aws_config::SdkConfig,
+    queue_url: &str,
+    names: &[QueueAttributeName],
+) -> std::collections::HashMap<QueueAttributeName, String> {
+    aws_sdk_sqs::Client::new(sdk)
         .get_queue_attributes()
         .queue_url(queue_url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .set_attribute_names(Some(names.to_vec()))
         .send()
         .await
         .unwrap()
         .attributes
-        .unwrap();
+        .unwrap_or_default()
+}
+
+pub async fn queue_depth(sdk: &aws_config::SdkConfig, queue_url: &str) -> usize {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let names = [
+        A::ApproximateNumberOfMessages,
+        A::ApproximateNumberOfMessagesNotVisible,
+        A::ApproximateNumberOfMessagesDelayed,
+    ];
+    let attrs = queue_attributes(sdk, queue_url, &names).await;
+    assert!(!attrs.is_empty(), "no attributes for {queue_url}");
     attrs.values().map(|v| v.parse::<usize>().unwrap()).sum()
 }
 
 pub async fn queue_arn(sdk: &aws_config::SdkConfig, queue_url: &str) -> String {
-    aws_sdk_sqs::Client::new(sdk)
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
+    queue_attributes(sdk, queue_url, &[QueueAttributeName::QueueArn]).await
+        [&QueueAttributeName::QueueArn]
         .clone()
 }
 
 /// A fresh events queue that moves a message to a fresh dead-letter queue after
 /// `max_receives` receipts (the template's redrive policy); returns both URLs.
+/// [`resources`] whose events queue dead-letters after `max_receives` receipts (its
+/// visibility timeout `visibility_secs`); the dead-letter queue is in the resources.
+pub async fn resources_with_dlq(
+    sdk: &aws_config::SdkConfig,
+    visibility_secs: u32,
+    max_receives: u32,
+) -> AwsResources {
+    let mut names = resources(sdk, visibility_secs).await;
+    let (queue_url, dlq_url) = queue_with_dlq(sdk, visibility_secs, max_receives).await;
+    names.queue_url = queue_url;
+    names.dead_letter_queue_url = Some(dlq_url);
+    names
+}
+
 pub async fn queue_with_dlq(
     sdk: &aws_config::SdkConfig,
     visibility_secs: u32,
@@ -347,4 +352,19 @@ pub async fn run_dispatch_once(dispatcher: &Dispatcher, consumer: &SqsQueue) -> 
     super::lambda::dispatch_round(dispatcher, consumer, Duration::from_secs(2))
         .await
         .received
+}
+
+/// Dispatch rounds until one handles a message (at most `rounds`); how many it handled.
+pub async fn dispatch_until_handled(
+    dispatcher: &Dispatcher,
+    consumer: &SqsQueue,
+    rounds: usize,
+) -> usize {
+    for _ in 0..rounds {
+        let handled = run_dispatch_once(dispatcher, consumer).await;
+        if handled > 0 {
+            return handled;
+        }
+    }
+    0
 }

@@ -12,6 +12,7 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// What a rule sees of a request: the DynamoDB/SQS operation (`X-Amz-Target`'s last part,
@@ -62,6 +63,23 @@ impl FaultyHttp {
 
     pub fn injected(&self) -> Vec<String> {
         self.injected.lock().unwrap().clone()
+    }
+
+    /// SQS's `SendMessage` failing (HTTP 500, an internal failure) for as long as the
+    /// returned switch is on; it starts on.
+    pub fn send_message_outage() -> (Self, Arc<AtomicBool>) {
+        let outage = Arc::new(AtomicBool::new(true));
+        let on = outage.clone();
+        let faulty = Self::new(move |seen| {
+            (on.load(Ordering::SeqCst) && seen.operation == "SendMessage").then(|| {
+                (
+                    500,
+                    r#"{"__type":"com.amazon.coral.service#InternalFailure","message":"injected outage"}"#
+                        .to_owned(),
+                )
+            })
+        });
+        (faulty, outage)
     }
 
     /// DynamoDB's throttling answer (retryable; the SDK backs off and tries again).

@@ -118,6 +118,19 @@ pub async fn create_subscription(app: &App, body: serde_json::Value) -> serde_js
     json
 }
 
+/// A CRM sink subscribed to `source`'s `call.ended` events through the admin handler;
+/// returns the sink and the subscription's id.
+pub async fn crm_for_call_ends(app: &App, source: &str) -> (sink::Sink, String) {
+    let crm = sink::Sink::start().await;
+    let sub = create_subscription(
+        app,
+        serde_json::json!({"url": crm.url("/crm"), "event_types": ["call.ended"], "source": source}),
+    )
+    .await;
+    let id = sub["id"].as_str().unwrap().to_owned();
+    (crm, id)
+}
+
 /// What `serve`'s queue dead-lettered, whichever store it uses.
 pub async fn dead_letters(queue: &switchboard_cli::serve::LocalQueue) -> Vec<String> {
     match queue {

@@ -5,11 +5,44 @@
 // Test support: a panic is how a broken fixture reports itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[cfg(feature = "serve")]
+#[cfg(feature = "records")]
 pub mod records;
 #[cfg(feature = "serve")]
 pub mod serve;
 pub mod sink;
+
+/// A clap binary's `--help` output (the run must succeed): the text, and the command names
+/// it lists under `Commands:`.
+pub fn help_commands(out: &std::process::Output) -> (String, Vec<String>) {
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let commands = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    (help, commands)
+}
+
+/// What a binary refusing its arguments said: it must exit with status 2 (clap's usage
+/// error); its stderr.
+pub fn usage_error(out: &std::process::Output) -> String {
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A child process killed and reaped when dropped, so that a failing test leaves none
+/// running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// The admin bearer token of every test `serve` and in-process app.
 pub const ADMIN_TOKEN: &str = "test-admin-token";

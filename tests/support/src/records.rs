@@ -1,8 +1,34 @@
 //! Records tests write and compare.
 
-use switchboard_core::domain::attempt::{AttemptStatus, Trigger};
-use switchboard_core::domain::time::now;
-use switchboard_core::domain::Attempt;
+use switchboard_domain::attempt::{AttemptStatus, Trigger};
+use switchboard_domain::envelope::{Envelope, RawRequest, StoredEvent};
+use switchboard_domain::time::now;
+use switchboard_domain::Attempt;
+
+/// A Hipcall `call_hangup` (`call.ended`) event from `source`, received now, with a small
+/// JSON body and no call; tests set what they are about on the returned record.
+pub fn event(id: &str, source: &str) -> StoredEvent {
+    StoredEvent {
+        envelope: Envelope {
+            id: id.into(),
+            event_type: "call.ended".into(),
+            provider_event: Some("call_hangup".into()),
+            source: source.into(),
+            occurred_at: None,
+            received_at: now(),
+            call: None,
+            data: Some(serde_json::json!({"event": "call_hangup"})),
+            raw_unparsed: false,
+        },
+        raw: RawRequest {
+            method: "POST".into(),
+            content_type: Some("application/json".into()),
+            query: None,
+            body: bytes::Bytes::from_static(b"{\"event\":\"call_hangup\"}"),
+        },
+        dedup_key: None,
+    }
+}
 
 /// A delivery attempt record with plain values (a Hipcall `call.ended` event, no call, no
 /// answer yet); tests set what they are about with `..support::attempt(..)`.

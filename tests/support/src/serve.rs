@@ -79,16 +79,31 @@ impl ServeHarness {
 
     /// Posts a webhook to `/hooks/{source}` as JSON, as a provider would.
     pub async fn post_hook(&self, source: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.url(&format!("/hooks/{source}")))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        answer(response).await
+        post_hook(&self.http, &self.base, source, body).await
     }
+}
+
+/// Posts a webhook to `{base}/hooks/{source}` as JSON, as a provider would; the status and
+/// the JSON answer (`Null` when there is none).
+pub async fn post_hook(
+    http: &reqwest::Client,
+    base: &str,
+    source: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, Value) {
+    let response = http
+        .post(format!("{base}/hooks/{source}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    answer(response).await
+}
+
+/// Sends `request` and reads the answer's JSON body.
+pub async fn json_answer(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 /// The admin API of a `serve` at `base`, in this process or a spawned binary.

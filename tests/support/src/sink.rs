@@ -63,6 +63,17 @@ pub enum Reply {
     Slow(Duration, u16),
 }
 
+impl Reply {
+    /// 429 Too Many Requests, asking to come back after `secs` seconds.
+    pub fn too_many_requests(secs: u32) -> Self {
+        Reply::Full {
+            status: 429,
+            headers: vec![("retry-after".into(), secs.to_string())],
+            body: String::new(),
+        }
+    }
+}
+
 type Behaviour = dyn Fn(&Captured, usize) -> Reply + Send + Sync;
 
 struct Inner {

@@ -87,37 +87,75 @@ fn source_id(provider: Provider, file: &str) -> String {
     }
 }
 
-/// Verification per provider, as a deployment would likely set it up: HMAC of the body for
-/// Hipcall, a query token for VoIPappz (its URL carries `?event=` already), a path token for
-/// CallerDesk, HTTP basic for generic sources. The telephony providers with their own
-/// signature schemes are measured here behind a path token too (their schemes' cost is
-/// a few hashes, or one Ed25519 check for Telnyx).
-fn verification(provider: Provider) -> Verification {
+/// How a provider's bench source checks its requests (see [`verification`]).
+enum Auth {
+    Hmac,
+    QueryToken,
+    PathToken,
+    Basic,
+}
+
+fn auth(provider: Provider) -> Auth {
     match provider {
-        Provider::Hipcall => Verification::Hmac {
-            secret: Secret::new(HMAC_SECRET),
-            header: "x-hipcall-signature".into(),
-            algorithm: Default::default(),
-            encoding: Default::default(),
-            prefix: Some("sha256=".into()),
-        },
-        Provider::Voipappz => Verification::Token {
-            token: Secret::new(TOKEN),
-            location: switchboard_core::domain::source::TokenLocation::Query,
-            name: None,
-        },
+        Provider::Hipcall => Auth::Hmac,
+        Provider::Voipappz => Auth::QueryToken,
+        Provider::Generic => Auth::Basic,
         Provider::Callerdesk
         | Provider::Twilio
         | Provider::Plivo
         | Provider::Telnyx
         | Provider::Vonage
         | Provider::Aircall
-        | Provider::Exotel => Verification::Token {
+        | Provider::Exotel => Auth::PathToken,
+    }
+}
+
+/// The providers the ingest benchmarks measure, one per way of checking requests, each
+/// with its cases.
+pub fn cases_per_provider(cases: &[IngestCase]) -> Vec<(Provider, Vec<&IngestCase>)> {
+    [
+        Provider::Hipcall,
+        Provider::Voipappz,
+        Provider::Callerdesk,
+        Provider::Generic,
+    ]
+    .into_iter()
+    .map(|p| (p, cases.iter().filter(|c| c.provider == p).collect()))
+    .collect()
+}
+
+/// Criterion's settings for these benchmarks: short runs, enough for the hot paths.
+pub fn criterion() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}
+
+/// Verification per provider, as a deployment would likely set it up: HMAC of the body for
+/// Hipcall, a query token for VoIPappz (its URL carries `?event=` already), a path token for
+/// CallerDesk, HTTP basic for generic sources. The telephony providers with their own
+/// signature schemes are measured here behind a path token too (their schemes' cost is
+/// a few hashes, or one Ed25519 check for Telnyx).
+fn verification(provider: Provider) -> Verification {
+    match auth(provider) {
+        Auth::Hmac => Verification::Hmac {
+            secret: Secret::new(HMAC_SECRET),
+            header: "x-hipcall-signature".into(),
+            algorithm: Default::default(),
+            encoding: Default::default(),
+            prefix: Some("sha256=".into()),
+        },
+        Auth::QueryToken => Verification::Token {
+            token: Secret::new(TOKEN),
+            location: switchboard_core::domain::source::TokenLocation::Query,
+            name: None,
+        },
+        Auth::PathToken => Verification::Token {
             token: Secret::new(TOKEN),
             location: switchboard_core::domain::source::TokenLocation::Path,
             name: None,
         },
-        Provider::Generic => Verification::Basic {
+        Auth::Basic => Verification::Basic {
             username: "bench".into(),
             password: Secret::new(TOKEN),
         },
@@ -159,8 +197,8 @@ pub fn ingest_cases() -> (Vec<Source>, Vec<IngestCase>) {
         if let Some(ct) = e["content_type"].as_str() {
             headers.push(("content-type".to_owned(), ct.to_owned()));
         }
-        match provider {
-            Provider::Hipcall => {
+        match auth(provider) {
+            Auth::Hmac => {
                 let mut mac = Hmac::<Sha256>::new_from_slice(HMAC_SECRET.as_bytes()).unwrap();
                 mac.update(&body);
                 let hex: String = mac
@@ -171,21 +209,15 @@ pub fn ingest_cases() -> (Vec<Source>, Vec<IngestCase>) {
                     .collect();
                 headers.push(("x-hipcall-signature".into(), format!("sha256={hex}")));
             }
-            Provider::Voipappz => {
+            Auth::QueryToken => {
                 let token = format!("token={TOKEN}");
                 query = Some(match query {
                     Some(q) if !q.is_empty() => format!("{q}&{token}"),
                     _ => token,
                 });
             }
-            Provider::Callerdesk
-            | Provider::Twilio
-            | Provider::Plivo
-            | Provider::Telnyx
-            | Provider::Vonage
-            | Provider::Aircall
-            | Provider::Exotel => path.push_str(&format!("/{TOKEN}")),
-            Provider::Generic => {
+            Auth::PathToken => path.push_str(&format!("/{TOKEN}")),
+            Auth::Basic => {
                 let basic =
                     base64::engine::general_purpose::STANDARD.encode(format!("bench:{TOKEN}"));
                 headers.push(("authorization".into(), format!("Basic {basic}")));

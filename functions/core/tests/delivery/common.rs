@@ -16,7 +16,7 @@ use switchboard_core::dispatch::{BatchRecord, Dispatcher};
 use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::domain::time::{now, Timestamp};
 use switchboard_core::domain::{
-    Attempt, CallInfo, Envelope, QueueMessage, RawRequest, StoredEvent, Subscription,
+    Attempt, CallInfo, Envelope, QueueMessage, RawRequest, StoredEvent, Subscription, Trigger,
 };
 use switchboard_core::error::{StoreError, StoreResult};
 use switchboard_core::ports::{DeliveryStore, EventQueue, Outgoing, Page, PageRequest};
@@ -193,14 +193,7 @@ impl Harness {
                 attempt,
                 trigger,
                 ..
-            } => QueueMessage::Deliver {
-                event_id,
-                subscription_id,
-                attempt,
-                not_before: None,
-                trigger,
-                rate_slot: None,
-            },
+            } => deliver_now(&event_id, &subscription_id, attempt, trigger),
             other => other,
         };
         self.dispatch(vec![due]).await
@@ -219,6 +212,13 @@ impl Harness {
             .await
             .unwrap()
             .items
+    }
+
+    /// Publishes a new `call.ended` event, done with in that one dispatch; its attempts.
+    pub async fn publish_call_end(&self) -> Vec<Attempt> {
+        let ev = event("call.ended");
+        assert!(self.publish(&ev).await.is_empty());
+        self.attempts(&ev.envelope.id).await
     }
 }
 
@@ -294,4 +294,21 @@ pub fn operational(sent: &[(QueueMessage, Duration)]) -> Vec<StoredEvent> {
             _ => None,
         })
         .collect()
+}
+
+/// Attempt `attempt` of `event_id` to `subscription_id`, due now.
+pub fn deliver_now(
+    event_id: &str,
+    subscription_id: &str,
+    attempt: u32,
+    trigger: Trigger,
+) -> QueueMessage {
+    QueueMessage::Deliver {
+        event_id: event_id.into(),
+        subscription_id: subscription_id.into(),
+        attempt,
+        not_before: None,
+        trigger,
+        rate_slot: None,
+    }
 }

@@ -62,6 +62,16 @@ async fn racing_sink(
     (h, sub, sink)
 }
 
+/// Publishes one event to subscription `sub_id`, whose sink re-enables it meanwhile; the
+/// re-enable must stand (enabled, no disabled reason). Returns the event's attempts.
+async fn publish_racing_a_re_enable(h: &Harness, sub_id: &str) -> Vec<Attempt> {
+    let a = h.publish_call_end().await;
+    let s = h.sub(sub_id).await;
+    assert!(s.enabled);
+    assert_eq!(s.disabled_reason, None);
+    a
+}
+
 #[tokio::test]
 async fn a_re_enable_during_a_410_attempt_is_not_undone() {
     // Given an enabled subscription whose endpoint answers 410, and ops re-enabling it
@@ -70,17 +80,11 @@ async fn a_re_enable_during_a_410_attempt_is_not_undone() {
     let ops = subscription(&sink.url("/ops"), &["subscription.disabled"]);
     h.add(&sub).await;
     h.add(&ops).await;
-    let ev = event("call.ended");
 
     // When dispatch records the 410
-    assert!(h.publish(&ev).await.is_empty());
-
     // Then the operator's later act stands: still enabled, no disable event; the 410
     // attempt itself is failed and not retried
-    let s = h.sub(&sub.id).await;
-    assert!(s.enabled);
-    assert_eq!(s.disabled_reason, None);
-    let a = h.attempts(&ev.envelope.id).await;
+    let a = publish_racing_a_re_enable(&h, &sub.id).await;
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].status, AttemptStatus::Failed);
     let sent = h.queue.take();
@@ -97,16 +101,10 @@ async fn a_re_enable_during_a_long_failing_attempt_is_not_undone() {
     let (h, mut sub, _sink) = racing_sink(settings, 500, re_enable).await;
     sub.failing_since = Some(now() - chrono::Duration::hours(2));
     h.add(&sub).await;
-    let ev = event("call.ended");
 
     // When dispatch records the failure
-    assert!(h.publish(&ev).await.is_empty());
-
     // Then the re-enable stands and the pair keeps retrying
-    let s = h.sub(&sub.id).await;
-    assert!(s.enabled);
-    assert_eq!(s.disabled_reason, None);
-    let a = h.attempts(&ev.envelope.id).await;
+    let a = publish_racing_a_re_enable(&h, &sub.id).await;
     assert_eq!(a[0].status, AttemptStatus::Retrying);
     assert_eq!(delivers(&h.queue.take()).len(), 1);
 }
@@ -191,14 +189,7 @@ async fn a_retry_is_skipped_when_any_earlier_attempt_succeeded() {
         .unwrap();
 
     // When that duplicate's retry (attempt 3) comes due
-    let retry = switchboard_core::domain::QueueMessage::Deliver {
-        event_id: ev.envelope.id.clone(),
-        subscription_id: sub.id.clone(),
-        attempt: 3,
-        not_before: None,
-        trigger: Trigger::Retry,
-        rate_slot: None,
-    };
+    let retry = deliver_now(&ev.envelope.id, &sub.id, 3, Trigger::Retry);
     assert!(h.dispatch(vec![retry]).await.is_empty());
 
     // Then nothing is sent again
@@ -208,26 +199,14 @@ async fn a_retry_is_skipped_when_any_earlier_attempt_succeeded() {
 
 fn success_of(event_id: &str, subscription_id: &str) -> Attempt {
     Attempt {
-        event_id: event_id.into(),
-        subscription_id: subscription_id.into(),
-        attempt: 1,
-        status: AttemptStatus::Succeeded,
-        trigger: Trigger::Initial,
         url: "http://127.0.0.1/hook".into(),
-        method: "POST".into(),
-        request_headers: Default::default(),
         http_status: Some(200),
-        duration_ms: 1,
-        response_excerpt: None,
-        error_kind: None,
-        error: None,
-        next_attempt_at: None,
-        held_behind: None,
-        attempted_at: now(),
-        source: "hipcall-main".into(),
-        event_type: "call.ended".into(),
-        call_id: None,
-        truncated: Vec::new(),
+        ..switchboard_test_support::records::attempt(
+            event_id,
+            subscription_id,
+            1,
+            AttemptStatus::Succeeded,
+        )
     }
 }
 

@@ -181,14 +181,7 @@ async fn retries_on_the_schedule_until_the_sink_recovers() {
     assert_eq!(sink.count_at("/flaky"), 4);
     // A late duplicate of an old retry is skipped
     assert!(h
-        .run_due(&QueueMessage::Deliver {
-            event_id: ev.envelope.id.clone(),
-            subscription_id: sub.id.clone(),
-            attempt: 3,
-            not_before: None,
-            trigger: Trigger::Retry,
-            rate_slot: None,
-        })
+        .run_due(&deliver_now(&ev.envelope.id, &sub.id, 3, Trigger::Retry))
         .await
         .is_empty());
     assert_eq!(sink.count_at("/flaky"), 4);
@@ -372,9 +365,7 @@ async fn gone_disables_the_subscription_and_tells_ops() {
     let ops = subscription(&sink.url("/ops"), &["subscription.disabled"]);
     h.add(&sub).await;
     h.add(&ops).await;
-    let ev = event("call.ended");
-    assert!(h.publish(&ev).await.is_empty());
-    let a = h.attempts(&ev.envelope.id).await;
+    let a = h.publish_call_end().await;
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].status, AttemptStatus::Failed);
     assert_eq!(a[0].http_status, Some(410));

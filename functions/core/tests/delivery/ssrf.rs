@@ -256,9 +256,7 @@ async fn refused_target_is_recorded_failed_without_retry() {
     let h = Harness::new();
     let sub = subscription("http://169.254.169.254/latest/meta-data/", &["*"]);
     h.add(&sub).await;
-    let ev = event("call.ended");
-    assert!(h.publish(&ev).await.is_empty());
-    let a = h.attempts(&ev.envelope.id).await;
+    let a = h.publish_call_end().await;
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].status, AttemptStatus::Failed);
     assert_eq!(a[0].error_kind, Some(ErrorKind::Refused));

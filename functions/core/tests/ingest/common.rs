@@ -170,3 +170,11 @@ pub fn id_of(c: &CallInfo) -> &str {
 pub fn rfc(t: Option<switchboard_core::domain::time::Timestamp>) -> String {
     t.expect("a time").to_rfc3339()
 }
+
+/// Cases per property test: `default` in CI, `PROPTEST_CASES=N` for a long run.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

@@ -7,6 +7,7 @@
 //! --release --test fuzz_decoders` runs a long one.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
+use crate::common::cases;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use switchboard_core::domain::attempt::AttemptStatus;
@@ -14,13 +15,6 @@ use switchboard_core::domain::envelope::{CallInfo, Envelope, RawRequest, StoredE
 use switchboard_core::domain::time::Timestamp;
 use switchboard_core::domain::{Attempt, QueueMessage, Source, Subscription, Trigger};
 use switchboard_core::ports::{DeliveryQuery, EventQuery, TimeRange};
-
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![

@@ -7,6 +7,7 @@
 //! --release --test fuzz_templates` runs a long one.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
+use crate::common::cases;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use std::time::{Duration, Instant};
@@ -18,13 +19,6 @@ use switchboard_core::domain::envelope::{Envelope, RawRequest, StoredEvent};
 use switchboard_core::domain::subscription::{Format, Method};
 use switchboard_core::domain::Subscription;
 use switchboard_core::redact::Secret;
-
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Fragments of the template language, including what the sandbox must refuse.
 const PIECES: &[&str] = &[

@@ -9,6 +9,14 @@ use common::{fixture, req, source, Harness};
 use switchboard_core::domain::source::Provider;
 use switchboard_core::domain::Verification;
 
+/// The events' canonical types, in queue order.
+fn types(events: &[switchboard_core::domain::StoredEvent]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e.envelope.event_type.as_str())
+        .collect()
+}
+
 fn open(id: &str, provider: Provider) -> switchboard_core::domain::Source {
     source(id, provider, Verification::None)
 }
@@ -35,11 +43,10 @@ async fn hipcall_retry_is_answered_with_the_original_id_and_queued_once() {
     assert_eq!(h.send(post("hipcall/legacy/task_create.json")).await.0, 200);
 
     let events = h.drain().await;
-    let types: Vec<&str> = events
-        .iter()
-        .map(|e| e.envelope.event_type.as_str())
-        .collect();
-    assert_eq!(types, ["call.ended", "call.started", "task.created"]);
+    assert_eq!(
+        types(&events),
+        ["call.ended", "call.started", "task.created"]
+    );
     let hangup = &events[0];
     assert_eq!(hangup.envelope.id, first["id"].as_str().unwrap());
     assert_eq!(
@@ -84,11 +91,10 @@ async fn callerdesk_live_call_and_report_are_different_events() {
     assert_eq!((s, &again["id"]), (200, &report["id"]));
 
     let events = h.drain().await;
-    let types: Vec<&str> = events
-        .iter()
-        .map(|e| e.envelope.event_type.as_str())
-        .collect();
-    assert_eq!(types, ["call.ringing", "call.answered", "call.report"]);
+    assert_eq!(
+        types(&events),
+        ["call.ringing", "call.answered", "call.report"]
+    );
     let env = serde_json::to_value(&events[2].envelope).unwrap();
     assert_eq!(env["call"]["started_at"], "2023-01-02T09:02:36Z");
     assert_eq!(env["call"]["direction"], "inbound");

@@ -3,6 +3,7 @@
 //! type-like type) or kept raw (flagged, no data, no call, no dedup key).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
+use crate::common::cases;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use switchboard_core::domain::source::{is_type_like, GenericMapping, Provider};
@@ -138,14 +139,6 @@ const TEXTS: &[&str] = &[
     "\u{0}",
     "ç🙂",
 ];
-
-/// Cases per property: 512 in CI; `PROPTEST_CASES=N` for a long run.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![

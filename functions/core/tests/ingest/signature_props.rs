@@ -2,19 +2,12 @@
 //! answered Ok or a refusal, never a panic, and nothing unsigned is ever accepted.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
+use crate::common::cases;
 use bytes::Bytes;
 use http::Request;
 use proptest::prelude::*;
 use switchboard_core::api::public_url::{port_variants, request_url};
 use switchboard_core::api::signatures::{body_token, plivo, telnyx, twilio, vonage};
-
-/// Cases per property: 512 in CI; `PROPTEST_CASES=N` for a long run.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 const HEADERS: &[&str] = &[
     "x-twilio-signature",

@@ -95,23 +95,15 @@ pub enum Verification {
     Telnyx {
         /// The account's public key, base64 (Mission Control → Keys & Credentials).
         public_key: String,
-        #[serde(
-            default = "default_tolerance",
-            skip_serializing_if = "is_default_tolerance"
-        )]
-        #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 86_400)))]
-        tolerance_secs: u64,
+        #[serde(default, skip_serializing_if = "ReplayWindow::is_default")]
+        tolerance_secs: ReplayWindow,
     },
     /// Vonage's signed webhooks: `Authorization: Bearer <JWT>`, HS256 with the signature
     /// secret, whose `payload_hash` claim is the SHA-256 of the body.
     Vonage {
         signature_secret: Secret,
-        #[serde(
-            default = "default_tolerance",
-            skip_serializing_if = "is_default_tolerance"
-        )]
-        #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 86_400)))]
-        tolerance_secs: u64,
+        #[serde(default, skip_serializing_if = "ReplayWindow::is_default")]
+        tolerance_secs: ReplayWindow,
     },
     /// A shared token inside the JSON (or form) body, e.g. Aircall's `token`.
     BodyToken {
@@ -124,12 +116,55 @@ pub enum Verification {
 /// Default replay window of the timestamped schemes (Telnyx, Vonage), in seconds.
 pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
 
-fn default_tolerance() -> u64 {
-    DEFAULT_TOLERANCE_SECS
+/// How far a timestamped signature (Telnyx, Vonage) may be from now, in seconds: 1 to
+/// 86400, [`DEFAULT_TOLERANCE_SECS`] when the source does not say (and then not written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ReplayWindow(pub u64);
+
+impl Default for ReplayWindow {
+    fn default() -> Self {
+        Self(DEFAULT_TOLERANCE_SECS)
+    }
 }
 
-fn is_default_tolerance(v: &u64) -> bool {
-    *v == DEFAULT_TOLERANCE_SECS
+impl ReplayWindow {
+    pub fn secs(self) -> u64 {
+        self.0
+    }
+
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn validate(self) -> Result<(), String> {
+        if (1..=86_400).contains(&self.0) {
+            Ok(())
+        } else {
+            Err("tolerance_secs must be between 1 and 86400".into())
+        }
+    }
+}
+
+/// Written out where it is used, as the plain integer it is on the wire.
+#[cfg(feature = "openapi")]
+impl schemars::JsonSchema for ReplayWindow {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ReplayWindow".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "integer",
+            "format": "uint64",
+            "minimum": 1,
+            "maximum": 86_400
+        })
+    }
 }
 
 fn default_body_token_field() -> String {
@@ -157,9 +192,9 @@ impl Verification {
                         "public_key must be the base64 of a 32-byte Ed25519 public key".into(),
                     );
                 }
-                valid_tolerance(*tolerance_secs)
+                tolerance_secs.validate()
             }
-            Verification::Vonage { tolerance_secs, .. } => valid_tolerance(*tolerance_secs),
+            Verification::Vonage { tolerance_secs, .. } => tolerance_secs.validate(),
             Verification::BodyToken { field, .. }
                 if field.trim().is_empty() || field.len() > 256 =>
             {
@@ -167,14 +202,6 @@ impl Verification {
             }
             _ => Ok(()),
         }
-    }
-}
-
-fn valid_tolerance(secs: u64) -> Result<(), String> {
-    if (1..=86_400).contains(&secs) {
-        Ok(())
-    } else {
-        Err("tolerance_secs must be between 1 and 86400".into())
     }
 }
 
@@ -530,7 +557,7 @@ mod tests {
             v,
             Verification::Telnyx {
                 public_key: key.into(),
-                tolerance_secs: DEFAULT_TOLERANCE_SECS
+                tolerance_secs: ReplayWindow(DEFAULT_TOLERANCE_SECS)
             }
         );
         assert!(ok(r#"{"type":"telnyx","public_key":"c2hvcnQ="}"#).is_err());

@@ -1,6 +1,7 @@
 //! Delivery records: writing attempts and reading what a pair has on record.
 
 use super::*;
+use crate::ports::each_delivery;
 
 impl Dispatcher {
     /// Records an attempt. A concurrent duplicate (the queue handing the message out twice,
@@ -80,35 +81,26 @@ impl Dispatcher {
             subscription_id: Some(pair.subscription_id.to_owned()),
         };
         let mut history = PairHistory::default();
-        let mut page = PageRequest::default();
-        loop {
-            let read = self
-                .ports
-                .delivery_queries
-                .query_deliveries(&query, &page)
-                .await?;
-            for a in &read.items {
-                if a.status.is_wait() {
-                    // A wait is not an attempt.
-                    continue;
-                }
-                if history.latest.is_none_or(|n| a.attempt >= n) {
-                    history.latest_status = Some(a.status);
-                }
-                let newest = |seen: Option<u32>| Some(seen.map_or(a.attempt, |n| n.max(a.attempt)));
-                history.latest = newest(history.latest);
-                if a.status == AttemptStatus::Succeeded {
-                    history.last_success = newest(history.last_success);
-                }
-                if a.trigger == Trigger::Manual {
-                    history.last_manual = newest(history.last_manual);
-                }
+        let queries = self.ports.delivery_queries.as_ref();
+        each_delivery(queries, &query, PageRequest::default(), |a| {
+            if a.status.is_wait() {
+                // A wait is not an attempt.
+                return;
             }
-            match read.next_cursor {
-                Some(c) => page.cursor = Some(c),
-                None => return Ok(history),
+            if history.latest.is_none_or(|n| a.attempt >= n) {
+                history.latest_status = Some(a.status);
             }
-        }
+            let newest = |seen: Option<u32>| Some(seen.map_or(a.attempt, |n| n.max(a.attempt)));
+            history.latest = newest(history.latest);
+            if a.status == AttemptStatus::Succeeded {
+                history.last_success = newest(history.last_success);
+            }
+            if a.trigger == Trigger::Manual {
+                history.last_manual = newest(history.last_manual);
+            }
+        })
+        .await?;
+        Ok(history)
     }
 
     pub(super) fn record_without_request(

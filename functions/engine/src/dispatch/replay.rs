@@ -124,15 +124,20 @@ async fn enqueue(
     })
 }
 
+/// The record looked up, or the error naming what was not found.
+fn found<T>(record: Option<T>, kind: &'static str, id: &str) -> Result<T, ReplayError> {
+    record.ok_or_else(|| ReplayError::NotFound {
+        kind,
+        id: id.to_owned(),
+    })
+}
+
 async fn enabled_subscription(ports: &Ports, sub_id: &str) -> Result<Subscription, ReplayError> {
-    let sub = ports
-        .subscriptions
-        .get(sub_id)
-        .await?
-        .ok_or_else(|| ReplayError::NotFound {
-            kind: "subscription",
-            id: sub_id.to_owned(),
-        })?;
+    let sub = found(
+        ports.subscriptions.get(sub_id).await?,
+        "subscription",
+        sub_id,
+    )?;
     if !sub.enabled {
         return Err(ReplayError::Disabled(sub_id.to_owned()));
     }
@@ -140,14 +145,7 @@ async fn enabled_subscription(ports: &Ports, sub_id: &str) -> Result<Subscriptio
 }
 
 async fn replay_event(ports: &Ports, event_id: &str) -> Result<ReplayReport, ReplayError> {
-    let event = ports
-        .events
-        .get(event_id)
-        .await?
-        .ok_or_else(|| ReplayError::NotFound {
-            kind: "event",
-            id: event_id.to_owned(),
-        })?;
+    let event = found(ports.events.get(event_id).await?, "event", event_id)?;
     let subs = ports.subscriptions.list().await?;
     let latest = latest(ports, event_id).await?;
     let mut report = ReplayReport::default();

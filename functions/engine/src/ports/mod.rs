@@ -16,7 +16,9 @@ pub mod queries;
 pub mod versioned;
 pub use dead_letters::{DeadLetter, DeadLetterQueue, RedriveSelection};
 pub use flow::{FlowStore, LaneEntry, LaneKey, Lease, SlotBlock};
-pub use queries::{DeliveryQueries, DeliveryQuery, EventQueries, EventQuery, TimeRange};
+pub use queries::{
+    each_delivery, DeliveryQueries, DeliveryQuery, EventQueries, EventQuery, TimeRange,
+};
 
 /// Longest delay SQS accepts on a message; longer waits re-queue with `not_before`.
 pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);

@@ -151,6 +151,24 @@ pub trait DeliveryQueries: Send + Sync {
     ) -> StoreResult<Page<Attempt>>;
 }
 
+/// Every attempt the query finds from page `page` on (its limit the size of each), handed
+/// to `visit` in listing order.
+pub async fn each_delivery(
+    queries: &dyn DeliveryQueries,
+    query: &DeliveryQuery,
+    mut page: PageRequest,
+    mut visit: impl FnMut(Attempt) + Send,
+) -> StoreResult<()> {
+    loop {
+        let read = queries.query_deliveries(query, &page).await?;
+        read.items.into_iter().for_each(&mut visit);
+        match read.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return Ok(()),
+        }
+    }
+}
+
 /// The day buckets (`YYYY-MM-DD`, UTC) the recent listing reads, newest first: from the
 /// day of `until` (or `now`) back to the day of `since` (or [`RECENT_WINDOW_DAYS`] days).
 pub fn recent_days(range: &TimeRange, now: Timestamp) -> Vec<String> {

@@ -84,6 +84,22 @@ where
     }
 }
 
+/// [`conditional`], a failed condition being the error `otherwise`.
+pub(super) fn condition_or<O, E, R>(
+    result: Result<O, SdkError<E, R>>,
+    otherwise: StoreError,
+) -> StoreResult<()>
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    if conditional(result)? {
+        Ok(())
+    } else {
+        Err(otherwise)
+    }
+}
+
 /// Whether a record could exist under this partition key value: DynamoDB refuses (with a
 /// ValidationException) any request naming a longer one, so such a lookup finds nothing.
 pub(super) fn storable_key(value: &str) -> bool {

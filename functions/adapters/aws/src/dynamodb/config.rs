@@ -1,6 +1,6 @@
 //! Sources and subscriptions: small tables keyed by `id`, written under conditions.
 
-use super::codec::{conditional, get_doc_by_id, s, storable_key, to_doc, Item, DOC};
+use super::codec::{condition_or, get_doc_by_id, s, storable_key, to_doc, Item, DOC};
 use crate::error::{StoreError, StoreResult};
 use crate::ports::{ConfigStore, Record};
 use crate::unavailable;
@@ -67,11 +67,7 @@ impl<T: Record> DynamoConfigStore<T> {
                 .expression_attribute_names("#version", VERSION)
                 .expression_attribute_values(":expected", AttributeValue::N(v.to_string()));
         }
-        if conditional(put.send().await)? {
-            Ok(())
-        } else {
-            Err(on_fail)
-        }
+        condition_or(put.send().await, on_fail)
     }
 }
 
@@ -161,10 +157,6 @@ impl<T: Record> ConfigStore<T> for DynamoConfigStore<T> {
             .condition_expression("attribute_exists(id)")
             .send()
             .await;
-        if conditional(result)? {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound)
-        }
+        condition_or(result, StoreError::NotFound)
     }
 }

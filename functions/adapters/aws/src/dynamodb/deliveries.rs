@@ -6,7 +6,7 @@
 //! found through the call's events (`call_attempts`).
 
 use super::codec::{
-    conditional, cursor_item, docs, from_doc, n, s, storable_key, string_attr, to_doc, Item, DOC,
+    condition_or, cursor_item, docs, from_doc, n, s, storable_key, string_attr, to_doc, Item, DOC,
 };
 use super::index_query::{IndexQuery, RangeCondition};
 use super::sharded_query::ShardedQuery;
@@ -337,11 +337,7 @@ impl DeliveryStore for DynamoDeliveryStore {
             .expression_attribute_values(":succeeded", s(AttemptStatus::Succeeded.as_str()))
             .send()
             .await;
-        if conditional(result)? {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict)
-        }
+        condition_or(result, StoreError::Conflict)
     }
 
     async fn list_by_event(

@@ -1,11 +1,11 @@
 //! Sources and subscriptions, by id, as JSON documents.
 
-use super::rows::{from_json, is_constraint, strings, to_json};
+use super::rows::{execute, from_json, is_constraint, optional_value, strings, to_json};
 use crate::error::{StoreError, StoreResult};
 use crate::ports::{ConfigStore, Record};
 use crate::{db_err, Db};
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 use std::marker::PhantomData;
 
 /// Which configuration table a [`SqliteConfigStore`] uses.
@@ -68,11 +68,7 @@ impl<T: Record> ConfigStore<T> for SqliteConfigStore<T> {
         let sql = format!("SELECT body FROM {} WHERE id = ?1", self.table.name());
         self.db
             .read(move |conn| {
-                let body: Option<String> = conn
-                    .prepare_cached(&sql)
-                    .and_then(|mut s| s.query_row(params![id], |r| r.get(0)))
-                    .optional()
-                    .map_err(db_err)?;
+                let body: Option<String> = optional_value(conn, &sql, params![id])?;
                 body.as_deref().map(from_json).transpose()
             })
             .await
@@ -95,11 +91,7 @@ impl<T: Record> ConfigStore<T> for SqliteConfigStore<T> {
         let sql = format!("UPDATE {} SET body = ?2 WHERE id = ?1", self.table.name());
         self.db
             .write(move |conn| {
-                let changed = conn
-                    .prepare_cached(&sql)
-                    .and_then(|mut s| s.execute(params![id, body]))
-                    .map_err(db_err)?;
-                if changed == 0 {
+                if execute(conn, &sql, params![id, body])? == 0 {
                     return Err(StoreError::NotFound);
                 }
                 Ok(())
@@ -115,21 +107,14 @@ impl<T: Record> ConfigStore<T> for SqliteConfigStore<T> {
         // update (the store has a single writer connection).
         self.db
             .write(move |conn| {
-                let stored: Option<String> = conn
-                    .prepare_cached(&read)
-                    .and_then(|mut s| s.query_row(params![id], |r| r.get(0)))
-                    .optional()
-                    .map_err(db_err)?;
+                let stored: Option<String> = optional_value(conn, &read, params![id])?;
                 let Some(stored) = stored else {
                     return Err(StoreError::NotFound);
                 };
                 if from_json::<T>(&stored)?.version() != expected {
                     return Err(StoreError::Stale);
                 }
-                conn.prepare_cached(&write)
-                    .and_then(|mut s| s.execute(params![id, body]))
-                    .map_err(db_err)?;
-                Ok(())
+                execute(conn, &write, params![id, body]).map(drop)
             })
             .await
     }

@@ -1,5 +1,6 @@
 //! Provider-retry claims, written ahead of ordinary writes: ingest answers on them.
 
+use super::rows::execute;
 use crate::domain::time::Timestamp;
 use crate::error::StoreResult;
 use crate::ports::{Claim, ClaimTerms, DedupStore, HeldClaim, KeyClaim, Outgoing};
@@ -124,11 +125,8 @@ impl DedupStore for SqliteDedupStore {
         let (key, event_id) = (key.to_owned(), event_id.to_owned());
         self.db
             .write_first(move |conn| {
-                let changed = conn
-                    .prepare_cached("UPDATE dedup SET queued = 1 WHERE key = ?1 AND event_id = ?2")
-                    .and_then(|mut s| s.execute(params![key, event_id]))
-                    .map_err(db_err)?;
-                Ok(changed == 1)
+                let sql = "UPDATE dedup SET queued = 1 WHERE key = ?1 AND event_id = ?2";
+                Ok(execute(conn, sql, params![key, event_id])? == 1)
             })
             .await
     }
@@ -137,10 +135,8 @@ impl DedupStore for SqliteDedupStore {
         let (key, event_id) = (key.to_owned(), event_id.to_owned());
         self.db
             .write_first(move |conn| {
-                conn.prepare_cached("DELETE FROM dedup WHERE key = ?1 AND event_id = ?2")
-                    .and_then(|mut s| s.execute(params![key, event_id]))
-                    .map_err(db_err)?;
-                Ok(())
+                let sql = "DELETE FROM dedup WHERE key = ?1 AND event_id = ?2";
+                execute(conn, sql, params![key, event_id]).map(drop)
             })
             .await
     }

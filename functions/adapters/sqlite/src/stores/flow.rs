@@ -1,12 +1,13 @@
 //! Flow control state: call lanes (`flow_lanes`) and rate schedules (`flow_rates`). One
 //! writer serialises the read-change-writes, so no condition can be raced.
 
+use super::rows::{execute, optional_value};
 use crate::domain::time::{epoch_secs, Timestamp};
 use crate::error::StoreResult;
 use crate::ports::flow::{reservation, FlowStore, LaneEntry, LaneKey, Lease, SlotBlock};
 use crate::{db_err, Db};
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 
 pub struct SqliteFlowStore {
     db: Db,
@@ -120,10 +121,8 @@ impl FlowStore for SqliteFlowStore {
         let (lane, order) = (lane.storage_id(), order.to_owned());
         self.db
             .write(move |conn| {
-                conn.prepare_cached("DELETE FROM flow_lanes WHERE lane = ?1 AND ord = ?2")
-                    .and_then(|mut s| s.execute(params![lane, order]))
-                    .map_err(db_err)?;
-                Ok(())
+                let sql = "DELETE FROM flow_lanes WHERE lane = ?1 AND ord = ?2";
+                execute(conn, sql, params![lane, order]).map(drop)
             })
             .await
     }
@@ -132,11 +131,8 @@ impl FlowStore for SqliteFlowStore {
         let id = subscription_id.to_owned();
         self.db
             .write(move |conn| {
-                let next: Option<i64> = conn
-                    .prepare_cached("SELECT next_us FROM flow_rates WHERE subscription_id = ?1")
-                    .and_then(|mut s| s.query_row(params![id], |r| r.get(0)))
-                    .optional()
-                    .map_err(db_err)?;
+                let sql = "SELECT next_us FROM flow_rates WHERE subscription_id = ?1";
+                let next: Option<i64> = optional_value(conn, sql, params![id])?;
                 let (first, after) = reservation(micros(next), block);
                 conn.prepare_cached(
                     "INSERT OR REPLACE INTO flow_rates (subscription_id, next_us) VALUES (?1, ?2)",
