@@ -282,8 +282,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// A job that inserts `n` into `t`, then fails when `fail` says so.
-    fn insert(n: i64, fail: bool) -> (Box<dyn Job>, oneshot::Receiver<StoreResult<()>>) {
+    type Answer = oneshot::Receiver<StoreResult<()>>;
+
+    /// A job that inserts `n` into `t`, then fails when `fail` says so; `one_statement` as
+    /// the job declares it.
+    fn job(n: i64, fail: bool, one_statement: bool) -> (Box<dyn Job>, Answer) {
         let (reply, answer) = oneshot::channel();
         let work = move |conn: &Connection| -> StoreResult<()> {
             conn.execute("INSERT INTO t VALUES (?1)", [n])
@@ -297,9 +300,18 @@ mod tests {
             work: Some(work),
             result: None,
             reply,
-            one_statement: false,
+            one_statement,
         };
         (Box::new(job), answer)
+    }
+
+    fn insert(n: i64, fail: bool) -> (Box<dyn Job>, Answer) {
+        job(n, fail, false)
+    }
+
+    /// A job of one `INSERT` into `t`, run without a savepoint of its own.
+    fn insert_one(n: i64) -> (Box<dyn Job>, Answer) {
+        job(n, false, true)
     }
 
     fn run(conn: &Connection, jobs: Vec<Box<dyn Job>>) {
@@ -348,23 +360,6 @@ mod tests {
         assert!(matches!(b_answer.try_recv(), Ok(Err(StoreError::Conflict))));
         assert!(matches!(c_answer.try_recv(), Ok(Ok(()))));
         assert_eq!(rows(&conn), vec![1, 3]);
-    }
-
-    /// A job of one `INSERT` into `t`, run without a savepoint of its own.
-    fn insert_one(n: i64) -> (Box<dyn Job>, oneshot::Receiver<StoreResult<()>>) {
-        let (reply, answer) = oneshot::channel();
-        let work = move |conn: &Connection| -> StoreResult<()> {
-            conn.execute("INSERT INTO t VALUES (?1)", [n])
-                .map(|_| ())
-                .map_err(|e| StoreError::Unavailable(e.to_string()))
-        };
-        let job = TypedJob {
-            work: Some(work),
-            result: None,
-            reply,
-            one_statement: true,
-        };
-        (Box::new(job), answer)
     }
 
     #[test]
