@@ -1,6 +1,8 @@
 //! Admin Lambda: the ops API under `/admin`, behind API Gateway's IAM authorizer.
 
+use switchboard_core::entry::{admin_app, http_glue};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    switchboard_core::entry::http_glue::run_admin().await
+    http_glue::run(admin_app(), http_glue::admin_handler).await
 }

@@ -115,35 +115,38 @@ pub mod http_glue {
     use bytes::Bytes;
     use lambda_http::request::RequestContext;
     use lambda_http::{Body, Request, RequestExt, Response};
+    use std::future::Future;
+    use std::pin::Pin;
 
-    /// Runs the ingest function from cold start: tracing, its app (or exit), then API
-    /// Gateway's requests.
-    pub async fn run_ingest() -> Result<(), lambda_http::Error> {
-        run::<true>().await
-    }
+    /// What a function's handler answers with: boxed, so that [`run`] takes the ingest and
+    /// the admin handler as the same type of plain function.
+    pub type Handled<'a> =
+        Pin<Box<dyn Future<Output = Result<Response<Body>, lambda_http::Error>> + Send + 'a>>;
 
-    /// Runs the admin function from cold start, as [`run_ingest`] does the ingest one.
-    pub async fn run_admin() -> Result<(), lambda_http::Error> {
-        run::<false>().await
-    }
-
-    /// The flag is a constant, so each package keeps only its own app and routes.
-    async fn run<const INGEST: bool>() -> Result<(), lambda_http::Error> {
+    /// Runs a function from cold start: tracing, its app (or exit), then API Gateway's
+    /// requests through `handler`. Each package passes its own app and handler, so it links
+    /// only those (a flag choosing between both would keep both in each package).
+    pub async fn run<A>(
+        app: A,
+        handler: for<'a> fn(&'a App, Request) -> Handled<'a>,
+    ) -> Result<(), lambda_http::Error>
+    where
+        A: Future<Output = Result<App, super::InitError>>,
+    {
         super::init_tracing();
-        let app = super::or_exit(if INGEST {
-            super::ingest_app().await
-        } else {
-            super::admin_app().await
-        });
+        let app = super::or_exit(app.await);
         let app = &app;
-        lambda_http::run(lambda_http::service_fn(move |req| async move {
-            if INGEST {
-                ingest(app, req).await
-            } else {
-                admin(app, req).await
-            }
-        }))
-        .await
+        lambda_http::run(lambda_http::service_fn(move |req| handler(app, req))).await
+    }
+
+    /// [`ingest`] as a [`run`] handler.
+    pub fn ingest_handler(app: &App, req: Request) -> Handled<'_> {
+        Box::pin(ingest(app, req))
+    }
+
+    /// [`admin`] as a [`run`] handler.
+    pub fn admin_handler(app: &App, req: Request) -> Handled<'_> {
+        Box::pin(admin(app, req))
     }
 
     /// The ingest function: `/hooks/...` only, the admin code left out of its package.
