@@ -15,6 +15,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use switchboard_core::config;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -151,16 +152,19 @@ pub(super) fn function_env(
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     env.push(("AWS_LAMBDA_RUNTIME_API".into(), stub.to_string()));
+    // Every resource the functions read at cold start (the names from the library, so a new
+    // one cannot leave the functions exiting before their first poll).
     for (k, dummy) in [
         (
-            "SWITCHBOARD_QUEUE_URL",
+            config::QUEUE_URL,
             "https://sqs.us-east-1.amazonaws.com/123456789012/bench",
         ),
-        ("SWITCHBOARD_SOURCES_TABLE", "bench-sources"),
-        ("SWITCHBOARD_SUBSCRIPTIONS_TABLE", "bench-subscriptions"),
-        ("SWITCHBOARD_EVENTS_TABLE", "bench-events"),
-        ("SWITCHBOARD_DELIVERIES_TABLE", "bench-deliveries"),
-        ("SWITCHBOARD_DEDUP_TABLE", "bench-dedup"),
+        (config::SOURCES_TABLE, "bench-sources"),
+        (config::SUBSCRIPTIONS_TABLE, "bench-subscriptions"),
+        (config::EVENTS_TABLE, "bench-events"),
+        (config::DELIVERIES_TABLE, "bench-deliveries"),
+        (config::DEDUP_TABLE, "bench-dedup"),
+        (config::FLOW_TABLE, "bench-flow"),
     ] {
         let v = names
             .iter()
