@@ -23,6 +23,16 @@ fn denied(message: &str) -> ApiError {
     ApiError::new(http::StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
 
+/// The URL the provider called, which the URL-signing schemes (Twilio, Plivo) sign.
+fn called_url(
+    req: &Request<Bytes>,
+    public_base: Option<&str>,
+    public_url: Option<&str>,
+) -> Result<String, ApiError> {
+    request_url(req, public_base, public_url)
+        .ok_or_else(|| denied("the called URL is unknown (no Host header)"))
+}
+
 /// Checks a request against its source's IP allow-list and verification. Every failure is
 /// a 401 with a JSON error that says what was wrong but never what was expected.
 /// `public_base` is the instance's public base URL, for the schemes that sign the URL.
@@ -116,18 +126,16 @@ pub fn verify(
         Verification::Twilio {
             auth_token,
             public_url,
+        } => {
+            let url = called_url(req, public_base, public_url.as_deref())?;
+            signatures::twilio::verify(auth_token.expose(), &url, req).map_err(denied)
         }
-        | Verification::Plivo {
+        Verification::Plivo {
             auth_token,
             public_url,
         } => {
-            let url = request_url(req, public_base, public_url.as_deref())
-                .ok_or_else(|| denied("the called URL is unknown (no Host header)"))?;
-            let scheme = match source.verification {
-                Verification::Twilio { .. } => signatures::twilio::verify,
-                _ => signatures::plivo::verify,
-            };
-            scheme(auth_token.expose(), &url, req).map_err(denied)
+            let url = called_url(req, public_base, public_url.as_deref())?;
+            signatures::plivo::verify(auth_token.expose(), &url, req).map_err(denied)
         }
         Verification::Telnyx {
             public_key,

@@ -292,7 +292,7 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
-        self.write_as(Order::Ordinary, work).await
+        self.write_as(WriteKind::Ordinary, work).await
     }
 
     /// As [`Db::write`], for work that writes with one SQL statement at most and fails only
@@ -303,7 +303,7 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
-        self.write_as(Order::OneStatement, work).await
+        self.write_as(WriteKind::OneStatement, work).await
     }
 
     /// As [`Db::write`], ahead of every ordinary write waiting: for the writes a provider's
@@ -313,10 +313,10 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
-        self.write_as(Order::First, work).await
+        self.write_as(WriteKind::First, work).await
     }
 
-    async fn write_as<R, F>(&self, order: Order, work: F) -> StoreResult<R>
+    async fn write_as<R, F>(&self, kind: WriteKind, work: F) -> StoreResult<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
@@ -326,9 +326,9 @@ impl Db {
             work: Some(work),
             result: None,
             reply,
-            one_statement: order == Order::OneStatement,
+            one_statement: kind == WriteKind::OneStatement,
         });
-        let urgent = order == Order::First;
+        let urgent = kind == WriteKind::First;
         let gone = || StoreError::Unavailable("the SQLite writer has stopped".into());
         self.inner
             .writer
@@ -384,7 +384,7 @@ fn lock_path(db: &Path) -> PathBuf {
 
 /// How a write is queued and run (see [`Db::write`], [`Db::write_first`], [`Db::write_one`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Order {
+enum WriteKind {
     Ordinary,
     First,
     OneStatement,
@@ -443,7 +443,7 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
 pub fn ports(queue: Arc<SqliteQueue>) -> state::Ports {
     let db = queue.db().clone();
     let queue_for_dead_letters = queue.clone();
-    let dedup = Arc::new(SqliteDedupStore::sending_to(queue.clone()));
+    let dedup = Arc::new(SqliteDedupStore::new(queue.clone()));
     let events = Arc::new(SqliteEventStore::new(db.clone()));
     let deliveries = Arc::new(SqliteDeliveryStore::new(db.clone()));
     state::Ports {

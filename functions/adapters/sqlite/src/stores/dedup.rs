@@ -11,25 +11,19 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::sync::Arc;
 
 /// Provider-retry claims; an expired claim, or a pending one past `pending_for`, is free
-/// again (expired rows are purged by the writer).
+/// again (expired rows are purged by the writer). They live in the events queue's database,
+/// so a claim can queue its event in the same write ([`DedupStore::claim_and_send`]).
 pub struct SqliteDedupStore {
-    db: Db,
-    /// The events queue in the same database, when claims may queue their event in the
-    /// same write ([`DedupStore::claim_and_send`]).
-    queue: Option<Arc<SqliteQueue>>,
+    queue: Arc<SqliteQueue>,
 }
 
 impl SqliteDedupStore {
-    pub fn new(db: Db) -> Self {
-        Self { db, queue: None }
+    pub fn new(queue: Arc<SqliteQueue>) -> Self {
+        Self { queue }
     }
 
-    /// Claims that queue their event into `queue` (on this store's database) in one write.
-    pub fn sending_to(queue: Arc<SqliteQueue>) -> Self {
-        Self {
-            db: queue.db().clone(),
-            queue: Some(queue),
-        }
+    fn db(&self) -> &Db {
+        self.queue.db()
     }
 }
 
@@ -70,12 +64,9 @@ fn claim_in(
         return Ok(answer);
     }
     let expires_ms = at_ms.saturating_add(crate::duration_ms(terms.ttl));
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO dedup (key, event_id, expires_at_ms, claimed_at_ms, queued) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .and_then(|mut s| s.execute(params![key, event_id, expires_ms, at_ms, queued]))
-    .map_err(db_err)?;
+    let sql = "INSERT OR REPLACE INTO dedup (key, event_id, expires_at_ms, claimed_at_ms, queued) \
+               VALUES (?1, ?2, ?3, ?4, ?5)";
+    execute(conn, sql, params![key, event_id, expires_ms, at_ms, queued])?;
     Ok(Claim::New)
 }
 
@@ -83,7 +74,7 @@ fn claim_in(
 impl DedupStore for SqliteDedupStore {
     async fn claim(&self, key: &str, event_id: &str, terms: ClaimTerms) -> StoreResult<Claim> {
         let (key, event_id) = (key.to_owned(), event_id.to_owned());
-        self.db
+        self.db()
             .write_first(move |conn| claim_in(conn, &key, &event_id, terms, false))
             .await
     }
@@ -94,7 +85,6 @@ impl DedupStore for SqliteDedupStore {
         claim: KeyClaim<'_>,
         out: Outgoing<'_>,
     ) -> Option<StoreResult<Claim>> {
-        let queue = self.queue.as_ref()?;
         let message = match NewMessage::of(out) {
             Ok(message) => message,
             Err(e) => return Some(Err(e)),
@@ -106,7 +96,7 @@ impl DedupStore for SqliteDedupStore {
         } = claim;
         let (key, event_id) = (key.to_owned(), event_id.to_owned());
         let claim = self
-            .db
+            .db()
             .write_first(move |conn| {
                 let claim = claim_in(conn, &key, &event_id, terms, true)?;
                 if claim == Claim::New {
@@ -116,14 +106,14 @@ impl DedupStore for SqliteDedupStore {
             })
             .await;
         if matches!(claim, Ok(Claim::New)) {
-            queue.wake_one();
+            self.queue.wake_one();
         }
         Some(claim)
     }
 
     async fn confirm(&self, key: &str, event_id: &str) -> StoreResult<bool> {
         let (key, event_id) = (key.to_owned(), event_id.to_owned());
-        self.db
+        self.db()
             .write_first(move |conn| {
                 let sql = "UPDATE dedup SET queued = 1 WHERE key = ?1 AND event_id = ?2";
                 Ok(execute(conn, sql, params![key, event_id])? == 1)
@@ -133,7 +123,7 @@ impl DedupStore for SqliteDedupStore {
 
     async fn release(&self, key: &str, event_id: &str) -> StoreResult<()> {
         let (key, event_id) = (key.to_owned(), event_id.to_owned());
-        self.db
+        self.db()
             .write_first(move |conn| {
                 let sql = "DELETE FROM dedup WHERE key = ?1 AND event_id = ?2";
                 execute(conn, sql, params![key, event_id]).map(drop)
