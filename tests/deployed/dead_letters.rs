@@ -29,7 +29,7 @@ async fn dead_letters_are_listed_and_redriven_under_the_admin_role() {
         .expect("the template gives admin SWITCHBOARD_DEAD_LETTER_QUEUE_URL");
     let event_id = flow::unique("evt_dead");
     let body = QueueMessage::Event {
-        event: Box::new(event(&event_id, &source)),
+        event: std::sync::Arc::new(event(&event_id, &source)),
     }
     .to_json()
     .unwrap();

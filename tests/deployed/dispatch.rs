@@ -81,7 +81,7 @@ async fn success_failure_retry_exhaustion_replay_and_redelivery() {
     assert_eq!(status, 200, "{stored}");
     let event: StoredEvent = serde_json::from_value(stored).unwrap();
     let again = QueueMessage::Event {
-        event: Box::new(event),
+        event: std::sync::Arc::new(event),
     };
     stack
         .ingest

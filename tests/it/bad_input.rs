@@ -583,7 +583,7 @@ async fn dispatch_fails_only_the_undecodable_messages_of_a_batch() {
     .await;
     let good = |id: &str| {
         QueueMessage::Event {
-            event: Box::new(event_with_id(id)),
+            event: std::sync::Arc::new(event_with_id(id)),
         }
         .to_json()
         .unwrap()

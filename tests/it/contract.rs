@@ -282,7 +282,7 @@ async fn event_store_contract(ports: &Ports) {
 
     // With the envelope serialised by the caller: the same event read back, and an id
     // already stored is never called new (dispatch would skip reading its attempts)
-    let f = event("evt_contract_2", Some("call-2"));
+    let f = std::sync::Arc::new(event("evt_contract_2", Some("call-2")));
     let json = serde_json::to_vec(&f.envelope).unwrap();
     let first = ports
         .events
@@ -292,7 +292,7 @@ async fn event_store_contract(ports: &Ports) {
     assert_ne!(first, Stored::Existing, "a first write");
     assert_eq!(
         ports.events.get("evt_contract_2").await.unwrap(),
-        Some(f.clone())
+        Some((*f).clone())
     );
     let again = ports
         .events
@@ -300,10 +300,17 @@ async fn event_store_contract(ports: &Ports) {
         .await
         .unwrap();
     assert_ne!(again, Stored::New, "the same id again");
-    assert_eq!(ports.events.get("evt_contract_2").await.unwrap(), Some(f));
+    assert_eq!(
+        ports.events.get("evt_contract_2").await.unwrap(),
+        Some((*f).clone())
+    );
     let stored_before = ports
         .events
-        .put_serialised(&e, &serde_json::to_vec(&e.envelope).unwrap(), expires)
+        .put_serialised(
+            &std::sync::Arc::new(e.clone()),
+            &serde_json::to_vec(&e.envelope).unwrap(),
+            expires,
+        )
         .await
         .unwrap();
     assert_ne!(stored_before, Stored::New, "an id stored with put");
@@ -714,7 +721,7 @@ async fn claim_and_send_contract(ports: &Ports, consumer: Option<&dyn QueueConsu
     };
     let t0 = at(chrono::Duration::zero());
     let message = |id: &str| QueueMessage::Event {
-        event: Box::new(event(id, None)),
+        event: std::sync::Arc::new(event(id, None)),
     };
     // Claims `key` for `event_id`, queueing the event of that id in the same write.
     let claim_and_send = |key: &'static str, event_id: &'static str| async move {

@@ -81,7 +81,7 @@ async fn hipcall_call_hangup_is_delivered_and_recorded_through_sqs_and_dynamodb(
     let stored_event: switchboard_core::domain::StoredEvent =
         serde_json::from_value(stored).unwrap();
     let again = switchboard_core::domain::QueueMessage::Event {
-        event: Box::new(stored_event),
+        event: std::sync::Arc::new(stored_event),
     };
     ports.queue.send(&again, Duration::ZERO).await.unwrap();
     let redelivered = dispatch_until_handled(&dispatcher, &consumer, 5).await;

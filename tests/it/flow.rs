@@ -109,7 +109,7 @@ impl Pump {
 
 fn event(id: &str, call: &str, occurred_at: Option<Timestamp>) -> QueueMessage {
     QueueMessage::Event {
-        event: Box::new(StoredEvent {
+        event: std::sync::Arc::new(StoredEvent {
             envelope: Envelope {
                 id: id.into(),
                 event_type: "call.ended".into(),

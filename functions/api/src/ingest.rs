@@ -139,7 +139,7 @@ async fn take(
         dedup_key: dedup_key.clone(),
     };
     let message = QueueMessage::Event {
-        event: Box::new(event),
+        event: std::sync::Arc::new(event),
     };
     fits_the_backends(app, &message, req)?;
     let trace = request_trace(req);

@@ -144,7 +144,7 @@ fn bench_render_and_sign(c: &mut Criterion) {
     g.finish();
 
     let message = QueueMessage::Event {
-        event: Box::new(event.clone()),
+        event: std::sync::Arc::new(event.clone()),
     }
     .to_json()
     .unwrap();
@@ -152,7 +152,7 @@ fn bench_render_and_sign(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(message.len() as u64));
     g.bench_function("encode", |b| {
         let m = QueueMessage::Event {
-            event: Box::new(event.clone()),
+            event: std::sync::Arc::new(event.clone()),
         };
         b.iter(|| black_box(&m).to_json().unwrap())
     });

@@ -127,7 +127,7 @@ async fn run(subs: usize, total: usize, addr: SocketAddr) -> f64 {
     let bodies: Vec<String> = (0..events)
         .map(|i| {
             QueueMessage::Event {
-                event: Box::new(event(i)),
+                event: std::sync::Arc::new(event(i)),
             }
             .to_json()
             .unwrap()

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum QueueMessage {
     /// A newly accepted event: store it, then fan it out to every matching subscription.
-    Event { event: Box<StoredEvent> },
+    Event { event: std::sync::Arc<StoredEvent> },
     /// One delivery of a stored event to one subscription: a scheduled retry or a replay.
     Deliver {
         event_id: String,
@@ -83,7 +83,7 @@ mod tests {
 
     fn event_with(text: &str) -> QueueMessage {
         QueueMessage::Event {
-            event: Box::new(StoredEvent {
+            event: std::sync::Arc::new(StoredEvent {
                 envelope: Envelope {
                     id: "evt_1".into(),
                     event_type: "call.ended".into(),

@@ -19,13 +19,30 @@ use tokio::time::Instant;
 
 struct Entry {
     id: String,
-    body: String,
-    /// The message as sent, handed to the consumer with the body so that dispatch does not
-    /// decode what this process encoded a moment ago (none for [`MemoryQueue::send_raw`]).
+    /// The JSON body as queued by [`MemoryQueue::send_raw`]; `None` for a message kept as
+    /// sent, encoded only when someone reads it as JSON (dispatch takes `sent` instead).
+    body: Option<String>,
+    /// The message as sent, handed to the consumer so that dispatch does not decode what
+    /// this process had as a value a moment ago (none for [`MemoryQueue::send_raw`]).
     sent: Option<Arc<QueueMessage>>,
     visible_at: Instant,
     receive_count: u32,
     trace: Option<TraceHeader>,
+}
+
+impl Entry {
+    /// The message's JSON body, as every queue carries it.
+    fn body(&self) -> String {
+        match (&self.body, &self.sent) {
+            (Some(body), _) => body.clone(),
+            (None, Some(sent)) => sent.to_json().unwrap_or_else(|e| {
+                // Not reachable for the message types (no maps with non-string keys).
+                tracing::error!(message_id = %self.id, error = %e, "cannot encode a queued message");
+                String::new()
+            }),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -63,7 +80,7 @@ impl MemoryQueue {
         lock(&self.state)
             .dead
             .iter()
-            .map(|(e, _)| e.body.clone())
+            .map(|(e, _)| e.body())
             .collect()
     }
 
@@ -125,8 +142,9 @@ impl MemoryQueue {
 #[async_trait]
 impl EventQueue for MemoryQueue {
     async fn send_traced(&self, out: Outgoing<'_>) -> StoreResult<()> {
+        // A clone of the message is cheap (an event is shared); its JSON is made only if read.
         let message = Some(Arc::new(out.message.clone()));
-        self.push(out.body()?, message, out.delay, out.trace.cloned());
+        self.push(None, message, out.delay, out.trace.cloned());
         Ok(())
     }
 }
@@ -135,12 +153,12 @@ impl MemoryQueue {
     /// Queues a body as it is, decodable or not (what a foreign producer or a corrupted
     /// message puts on SQS); dispatch fails it and it dead-letters after `max_receives`.
     pub fn send_raw(&self, body: String, delay: Duration) {
-        self.push(body, None, delay, None);
+        self.push(Some(body), None, delay, None);
     }
 
     fn push(
         &self,
-        body: String,
+        body: Option<String>,
         sent: Option<Arc<QueueMessage>>,
         delay: Duration,
         trace: Option<TraceHeader>,
@@ -170,6 +188,29 @@ impl MemoryQueue {
 #[async_trait]
 impl QueueConsumer for MemoryQueue {
     async fn receive(&self, max: usize, wait: Duration) -> StoreResult<Vec<ReceivedMessage>> {
+        self.take(max, wait, true).await
+    }
+
+    async fn receive_kept(&self, max: usize, wait: Duration) -> StoreResult<Vec<ReceivedMessage>> {
+        self.take(max, wait, false).await
+    }
+
+    async fn delete(&self, receipt: &str) -> StoreResult<()> {
+        // Like SQS, deleting with a stale receipt is not an error.
+        lock(&self.state).in_flight.remove(receipt);
+        Ok(())
+    }
+}
+
+impl MemoryQueue {
+    /// Receives up to `max` messages; `with_body`: encode the JSON body of messages kept as
+    /// sent (else their `body` is empty and `sent` carries them).
+    async fn take(
+        &self,
+        max: usize,
+        wait: Duration,
+        with_body: bool,
+    ) -> StoreResult<Vec<ReceivedMessage>> {
         let deadline = Instant::now() + wait;
         loop {
             let notified = self.notify.notified();
@@ -188,7 +229,11 @@ impl QueueConsumer for MemoryQueue {
                     out.push(ReceivedMessage {
                         message_id: e.id.clone(),
                         receipt: receipt.clone(),
-                        body: e.body.clone(),
+                        body: if with_body || e.sent.is_none() {
+                            e.body()
+                        } else {
+                            String::new()
+                        },
                         receive_count: e.receive_count,
                         sent: e.sent.clone(),
                         trace: e.trace.clone(),
@@ -211,12 +256,6 @@ impl QueueConsumer for MemoryQueue {
             let until = next_visible.map_or(deadline, |t| t.min(deadline));
             let _ = tokio::time::timeout_at(until, notified).await;
         }
-    }
-
-    async fn delete(&self, receipt: &str) -> StoreResult<()> {
-        // Like SQS, deleting with a stale receipt is not an error.
-        lock(&self.state).in_flight.remove(receipt);
-        Ok(())
     }
 }
 
@@ -242,7 +281,7 @@ impl DeadLetterQueue for MemoryQueue {
             .take(limit)
             .map(|(e, at)| DeadLetter {
                 message_id: e.id.clone(),
-                body: e.body.clone(),
+                body: e.body(),
                 receive_count: e.receive_count,
                 dead_at: Some(*at),
             })

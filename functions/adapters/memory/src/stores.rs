@@ -9,11 +9,11 @@ use crate::error::{StoreError, StoreResult};
 use crate::ports::queries::{Cursor, DeliveryQueries, DeliveryQuery, EventQueries, EventQuery};
 use crate::ports::{
     Claim, ClaimTerms, ConfigStore, DedupStore, DeliveryStore, EventStore, HeldClaim, Page,
-    PageRequest, Record,
+    PageRequest, Record, Stored,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How much `serve --memory` keeps: past either cap the oldest records are dropped first,
 /// as are records past their retention. Without caps the store grows with every event
@@ -61,8 +61,10 @@ impl<K: Ord + Clone, V> Bounded<K, V> {
         }
     }
 
-    fn insert(&mut self, key: K, value: V, expires_at: Timestamp) {
-        if self.map.insert(key.clone(), value).is_none() {
+    /// Inserts or replaces; returns whether the key is new.
+    fn insert(&mut self, key: K, value: V, expires_at: Timestamp) -> bool {
+        let new = self.map.insert(key.clone(), value).is_none();
+        if new {
             self.order.push_back((key, expires_at));
         }
         let now = crate::domain::time::now();
@@ -74,6 +76,7 @@ impl<K: Ord + Clone, V> Bounded<K, V> {
             self.map.remove(key);
             self.order.pop_front();
         }
+        new
     }
 }
 
@@ -139,7 +142,7 @@ impl<T: Record> ConfigStore<T> for MemoryConfigStore<T> {
 }
 
 pub struct MemoryEventStore {
-    events: Mutex<Bounded<String, StoredEvent>>,
+    events: Mutex<Bounded<String, Arc<StoredEvent>>>,
 }
 
 impl Default for MemoryEventStore {
@@ -169,12 +172,33 @@ impl MemoryEventStore {
 #[async_trait]
 impl EventStore for MemoryEventStore {
     async fn put(&self, event: &StoredEvent, expires_at: Timestamp) -> StoreResult<()> {
-        lock(&self.events).insert(event.envelope.id.clone(), event.clone(), expires_at);
+        let shared = Arc::new(event.clone());
+        lock(&self.events).insert(event.envelope.id.clone(), shared, expires_at);
         Ok(())
     }
 
+    /// Keeps the event as dispatch holds it (no copy), and tells a new id from a stored one.
+    async fn put_serialised(
+        &self,
+        event: &Arc<StoredEvent>,
+        _envelope_json: &[u8],
+        expires_at: Timestamp,
+    ) -> StoreResult<Stored> {
+        let id = event.envelope.id.clone();
+        Ok(
+            if lock(&self.events).insert(id, event.clone(), expires_at) {
+                Stored::New
+            } else {
+                Stored::Existing
+            },
+        )
+    }
+
     async fn get(&self, id: &str) -> StoreResult<Option<StoredEvent>> {
-        Ok(lock(&self.events).map.get(id).cloned())
+        Ok(lock(&self.events)
+            .map
+            .get(id)
+            .map(|e| StoredEvent::clone(e)))
     }
 }
 

@@ -179,7 +179,7 @@ impl Harness {
 
     pub async fn publish(&self, event: &StoredEvent) -> Vec<String> {
         self.dispatch(vec![QueueMessage::Event {
-            event: Box::new(event.clone()),
+            event: std::sync::Arc::new(event.clone()),
         }])
         .await
     }

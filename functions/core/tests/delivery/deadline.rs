@@ -49,7 +49,7 @@ fn call_ends(n: usize) -> (Vec<BatchRecord>, HashMap<String, String>) {
             BatchRecord {
                 message_id,
                 body: QueueMessage::Event {
-                    event: Box::new(ev),
+                    event: std::sync::Arc::new(ev),
                 }
                 .to_json()
                 .unwrap(),

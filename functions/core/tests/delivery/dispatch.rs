@@ -518,7 +518,7 @@ async fn concurrency_is_bounded_over_one_client() {
             events
                 .iter()
                 .map(|e| QueueMessage::Event {
-                    event: Box::new(e.clone()),
+                    event: std::sync::Arc::new(e.clone()),
                 })
                 .collect(),
         )

@@ -69,7 +69,7 @@ impl Harness {
             for m in batch {
                 self.queue.delete(&m.receipt).await.unwrap();
                 match QueueMessage::from_json(&m.body).unwrap() {
-                    QueueMessage::Event { event } => out.push(*event),
+                    QueueMessage::Event { event } => out.push(StoredEvent::clone(&event)),
                     other => panic!("unexpected message {other:?}"),
                 }
             }

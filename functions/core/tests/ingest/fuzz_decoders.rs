@@ -125,7 +125,9 @@ fn stored_event() -> BoxedStrategy<StoredEvent> {
 
 fn message() -> BoxedStrategy<QueueMessage> {
     prop_oneof![
-        stored_event().prop_map(|e| QueueMessage::Event { event: Box::new(e) }),
+        stored_event().prop_map(|e| QueueMessage::Event {
+            event: std::sync::Arc::new(e)
+        }),
         (
             text(),
             text(),

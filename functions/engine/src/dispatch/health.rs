@@ -220,7 +220,7 @@ impl Dispatcher {
         }
         tracing::info!(event_id = %event.envelope.id, %event_type, "operational event");
         let message = QueueMessage::Event {
-            event: Box::new(event),
+            event: std::sync::Arc::new(event),
         };
         self.send(&message, Duration::ZERO).await
     }

@@ -304,7 +304,7 @@ impl Dispatcher {
     /// no attempt yet (a redelivered message skips pairs already handled).
     async fn fan_out(
         &self,
-        event: &StoredEvent,
+        event: &std::sync::Arc<StoredEvent>,
         subscriptions: &[Subscription],
         permits: &Slots,
     ) -> Result<(), DispatchError> {

@@ -25,7 +25,7 @@ pub async fn run(
         }
         let receive = async {
             tokio::select! {
-                r = consumer.receive(10, Duration::from_secs(1)) => Some(r),
+                r = consumer.receive_kept(10, Duration::from_secs(1)) => Some(r),
                 _ = shutdown.changed() => None,
             }
         };

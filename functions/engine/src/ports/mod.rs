@@ -82,6 +82,12 @@ pub struct ReceivedMessage {
 pub trait QueueConsumer: Send + Sync {
     /// Up to `max` messages, waiting at most `wait` for the first.
     async fn receive(&self, max: usize, wait: Duration) -> StoreResult<Vec<ReceivedMessage>>;
+    /// [`QueueConsumer::receive`] for a consumer that takes [`ReceivedMessage::sent`] when it
+    /// is there (dispatch): a queue in this process may then leave `body` empty instead of
+    /// encoding a message nobody reads as JSON. The default is `receive`.
+    async fn receive_kept(&self, max: usize, wait: Duration) -> StoreResult<Vec<ReceivedMessage>> {
+        self.receive(max, wait).await
+    }
     async fn delete(&self, receipt: &str) -> StoreResult<()>;
     /// Deletes several messages, one result per receipt in order. A store that commits
     /// writes (SQLite) does it in one transaction; the default deletes one by one.
@@ -186,10 +192,11 @@ pub trait EventStore: Send + Sync {
     async fn put(&self, event: &StoredEvent, expires_at: Timestamp) -> StoreResult<()>;
     /// [`EventStore::put`] with the envelope already serialised
     /// (`serde_json::to_vec(&event.envelope)`, which delivery shares), saying whether the
-    /// event id was stored before. The default serialises again and cannot tell.
+    /// event id was stored before. The default serialises again and cannot tell. The event
+    /// comes shared, so a store in this process can keep it without copying it.
     async fn put_serialised(
         &self,
-        event: &StoredEvent,
+        event: &std::sync::Arc<StoredEvent>,
         _envelope_json: &[u8],
         expires_at: Timestamp,
     ) -> StoreResult<Stored> {

@@ -53,7 +53,7 @@ pub(super) fn sqs_event(
         let mut event = stored_event(body);
         event.envelope.source = source_id.to_owned();
         let message = QueueMessage::Event {
-            event: Box::new(event),
+            event: std::sync::Arc::new(event),
         }
         .to_json()
         .map_err(|e| e.to_string())?;

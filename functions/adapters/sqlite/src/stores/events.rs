@@ -80,7 +80,7 @@ impl EventStore for SqliteEventStore {
     /// new event id from one already stored.
     async fn put_serialised(
         &self,
-        event: &StoredEvent,
+        event: &std::sync::Arc<StoredEvent>,
         envelope_json: &[u8],
         expires_at: Timestamp,
     ) -> StoreResult<Stored> {
