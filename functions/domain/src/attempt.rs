@@ -127,6 +127,11 @@ pub struct Attempt {
     pub truncated: Vec<String>,
 }
 
+/// Room for everything in a record's JSON besides its texts: field names, punctuation,
+/// numbers, statuses and times (about 450 bytes for every field present; see
+/// `json_len_bound`).
+const FIELDS_ROOM_BYTES: usize = 1024;
+
 /// Longest response excerpt kept in an attempt record.
 pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
 
@@ -145,7 +150,9 @@ impl Attempt {
     /// `truncated`. The record is kept either way: a record too large to store would fail
     /// its message forever. Records that fit are left as they are.
     pub fn fit(&mut self, max_bytes: usize) {
-        if self.json_len() <= max_bytes {
+        // Most records are far under the limit: the bound says so without serialising
+        // (this runs for every attempt).
+        if self.json_len_bound() <= max_bytes || self.json_len() <= max_bytes {
             return;
         }
         let mut cut: Vec<&str> = Vec::new();
@@ -216,6 +223,30 @@ impl Attempt {
     fn json_len(&self) -> usize {
         serde_json::to_vec(self).map_or(usize::MAX, |v| v.len())
     }
+
+    /// An upper bound of the record's JSON size: every text escaped at worst (6 bytes per
+    /// byte, `\u00XX`) plus room for the names, numbers and times of every field.
+    fn json_len_bound(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let texts = self.event_id.len()
+            + self.subscription_id.len()
+            + self.url.len()
+            + self.method.len()
+            + self
+                .request_headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+            + opt(&self.response_excerpt)
+            + opt(&self.error)
+            + opt(&self.held_behind)
+            + self.source.len()
+            + self.event_type.len()
+            + opt(&self.call_id)
+            + self.truncated.iter().map(String::len).sum::<usize>();
+        let items = self.request_headers.len() + self.truncated.len();
+        texts.saturating_mul(6) + items * 8 + FIELDS_ROOM_BYTES
+    }
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary; whether it cut anything.
@@ -258,6 +289,41 @@ mod tests {
             event_type: "call.ended".into(),
             call_id: Some("c".repeat(3000)),
             truncated: Vec::new(),
+        }
+    }
+
+    proptest::proptest! {
+        /// The shortcut `fit` takes for small records is sound: the bound is never below the
+        /// record's real JSON size, whatever its texts (control characters and quotes escape
+        /// to the most bytes) and however many optional fields are set.
+        #[test]
+        fn the_size_bound_is_never_below_the_json_size(
+            text in proptest::collection::vec(proptest::prelude::any::<char>(), 0..40),
+            headers in 0usize..6,
+            all_fields in proptest::prelude::any::<bool>(),
+        ) {
+            let text: String = text.into_iter().collect();
+            let mut a = attempt(format!("https://crm.example/{text}"));
+            a.request_headers = (0..headers)
+                .map(|i| (format!("{text}{i}"), format!("\u{1}{text}")))
+                .collect();
+            a.response_excerpt = Some(text.clone());
+            a.call_id = Some(text.clone());
+            a.event_type = text.clone();
+            if all_fields {
+                a.error = Some(format!("\"{text}\u{0}"));
+                a.held_behind = Some(text.clone());
+                a.next_attempt_at = Some(a.attempted_at);
+                a.truncated = vec!["url".into(), text.clone()];
+                a.attempt = u32::MAX;
+                a.duration_ms = u64::MAX;
+                a.http_status = Some(u16::MAX);
+            } else {
+                a.http_status = None;
+                a.error_kind = None;
+                a.response_excerpt = None;
+            }
+            proptest::prop_assert!(a.json_len_bound() >= a.json_len());
         }
     }
 

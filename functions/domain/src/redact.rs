@@ -40,10 +40,17 @@ pub const REDACTED: &str = "[redacted]";
 
 /// Names (headers, query parameters) whose values are credentials: recorded as `[redacted]`.
 pub fn is_sensitive_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n == "authorization"
-        || n == "cookie"
-        || n == "webhook-signature"
+    // Case-insensitive without a lowercased copy: this runs for every header of every
+    // delivery record.
+    let n = name.as_bytes();
+    let is = |w: &str| n.eq_ignore_ascii_case(w.as_bytes());
+    let contains = |w: &str| {
+        n.windows(w.len())
+            .any(|part| part.eq_ignore_ascii_case(w.as_bytes()))
+    };
+    is("authorization")
+        || is("cookie")
+        || is("webhook-signature")
         || [
             "token",
             "secret",
@@ -57,7 +64,7 @@ pub fn is_sensitive_name(name: &str) -> bool {
             "api",
         ]
         .iter()
-        .any(|w| n.contains(w))
+        .any(|w| contains(w))
 }
 
 /// A URL as it may be logged or recorded: user info dropped, sensitive query values hidden.
@@ -98,6 +105,26 @@ mod tests {
         assert_eq!(format!("{s:?}"), "[redacted]");
         assert_eq!(format!("{s}"), "[redacted]");
         assert_eq!(s.expose(), "whsec_abc");
+    }
+
+    #[test]
+    fn credential_names_are_sensitive_in_any_case() {
+        for name in [
+            "Authorization",
+            "COOKIE",
+            "Webhook-Signature",
+            "X-Api-Key",
+            "x-AUTH-token",
+            "Client-Secret",
+            "x-hub-signature-256",
+            "session_id",
+            "passwd",
+        ] {
+            assert!(is_sensitive_name(name), "{name}");
+        }
+        for name in ["content-type", "webhook-id", "user-agent", "x-request-id", "", "ke"] {
+            assert!(!is_sensitive_name(name), "{name}");
+        }
     }
 
     #[test]
