@@ -122,7 +122,14 @@ mod tests {
         ] {
             assert!(is_sensitive_name(name), "{name}");
         }
-        for name in ["content-type", "webhook-id", "user-agent", "x-request-id", "", "ke"] {
+        for name in [
+            "content-type",
+            "webhook-id",
+            "user-agent",
+            "x-request-id",
+            "",
+            "ke",
+        ] {
             assert!(!is_sensitive_name(name), "{name}");
         }
     }
