@@ -17,14 +17,18 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// What a queued message holds.
+enum Payload {
+    /// A message this process sent, handed to the consumer as it is so that dispatch does
+    /// not decode what it had as a value a moment ago; its JSON is made only when read.
+    Sent(Arc<QueueMessage>),
+    /// A body queued as it is by [`MemoryQueue::send_raw`], decodable or not.
+    Raw(String),
+}
+
 struct Entry {
     id: String,
-    /// The JSON body as queued by [`MemoryQueue::send_raw`]; `None` for a message kept as
-    /// sent, encoded only when someone reads it as JSON (dispatch takes `sent` instead).
-    body: Option<String>,
-    /// The message as sent, handed to the consumer so that dispatch does not decode what
-    /// this process had as a value a moment ago (none for [`MemoryQueue::send_raw`]).
-    sent: Option<Arc<QueueMessage>>,
+    payload: Payload,
     visible_at: Instant,
     receive_count: u32,
     trace: Option<TraceHeader>,
@@ -33,14 +37,21 @@ struct Entry {
 impl Entry {
     /// The message's JSON body, as every queue carries it.
     fn body(&self) -> String {
-        match (&self.body, &self.sent) {
-            (Some(body), _) => body.clone(),
-            (None, Some(sent)) => sent.to_json().unwrap_or_else(|e| {
+        match &self.payload {
+            Payload::Raw(body) => body.clone(),
+            Payload::Sent(sent) => sent.to_json().unwrap_or_else(|e| {
                 // Not reachable for the message types (no maps with non-string keys).
                 tracing::error!(message_id = %self.id, error = %e, "cannot encode a queued message");
                 String::new()
             }),
-            (None, None) => String::new(),
+        }
+    }
+
+    /// The message as sent, when this process sent it.
+    fn sent(&self) -> Option<Arc<QueueMessage>> {
+        match &self.payload {
+            Payload::Sent(sent) => Some(sent.clone()),
+            Payload::Raw(_) => None,
         }
     }
 }
@@ -143,8 +154,8 @@ impl MemoryQueue {
 impl EventQueue for MemoryQueue {
     async fn send_traced(&self, out: Outgoing<'_>) -> StoreResult<()> {
         // A clone of the message is cheap (an event is shared); its JSON is made only if read.
-        let message = Some(Arc::new(out.message.clone()));
-        self.push(None, message, out.delay, out.trace.cloned());
+        let message = Payload::Sent(Arc::new(out.message.clone()));
+        self.push(message, out.delay, out.trace.cloned());
         Ok(())
     }
 }
@@ -153,22 +164,15 @@ impl MemoryQueue {
     /// Queues a body as it is, decodable or not (what a foreign producer or a corrupted
     /// message puts on SQS); dispatch fails it and it dead-letters after `max_receives`.
     pub fn send_raw(&self, body: String, delay: Duration) {
-        self.push(Some(body), None, delay, None);
+        self.push(Payload::Raw(body), delay, None);
     }
 
-    fn push(
-        &self,
-        body: Option<String>,
-        sent: Option<Arc<QueueMessage>>,
-        delay: Duration,
-        trace: Option<TraceHeader>,
-    ) {
+    fn push(&self, payload: Payload, delay: Duration, trace: Option<TraceHeader>) {
         let id = format!("m-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let delay = delay.min(MAX_QUEUE_DELAY);
         let entry = Entry {
             id,
-            body,
-            sent,
+            payload,
             visible_at: Instant::now() + delay,
             receive_count: 0,
             trace,
@@ -226,16 +230,17 @@ impl MemoryQueue {
                     e.receive_count += 1;
                     e.visible_at = now + self.visibility;
                     let receipt = format!("{}#{}", e.id, e.receive_count);
+                    let sent = e.sent();
                     out.push(ReceivedMessage {
                         message_id: e.id.clone(),
                         receipt: receipt.clone(),
-                        body: if with_body || e.sent.is_none() {
+                        body: if with_body || sent.is_none() {
                             e.body()
                         } else {
                             String::new()
                         },
                         receive_count: e.receive_count,
-                        sent: e.sent.clone(),
+                        sent,
                         trace: e.trace.clone(),
                     });
                     s.in_flight.insert(receipt, e);
