@@ -193,7 +193,11 @@ async fn open_durable(
 ) -> Result<(Arc<SqliteQueue>, DataInfo), ServeError> {
     let path = dir.join(DB_FILE);
     let db = Db::open(&path, sync).map_err(|e| ServeError::Store(e.to_string()))?;
-    let queue = Arc::new(SqliteQueue::new(db, config.visibility, config.max_receives));
+    // Each event is written once, with its message (SqliteQueue::storing_events).
+    let queue = Arc::new(
+        SqliteQueue::new(db, config.visibility, config.max_receives)
+            .storing_events(config.settings.retention),
+    );
     let recovered = queue
         .recover()
         .await

@@ -9,8 +9,11 @@ use std::time::Duration;
 use switchboard_cli::serve::{self, Store};
 use switchboard_core::adapters::memory::MemoryQueue;
 use switchboard_core::adapters::sqlite::{Db, SqliteQueue, SyncMode, DB_FILE};
+use switchboard_core::dispatch::Dispatcher;
+use switchboard_core::domain::attempt::AttemptStatus;
 use switchboard_core::domain::QueueMessage;
-use switchboard_core::ports::{EventQueue, QueueConsumer};
+use switchboard_core::ports::{EventQueue, QueueConsumer, Stored};
+use switchboard_core::state::{Compose, Ports};
 use switchboard_test_support::serve::ServeHarness;
 
 fn open(dir: &TempDir, visibility: Duration, max_receives: u32) -> Arc<SqliteQueue> {
@@ -254,4 +257,142 @@ async fn serve_keeps_config_records_and_scheduled_retries_across_a_restart() {
         id.as_str()
     );
     assert_eq!(running.stop().await, 0);
+}
+
+#[tokio::test]
+async fn a_queue_storing_events_writes_each_event_once_and_hands_its_message_out_whole() {
+    // Given serve's durable queue: events written with their messages, 100 ms visibility,
+    // two receipts before the dead-letter table
+    let dir = TempDir::new("switchboard-events-once");
+    let db = Db::open(&dir.path().join(DB_FILE), SyncMode::Normal).unwrap();
+    let q = Arc::new(
+        SqliteQueue::new(db, Duration::from_millis(100), 2)
+            .storing_events(Duration::from_secs(86_400)),
+    );
+    let ports = Ports::sqlite(q.clone());
+    let event = switchboard_test_support::records::event("evt_once", "hipcall");
+    let sent = QueueMessage::Event {
+        event: Arc::new(event.clone()),
+    };
+    // When an event message is sent
+    q.send(&sent, Duration::ZERO).await.unwrap();
+    // Then the event is stored at once, and the queue's row holds a reference, not a copy
+    assert_eq!(ports.events.get("evt_once").await.unwrap(), Some(event));
+    let file = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let (body_len, event_id): (i64, Option<String>) = file
+        .query_row("SELECT length(body), event_id FROM queue", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((body_len, event_id.as_deref()), (0, Some("evt_once")));
+    // The first receipt (dispatch's) gives the message whole, its event stored and new
+    let first = q.receive_kept(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].sent.as_deref(), Some(&sent));
+    assert_eq!(first[0].event_stored, Some(Stored::New));
+    // A later receipt (after the visibility timeout) may follow attempts: not new; a plain
+    // receive carries the message's JSON as sent
+    let second = q.receive(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].receive_count, 2);
+    assert_eq!(second[0].event_stored, Some(Stored::Existing));
+    assert_eq!(QueueMessage::from_json(&second[0].body).unwrap(), sent);
+    // Once dead-lettered, the dead letter holds the whole message
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
+    let dead = q.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(QueueMessage::from_json(&dead[0]).unwrap(), sent);
+    // and a redriven one is queued whole: dispatch looks for the attempts made before
+    use switchboard_core::ports::{DeadLetterQueue, RedriveSelection};
+    let moved = q.redrive(&RedriveSelection::Oldest(10)).await.unwrap();
+    assert_eq!(moved.len(), 1);
+    let again = q.receive_kept(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].event_stored, None);
+    assert_eq!(QueueMessage::from_json(&again[0].body).unwrap(), sent);
+}
+
+#[tokio::test]
+async fn an_event_message_whose_event_is_gone_ends_among_the_dead_letters_saying_why() {
+    // Given a queued event message whose event was purged (retention shorter than its wait)
+    let dir = TempDir::new("switchboard-events-lost");
+    let db = Db::open(&dir.path().join(DB_FILE), SyncMode::Normal).unwrap();
+    let q = Arc::new(
+        SqliteQueue::new(db, Duration::from_millis(100), 1)
+            .storing_events(Duration::from_secs(86_400)),
+    );
+    let event = switchboard_test_support::records::event("evt_gone", "hipcall");
+    q.send(
+        &QueueMessage::Event {
+            event: Arc::new(event),
+        },
+        Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    let file = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    file.execute("DELETE FROM events WHERE id = 'evt_gone'", [])
+        .unwrap();
+    // When it is received, it is not given as an event (dispatch refuses it), and once
+    // received too often its dead letter names the event and the reason
+    let got = q.receive_kept(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].sent.is_none() && got[0].event_stored.is_none());
+    assert!(QueueMessage::from_json(&got[0].body).is_err());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
+    let dead = q.dead_letters().await.unwrap();
+    let why: serde_json::Value = serde_json::from_str(&dead[0]).unwrap();
+    assert_eq!(why["event_id"], "evt_gone");
+    assert_eq!(why["error"], "the event is no longer stored");
+}
+
+#[tokio::test]
+async fn a_later_receipt_of_a_message_whose_event_the_queue_stored_skips_the_pairs_done_before() {
+    // Given serve's durable queue (events written with their messages), two subscribers
+    // and an accepted event
+    let dir = TempDir::new("switchboard-events-once-dispatch");
+    let db = Db::open(&dir.path().join(DB_FILE), SyncMode::Normal).unwrap();
+    let q = Arc::new(
+        SqliteQueue::new(db, Duration::from_millis(200), 5)
+            .storing_events(Duration::from_secs(86_400)),
+    );
+    let ports = Ports::sqlite(q.clone());
+    let app = crate::support::app(ports.clone());
+    crate::support::create_source(&app, "hipcall-main", "hipcall").await;
+    let sink = Sink::start().await;
+    let mut subs = Vec::new();
+    for path in ["/a", "/b"] {
+        let body = serde_json::json!({"url": sink.url(path), "event_types": ["call.ended"]});
+        let created = crate::support::create_subscription(&app, body).await;
+        subs.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let (status, accepted) = crate::support::post_json(
+        &app,
+        "/hooks/hipcall-main",
+        crate::support::HIPCALL_CALL_HANGUP,
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let event_id = accepted["id"].as_str().unwrap().to_owned();
+    // and a dispatch that took the message and delivered to /a, then died before the
+    // message was acknowledged
+    let first = q.receive_kept(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(first[0].event_stored, Some(Stored::New));
+    let done = crate::support::attempt(&event_id, &subs[0], 1, AttemptStatus::Succeeded);
+    ports
+        .deliveries
+        .record(&done, switchboard_core::domain::time::now())
+        .await
+        .unwrap();
+    // When the message comes back after its visibility timeout and is dispatched
+    let again = q.receive_kept(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].event_stored, Some(Stored::Existing));
+    let dispatcher = Dispatcher::from_settings(ports.clone(), crate::support::settings()).unwrap();
+    assert!(dispatcher.handle_received(again).await.is_empty());
+    // Then only /b is sent the event: /a's success is not repeated
+    assert_eq!(sink.count_at("/a"), 0);
+    assert_eq!(sink.count_at("/b"), 1);
 }

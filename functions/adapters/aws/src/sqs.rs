@@ -92,6 +92,7 @@ impl QueueConsumer for SqsQueue {
                     receive_count,
                     sent: None,
                     trace,
+                    event_stored: None,
                 })
             })
             .collect())

@@ -242,6 +242,7 @@ impl MemoryQueue {
                         receive_count: e.receive_count,
                         sent,
                         trace: e.trace.clone(),
+                        event_stored: None,
                     });
                     s.in_flight.insert(receipt, e);
                 }

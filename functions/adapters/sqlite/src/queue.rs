@@ -8,9 +8,10 @@
 //! `max_receives` times moves to `dead_letters` instead of being handed out again.
 
 use super::{db_err, duration_ms, now_ms, Db};
-use crate::domain::TraceHeader;
+use crate::domain::{QueueMessage, StoredEvent, TraceHeader};
 use crate::error::{StoreError, StoreResult};
-use crate::ports::{EventQueue, Outgoing, QueueConsumer, ReceivedMessage, MAX_QUEUE_DELAY};
+use crate::ports::{EventQueue, Outgoing, QueueConsumer, ReceivedMessage, Stored, MAX_QUEUE_DELAY};
+use crate::stores::{event_of_row, to_json, EventRow};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::sync::Arc;
@@ -23,6 +24,9 @@ pub struct SqliteQueue {
     notify: Arc<Notify>,
     visibility: Duration,
     max_receives: u32,
+    /// Set by [`SqliteQueue::storing_events`]: how long an event written with its message
+    /// is kept.
+    event_retention: Option<Duration>,
 }
 
 /// What [`SqliteQueue::recover`] found.
@@ -43,7 +47,24 @@ impl SqliteQueue {
             notify: Arc::new(Notify::new()),
             visibility,
             max_receives: max_receives.max(1),
+            event_retention: None,
         }
+    }
+
+    /// Writes the event of each event message into the event store (`events`, kept for
+    /// `retention`) in the transaction that queues the message, and queues a reference to
+    /// it. Each event is then written once, not once in the queue and again by dispatch,
+    /// and the queue's rows stay small: receiving and deleting a message rewrite a few
+    /// bytes, not the whole event. Consumers get the message whole, with
+    /// [`ReceivedMessage::event_stored`] telling dispatch the event is stored.
+    pub fn storing_events(mut self, retention: Duration) -> Self {
+        self.event_retention = Some(retention);
+        self
+    }
+
+    /// `out` as a row to insert (with its event's row when this queue stores events).
+    pub(crate) fn message(&self, out: Outgoing<'_>) -> StoreResult<NewMessage> {
+        NewMessage::of(out, self.event_retention)
     }
 
     pub fn db(&self) -> &Db {
@@ -137,6 +158,126 @@ impl SqliteQueue {
     }
 }
 
+/// What a queue row holds, as [`take`] read it (decoded off the writer thread).
+enum Content {
+    /// The message's JSON.
+    Body(String),
+    /// An event message whose event the queue stored: the event's row.
+    Event {
+        event_id: String,
+        envelope: String,
+        raw: String,
+        dedup_key: Option<String>,
+    },
+    /// An event message whose event is no longer stored (purged past its retention).
+    Lost { event_id: String },
+}
+
+impl Content {
+    /// The message, when the row held an event.
+    fn event(&self) -> Option<StoreResult<QueueMessage>> {
+        let Self::Event {
+            envelope,
+            raw,
+            dedup_key,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        Some(
+            event_of_row(envelope, raw, dedup_key.clone()).map(|event| QueueMessage::Event {
+                event: Arc::new(event),
+            }),
+        )
+    }
+
+    /// The message's JSON: an event message's rebuilt from its stored event; for one that
+    /// cannot be rebuilt, a JSON object that says why (dispatch refuses it, so it ends
+    /// among the dead letters where ops can read it).
+    fn into_json(self) -> String {
+        let why = match self.event() {
+            None => None,
+            Some(Ok(message)) => match message.to_json() {
+                Ok(json) => return json,
+                Err(e) => Some(e.to_string()),
+            },
+            Some(Err(e)) => Some(e.to_string()),
+        };
+        let (event_id, error) = match self {
+            Self::Body(body) => return body,
+            Self::Event { event_id, .. } => (event_id, why.unwrap_or_default()),
+            Self::Lost { event_id } => (event_id, "the event is no longer stored".to_owned()),
+        };
+        serde_json::json!({ "event_id": event_id, "error": error }).to_string()
+    }
+}
+
+/// A message [`take`] handed out.
+struct Taken {
+    seq: i64,
+    receive_count: u32,
+    trace: Option<String>,
+    content: Content,
+}
+
+impl Taken {
+    /// The message for a consumer; `with_body`: its JSON too, even when it is given whole.
+    fn received(self, with_body: bool) -> ReceivedMessage {
+        let Self {
+            seq,
+            receive_count,
+            trace,
+            content,
+        } = self;
+        let whole = match content.event() {
+            Some(Ok(message)) => Some(Arc::new(message)),
+            Some(Err(e)) => {
+                tracing::error!(message_id = seq, error = %e, "the stored event of a queued message cannot be read");
+                None
+            }
+            None => None,
+        };
+        let (body, event_stored) = match &whole {
+            Some(message) if with_body => (message.to_json().unwrap_or_default(), true),
+            Some(_) => (String::new(), true),
+            None => {
+                if let Content::Lost { event_id } = &content {
+                    tracing::warn!(message_id = seq, %event_id, "queued event no longer stored");
+                }
+                (content.into_json(), false)
+            }
+        };
+        // The first receipt of a message whose event it wrote: nobody has tried to deliver
+        // the event yet (a redriven message is queued whole, so it never counts as first).
+        let event_stored = event_stored.then_some(if receive_count == 1 {
+            Stored::New
+        } else {
+            Stored::Existing
+        });
+        ReceivedMessage {
+            message_id: seq.to_string(),
+            receipt: format!("{seq}.{receive_count}"),
+            body,
+            receive_count,
+            sent: whole,
+            trace: trace.as_deref().and_then(TraceHeader::from_xray),
+            event_stored,
+        }
+    }
+}
+
+/// A queue row as `take` selects it: sequence, body, receive count, trace, and the stored
+/// event's id and row when the queue stored it.
+type Row = (
+    i64,
+    String,
+    u32,
+    Option<String>,
+    Option<String>,
+    Option<(String, String, Option<String>)>,
+);
+
 /// Takes up to `max` visible messages, dead-lettering those received too often. Returns
 /// them, or (when none) the time the next message becomes visible.
 fn take(
@@ -144,21 +285,35 @@ fn take(
     max: usize,
     visibility_ms: i64,
     max_receives: u32,
-) -> StoreResult<(Vec<ReceivedMessage>, Option<i64>)> {
+) -> StoreResult<(Vec<Taken>, Option<i64>)> {
     let now = now_ms();
     let mut out = Vec::new();
     loop {
         let want = i64::try_from(max - out.len()).unwrap_or(10);
-        let candidates: Vec<(i64, String, u32, Option<String>)> = {
+        let candidates: Vec<Row> = {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT seq, body, receive_count, trace FROM queue WHERE visible_at <= ?1 \
-                     ORDER BY visible_at, seq LIMIT ?2",
+                    "SELECT q.seq, q.body, q.receive_count, q.trace, q.event_id, \
+                     e.envelope, e.raw, e.dedup_key, e.id IS NOT NULL \
+                     FROM queue q LEFT JOIN events e ON e.id = q.event_id \
+                     WHERE q.visible_at <= ?1 ORDER BY q.visible_at, q.seq LIMIT ?2",
                 )
                 .map_err(db_err)?;
             let rows = stmt
                 .query_map(params![now, want], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    let stored = if r.get::<_, bool>(8)? {
+                        Some((r.get(5)?, r.get(6)?, r.get(7)?))
+                    } else {
+                        None
+                    };
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        stored,
+                    ))
                 })
                 .map_err(db_err)?;
             rows.collect::<Result<_, _>>().map_err(db_err)?
@@ -167,13 +322,25 @@ fn take(
             break;
         }
         let mut dead = 0;
-        for (seq, body, count, trace) in candidates {
+        for (seq, body, count, trace, event_id, stored) in candidates {
+            let content = match (event_id, stored) {
+                (None, _) => Content::Body(body),
+                (Some(event_id), Some((envelope, raw, dedup_key))) => Content::Event {
+                    event_id,
+                    envelope,
+                    raw,
+                    dedup_key,
+                },
+                (Some(event_id), None) => Content::Lost { event_id },
+            };
             if count >= max_receives {
+                // The dead letter holds the whole message: it is listed and redriven as
+                // sent, whatever becomes of the stored event.
                 conn.prepare_cached(
                     "INSERT OR REPLACE INTO dead_letters (seq, body, receive_count, dead_at) \
                      VALUES (?1, ?2, ?3, ?4)",
                 )
-                .and_then(|mut s| s.execute(params![seq, body, count, now]))
+                .and_then(|mut s| s.execute(params![seq, content.into_json(), count, now]))
                 .map_err(db_err)?;
                 conn.prepare_cached("DELETE FROM queue WHERE seq = ?1")
                     .and_then(|mut s| s.execute(params![seq]))
@@ -192,13 +359,11 @@ fn take(
             )
             .and_then(|mut s| s.execute(params![seq, count, now.saturating_add(visibility_ms)]))
             .map_err(db_err)?;
-            out.push(ReceivedMessage {
-                message_id: seq.to_string(),
-                receipt: format!("{seq}.{count}"),
-                body,
+            out.push(Taken {
+                seq,
                 receive_count: count,
-                sent: None,
-                trace: trace.as_deref().and_then(TraceHeader::from_xray),
+                trace,
+                content,
             });
         }
         if dead == 0 || out.len() >= max {
@@ -223,30 +388,67 @@ pub(crate) struct NewMessage {
     body: String,
     delay_ms: i64,
     trace: Option<String>,
+    /// An event message's event and its row, written with the message (see
+    /// [`SqliteQueue::storing_events`]).
+    event: Option<(Arc<StoredEvent>, EventRow)>,
 }
 
 impl NewMessage {
-    pub(crate) fn of(out: Outgoing<'_>) -> StoreResult<Self> {
+    fn of(out: Outgoing<'_>, event_retention: Option<Duration>) -> StoreResult<Self> {
+        let event = match (out.message, event_retention) {
+            (QueueMessage::Event { event }, Some(retention)) => {
+                let expires = crate::domain::time::now()
+                    + chrono::Duration::from_std(retention).unwrap_or_default();
+                let row = EventRow::new(event, to_json(&event.envelope)?, &expires)?;
+                Some((event.clone(), row))
+            }
+            _ => None,
+        };
         Ok(Self {
-            body: out.body()?,
+            // An event message's body is its event's row.
+            body: if event.is_some() {
+                String::new()
+            } else {
+                out.body()?
+            },
             delay_ms: duration_ms(out.delay.min(MAX_QUEUE_DELAY)),
             trace: out.trace.map(|t| t.header().to_owned()),
+            event,
         })
     }
 
-    /// Inserts the message in the writer's open transaction.
+    /// Inserts the message (and its event) in the writer's open transaction.
     pub(crate) fn insert(&self, conn: &Connection) -> StoreResult<()> {
         let now = now_ms();
+        let mut body = std::borrow::Cow::Borrowed(self.body.as_str());
+        let mut event_id = None;
+        if let Some((event, row)) = &self.event {
+            match row.write(conn)? {
+                Stored::New => event_id = Some(event.envelope.id.as_str()),
+                // Stored before, not by this message: dispatch must look for attempts of
+                // it, so the message goes whole, as on a queue that stores no events.
+                Stored::Existing | Stored::Unknown => {
+                    let message = QueueMessage::Event {
+                        event: event.clone(),
+                    };
+                    let json = message
+                        .to_json()
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    body = std::borrow::Cow::Owned(json);
+                }
+            }
+        }
         conn.prepare_cached(
-            "INSERT INTO queue (body, visible_at, receive_count, sent_at, trace) \
-             VALUES (?1, ?2, 0, ?3, ?4)",
+            "INSERT INTO queue (body, visible_at, receive_count, sent_at, trace, event_id) \
+             VALUES (?1, ?2, 0, ?3, ?4, ?5)",
         )
         .and_then(|mut s| {
             s.execute(params![
-                self.body,
+                body.as_ref(),
                 now.saturating_add(self.delay_ms),
                 now,
-                self.trace
+                self.trace,
+                event_id
             ])
         })
         .map_err(db_err)?;
@@ -257,7 +459,7 @@ impl NewMessage {
 #[async_trait]
 impl EventQueue for SqliteQueue {
     async fn send_traced(&self, out: Outgoing<'_>) -> StoreResult<()> {
-        let message = NewMessage::of(out)?;
+        let message = self.message(out)?;
         self.db
             .write_first(move |conn| message.insert(conn))
             .await?;
@@ -266,9 +468,14 @@ impl EventQueue for SqliteQueue {
     }
 }
 
-#[async_trait]
-impl QueueConsumer for SqliteQueue {
-    async fn receive(&self, max: usize, wait: Duration) -> StoreResult<Vec<ReceivedMessage>> {
+impl SqliteQueue {
+    /// [`QueueConsumer::receive`]; `with_body`: a message given whole comes with its JSON too.
+    async fn receive_as(
+        &self,
+        max: usize,
+        wait: Duration,
+        with_body: bool,
+    ) -> StoreResult<Vec<ReceivedMessage>> {
         let deadline = Instant::now() + wait;
         let max = max.clamp(1, 10_000);
         let visibility_ms = duration_ms(self.visibility);
@@ -284,7 +491,10 @@ impl QueueConsumer for SqliteQueue {
                     // There may be more: wake another consumer.
                     self.notify.notify_one();
                 }
-                return Ok(messages);
+                return Ok(messages
+                    .into_iter()
+                    .map(|m| m.received(with_body))
+                    .collect());
             }
             let now = Instant::now();
             if now >= deadline {
@@ -300,6 +510,18 @@ impl QueueConsumer for SqliteQueue {
             // A timeout here is the normal way out of the wait.
             let _ = tokio::time::timeout_at(until, notified).await;
         }
+    }
+}
+
+#[async_trait]
+impl QueueConsumer for SqliteQueue {
+    async fn receive(&self, max: usize, wait: Duration) -> StoreResult<Vec<ReceivedMessage>> {
+        self.receive_as(max, wait, true).await
+    }
+
+    /// An event message whose event this queue stored comes whole, without its JSON.
+    async fn receive_kept(&self, max: usize, wait: Duration) -> StoreResult<Vec<ReceivedMessage>> {
+        self.receive_as(max, wait, false).await
     }
 
     async fn delete(&self, receipt: &str) -> StoreResult<()> {

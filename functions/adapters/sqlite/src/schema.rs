@@ -38,6 +38,8 @@ pub(crate) const UPGRADES: &[&str] = &[
     flow_tables!(),
     // 4: the trace context a message was sent with.
     "ALTER TABLE queue ADD COLUMN trace TEXT;",
+    // 5: an event message's event stored once, in `events` (`SqliteQueue::storing_events`).
+    "ALTER TABLE queue ADD COLUMN event_id TEXT;",
 ];
 
 /// Creates the schema, or checks the one found.
@@ -76,7 +78,8 @@ CREATE TABLE IF NOT EXISTS queue (
     visible_at    INTEGER NOT NULL,
     receive_count INTEGER NOT NULL DEFAULT 0,
     sent_at       INTEGER NOT NULL,
-    trace         TEXT
+    trace         TEXT,
+    event_id      TEXT
 );
 CREATE INDEX IF NOT EXISTS queue_by_visible ON queue (visible_at);
 CREATE TABLE IF NOT EXISTS dead_letters (

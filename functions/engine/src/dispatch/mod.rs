@@ -99,6 +99,9 @@ struct Incoming {
     message_id: String,
     message: Body,
     trace: Option<TraceHeader>,
+    /// What the queue says of the event it stored with the message (see
+    /// [`ReceivedMessage::event_stored`]).
+    event_stored: Option<Stored>,
 }
 
 enum Body {
@@ -179,6 +182,7 @@ impl Dispatcher {
                     None => Body::Json(m.body),
                 },
                 trace: m.trace,
+                event_stored: m.event_stored,
             })
             .collect();
         self.handle_incoming(incoming, None).await
@@ -197,6 +201,7 @@ impl Dispatcher {
                 message_id: r.message_id,
                 message: Body::Json(r.body),
                 trace: r.trace,
+                event_stored: None,
             })
             .collect();
         self.handle_incoming(incoming, deadline).await
@@ -226,7 +231,7 @@ impl Dispatcher {
             .map(|record| async move {
                 let trace_id = record.trace.as_ref().map(TraceHeader::root);
                 let span = tracing::info_span!("message", message_id = %record.message_id, trace_id);
-                let work = self.handle_message(&record.message, subscriptions, permits);
+                let work = self.handle_message(&record, subscriptions, permits);
                 let result = traced::within(record.trace.clone(), work.instrument(span)).await;
                 match result {
                     Ok(()) => None,
@@ -254,12 +259,12 @@ impl Dispatcher {
 
     async fn handle_message(
         &self,
-        body: &Body,
+        record: &Incoming,
         subscriptions: &[Subscription],
         permits: &Slots,
     ) -> Result<(), DispatchError> {
         let decoded;
-        let message = match body {
+        let message = match &record.message {
             Body::Sent(sent) => sent.as_ref(),
             Body::Json(json) => {
                 decoded = QueueMessage::from_json(json)
@@ -269,7 +274,10 @@ impl Dispatcher {
         };
         permits.check_open()?;
         match message {
-            QueueMessage::Event { event } => self.fan_out(event, subscriptions, permits).await,
+            QueueMessage::Event { event } => {
+                self.fan_out(event, record.event_stored, subscriptions, permits)
+                    .await
+            }
             QueueMessage::Deliver {
                 event_id,
                 subscription_id,
@@ -300,11 +308,13 @@ impl Dispatcher {
         }
     }
 
-    /// A new event: store it, then deliver to every subscription that wants it and has
-    /// no attempt yet (a redelivered message skips pairs already handled).
+    /// A new event: store it (unless the queue stored it with the message), then deliver
+    /// to every subscription that wants it and has no attempt yet (a redelivered message
+    /// skips pairs already handled).
     async fn fan_out(
         &self,
         event: &std::sync::Arc<StoredEvent>,
+        stored_by_queue: Option<Stored>,
         subscriptions: &[Subscription],
         permits: &Slots,
     ) -> Result<(), DispatchError> {
@@ -312,19 +322,22 @@ impl Dispatcher {
             now() + chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
         // One serialised envelope for the store and every subscription of the event.
         let envelope = EnvelopeJson::default();
-        let put = match envelope.serialised(event) {
-            Ok(json) => {
-                self.ports
+        let put = match stored_by_queue {
+            Some(stored) => Ok(stored),
+            None => match envelope.serialised(event) {
+                Ok(json) => {
+                    self.ports
+                        .events
+                        .put_serialised(event, &json, expires)
+                        .await
+                }
+                Err(_) => self
+                    .ports
                     .events
-                    .put_serialised(event, &json, expires)
+                    .put(event, expires)
                     .await
-            }
-            Err(_) => self
-                .ports
-                .events
-                .put(event, expires)
-                .await
-                .map(|()| Stored::Unknown),
+                    .map(|()| Stored::Unknown),
+            },
         };
         let (stored, new) = match put {
             Ok(put) => (true, put == Stored::New),

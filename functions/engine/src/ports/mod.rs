@@ -74,6 +74,11 @@ pub struct ReceivedMessage {
     pub sent: Option<std::sync::Arc<QueueMessage>>,
     /// The trace context it was sent with.
     pub trace: Option<TraceHeader>,
+    /// Set when the queue wrote the message's event into the event store itself, with the
+    /// message (the durable store of `serve` keeps each event once): `New` on the message's
+    /// first receipt, when no attempt of the event can exist yet, `Existing` on a later one.
+    /// Dispatch then writes no event. `None`: the queue stored no event (every other queue).
+    pub event_stored: Option<Stored>,
 }
 
 /// Consumer side of the events queue (Lambda's event source mapping does this in AWS;

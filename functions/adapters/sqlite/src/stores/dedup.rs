@@ -4,7 +4,6 @@ use super::rows::execute;
 use crate::domain::time::Timestamp;
 use crate::error::StoreResult;
 use crate::ports::{Claim, ClaimTerms, DedupStore, HeldClaim, KeyClaim, Outgoing};
-use crate::queue::NewMessage;
 use crate::{db_err, Db, SqliteQueue};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -85,7 +84,7 @@ impl DedupStore for SqliteDedupStore {
         claim: KeyClaim<'_>,
         out: Outgoing<'_>,
     ) -> Option<StoreResult<Claim>> {
-        let message = match NewMessage::of(out) {
+        let message = match self.queue.message(out) {
             Ok(message) => message,
             Err(e) => return Some(Err(e)),
         };

@@ -10,7 +10,7 @@ use crate::ports::{EventStore, Page, PageRequest, Stored};
 use crate::{db_err, Db};
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 pub struct SqliteEventStore {
     db: Db,
@@ -22,50 +22,78 @@ impl SqliteEventStore {
     }
 }
 
+/// An events row, ready to be written by the event store or, with the event's message, by
+/// the queue (see `SqliteQueue::storing_events`).
+pub(crate) struct EventRow([Value; 8]);
+
+impl EventRow {
+    /// `envelope_json`: the envelope as `to_json` writes it.
+    pub(crate) fn new(
+        event: &StoredEvent,
+        envelope_json: String,
+        expires_at: &Timestamp,
+    ) -> StoreResult<Self> {
+        let e = &event.envelope;
+        Ok(Self([
+            Value::Text(e.id.clone()),
+            Value::Text(e.source.clone()),
+            e.call_id()
+                .map_or(Value::Null, |c| Value::Text(c.to_owned())),
+            Value::Text(sortable(&e.received_at)),
+            Value::Text(envelope_json),
+            Value::Text(to_json(&event.raw)?),
+            event.dedup_key.clone().map_or(Value::Null, Value::Text),
+            Value::Integer(epoch_secs(expires_at)),
+        ]))
+    }
+
+    /// Inserts the row, or replaces the one of the same id (a redelivery is idempotent).
+    pub(crate) fn write(&self, conn: &Connection) -> StoreResult<Stored> {
+        // One statement for the usual case, a new id; the replace only on a redelivery.
+        let inserted = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO events \
+                 (id, source, call_id, received_at, envelope, raw, dedup_key, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut s| s.execute(params_from_iter(self.0.iter())))
+            .map_err(db_err)?;
+        if inserted == 1 {
+            return Ok(Stored::New);
+        }
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO events \
+             (id, source, call_id, received_at, envelope, raw, dedup_key, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .and_then(|mut s| s.execute(params_from_iter(self.0.iter())))
+        .map_err(db_err)?;
+        Ok(Stored::Existing)
+    }
+}
+
+/// The stored event of an events row's JSON columns.
+pub(crate) fn event_of_row(
+    envelope: &str,
+    raw: &str,
+    dedup_key: Option<String>,
+) -> StoreResult<StoredEvent> {
+    Ok(StoredEvent {
+        envelope: from_json::<Envelope>(envelope)?,
+        raw: from_json::<RawRequest>(raw)?,
+        dedup_key,
+    })
+}
+
 impl SqliteEventStore {
-    /// Inserts the event, or replaces the one of the same id (a redelivery is idempotent).
     async fn write(
         &self,
         event: &StoredEvent,
         envelope: String,
         expires_at: Timestamp,
     ) -> StoreResult<Stored> {
-        let e = &event.envelope;
-        let values = [
-            Value::Text(e.id.clone()),
-            Value::Text(e.source.clone()),
-            e.call_id()
-                .map_or(Value::Null, |c| Value::Text(c.to_owned())),
-            Value::Text(sortable(&e.received_at)),
-            Value::Text(envelope),
-            Value::Text(to_json(&event.raw)?),
-            event.dedup_key.clone().map_or(Value::Null, Value::Text),
-            Value::Integer(epoch_secs(&expires_at)),
-        ];
-        self.db
-            .write_one(move |conn| {
-                // One statement for the usual case, a new id; the replace only on a redelivery.
-                let inserted = conn
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO events \
-                         (id, source, call_id, received_at, envelope, raw, dedup_key, expires_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    )
-                    .and_then(|mut s| s.execute(params_from_iter(values.iter())))
-                    .map_err(db_err)?;
-                if inserted == 1 {
-                    return Ok(Stored::New);
-                }
-                conn.prepare_cached(
-                    "INSERT OR REPLACE INTO events \
-                     (id, source, call_id, received_at, envelope, raw, dedup_key, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .and_then(|mut s| s.execute(params_from_iter(values.iter())))
-                .map_err(db_err)?;
-                Ok(Stored::Existing)
-            })
-            .await
+        let row = EventRow::new(event, envelope, &expires_at)?;
+        self.db.write_one(move |conn| row.write(conn)).await
     }
 }
 
@@ -104,11 +132,7 @@ impl EventStore for SqliteEventStore {
                 let Some((envelope, raw, dedup_key)) = row else {
                     return Ok(None);
                 };
-                Ok(Some(StoredEvent {
-                    envelope: from_json::<Envelope>(&envelope)?,
-                    raw: from_json::<RawRequest>(&raw)?,
-                    dedup_key,
-                }))
+                event_of_row(&envelope, &raw, dedup_key).map(Some)
             })
             .await
     }

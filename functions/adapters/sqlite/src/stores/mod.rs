@@ -14,4 +14,6 @@ pub use config::{SqliteConfigStore, Table};
 pub use dedup::SqliteDedupStore;
 pub use deliveries::SqliteDeliveryStore;
 pub use events::SqliteEventStore;
+pub(crate) use events::{event_of_row, EventRow};
 pub use flow::SqliteFlowStore;
+pub(crate) use rows::to_json;

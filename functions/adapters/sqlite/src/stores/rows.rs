@@ -5,7 +5,7 @@ use crate::error::{StoreError, StoreResult};
 use rusqlite::types::{FromSql, Value};
 use rusqlite::{params_from_iter, Connection, ErrorCode, OptionalExtension, Params};
 
-pub(super) fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
