@@ -278,6 +278,14 @@ type Row = (
     Option<(String, String, Option<String>)>,
 );
 
+/// The visible messages, oldest first, with the stored event of those that have one. No
+/// `LIMIT ?`: SQLite prepares a statement again whenever a bound limit changes, and a cached
+/// statement's bindings are cleared after each use; the caller stops reading instead.
+const TAKE_SQL: &str = "SELECT q.seq, q.body, q.receive_count, q.trace, q.event_id, \
+     e.envelope, e.raw, e.dedup_key, e.id IS NOT NULL \
+     FROM queue q LEFT JOIN events e ON e.id = q.event_id \
+     WHERE q.visible_at <= ?1 ORDER BY q.visible_at, q.seq";
+
 /// Takes up to `max` visible messages, dead-lettering those received too often. Returns
 /// them, or (when none) the time the next message becomes visible.
 fn take(
@@ -289,18 +297,11 @@ fn take(
     let now = now_ms();
     let mut out = Vec::new();
     loop {
-        let want = i64::try_from(max - out.len()).unwrap_or(10);
+        let want = max - out.len();
         let candidates: Vec<Row> = {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT q.seq, q.body, q.receive_count, q.trace, q.event_id, \
-                     e.envelope, e.raw, e.dedup_key, e.id IS NOT NULL \
-                     FROM queue q LEFT JOIN events e ON e.id = q.event_id \
-                     WHERE q.visible_at <= ?1 ORDER BY q.visible_at, q.seq LIMIT ?2",
-                )
-                .map_err(db_err)?;
+            let mut stmt = conn.prepare_cached(TAKE_SQL).map_err(db_err)?;
             let rows = stmt
-                .query_map(params![now, want], |r| {
+                .query_map(params![now], |r| {
                     let stored = if r.get::<_, bool>(8)? {
                         Some((r.get(5)?, r.get(6)?, r.get(7)?))
                     } else {
@@ -316,7 +317,7 @@ fn take(
                     ))
                 })
                 .map_err(db_err)?;
-            rows.collect::<Result<_, _>>().map_err(db_err)?
+            rows.take(want).collect::<Result<_, _>>().map_err(db_err)?
         };
         if candidates.is_empty() {
             break;
@@ -561,5 +562,32 @@ impl QueueConsumer for SqliteQueue {
                     .collect()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn taking_messages_again_reuses_the_prepared_statement() {
+        // Given a store with messages, taken from in batches of different sizes
+        let conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&conn).unwrap();
+        for _ in 0..6 {
+            conn.execute(
+                "INSERT INTO queue (body, visible_at, sent_at) VALUES ('{}', 0, 0)",
+                [],
+            )
+            .unwrap();
+        }
+        for max in [1, 2, 3] {
+            let (taken, _) = take(&conn, max, 60_000, 5).unwrap();
+            assert_eq!(taken.len(), max);
+        }
+        // Then the cached statement was never prepared again
+        let stmt = conn.prepare_cached(TAKE_SQL).unwrap();
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 }
