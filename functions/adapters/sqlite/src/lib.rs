@@ -481,6 +481,10 @@ mod tests {
              CREATE TABLE queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, \
              visible_at INTEGER NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, \
              sent_at INTEGER NOT NULL); \
+             CREATE TABLE deliveries (event_id TEXT NOT NULL, sk TEXT NOT NULL, \
+             subscription_id TEXT NOT NULL, attempt INTEGER NOT NULL, status TEXT NOT NULL, \
+             call_id TEXT, attempted_at TEXT NOT NULL, body TEXT NOT NULL, \
+             expires_at INTEGER NOT NULL, PRIMARY KEY (event_id, sk)); \
              INSERT INTO queue (body, visible_at, sent_at) VALUES ('{}', 0, 0); \
              PRAGMA user_version = 1;",
         )
@@ -506,6 +510,82 @@ mod tests {
         assert_eq!(trace, None);
         // Migrating again is a no-op
         migrate(&conn).unwrap();
+    }
+
+    #[test]
+    fn a_store_of_schema_5_keeps_its_attempts_and_claims_keyed_by_their_primary_keys() {
+        // A version-5 store: attempts and claims in row tables, one of each
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE deliveries (event_id TEXT NOT NULL, sk TEXT NOT NULL, \
+             subscription_id TEXT NOT NULL, attempt INTEGER NOT NULL, status TEXT NOT NULL, \
+             call_id TEXT, attempted_at TEXT NOT NULL, body TEXT NOT NULL, \
+             expires_at INTEGER NOT NULL, PRIMARY KEY (event_id, sk)); \
+             CREATE INDEX deliveries_recent ON deliveries (attempted_at, event_id, sk); \
+             INSERT INTO deliveries VALUES ('evt_1', 'sub_1#000001', 'sub_1', 1, 'succeeded', \
+             'call-1', '2026-11-29T00:00:00.000000000Z', '{}', 99); \
+             CREATE TABLE dedup (key TEXT PRIMARY KEY, event_id TEXT NOT NULL, \
+             expires_at_ms INTEGER NOT NULL, claimed_at_ms INTEGER NOT NULL DEFAULT 0, \
+             queued INTEGER NOT NULL DEFAULT 1); \
+             CREATE INDEX dedup_by_expiry ON dedup (expires_at_ms); \
+             INSERT INTO dedup VALUES ('src:k', 'evt_1', 5, 4, 1); \
+             CREATE TABLE queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, \
+             visible_at INTEGER NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, \
+             sent_at INTEGER NOT NULL, trace TEXT, event_id TEXT); \
+             PRAGMA user_version = 5;",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        // Its rows are still there, in tables without a rowid, every listing index rebuilt
+        let attempt: (String, String, i64) = conn
+            .query_row(
+                "SELECT sk, call_id, expires_at FROM deliveries WHERE event_id = 'evt_1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(attempt, ("sub_1#000001".into(), "call-1".into(), 99));
+        let claim: (String, i64, i64) = conn
+            .query_row(
+                "SELECT event_id, expires_at_ms, claimed_at_ms FROM dedup WHERE key = 'src:k'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(claim, ("evt_1".into(), 5, 4));
+        for table in ["deliveries", "dedup"] {
+            assert!(
+                conn.prepare(&format!("SELECT rowid FROM {table}")).is_err(),
+                "{table} has no rowid"
+            );
+        }
+        let indexes: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM pragma_index_list('deliveries') WHERE origin = 'c' ORDER BY name",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            indexes,
+            [
+                "deliveries_by_call",
+                "deliveries_by_expiry",
+                "deliveries_by_status",
+                "deliveries_by_subscription",
+                "deliveries_recent"
+            ]
+        );
+        let by_expiry: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_index_list('dedup') WHERE name = 'dedup_by_expiry'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(by_expiry, 1);
     }
 
     #[test]

@@ -257,16 +257,17 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String
 /// Deletes rows past their retention, a bounded chunk per table.
 fn purge_expired(conn: &Connection) -> rusqlite::Result<()> {
     let now = now_ms();
-    for (table, column, before) in [
-        ("events", "expires_at", now / 1000),
-        ("deliveries", "expires_at", now / 1000),
-        ("dedup", "expires_at_ms", now),
-        ("flow_lanes", "expires_at", now / 1000),
+    // `key`: the columns that name a row (tables keyed WITHOUT ROWID have no rowid).
+    for (table, key, column, before) in [
+        ("events", "rowid", "expires_at", now / 1000),
+        ("deliveries", "event_id, sk", "expires_at", now / 1000),
+        ("dedup", "key", "expires_at_ms", now),
+        ("flow_lanes", "rowid", "expires_at", now / 1000),
     ] {
         let deleted = conn.execute(
             &format!(
-                "DELETE FROM {table} WHERE rowid IN \
-                 (SELECT rowid FROM {table} WHERE {column} < ?1 LIMIT ?2)"
+                "DELETE FROM {table} WHERE ({key}) IN \
+                 (SELECT {key} FROM {table} WHERE {column} < ?1 LIMIT ?2)"
             ),
             rusqlite::params![before, PURGE_CHUNK],
         )?;
@@ -332,6 +333,45 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (n INTEGER)").unwrap();
         conn
+    }
+
+    #[test]
+    fn purging_deletes_the_expired_rows_of_every_table_and_keeps_the_others() {
+        // Given one expired and one live row in each table with a retention
+        let conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&conn).unwrap();
+        let (secs, ms) = (now_ms() / 1000, now_ms());
+        for (n, (secs, ms)) in [(secs - 10, ms - 10_000), (secs + 600, ms + 600_000)]
+            .into_iter()
+            .enumerate()
+        {
+            conn.execute_batch(&format!(
+                "INSERT INTO events VALUES ('evt_{n}', 's', NULL, 't', '{{}}', '{{}}', NULL, {secs});
+                 INSERT INTO deliveries VALUES ('evt_{n}', 'sub#000001', 'sub', 1, 'succeeded', \
+                 NULL, 't', '{{}}', {secs});
+                 INSERT INTO dedup VALUES ('k{n}', 'evt_{n}', {ms}, 0, 1);
+                 INSERT INTO flow_lanes VALUES ('lane', 'o{n}', 'evt_{n}', 0, NULL, {secs});"
+            ))
+            .unwrap();
+        }
+        // When the writer purges
+        purge_expired(&conn).unwrap();
+        // Then only the live rows are left
+        for (table, column) in [
+            ("events", "id"),
+            ("deliveries", "event_id"),
+            ("dedup", "event_id"),
+            ("flow_lanes", "event_id"),
+        ] {
+            let left: Vec<String> = conn
+                .prepare(&format!("SELECT {column} FROM {table}"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(left, ["evt_1"], "{table}");
+        }
     }
 
     #[test]
