@@ -1083,6 +1083,18 @@ async fn queries_contract(ports: &Ports) {
         .await,
         ["evt_2/sub_a/1", "evt_old/sub_a/1"]
     );
+    // Successes too (stores may list them from another index than failures)
+    assert_eq!(
+        deliveries(
+            D::Status {
+                status: Succeeded,
+                range: open
+            },
+            1
+        )
+        .await,
+        ["evt_3/sub_b/1", "evt_1/sub_a/2"]
+    );
     let until_10d = TimeRange {
         since: None,
         until: Some(at(hours(240))),

@@ -578,6 +578,15 @@ mod tests {
                 "deliveries_recent"
             ]
         );
+        let partial: bool = conn
+            .query_row(
+                "SELECT partial FROM pragma_index_list('deliveries') \
+                 WHERE name = 'deliveries_by_status'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(partial, "the status index leaves successes out");
         let by_expiry: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM pragma_index_list('dedup') WHERE name = 'dedup_by_expiry'",

@@ -29,6 +29,9 @@ CREATE TABLE IF NOT EXISTS flow_rates (
     };
 }
 
+/// The status index leaves successes out (as `delivery_queries::BY_STATUS` states): they are
+/// nearly every attempt, and the recency index lists them as well.
+///
 /// Delivery attempts and provider-retry claims, keyed by their primary keys (WITHOUT ROWID):
 /// one B-tree per table instead of a row table plus an index of the key, so each write
 /// updates one B-tree fewer. `$name`: the table's name (an upgrade builds it under another).
@@ -58,7 +61,7 @@ macro_rules! deliveries_indexes {
     () => {
         "CREATE INDEX IF NOT EXISTS deliveries_by_subscription ON deliveries (subscription_id, attempted_at, event_id, sk);
 CREATE INDEX IF NOT EXISTS deliveries_by_call ON deliveries (call_id, attempted_at, event_id, sk) WHERE call_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries (status, attempted_at, event_id, sk);
+CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries (status, attempted_at, event_id, sk) WHERE status <> 'succeeded';
 CREATE INDEX IF NOT EXISTS deliveries_recent ON deliveries (attempted_at, event_id, sk);
 CREATE INDEX IF NOT EXISTS deliveries_by_expiry ON deliveries (expires_at);
 "
@@ -93,7 +96,8 @@ pub(crate) const UPGRADES: &[&str] = &[
     "ALTER TABLE queue ADD COLUMN trace TEXT;",
     // 5: an event message's event stored once, in `events` (`SqliteQueue::storing_events`).
     "ALTER TABLE queue ADD COLUMN event_id TEXT;",
-    // 6: attempts and claims keyed by their primary keys (rows copied, indexes rebuilt).
+    // 6: attempts and claims keyed by their primary keys (rows copied, indexes rebuilt, the
+    // status index without successes).
     concat!(
         deliveries_table!("deliveries_keyed"),
         "INSERT INTO deliveries_keyed (event_id, sk, subscription_id, attempt, status, call_id, \

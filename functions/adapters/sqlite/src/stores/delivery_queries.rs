@@ -24,6 +24,31 @@ fn recent_bounds(range: &TimeRange) -> Option<(String, String)> {
     Some((oldest.clone(), after))
 }
 
+/// An index a listing reads, and the condition of a partial one: the query states it, so
+/// SQLite may use the index.
+struct Index {
+    name: &'static str,
+    condition: &'static str,
+}
+
+impl Index {
+    const fn whole(name: &'static str) -> Self {
+        Self {
+            name,
+            condition: "1 = 1",
+        }
+    }
+}
+
+const BY_SUBSCRIPTION: Index = Index::whole("deliveries_by_subscription");
+const BY_CALL: Index = Index::whole("deliveries_by_call");
+const RECENT: Index = Index::whole("deliveries_recent");
+/// Holds no successes (see the schema): they are most attempts, and `RECENT` lists them.
+const BY_STATUS: Index = Index {
+    name: "deliveries_by_status",
+    condition: "status <> 'succeeded'",
+};
+
 /// The table itself: one event's attempts in sort-key order.
 fn event_sql(
     event_id: &str,
@@ -47,14 +72,15 @@ fn event_sql(
 /// An index: `hash` (column, value) when the index has one, an optional status filter, the
 /// time range, the recent listing's day bounds; newest first, ties broken by the table key.
 fn index_sql(
-    index: &str,
+    index: Index,
     hash: Option<(&str, &str)>,
     status: Option<AttemptStatus>,
     range: &TimeRange,
     days: Option<(String, String)>,
     cursor: Option<&Cursor>,
 ) -> StoreResult<(String, Vec<Value>)> {
-    let mut sql = format!("SELECT body FROM deliveries INDEXED BY {index} WHERE 1 = 1");
+    let Index { name, condition } = index;
+    let mut sql = format!("SELECT body FROM deliveries INDEXED BY {name} WHERE {condition}");
     let mut values = Vec::new();
     if let Some((column, value)) = hash {
         sql.push_str(&format!(" AND {column} = ?"));
@@ -104,7 +130,7 @@ impl DeliveryQueries for SqliteDeliveryStore {
                 status,
                 range,
             } => index_sql(
-                "deliveries_by_subscription",
+                BY_SUBSCRIPTION,
                 Some(("subscription_id", subscription_id)),
                 *status,
                 range,
@@ -116,15 +142,28 @@ impl DeliveryQueries for SqliteDeliveryStore {
                 status,
                 range,
             } => index_sql(
-                "deliveries_by_call",
+                BY_CALL,
                 Some(("call_id", call_id)),
                 *status,
                 range,
                 None,
                 cursor,
             )?,
+            // Successes are most attempts: read in order of recency, the others from the
+            // status index (the query states its condition, so SQLite may use it).
+            DeliveryQuery::Status {
+                status: AttemptStatus::Succeeded,
+                range,
+            } => index_sql(
+                RECENT,
+                None,
+                Some(AttemptStatus::Succeeded),
+                range,
+                None,
+                cursor,
+            )?,
             DeliveryQuery::Status { status, range } => index_sql(
-                "deliveries_by_status",
+                BY_STATUS,
                 Some(("status", status.as_str())),
                 None,
                 range,
@@ -138,7 +177,7 @@ impl DeliveryQueries for SqliteDeliveryStore {
                         next_cursor: None,
                     });
                 };
-                index_sql("deliveries_recent", None, None, range, Some(days), cursor)?
+                index_sql(RECENT, None, None, range, Some(days), cursor)?
             }
         };
         let (sql, values) = built;
