@@ -193,10 +193,12 @@ async fn open_durable(
 ) -> Result<(Arc<SqliteQueue>, DataInfo), ServeError> {
     let path = dir.join(DB_FILE);
     let db = Db::open(&path, sync).map_err(|e| ServeError::Store(e.to_string()))?;
-    // Each event is written once, with its message (SqliteQueue::storing_events).
+    // Each event is written once, with its message, and handed to the pollers as sent
+    // (SqliteQueue::storing_events, SqliteQueue::with_handoff).
     let queue = Arc::new(
         SqliteQueue::new(db, config.visibility, config.max_receives)
-            .storing_events(config.settings.retention),
+            .storing_events(config.settings.retention)
+            .with_handoff(),
     );
     let recovered = queue
         .recover()

@@ -1689,6 +1689,35 @@ mod sqlite {
         dead_letter_contract(q.clone(), q.clone(), q).await;
     }
 
+    /// The queue as `serve` runs it: events stored with their messages, messages handed to
+    /// this process's consumers as sent.
+    fn serve_queue(visibility: Duration, max_receives: u32) -> (TempDir, Arc<SqliteQueue>) {
+        let dir = TempDir::new("switchboard-contract");
+        let db = Db::open(&dir.path().join(DB_FILE), SyncMode::Normal).unwrap();
+        let q = SqliteQueue::new(db, visibility, max_receives)
+            .storing_events(Duration::from_secs(86_400))
+            .with_handoff();
+        (dir, Arc::new(q))
+    }
+
+    #[tokio::test]
+    async fn queue_semantics_as_serve_runs_it() {
+        let (_dir, q) = serve_queue(Duration::from_secs(VISIBILITY_SECS.into()), 5);
+        queue_contract(q.clone(), q).await;
+    }
+
+    #[tokio::test]
+    async fn dead_letters_as_serve_runs_it() {
+        let (_dir, q) = serve_queue(Duration::from_secs(1), 2);
+        dead_letter_contract(q.clone(), q.clone(), q).await;
+    }
+
+    #[tokio::test]
+    async fn claim_and_send_as_serve_runs_it() {
+        let (_dir, q) = serve_queue(Duration::from_secs(VISIBILITY_SECS.into()), 5);
+        claim_and_send_contract(&Ports::sqlite(q.clone()), Some(q.as_ref())).await;
+    }
+
     #[tokio::test]
     async fn sources() {
         let (_dir, ports) = ports();

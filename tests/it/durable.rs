@@ -396,3 +396,149 @@ async fn a_later_receipt_of_a_message_whose_event_the_queue_stored_skips_the_pai
     assert_eq!(sink.count_at("/a"), 0);
     assert_eq!(sink.count_at("/b"), 1);
 }
+
+/// serve's durable queue: events stored with their messages, messages handed over as sent.
+fn open_as_serve(dir: &TempDir, visibility: Duration) -> Arc<SqliteQueue> {
+    let db = Db::open(&dir.path().join(DB_FILE), SyncMode::Normal).unwrap();
+    Arc::new(
+        SqliteQueue::new(db, visibility, 5)
+            .storing_events(Duration::from_secs(86_400))
+            .with_handoff(),
+    )
+}
+
+fn event_message(id: &str) -> QueueMessage {
+    QueueMessage::Event {
+        event: Arc::new(switchboard_test_support::records::event(id, "hipcall")),
+    }
+}
+
+#[tokio::test]
+async fn a_handed_over_message_is_leased_in_the_store_from_its_send_and_comes_back_if_not_deleted()
+{
+    // Given serve's queue with a 200 ms visibility timeout
+    let dir = TempDir::new("switchboard-handoff");
+    let q = open_as_serve(&dir, Duration::from_millis(200));
+    // When an event message is sent, its row is written already received once and hidden
+    let sent = event_message("evt_handed");
+    q.send(&sent, Duration::ZERO).await.unwrap();
+    let file = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let (count, hidden): (u32, bool) = file
+        .query_row(
+            "SELECT receive_count, visible_at > CAST(strftime('%s','now') AS INTEGER) * 1000 \
+             FROM queue",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((count, hidden), (1, true));
+    // Then a consumer gets it as sent: first receipt, its event stored and new
+    let first = q.receive_kept(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].receive_count, 1);
+    assert_eq!(first[0].sent.as_deref(), Some(&sent));
+    assert_eq!(first[0].event_stored, Some(Stored::New));
+    // and, not deleted, the store hands it out again once the lease is over: not new
+    assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
+    let again = q.receive(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].message_id, first[0].message_id);
+    assert_eq!(again[0].receive_count, 2);
+    assert_eq!(again[0].event_stored, Some(Stored::Existing));
+    assert_eq!(QueueMessage::from_json(&again[0].body).unwrap(), sent);
+    // The first receipt no longer deletes it; the second does
+    q.delete(&first[0].receipt).await.unwrap();
+    assert_eq!(q.len().await.unwrap(), 1);
+    q.delete(&again[0].receipt).await.unwrap();
+    assert!(q.is_empty().await.unwrap());
+}
+
+#[tokio::test]
+async fn handed_over_messages_survive_a_crash_and_a_full_hand_off_queues_the_rest_once() {
+    let dir = TempDir::new("switchboard-handoff-crash");
+    let sent = 300;
+    {
+        // Given more messages sent than the hand-off holds, none received, when the process
+        // stops
+        let q = open_as_serve(&dir, Duration::from_secs(60));
+        for n in 0..sent {
+            q.send(&event_message(&format!("evt_{n:04}")), Duration::ZERO)
+                .await
+                .unwrap();
+        }
+        assert_eq!(q.len().await.unwrap(), sent as u64);
+    }
+    // Then on restart the handed-over ones are in flight, made visible at once, and every
+    // message is received exactly once
+    let q = open_as_serve(&dir, Duration::from_secs(60));
+    let recovered = q.recover().await.unwrap();
+    assert_eq!(recovered.queued, sent as u64);
+    assert!(
+        recovered.in_flight > 0 && recovered.in_flight < sent as u64,
+        "{recovered:?}"
+    );
+    let mut ids = std::collections::BTreeSet::new();
+    loop {
+        let got = q
+            .receive_kept(10, Duration::from_millis(100))
+            .await
+            .unwrap();
+        if got.is_empty() {
+            break;
+        }
+        for m in got {
+            let QueueMessage::Event { event } = m.sent.as_deref().unwrap() else {
+                panic!("not an event message");
+            };
+            assert!(ids.insert(event.envelope.id.clone()), "received twice");
+            q.delete(&m.receipt).await.unwrap();
+        }
+    }
+    assert_eq!(ids.len(), sent);
+    assert!(q.is_empty().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_delayed_message_is_not_handed_over_before_its_delay() {
+    let dir = TempDir::new("switchboard-handoff-delay");
+    let q = open_as_serve(&dir, Duration::from_secs(60));
+    q.send(
+        &crate::support::retry_message(1),
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap();
+    assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
+    let got = q.receive(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].receive_count, got[0].event_stored), (1, None));
+    assert_eq!(
+        QueueMessage::from_json(&got[0].body).unwrap(),
+        crate::support::retry_message(1)
+    );
+}
+
+#[tokio::test]
+async fn messages_queued_past_a_full_hand_off_are_not_starved_by_newer_handed_over_ones() {
+    // Given a full hand-off (256 messages) and 20 more queued as ordinary rows
+    let dir = TempDir::new("switchboard-handoff-fair");
+    let q = open_as_serve(&dir, Duration::from_secs(60));
+    for n in 0..276 {
+        q.send(&event_message(&format!("evt_{n:04}")), Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    // When a consumer takes a batch, part of it comes from the queued rows
+    let batch = q.receive_kept(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(batch.len(), 10);
+    let queued_rows = batch
+        .iter()
+        .filter(|m| m.event_stored.is_some() && m.receive_count == 1)
+        .filter(|m| match m.sent.as_deref() {
+            Some(QueueMessage::Event { event }) => event.envelope.id.as_str() >= "evt_0256",
+            _ => false,
+        })
+        .count();
+    assert!(queued_rows >= 1, "no queued row in the batch");
+    assert!(queued_rows < 10, "nothing from the hand-off");
+}

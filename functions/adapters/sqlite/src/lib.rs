@@ -27,6 +27,14 @@
 //! Reads run on a small pool of separate connections (`spawn_blocking`), never waiting for
 //! the writer; a read sees every write whose caller has been answered.
 //!
+//! # Events written once, messages handed over
+//! `serve` builds its queue with [`SqliteQueue::storing_events`]: an accepted event is
+//! written into `events` by the transaction that queues its message, which holds only a
+//! reference; and with [`SqliteQueue::with_handoff`]: a message sent with no delay goes to
+//! this process's pollers in memory while its row is written already leased to them, so
+//! the common path neither reads, decodes nor leases the row. docs/durable.md has the
+//! guarantees of both.
+//!
 //! # Durability
 //! [`SyncMode::Normal`] (the default): in WAL mode a commit has written the transaction to
 //! the WAL file through the operating system before it returns, and is fsynced at the next
@@ -57,6 +65,7 @@
 pub(crate) use switchboard_engine::{domain, error, ports, state};
 
 mod dead_letters;
+mod handoff;
 mod queue;
 mod schema;
 mod stores;

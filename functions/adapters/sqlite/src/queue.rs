@@ -10,10 +10,12 @@
 use super::{db_err, duration_ms, now_ms, Db};
 use crate::domain::{QueueMessage, StoredEvent, TraceHeader};
 use crate::error::{StoreError, StoreResult};
+use crate::handoff::{Handoff, Reservation};
 use crate::ports::{EventQueue, Outgoing, QueueConsumer, ReceivedMessage, Stored, MAX_QUEUE_DELAY};
 use crate::stores::{event_of_row, to_json, EventRow};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -27,6 +29,13 @@ pub struct SqliteQueue {
     /// Set by [`SqliteQueue::storing_events`]: how long an event written with its message
     /// is kept.
     event_retention: Option<Duration>,
+    /// Set by [`SqliteQueue::with_handoff`].
+    handoff: Option<Arc<Handoff>>,
+    /// When (milliseconds since the epoch) a row of `queue` may be visible next: 0 when one
+    /// may be now, `i64::MAX` when the table is empty. Set by the writer, in the order of
+    /// its transactions (a take sets it, every insert lowers it), so a receive skips the
+    /// database while it has nothing to give.
+    ready_at: Arc<AtomicI64>,
 }
 
 /// What [`SqliteQueue::recover`] found.
@@ -48,7 +57,21 @@ impl SqliteQueue {
             visibility,
             max_receives: max_receives.max(1),
             event_retention: None,
+            handoff: None,
+            ready_at: Arc::new(AtomicI64::new(0)),
         }
+    }
+
+    /// Hands each message sent with no delay to this process's own consumers as sent, while
+    /// its row is written already leased to them (received once, hidden for the visibility
+    /// timeout): no read of the row, no decoding, no write to lease it. A crash loses
+    /// nothing (the row is there, in flight, and `recover` makes it visible), and a message
+    /// not taken within half its lease is left to the database, which hands it out when
+    /// the lease ends. At most `HANDOFF_MAX` messages wait; beyond, a send queues an
+    /// ordinary visible row.
+    pub fn with_handoff(mut self) -> Self {
+        self.handoff = Some(Arc::new(Handoff::new(self.visibility)));
+        self
     }
 
     /// Writes the event of each event message into the event store (`events`, kept for
@@ -62,9 +85,42 @@ impl SqliteQueue {
         self
     }
 
-    /// `out` as a row to insert (with its event's row when this queue stores events).
-    pub(crate) fn message(&self, out: Outgoing<'_>) -> StoreResult<NewMessage> {
-        NewMessage::of(out, self.event_retention)
+    /// `out` as a row to insert (with its event's row when this queue stores events), and
+    /// what hands it over once committed when it goes through the hand-off.
+    pub(crate) fn message(&self, out: Outgoing<'_>) -> StoreResult<(NewMessage, Option<Outbound>)> {
+        let outbound = match &self.handoff {
+            Some(handoff) if out.delay.is_zero() => handoff.reserve().map(|reservation| Outbound {
+                reservation,
+                message: Arc::new(out.message.clone()),
+                trace: out.trace.cloned(),
+            }),
+            _ => None,
+        };
+        let lease_ms = outbound.as_ref().map(|_| duration_ms(self.visibility));
+        let message = NewMessage::of(out, self.event_retention, lease_ms, self.ready_at.clone())?;
+        Ok((message, outbound))
+    }
+
+    /// After the commit of a message's row: hands it over when it was sent that way, and
+    /// wakes a consumer.
+    pub(crate) fn sent(&self, inserted: Inserted, outbound: Option<Outbound>) {
+        if let Some(Outbound {
+            reservation,
+            message,
+            trace,
+        }) = outbound
+        {
+            reservation.hand_over(ReceivedMessage {
+                message_id: inserted.seq.to_string(),
+                receipt: format!("{}.1", inserted.seq),
+                body: String::new(),
+                receive_count: 1,
+                sent: Some(message),
+                trace,
+                event_stored: inserted.event_stored.then_some(Stored::New),
+            });
+        }
+        self.wake_one();
     }
 
     pub fn db(&self) -> &Db {
@@ -78,6 +134,7 @@ impl SqliteQueue {
 
     /// Wakes every waiting consumer (messages became visible outside `send`).
     pub(crate) fn wake(&self) {
+        self.ready_at.store(0, Ordering::SeqCst);
         self.notify.notify_waiters();
         self.notify.notify_one();
     }
@@ -106,7 +163,7 @@ impl SqliteQueue {
                 })
             })
             .await?;
-        self.notify.notify_waiters();
+        self.wake();
         Ok(recovered)
     }
 
@@ -293,6 +350,7 @@ fn take(
     max: usize,
     visibility_ms: i64,
     max_receives: u32,
+    ready_at: &AtomicI64,
 ) -> StoreResult<(Vec<Taken>, Option<i64>)> {
     let now = now_ms();
     let mut out = Vec::new();
@@ -371,7 +429,9 @@ fn take(
             break;
         }
     }
-    if !out.is_empty() {
+    if out.len() >= max {
+        // There may be more visible now.
+        ready_at.store(0, Ordering::SeqCst);
         return Ok((out, None));
     }
     let next: Option<i64> = conn
@@ -380,6 +440,7 @@ fn take(
         .optional()
         .map_err(db_err)?
         .flatten();
+    ready_at.store(next.unwrap_or(i64::MAX), Ordering::SeqCst);
     Ok((out, next))
 }
 
@@ -388,14 +449,36 @@ fn take(
 pub(crate) struct NewMessage {
     body: String,
     delay_ms: i64,
+    /// Set for a message handed over: its row is written received once, hidden this long.
+    lease_ms: Option<i64>,
+    ready_at: Arc<AtomicI64>,
     trace: Option<String>,
     /// An event message's event and its row, written with the message (see
     /// [`SqliteQueue::storing_events`]).
     event: Option<(Arc<StoredEvent>, EventRow)>,
 }
 
+/// A message sent through the hand-off, waiting for its row's commit.
+pub(crate) struct Outbound {
+    reservation: Reservation,
+    message: Arc<QueueMessage>,
+    trace: Option<TraceHeader>,
+}
+
+/// A message's row as inserted.
+pub(crate) struct Inserted {
+    seq: i64,
+    /// Its event was written with it, for the first time.
+    event_stored: bool,
+}
+
 impl NewMessage {
-    fn of(out: Outgoing<'_>, event_retention: Option<Duration>) -> StoreResult<Self> {
+    fn of(
+        out: Outgoing<'_>,
+        event_retention: Option<Duration>,
+        lease_ms: Option<i64>,
+        ready_at: Arc<AtomicI64>,
+    ) -> StoreResult<Self> {
         let event = match (out.message, event_retention) {
             (QueueMessage::Event { event }, Some(retention)) => {
                 let expires = crate::domain::time::now()
@@ -413,13 +496,15 @@ impl NewMessage {
                 out.body()?
             },
             delay_ms: duration_ms(out.delay.min(MAX_QUEUE_DELAY)),
+            lease_ms,
+            ready_at,
             trace: out.trace.map(|t| t.header().to_owned()),
             event,
         })
     }
 
     /// Inserts the message (and its event) in the writer's open transaction.
-    pub(crate) fn insert(&self, conn: &Connection) -> StoreResult<()> {
+    pub(crate) fn insert(&self, conn: &Connection) -> StoreResult<Inserted> {
         let now = now_ms();
         let mut body = std::borrow::Cow::Borrowed(self.body.as_str());
         let mut event_id = None;
@@ -439,32 +524,43 @@ impl NewMessage {
                 }
             }
         }
+        let (visible_at, receive_count) = match self.lease_ms {
+            Some(lease) => (now.saturating_add(lease), 1),
+            None => (now.saturating_add(self.delay_ms), 0),
+        };
         conn.prepare_cached(
             "INSERT INTO queue (body, visible_at, receive_count, sent_at, trace, event_id) \
-             VALUES (?1, ?2, 0, ?3, ?4, ?5)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .and_then(|mut s| {
             s.execute(params![
                 body.as_ref(),
-                now.saturating_add(self.delay_ms),
+                visible_at,
+                receive_count,
                 now,
                 self.trace,
                 event_id
             ])
         })
         .map_err(db_err)?;
-        Ok(())
+        // In the writer's order: no take that ran before this insert hides it.
+        self.ready_at.fetch_min(visible_at, Ordering::SeqCst);
+        Ok(Inserted {
+            seq: conn.last_insert_rowid(),
+            event_stored: event_id.is_some(),
+        })
     }
 }
 
 #[async_trait]
 impl EventQueue for SqliteQueue {
     async fn send_traced(&self, out: Outgoing<'_>) -> StoreResult<()> {
-        let message = self.message(out)?;
-        self.db
+        let (message, outbound) = self.message(out)?;
+        let inserted = self
+            .db
             .write_first(move |conn| message.insert(conn))
             .await?;
-        self.wake_one();
+        self.sent(inserted, outbound);
         Ok(())
     }
 }
@@ -483,19 +579,55 @@ impl SqliteQueue {
         let max_receives = self.max_receives;
         loop {
             let notified = self.notify.notified();
-            let (messages, next_visible) = self
-                .db
-                .write(move |conn| take(conn, max, visibility_ms, max_receives))
-                .await?;
-            if !messages.is_empty() {
-                if messages.len() == max {
+            // With rows visible in the store too, half the batch at most from the hand-off:
+            // messages queued there (a full hand-off, retries now due) are not starved by
+            // newer ones handed over.
+            let store_ready = now_ms() >= self.ready_at.load(Ordering::SeqCst);
+            let from_handoff = if store_ready { max.div_ceil(2) } else { max };
+            let mut out = match &self.handoff {
+                Some(handoff) => handoff.take(from_handoff),
+                None => Vec::new(),
+            };
+            if with_body {
+                for m in &mut out {
+                    if let Some(sent) = &m.sent {
+                        m.body = sent.to_json().unwrap_or_default();
+                    }
+                }
+            }
+            let mut next_visible = None;
+            let ready_at = self.ready_at.load(Ordering::SeqCst);
+            if out.len() < max && now_ms() >= ready_at {
+                let want = max - out.len();
+                let ready = self.ready_at.clone();
+                let taken = self
+                    .db
+                    .write(move |conn| take(conn, want, visibility_ms, max_receives, &ready))
+                    .await;
+                let (messages, next) = match taken {
+                    Ok(taken) => taken,
+                    Err(e) => {
+                        // The take rolled back: whatever it saw, look again next time.
+                        self.ready_at.store(0, Ordering::SeqCst);
+                        if out.is_empty() {
+                            return Err(e);
+                        }
+                        tracing::warn!(error = %e, "receive from the store failed; handing out what was handed over");
+                        (Vec::new(), None)
+                    }
+                };
+                out.extend(messages.into_iter().map(|m| m.received(with_body)));
+                next_visible = next;
+            } else if ready_at != i64::MAX {
+                next_visible = Some(ready_at);
+            }
+            if !out.is_empty() {
+                let more = self.handoff.as_ref().is_some_and(|h| !h.is_empty());
+                if out.len() == max || more {
                     // There may be more: wake another consumer.
                     self.notify.notify_one();
                 }
-                return Ok(messages
-                    .into_iter()
-                    .map(|m| m.received(with_body))
-                    .collect());
+                return Ok(out);
             }
             let now = Instant::now();
             if now >= deadline {
@@ -583,7 +715,7 @@ mod tests {
             .unwrap();
         }
         for max in [1, 2, 3] {
-            let (taken, _) = take(&conn, max, 60_000, 5).unwrap();
+            let (taken, _) = take(&conn, max, 60_000, 5, &AtomicI64::new(0)).unwrap();
             assert_eq!(taken.len(), max);
         }
         // Then the cached statement was never prepared again

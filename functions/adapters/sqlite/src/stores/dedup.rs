@@ -84,8 +84,8 @@ impl DedupStore for SqliteDedupStore {
         claim: KeyClaim<'_>,
         out: Outgoing<'_>,
     ) -> Option<StoreResult<Claim>> {
-        let message = match self.queue.message(out) {
-            Ok(message) => message,
+        let (message, outbound) = match self.queue.message(out) {
+            Ok(made) => made,
             Err(e) => return Some(Err(e)),
         };
         let KeyClaim {
@@ -94,20 +94,24 @@ impl DedupStore for SqliteDedupStore {
             terms,
         } = claim;
         let (key, event_id) = (key.to_owned(), event_id.to_owned());
-        let claim = self
+        let written = self
             .db()
             .write_first(move |conn| {
                 let claim = claim_in(conn, &key, &event_id, terms, true)?;
-                if claim == Claim::New {
-                    message.insert(conn)?;
-                }
-                Ok(claim)
+                let inserted = match claim {
+                    Claim::New => Some(message.insert(conn)?),
+                    _ => None,
+                };
+                Ok((claim, inserted))
             })
             .await;
-        if matches!(claim, Ok(Claim::New)) {
-            self.queue.wake_one();
-        }
-        Some(claim)
+        // A message not queued gives its hand-off place back (the reservation is dropped).
+        Some(written.map(|(claim, inserted)| {
+            if let Some(inserted) = inserted {
+                self.queue.sent(inserted, outbound);
+            }
+            claim
+        }))
     }
 
     async fn confirm(&self, key: &str, event_id: &str) -> StoreResult<bool> {
