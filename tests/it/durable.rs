@@ -21,6 +21,13 @@ fn open(dir: &TempDir, visibility: Duration, max_receives: u32) -> Arc<SqliteQue
     Arc::new(SqliteQueue::new(db, visibility, max_receives))
 }
 
+/// A queue that writes each event message's event into the event store with it, as serve's
+/// does (without the hand-off unless asked).
+fn storing(dir: &TempDir, visibility: Duration, max_receives: u32) -> SqliteQueue {
+    let db = Db::open(&dir.path().join(DB_FILE), SyncMode::Normal).unwrap();
+    SqliteQueue::new(db, visibility, max_receives).storing_events(Duration::from_secs(86_400))
+}
+
 /// Receives and never deletes until the message is gone; returns the receive counts seen.
 async fn receive_until_dead(consumer: &dyn QueueConsumer) -> Vec<u32> {
     let mut counts = Vec::new();
@@ -264,11 +271,7 @@ async fn a_queue_storing_events_writes_each_event_once_and_hands_its_message_out
     // Given serve's durable queue: events written with their messages, 100 ms visibility,
     // two receipts before the dead-letter table
     let dir = TempDir::new("switchboard-events-once");
-    let db = Db::open(&dir.path().join(DB_FILE), SyncMode::Normal).unwrap();
-    let q = Arc::new(
-        SqliteQueue::new(db, Duration::from_millis(100), 2)
-            .storing_events(Duration::from_secs(86_400)),
-    );
+    let q = Arc::new(storing(&dir, Duration::from_millis(100), 2));
     let ports = Ports::sqlite(q.clone());
     let event = switchboard_test_support::records::event("evt_once", "hipcall");
     let sent = QueueMessage::Event {
@@ -317,11 +320,7 @@ async fn a_queue_storing_events_writes_each_event_once_and_hands_its_message_out
 async fn an_event_message_whose_event_is_gone_ends_among_the_dead_letters_saying_why() {
     // Given a queued event message whose event was purged (retention shorter than its wait)
     let dir = TempDir::new("switchboard-events-lost");
-    let db = Db::open(&dir.path().join(DB_FILE), SyncMode::Normal).unwrap();
-    let q = Arc::new(
-        SqliteQueue::new(db, Duration::from_millis(100), 1)
-            .storing_events(Duration::from_secs(86_400)),
-    );
+    let q = Arc::new(storing(&dir, Duration::from_millis(100), 1));
     let event = switchboard_test_support::records::event("evt_gone", "hipcall");
     q.send(
         &QueueMessage::Event {
@@ -353,11 +352,7 @@ async fn a_later_receipt_of_a_message_whose_event_the_queue_stored_skips_the_pai
     // Given serve's durable queue (events written with their messages), two subscribers
     // and an accepted event
     let dir = TempDir::new("switchboard-events-once-dispatch");
-    let db = Db::open(&dir.path().join(DB_FILE), SyncMode::Normal).unwrap();
-    let q = Arc::new(
-        SqliteQueue::new(db, Duration::from_millis(200), 5)
-            .storing_events(Duration::from_secs(86_400)),
-    );
+    let q = Arc::new(storing(&dir, Duration::from_millis(200), 5));
     let ports = Ports::sqlite(q.clone());
     let app = crate::support::app(ports.clone());
     crate::support::create_source(&app, "hipcall-main", "hipcall").await;
@@ -399,12 +394,7 @@ async fn a_later_receipt_of_a_message_whose_event_the_queue_stored_skips_the_pai
 
 /// serve's durable queue: events stored with their messages, messages handed over as sent.
 fn open_as_serve(dir: &TempDir, visibility: Duration) -> Arc<SqliteQueue> {
-    let db = Db::open(&dir.path().join(DB_FILE), SyncMode::Normal).unwrap();
-    Arc::new(
-        SqliteQueue::new(db, visibility, 5)
-            .storing_events(Duration::from_secs(86_400))
-            .with_handoff(),
-    )
+    Arc::new(storing(dir, visibility, 5).with_handoff())
 }
 
 fn event_message(id: &str) -> QueueMessage {
