@@ -582,7 +582,8 @@ impl SqliteQueue {
             // With rows visible in the store too, half the batch at most from the hand-off:
             // messages queued there (a full hand-off, retries now due) are not starved by
             // newer ones handed over.
-            let store_ready = now_ms() >= self.ready_at.load(Ordering::SeqCst);
+            let ready_at = self.ready_at.load(Ordering::SeqCst);
+            let store_ready = now_ms() >= ready_at;
             let from_handoff = if store_ready { max.div_ceil(2) } else { max };
             let mut out = match &self.handoff {
                 Some(handoff) => handoff.take(from_handoff),
@@ -596,8 +597,7 @@ impl SqliteQueue {
                 }
             }
             let mut next_visible = None;
-            let ready_at = self.ready_at.load(Ordering::SeqCst);
-            if out.len() < max && now_ms() >= ready_at {
+            if out.len() < max && store_ready {
                 let want = max - out.len();
                 let ready = self.ready_at.clone();
                 let taken = self
