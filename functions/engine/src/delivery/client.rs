@@ -1,12 +1,16 @@
 //! The pooled HTTP client that makes one delivery attempt.
 
-use super::guard::{find_refusal, GuardedResolver, Lookup, Policy, SystemLookup};
+use super::guard::{Lookup, Policy, SystemLookup};
 use super::render::{render_with, EnvelopeJson};
 use super::signing::signature_header;
 use super::targets::{Target, Targets};
-use crate::domain::attempt::{ErrorKind, RESPONSE_EXCERPT_BYTES};
+use super::transport::{Failure, SetupError, Transport, TransportOptions};
+use crate::domain::attempt::ErrorKind;
 use crate::domain::time::{now, Timestamp};
 use crate::domain::{StoredEvent, Subscription};
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http_body_util::Full;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -65,12 +69,12 @@ impl ClientOptions {
     }
 }
 
-/// One `reqwest` client for the life of the process: pooled connections, rustls, no
+/// One client for the life of the process: pooled HTTP/1.1 connections, rustls, no
 /// redirects (a 3xx is a failure: following it could leave the vetted host), no retries of
 /// its own, no proxies, and the SSRF guard as its only DNS resolver.
 #[derive(Clone)]
 pub struct DeliveryClient {
-    http: reqwest::Client,
+    transport: Arc<Transport>,
     default_timeout: Duration,
     policy: Arc<Policy>,
     targets: Targets,
@@ -92,32 +96,22 @@ impl DeliveryClient {
     }
 
     /// A client using the system resolver.
-    pub fn new(default_timeout: Duration, policy: Policy) -> Result<Self, reqwest::Error> {
+    pub fn new(default_timeout: Duration, policy: Policy) -> Result<Self, SetupError> {
         Self::with_options(ClientOptions::new(default_timeout, policy))
     }
 
-    pub fn with_options(options: ClientOptions) -> Result<Self, reqwest::Error> {
+    pub fn with_options(options: ClientOptions) -> Result<Self, SetupError> {
         let policy = Arc::new(options.policy);
-        let resolver = GuardedResolver::new(options.lookup, policy.clone());
-        crate::tls::install_default_provider();
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            // One request per attempt: retries are dispatch's, on the subscription's schedule
-            // and on record. No retries inside the client also means no copy of every
-            // request kept for one (a tenth of the client's work in the profile).
-            .retry(reqwest::retry::never().max_retries_per_request(0))
-            .no_proxy()
-            .dns_resolver(Arc::new(resolver))
-            .user_agent(USER_AGENT)
-            .pool_max_idle_per_host(options.max_idle_per_host)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true);
-        if let Some(addr) = options.local_address {
-            builder = builder.local_address(addr);
-        }
+        let transport = Transport::new(TransportOptions {
+            policy: policy.clone(),
+            lookup: options.lookup,
+            local_address: options.local_address,
+            max_idle_per_origin: options.max_idle_per_host,
+            idle_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(5),
+        })?;
         Ok(Self {
-            http: builder.build()?,
+            transport: Arc::new(transport),
             default_timeout: options.default_timeout,
             policy,
             targets: Targets::default(),
@@ -191,13 +185,17 @@ impl DeliveryClient {
             }
         };
         outcome.url = target.redacted.clone();
-        let url = target.url.clone();
         // IP literals never reach the resolver: check them here, before any connection.
-        if let Err(refused) = self.policy.check_url(&url) {
+        if let Err(refused) = self.policy.check_url(&target.url) {
             outcome.error_kind = Some(ErrorKind::Refused);
             outcome.error = Some(refused.to_string());
             return outcome;
         }
+        let (Some(origin), Some(host)) = (&target.origin, &target.host_header) else {
+            outcome.error_kind = Some(ErrorKind::Request);
+            outcome.error = Some("the url names no host to connect to".to_owned());
+            return outcome;
+        };
 
         let msg_id = Self::message_id(&event.envelope.id, &sub.id);
         let timestamp = attempted_at.timestamp();
@@ -233,86 +231,94 @@ impl DeliveryClient {
             })
             .collect();
 
-        let method = match sub.method {
-            crate::domain::Method::Post => reqwest::Method::POST,
-            crate::domain::Method::Put => reqwest::Method::PUT,
-            crate::domain::Method::Get => reqwest::Method::GET,
+        let request = match build_request(
+            sub.method,
+            target.path_and_query.clone(),
+            host.clone(),
+            &headers,
+            rendered.body.clone(),
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                outcome.error_kind = Some(ErrorKind::Request);
+                outcome.error = Some(e);
+                return outcome;
+            }
         };
-        let mut request = self
-            .http
-            .request(method, url)
-            .timeout(self.timeout_for(sub));
-        for (k, v) in &headers {
-            request = request.header(k.as_str(), v.as_str());
-        }
-        if !rendered.body.is_empty() {
-            request = request.body(rendered.body.clone());
-        }
-
-        match request.send().await {
-            Ok(mut response) => {
-                // Last line of defence: the peer we actually reached.
-                if let Some(peer) = response.remote_addr() {
-                    if let Err(refused) = self.policy.check_ip(peer.ip()) {
-                        tracing::error!(%refused, "connected to a refused address; discarding the response");
-                        outcome.error_kind = Some(ErrorKind::Refused);
-                        outcome.error = Some(refused.to_string());
-                        outcome.duration = started.elapsed();
-                        return outcome;
-                    }
-                }
-                outcome.http_status = Some(response.status().as_u16());
-                outcome.retry_after = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let mut excerpt = Vec::new();
-                loop {
-                    match response.chunk().await {
-                        Ok(Some(chunk)) => {
-                            let room = RESPONSE_EXCERPT_BYTES - excerpt.len();
-                            excerpt.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                            if excerpt.len() >= RESPONSE_EXCERPT_BYTES {
-                                break;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            // The status is what counts; a body cut short is noted only.
-                            tracing::debug!(error = %e, "response body ended early");
-                            break;
-                        }
-                    }
-                }
-                if !excerpt.is_empty() {
-                    outcome.response_excerpt = Some(String::from_utf8_lossy(&excerpt).into_owned());
+        let timeout = self.timeout_for(sub);
+        let answer = match tokio::time::timeout(timeout, self.transport.send(origin, request)).await
+        {
+            Ok(answer) => answer,
+            Err(_) => Err(Failure::Timeout(format!(
+                "no answer within {} ms",
+                timeout.as_millis()
+            ))),
+        };
+        match answer {
+            Ok(answer) => {
+                outcome.http_status = Some(answer.status);
+                outcome.retry_after = answer.retry_after;
+                if !answer.excerpt.is_empty() {
+                    outcome.response_excerpt =
+                        Some(String::from_utf8_lossy(&answer.excerpt).into_owned());
                 }
                 if !outcome.succeeded() {
                     outcome.error_kind = Some(ErrorKind::Status);
-                    outcome.error = Some(if response.status().is_redirection() {
-                        format!(
-                            "subscriber answered HTTP {}; redirects are not followed",
-                            response.status()
-                        )
-                    } else {
-                        format!("subscriber answered HTTP {}", response.status())
-                    });
+                    outcome.error = Some(status_error(answer.status));
                 }
             }
-            Err(e) => {
-                if let Some(refused) = find_refusal(&e) {
-                    outcome.error_kind = Some(ErrorKind::Refused);
-                    outcome.error = Some(refused.to_string());
-                } else {
-                    let (kind, message) = classify(&e);
-                    outcome.error_kind = Some(kind);
-                    outcome.error = Some(message);
-                }
+            Err(failure) => {
+                outcome.error_kind = Some(failure.kind());
+                outcome.error = Some(failure.message());
             }
         }
         outcome.duration = started.elapsed();
         outcome
+    }
+}
+
+/// The request as it goes on the wire: origin-form target, `Host`, and what a subscriber
+/// expects of any client (`User-Agent`, `Accept`).
+fn build_request(
+    method: crate::domain::Method,
+    path_and_query: http::uri::PathAndQuery,
+    host: HeaderValue,
+    headers: &[(String, String)],
+    body: Bytes,
+) -> Result<http::Request<Full<Bytes>>, String> {
+    let method = match method {
+        crate::domain::Method::Post => http::Method::POST,
+        crate::domain::Method::Put => http::Method::PUT,
+        crate::domain::Method::Get => http::Method::GET,
+    };
+    let mut request = http::Request::new(Full::new(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = http::Uri::from(path_and_query);
+    let map = request.headers_mut();
+    map.insert(http::header::HOST, host);
+    map.insert(
+        http::header::USER_AGENT,
+        HeaderValue::from_static(USER_AGENT),
+    );
+    map.insert(http::header::ACCEPT, HeaderValue::from_static("*/*"));
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("header name {name:?} is not valid in HTTP"))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| format!("the value of header {name} is not valid in HTTP"))?;
+        map.append(name, value);
+    }
+    Ok(request)
+}
+
+fn status_error(status: u16) -> String {
+    let shown = http::StatusCode::from_u16(status)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| status.to_string());
+    if (300..400).contains(&status) {
+        format!("subscriber answered HTTP {shown}; redirects are not followed")
+    } else {
+        format!("subscriber answered HTTP {shown}")
     }
 }
 
@@ -324,39 +330,4 @@ fn is_reserved_header(name: &str) -> bool {
             n.as_str(),
             "host" | "content-length" | "transfer-encoding" | "connection" | "content-type"
         )
-}
-
-/// Sorts a transport error into the attempt record's kinds, with a message free of secrets
-/// (URLs are stripped: a subscriber URL may carry a token in its query).
-fn classify(err: &reqwest::Error) -> (ErrorKind, String) {
-    let chain = error_chain(err);
-    let lower = chain.to_ascii_lowercase();
-    let kind = if err.is_timeout() {
-        ErrorKind::Timeout
-    } else if lower.contains("dns") || lower.contains("resolve") {
-        ErrorKind::Dns
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
-    {
-        ErrorKind::Tls
-    } else if err.is_connect() || lower.contains("reset") || lower.contains("closed") {
-        ErrorKind::Connect
-    } else {
-        ErrorKind::Request
-    };
-    (kind, chain)
-}
-
-fn error_chain(err: &reqwest::Error) -> String {
-    let text = err.to_string();
-    let mut parts = vec![match err.url() {
-        Some(url) => text.replace(url.as_str(), "<url>"),
-        None => text,
-    }];
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        parts.push(s.to_string());
-        source = s.source();
-    }
-    parts.dedup();
-    parts.join(": ")
 }

@@ -198,8 +198,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     None
 }
 
-/// A target the guard refused, carried through reqwest's error chain so the attempt can be
-/// recorded as `refused`.
+/// A target the guard refused, recorded on the attempt as `refused`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     #[error("target address {addr} is {} and not allowed by this deployment", .class.name())]
@@ -260,7 +259,7 @@ impl Policy {
 
     /// The part of the check that needs no DNS: scheme, host presence, IP-literal hosts.
     /// Returns the host name to resolve, or `None` when the host was an IP literal.
-    pub fn check_url(&self, url: &reqwest::Url) -> Result<Option<String>, Refused> {
+    pub fn check_url(&self, url: &url::Url) -> Result<Option<String>, Refused> {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Refused::Scheme(url.scheme().to_owned()));
         }
@@ -405,40 +404,13 @@ pub enum ResolveError {
     Lookup(String),
 }
 
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let this = self.clone();
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs = this.resolve_checked(&host).await?;
-            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
-            Ok(addrs)
-        })
-    }
-}
-
-/// Finds a guard refusal in an error's source chain (reqwest wraps the resolver's error).
-pub fn find_refusal(err: &(dyn std::error::Error + 'static)) -> Option<Refused> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = current {
-        if let Some(r) = e.downcast_ref::<Refused>() {
-            return Some(r.clone());
-        }
-        if let Some(ResolveError::Refused(r)) = e.downcast_ref::<ResolveError>() {
-            return Some(r.clone());
-        }
-        current = e.source();
-    }
-    None
-}
-
 /// The create-time check of a subscriber URL: IP literals strictly; names are resolved with
 /// a short timeout and refused when any address is refused. A name that does not resolve
 /// (yet) is accepted: the delivery-time check is the one that counts.
 pub async fn check_url_at_create(
     policy: &Policy,
     lookup: &dyn Lookup,
-    url: &reqwest::Url,
+    url: &url::Url,
 ) -> Result<(), Refused> {
     let Some(host) = policy.check_url(url)? else {
         return Ok(());
@@ -526,7 +498,7 @@ mod tests {
     #[test]
     fn url_literals_checked_without_dns() {
         let p = Policy::strict();
-        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        let url = |s: &str| url::Url::parse(s).unwrap();
         assert!(p.check_url(&url("http://127.0.0.1:8080/")).is_err());
         assert!(p.check_url(&url("http://2130706433/")).is_err()); // decimal 127.0.0.1
         assert!(p.check_url(&url("http://0x7f.1/")).is_err());

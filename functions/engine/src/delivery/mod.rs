@@ -9,5 +9,6 @@ pub mod retry;
 pub mod signing;
 pub mod targets;
 pub mod template;
+pub mod transport;
 
 pub use client::{DeliveryClient, Outcome};

@@ -2,6 +2,7 @@
 //! three times (the request's `Url` and two redactions for the record), which showed in
 //! the profile of `serve` under load (URL clones and IDNA processing).
 
+use super::transport::Origin;
 use crate::redact::redact_url;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,16 +14,37 @@ const MAX_URLS: usize = 4096;
 /// A subscriber URL ready for a request, and the form of it an attempt record shows.
 #[derive(Debug)]
 pub struct Target {
-    pub url: reqwest::Url,
+    pub url: url::Url,
     pub redacted: String,
+    /// Where the connection goes (scheme, host, port): the key of the connection pool.
+    /// `None` when the URL has no host or a scheme other than http(s); the guard refuses
+    /// those before any request.
+    pub origin: Option<Origin>,
+    /// The request line's target (path and query) and the `Host` header's value.
+    pub path_and_query: http::uri::PathAndQuery,
+    pub host_header: Option<http::HeaderValue>,
 }
 
 impl Target {
     /// Parses `url`; the error is the parser's, for the attempt record.
     pub fn parse(url: &str) -> Result<Self, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("invalid url: {e}"))?;
+        let origin = Origin::of(&parsed);
+        let path_and_query = http::uri::PathAndQuery::try_from(
+            &parsed[url::Position::BeforePath..url::Position::AfterQuery],
+        )
+        .map_err(|e| format!("invalid url path: {e}"))?;
+        let host_header = match (parsed.host_str(), parsed.port()) {
+            (Some(host), Some(port)) => http::HeaderValue::try_from(format!("{host}:{port}")).ok(),
+            (Some(host), None) => http::HeaderValue::try_from(host).ok(),
+            (None, _) => None,
+        };
         Ok(Self {
-            url: reqwest::Url::parse(url).map_err(|e| format!("invalid url: {e}"))?,
+            url: parsed,
             redacted: redact_url(url),
+            origin,
+            path_and_query,
+            host_header,
         })
     }
 }
@@ -75,6 +97,29 @@ mod tests {
             redact_url("http://user:pw@example.com/hook?token=x")
         );
         assert!(!a.redacted.contains("pw"));
+        assert_eq!(a.path_and_query.as_str(), "/hook?token=x");
+        assert_eq!(a.host_header.as_ref().unwrap(), "example.com");
+        let origin = a.origin.as_ref().unwrap();
+        assert_eq!(
+            (origin.tls, &*origin.host, origin.port),
+            (false, "example.com", 80)
+        );
+    }
+
+    #[test]
+    fn the_origin_keeps_a_port_and_brackets_and_knows_https() {
+        let t = Target::parse("https://[::1]:8443").unwrap();
+        assert_eq!(t.path_and_query.as_str(), "/");
+        assert_eq!(t.host_header.as_ref().unwrap(), "[::1]:8443");
+        let origin = t.origin.unwrap();
+        assert_eq!(
+            (origin.tls, &*origin.host, origin.port),
+            (true, "[::1]", 8443)
+        );
+        assert!(Target::parse("ftp://example.com/x")
+            .unwrap()
+            .origin
+            .is_none());
     }
 
     #[test]

@@ -126,7 +126,7 @@ pub enum InitError {
     #[error(transparent)]
     Policy(#[from] UnknownClass),
     #[error("cannot build the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
+    Client(#[from] crate::delivery::transport::SetupError),
 }
 
 pub struct Dispatcher {
