@@ -1,5 +1,5 @@
-//! The AWS SDK's HTTP client on reqwest, the HTTP client deliveries already use: one HTTP/1.1
-//! stack in each Lambda package. The SDK's own client (`aws-smithy-http-client`) always brings
+//! The AWS SDK's HTTP client on reqwest, over the hyper and rustls that deliveries use
+//! (`switchboard_engine::delivery::transport`): one HTTP/1.1 stack in each Lambda package. The SDK's own client (`aws-smithy-http-client`) always brings
 //! HTTP/2 (`h2`, about 0.25 MiB of each binary) for services that speak only HTTP/1.1 to us
 //! here (SQS, DynamoDB, CloudFormation, STS).
 //!

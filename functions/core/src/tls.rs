@@ -1,5 +1,5 @@
 //! The AWS SDK's HTTPS client on the same TLS stack as deliveries (rustls on `ring`, see
-//! the engine's `tls`) and the same HTTP client (reqwest, [`crate::sdk_http`]): the SDK's
+//! the engine's `tls`) and the same HTTP/1.1 stack (hyper, under reqwest: [`crate::sdk_http`]): the SDK's
 //! default would bring `aws-lc-rs`, a second and larger crypto library, and its own client
 //! HTTP/2 into every Lambda package (docs/performance.md).
 
