@@ -232,9 +232,9 @@ impl DeliveryClient {
             .collect();
 
         let request = match build_request(
-            sub.method,
-            target.path_and_query.clone(),
+            &target,
             host.clone(),
+            sub.method,
             &headers,
             rendered.body.clone(),
         ) {
@@ -277,12 +277,13 @@ impl DeliveryClient {
     }
 }
 
-/// The request as it goes on the wire: origin-form target, `Host`, and what a subscriber
-/// expects of any client (`User-Agent`, `Accept`).
+/// The request as it goes on the wire: origin-form target, `Host`, the URL's credentials,
+/// and what a subscriber expects of any client (`User-Agent`, `Accept`) unless the
+/// subscription's headers say otherwise.
 fn build_request(
-    method: crate::domain::Method,
-    path_and_query: http::uri::PathAndQuery,
+    target: &Target,
     host: HeaderValue,
+    method: crate::domain::Method,
     headers: &[(String, String)],
     body: Bytes,
 ) -> Result<http::Request<Full<Bytes>>, String> {
@@ -293,20 +294,28 @@ fn build_request(
     };
     let mut request = http::Request::new(Full::new(body));
     *request.method_mut() = method;
-    *request.uri_mut() = http::Uri::from(path_and_query);
+    *request.uri_mut() = http::Uri::from(target.path_and_query.clone());
     let map = request.headers_mut();
     map.insert(http::header::HOST, host);
-    map.insert(
-        http::header::USER_AGENT,
-        HeaderValue::from_static(USER_AGENT),
-    );
-    map.insert(http::header::ACCEPT, HeaderValue::from_static("*/*"));
     for (name, value) in headers {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("header name {name:?} is not valid in HTTP"))?;
         let value = HeaderValue::from_str(value)
             .map_err(|_| format!("the value of header {name} is not valid in HTTP"))?;
         map.append(name, value);
+    }
+    let defaults = [
+        (
+            http::header::USER_AGENT,
+            Some(HeaderValue::from_static(USER_AGENT)),
+        ),
+        (http::header::ACCEPT, Some(HeaderValue::from_static("*/*"))),
+        (http::header::AUTHORIZATION, target.authorization.clone()),
+    ];
+    for (name, value) in defaults {
+        if let (false, Some(value)) = (map.contains_key(&name), value) {
+            map.insert(name, value);
+        }
     }
     Ok(request)
 }
@@ -330,4 +339,75 @@ fn is_reserved_header(name: &str) -> bool {
             n.as_str(),
             "host" | "content-length" | "transfer-encoding" | "connection" | "content-type"
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Method;
+
+    fn request(url: &str, headers: &[(&str, &str)]) -> http::Request<Full<Bytes>> {
+        let target = Target::parse(url).unwrap();
+        let host = target.host_header.clone().unwrap();
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        build_request(
+            &target,
+            host,
+            Method::Post,
+            &headers,
+            Bytes::from_static(b"{}"),
+        )
+        .unwrap()
+    }
+
+    fn values(r: &http::Request<Full<Bytes>>, name: &str) -> Vec<String> {
+        r.headers()
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_request_carries_host_target_and_client_defaults() {
+        let r = request("http://crm.example:8080/hooks/in?x=1", &[("x-team", "a")]);
+        assert_eq!(r.method(), http::Method::POST);
+        assert_eq!(r.uri(), "/hooks/in?x=1");
+        assert_eq!(values(&r, "host"), ["crm.example:8080"]);
+        assert_eq!(values(&r, "user-agent"), [USER_AGENT]);
+        assert_eq!(values(&r, "accept"), ["*/*"]);
+        assert_eq!(values(&r, "x-team"), ["a"]);
+        assert!(r.headers().get("authorization").is_none());
+    }
+
+    #[test]
+    fn a_subscription_header_replaces_a_default_rather_than_doubling_it() {
+        let r = request(
+            "https://user:pw@crm.example/in",
+            &[("user-agent", "crm-relay"), ("authorization", "Bearer t")],
+        );
+        assert_eq!(values(&r, "user-agent"), ["crm-relay"]);
+        assert_eq!(values(&r, "authorization"), ["Bearer t"]);
+    }
+
+    #[test]
+    fn url_credentials_become_basic_authorization_and_leave_the_request_line() {
+        let r = request("https://user:pw@crm.example/in", &[]);
+        assert_eq!(values(&r, "authorization"), ["Basic dXNlcjpwdw=="]);
+        assert_eq!(r.uri(), "/in");
+        assert_eq!(values(&r, "host"), ["crm.example"]);
+    }
+
+    #[test]
+    fn a_header_that_is_not_valid_http_is_an_error_not_a_panic() {
+        let target = Target::parse("http://crm.example/in").unwrap();
+        let host = target.host_header.clone().unwrap();
+        let bad = [("x-bad".to_owned(), "line\nbreak".to_owned())];
+        assert!(build_request(&target, host.clone(), Method::Post, &bad, Bytes::new()).is_err());
+        let bad = [("bad name".to_owned(), "v".to_owned())];
+        assert!(build_request(&target, host, Method::Post, &bad, Bytes::new()).is_err());
+    }
 }

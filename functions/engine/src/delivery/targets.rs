@@ -23,6 +23,9 @@ pub struct Target {
     /// The request line's target (path and query) and the `Host` header's value.
     pub path_and_query: http::uri::PathAndQuery,
     pub host_header: Option<http::HeaderValue>,
+    /// `Authorization: Basic` from the URL's user and password, when it has them (they are
+    /// never sent in the request line).
+    pub authorization: Option<http::HeaderValue>,
 }
 
 impl Target {
@@ -39,14 +42,41 @@ impl Target {
             (Some(host), None) => http::HeaderValue::try_from(host).ok(),
             (None, _) => None,
         };
+        let authorization = basic_auth(&parsed)?;
         Ok(Self {
             url: parsed,
             redacted: redact_url(url),
             origin,
             path_and_query,
             host_header,
+            authorization,
         })
     }
+}
+
+/// The URL's credentials as a `Basic` authorization value (percent-decoded, as RFC 3986
+/// writes them in a URL), marked sensitive.
+fn basic_auth(url: &url::Url) -> Result<Option<http::HeaderValue>, String> {
+    use base64::Engine as _;
+    if url.username().is_empty() && url.password().is_none() {
+        return Ok(None);
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map(|d| d.into_owned())
+            .map_err(|_| "the url's user or password is not UTF-8 once decoded".to_owned())
+    };
+    let credentials = format!(
+        "{}:{}",
+        decode(url.username())?,
+        decode(url.password().unwrap_or(""))?
+    );
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let mut value = http::HeaderValue::try_from(format!("Basic {encoded}"))
+        .map_err(|e| format!("invalid credentials in the url: {e}"))?;
+    value.set_sensitive(true);
+    Ok(Some(value))
 }
 
 /// Parsed URLs by their text, shared by every delivery of the client.
@@ -98,6 +128,9 @@ mod tests {
         );
         assert!(!a.redacted.contains("pw"));
         assert_eq!(a.path_and_query.as_str(), "/hook?token=x");
+        // base64("user:pw")
+        assert_eq!(a.authorization.as_ref().unwrap(), "Basic dXNlcjpwdw==");
+        assert!(a.authorization.as_ref().unwrap().is_sensitive());
         assert_eq!(a.host_header.as_ref().unwrap(), "example.com");
         let origin = a.origin.as_ref().unwrap();
         assert_eq!(
@@ -120,6 +153,11 @@ mod tests {
             .unwrap()
             .origin
             .is_none());
+        let plain = Target::parse("https://example.com/").unwrap();
+        assert!(plain.authorization.is_none());
+        let encoded = Target::parse("https://us%20er:p%40ss@example.com/").unwrap();
+        // base64("us er:p@ss")
+        assert_eq!(encoded.authorization.unwrap(), "Basic dXMgZXI6cEBzcw==");
     }
 
     #[test]
