@@ -369,6 +369,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_request_the_subscriber_read_before_hanging_up_is_not_sent_again() {
+        // The second request is read whole, then the connection closes with no answer: the
+        // request may have been acted on, so it is a failure, not a silent resend.
+        fn then_hang_up(n: usize) -> Vec<u8> {
+            if n == 0 {
+                no_content(n)
+            } else {
+                Vec::new()
+            }
+        }
+        let (origin, connections) = server(then_hang_up, 2).await;
+        let t = transport();
+        assert_eq!(t.send(&origin, request(&origin)).await.unwrap().status, 204);
+        let failure = t.send(&origin, request(&origin)).await.unwrap_err();
+        assert_eq!(failure.kind(), ErrorKind::Connect, "{failure:?}");
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            1,
+            "no second connection"
+        );
+    }
+
+    #[tokio::test]
     async fn a_body_longer_than_the_excerpt_is_cut_and_its_connection_not_kept() {
         fn long(_: usize) -> Vec<u8> {
             let body = "x".repeat(RESPONSE_EXCERPT_BYTES * 4);
