@@ -191,7 +191,7 @@ impl DeliveryClient {
             outcome.error = Some(refused.to_string());
             return outcome;
         }
-        let (Some(origin), Some(host)) = (&target.origin, &target.host_header) else {
+        let Some(origin) = &target.origin else {
             outcome.error_kind = Some(ErrorKind::Request);
             outcome.error = Some("the url names no host to connect to".to_owned());
             return outcome;
@@ -231,13 +231,7 @@ impl DeliveryClient {
             })
             .collect();
 
-        let request = match build_request(
-            &target,
-            host.clone(),
-            sub.method,
-            &headers,
-            rendered.body.clone(),
-        ) {
+        let request = match build_request(&target, sub.method, &headers, rendered.body.clone()) {
             Ok(r) => r,
             Err(e) => {
                 outcome.error_kind = Some(ErrorKind::Request);
@@ -282,7 +276,6 @@ impl DeliveryClient {
 /// subscription's headers say otherwise.
 fn build_request(
     target: &Target,
-    host: HeaderValue,
     method: crate::domain::Method,
     headers: &[(String, String)],
     body: Bytes,
@@ -295,6 +288,10 @@ fn build_request(
     let mut request = http::Request::new(Full::new(body));
     *request.method_mut() = method;
     *request.uri_mut() = http::Uri::from(target.path_and_query.clone());
+    let host = target
+        .host_header
+        .clone()
+        .ok_or("the url names no host to connect to")?;
     let map = request.headers_mut();
     map.insert(http::header::HOST, host);
     for (name, value) in headers {
@@ -348,19 +345,11 @@ mod tests {
 
     fn request(url: &str, headers: &[(&str, &str)]) -> http::Request<Full<Bytes>> {
         let target = Target::parse(url).unwrap();
-        let host = target.host_header.clone().unwrap();
         let headers: Vec<(String, String)> = headers
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        build_request(
-            &target,
-            host,
-            Method::Post,
-            &headers,
-            Bytes::from_static(b"{}"),
-        )
-        .unwrap()
+        build_request(&target, Method::Post, &headers, Bytes::from_static(b"{}")).unwrap()
     }
 
     fn values(r: &http::Request<Full<Bytes>>, name: &str) -> Vec<String> {
@@ -404,10 +393,9 @@ mod tests {
     #[test]
     fn a_header_that_is_not_valid_http_is_an_error_not_a_panic() {
         let target = Target::parse("http://crm.example/in").unwrap();
-        let host = target.host_header.clone().unwrap();
         let bad = [("x-bad".to_owned(), "line\nbreak".to_owned())];
-        assert!(build_request(&target, host.clone(), Method::Post, &bad, Bytes::new()).is_err());
+        assert!(build_request(&target, Method::Post, &bad, Bytes::new()).is_err());
         let bad = [("bad name".to_owned(), "v".to_owned())];
-        assert!(build_request(&target, host, Method::Post, &bad, Bytes::new()).is_err());
+        assert!(build_request(&target, Method::Post, &bad, Bytes::new()).is_err());
     }
 }

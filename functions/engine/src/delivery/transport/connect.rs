@@ -64,7 +64,7 @@ impl Connector {
             return Err(Failure::Refused(refused));
         }
         if !origin.tls {
-            return http1(tcp, peer).await;
+            return http1(tcp).await;
         }
         let name = rustls::pki_types::ServerName::try_from(origin.bare_host().to_owned())
             .map_err(|e| Failure::Tls(format!("invalid TLS server name: {e}")))?;
@@ -73,12 +73,12 @@ impl Connector {
             .connect(name, tcp)
             .await
             .map_err(|e| Failure::Tls(format!("TLS handshake failed: {e}")))?;
-        http1(stream, peer).await
+        http1(stream).await
     }
 }
 
 /// HTTP/1.1 over `io`; the connection's I/O runs in its own task until it closes.
-async fn http1<T>(io: T, peer: SocketAddr) -> Result<Connection, Failure>
+async fn http1<T>(io: T) -> Result<Connection, Failure>
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -91,5 +91,5 @@ where
             tracing::debug!(error = %e, "subscriber connection ended");
         }
     });
-    Ok(Connection { sender, peer })
+    Ok(Connection { sender })
 }

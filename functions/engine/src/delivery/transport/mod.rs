@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
 use hyper::client::conn::http1::SendRequest;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,11 +50,9 @@ impl Origin {
     }
 }
 
-/// An open HTTP/1.1 connection and the address it reached.
+/// An open HTTP/1.1 connection (its peer was checked by the guard at connect).
 pub(crate) struct Connection {
     pub(crate) sender: SendRequest<Full<Bytes>>,
-    #[allow(dead_code)] // kept for diagnostics; the guard checked it at connect
-    pub(crate) peer: SocketAddr,
 }
 
 /// What a subscriber answered: enough for the attempt record.
