@@ -1,6 +1,6 @@
 //! Delivery attempts: one record per HTTP request made to a subscriber.
 
-use super::time::Timestamp;
+use super::time::{rfc3339, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -112,11 +112,16 @@ pub struct Attempt {
     pub error_kind: Option<ErrorKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::option"
+    )]
     pub next_attempt_at: Option<Timestamp>,
     /// For `held`: the event of the same call this one waits behind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_behind: Option<String>,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub attempted_at: Timestamp,
     pub source: String,
     pub event_type: String,

@@ -1,6 +1,6 @@
 //! The canonical envelope subscribers receive, and the raw request it came from.
 
-use super::time::Timestamp;
+use super::time::{rfc3339, Timestamp};
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -20,8 +20,13 @@ pub struct Envelope {
     pub provider_event: Option<String>,
     /// The source id the webhook arrived on.
     pub source: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::option"
+    )]
     pub occurred_at: Option<Timestamp>,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub received_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<CallInfo>,
@@ -59,11 +64,23 @@ pub struct CallInfo {
     pub to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::option"
+    )]
     pub started_at: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::option"
+    )]
     pub answered_at: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::option"
+    )]
     pub ended_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_secs: Option<u64>,
