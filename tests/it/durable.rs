@@ -317,6 +317,72 @@ async fn a_queue_storing_events_writes_each_event_once_and_hands_its_message_out
 }
 
 #[tokio::test]
+async fn an_event_row_holds_its_raw_body_as_bytes_and_rows_written_as_json_before_still_read() {
+    // Given serve's durable queue and an event whose body is not UTF-8
+    let dir = TempDir::new("switchboard-raw-column");
+    let q = Arc::new(storing(&dir, Duration::from_secs(30), 5));
+    let ports = Ports::sqlite(q.clone());
+    let mut event = switchboard_test_support::records::event("evt_packed", "hipcall");
+    event.raw.body = bytes::Bytes::from_static(b"\xff{\"a\":\n1}");
+    event.raw.query = Some("x=1".into());
+    q.send(
+        &QueueMessage::Event {
+            event: Arc::new(event.clone()),
+        },
+        Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    // Then its row holds the body's bytes after a one-line head, not base64
+    let file = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let raw: Vec<u8> = file
+        .query_row("SELECT raw FROM events WHERE id = 'evt_packed'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let head_end = raw.iter().position(|b| *b == b'\n').unwrap();
+    let head: serde_json::Value = serde_json::from_slice(&raw[..head_end]).unwrap();
+    assert_eq!(head["method"], event.raw.method.as_str());
+    assert_eq!(head["query"], "x=1");
+    assert_eq!(&raw[head_end + 1..], &event.raw.body[..]);
+    assert_eq!(
+        ports.events.get("evt_packed").await.unwrap(),
+        Some(event.clone())
+    );
+    // And a row an earlier version wrote, the request as JSON text, reads the same
+    let mut old = event.clone();
+    old.envelope.id = "evt_json".into();
+    file.execute(
+        "INSERT INTO events (id, source, call_id, received_at, envelope, raw, dedup_key, \
+         expires_at) VALUES ('evt_json', 'hipcall', NULL, '2026-11-30T00:00:00Z', ?1, ?2, \
+         NULL, 99999999999)",
+        rusqlite::params![
+            serde_json::to_string(&old.envelope).unwrap(),
+            serde_json::to_string(&old.raw).unwrap()
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        ports.events.get("evt_json").await.unwrap(),
+        Some(old.clone())
+    );
+    // as does its queued message
+    file.execute(
+        "INSERT INTO queue (body, visible_at, sent_at, event_id) VALUES ('', 0, 0, 'evt_json')",
+        [],
+    )
+    .unwrap();
+    let got = q.receive_kept(10, Duration::from_secs(1)).await.unwrap();
+    let whole: Vec<_> = got.iter().filter_map(|m| m.sent.as_deref()).collect();
+    assert!(
+        whole.contains(&&QueueMessage::Event {
+            event: Arc::new(old)
+        }),
+        "{whole:?}"
+    );
+}
+
+#[tokio::test]
 async fn an_event_message_whose_event_is_gone_ends_among_the_dead_letters_saying_why() {
     // Given a queued event message whose event was purged (retention shorter than its wait)
     let dir = TempDir::new("switchboard-events-lost");
@@ -428,6 +494,18 @@ async fn a_handed_over_message_is_leased_in_the_store_from_its_send_and_comes_ba
     assert_eq!(first[0].receive_count, 1);
     assert_eq!(first[0].sent.as_deref(), Some(&sent));
     assert_eq!(first[0].event_stored, Some(Stored::New));
+    // with the envelope's JSON the event's row holds, which dispatch sends as it is
+    let QueueMessage::Event { event } = &sent else {
+        unreachable!()
+    };
+    let stored: String = file
+        .query_row("SELECT envelope FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(first[0].envelope_json.as_deref(), Some(stored.as_bytes()));
+    assert_eq!(
+        first[0].envelope_json.as_deref(),
+        Some(serde_json::to_vec(&event.envelope).unwrap().as_slice())
+    );
     // and, not deleted, the store hands it out again once the lease is over: not new
     assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
     let again = q.receive(10, Duration::from_secs(2)).await.unwrap();
@@ -436,6 +514,8 @@ async fn a_handed_over_message_is_leased_in_the_store_from_its_send_and_comes_ba
     assert_eq!(again[0].receive_count, 2);
     assert_eq!(again[0].event_stored, Some(Stored::Existing));
     assert_eq!(QueueMessage::from_json(&again[0].body).unwrap(), sent);
+    // read back from the store, the envelope is serialised again by this version
+    assert!(again[0].envelope_json.is_none());
     // The first receipt no longer deletes it; the second does
     q.delete(&first[0].receipt).await.unwrap();
     assert_eq!(q.len().await.unwrap(), 1);

@@ -93,6 +93,7 @@ impl QueueConsumer for SqsQueue {
                     sent: None,
                     trace,
                     event_stored: None,
+                    envelope_json: None,
                 })
             })
             .collect())

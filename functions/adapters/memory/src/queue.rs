@@ -243,6 +243,7 @@ impl MemoryQueue {
                         sent,
                         trace: e.trace.clone(),
                         event_stored: None,
+                        envelope_json: None,
                     });
                     s.in_flight.insert(receipt, e);
                 }

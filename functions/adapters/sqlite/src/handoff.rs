@@ -105,6 +105,7 @@ mod tests {
             sent: None,
             trace: None,
             event_stored: None,
+            envelope_json: None,
         }
     }
 

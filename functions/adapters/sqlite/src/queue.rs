@@ -12,7 +12,7 @@ use crate::domain::{QueueMessage, StoredEvent, TraceHeader};
 use crate::error::{StoreError, StoreResult};
 use crate::handoff::{Handoff, Reservation};
 use crate::ports::{EventQueue, Outgoing, QueueConsumer, ReceivedMessage, Stored, MAX_QUEUE_DELAY};
-use crate::stores::{event_of_row, to_json, EventRow};
+use crate::stores::{event_of_row, to_json, EventRow, RawColumn};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -88,16 +88,21 @@ impl SqliteQueue {
     /// `out` as a row to insert (with its event's row when this queue stores events), and
     /// what hands it over once committed when it goes through the hand-off.
     pub(crate) fn message(&self, out: Outgoing<'_>) -> StoreResult<(NewMessage, Option<Outbound>)> {
-        let outbound = match &self.handoff {
+        let mut outbound = match &self.handoff {
             Some(handoff) if out.delay.is_zero() => handoff.reserve().map(|reservation| Outbound {
                 reservation,
                 message: Arc::new(out.message.clone()),
                 trace: out.trace.cloned(),
+                envelope_json: None,
             }),
             _ => None,
         };
         let lease_ms = outbound.as_ref().map(|_| duration_ms(self.visibility));
-        let message = NewMessage::of(out, self.event_retention, lease_ms, self.ready_at.clone())?;
+        let (message, envelope_json) =
+            NewMessage::of(out, self.event_retention, lease_ms, self.ready_at.clone())?;
+        if let Some(outbound) = &mut outbound {
+            outbound.envelope_json = envelope_json;
+        }
         Ok((message, outbound))
     }
 
@@ -108,6 +113,7 @@ impl SqliteQueue {
             reservation,
             message,
             trace,
+            envelope_json,
         }) = outbound
         {
             reservation.hand_over(ReceivedMessage {
@@ -118,6 +124,7 @@ impl SqliteQueue {
                 sent: Some(message),
                 trace,
                 event_stored: inserted.event_stored.then_some(Stored::New),
+                envelope_json,
             });
         }
         self.wake_one();
@@ -223,7 +230,7 @@ enum Content {
     Event {
         event_id: String,
         envelope: String,
-        raw: String,
+        raw: RawColumn,
         dedup_key: Option<String>,
     },
     /// An event message whose event is no longer stored (purged past its retention).
@@ -320,6 +327,9 @@ impl Taken {
             sent: whole,
             trace: trace.as_deref().and_then(TraceHeader::from_xray),
             event_stored,
+            // A row read back may have been written by an earlier version, in an earlier
+            // layout: dispatch serialises the envelope as this version writes it.
+            envelope_json: None,
         }
     }
 }
@@ -332,7 +342,7 @@ type Row = (
     u32,
     Option<String>,
     Option<String>,
-    Option<(String, String, Option<String>)>,
+    Option<(String, RawColumn, Option<String>)>,
 );
 
 /// The visible messages, oldest first, with the stored event of those that have one. No
@@ -463,6 +473,8 @@ pub(crate) struct Outbound {
     reservation: Reservation,
     message: Arc<QueueMessage>,
     trace: Option<TraceHeader>,
+    /// The envelope's JSON as the event's row holds it, for dispatch to send as it is.
+    envelope_json: Option<bytes::Bytes>,
 }
 
 /// A message's row as inserted.
@@ -473,22 +485,30 @@ pub(crate) struct Inserted {
 }
 
 impl NewMessage {
+    /// The row of `out`, and its event's envelope JSON when the message goes through the
+    /// hand-off (`lease_ms`) with its event stored: serialised once, for the row and for
+    /// dispatch.
     fn of(
         out: Outgoing<'_>,
         event_retention: Option<Duration>,
         lease_ms: Option<i64>,
         ready_at: Arc<AtomicI64>,
-    ) -> StoreResult<Self> {
+    ) -> StoreResult<(Self, Option<bytes::Bytes>)> {
+        let mut envelope_json = None;
         let event = match (out.message, event_retention) {
             (QueueMessage::Event { event }, Some(retention)) => {
                 let expires = crate::domain::time::now()
                     + chrono::Duration::from_std(retention).unwrap_or_default();
-                let row = EventRow::new(event, to_json(&event.envelope)?, &expires)?;
+                let envelope = to_json(&event.envelope)?;
+                if lease_ms.is_some() {
+                    envelope_json = Some(bytes::Bytes::copy_from_slice(envelope.as_bytes()));
+                }
+                let row = EventRow::new(event, envelope, &expires)?;
                 Some((event.clone(), row))
             }
             _ => None,
         };
-        Ok(Self {
+        let message = Self {
             // An event message's body is its event's row.
             body: if event.is_some() {
                 String::new()
@@ -500,7 +520,8 @@ impl NewMessage {
             ready_at,
             trace: out.trace.map(|t| t.header().to_owned()),
             event,
-        })
+        };
+        Ok((message, envelope_json))
     }
 
     /// Inserts the message (and its event) in the writer's open transaction.

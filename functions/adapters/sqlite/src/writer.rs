@@ -2,7 +2,7 @@
 //! expired rows.
 
 use crate::error::{StoreError, StoreResult};
-use crate::{now_ms, CHECKPOINT_EVERY, MAX_BATCH, PURGE_CHUNK, PURGE_EVERY};
+use crate::{now_ms, CHECKPOINT_EVERY, MAX_BATCH, PURGE_AGAIN, PURGE_CHUNK, PURGE_EVERY};
 use rusqlite::Connection;
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -133,10 +133,15 @@ pub(crate) fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Queued>) {
     let mut senders_gone = false;
     loop {
         if Instant::now() >= next_purge {
-            if let Err(e) = purge_expired(&conn) {
-                tracing::warn!(error = %e, "purging expired rows failed; will retry");
-            }
-            next_purge = Instant::now() + PURGE_EVERY;
+            let again = match purge_expired(&conn) {
+                Ok(true) => PURGE_AGAIN,
+                Ok(false) => PURGE_EVERY,
+                Err(e) => {
+                    tracing::warn!(error = %e, "purging expired rows failed; will retry");
+                    PURGE_EVERY
+                }
+            };
+            next_purge = Instant::now() + again;
         }
         if waiting.is_empty() {
             if senders_gone {
@@ -254,28 +259,41 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String
     result
 }
 
-/// Deletes rows past their retention, a bounded chunk per table.
-fn purge_expired(conn: &Connection) -> rusqlite::Result<()> {
+/// Attempts past their retention among the oldest [`PURGE_CHUNK`] attempts, in order of
+/// recency: attempts have no index by expiry (each write would update one more B-tree), and
+/// with one retention the oldest attempts are the first to expire. After the retention is
+/// lowered, newer attempts go once the older ones, kept longer, have.
+const PURGE_ATTEMPTS: &str = "DELETE FROM deliveries WHERE (event_id, sk) IN \
+     (SELECT event_id, sk FROM (SELECT event_id, sk, expires_at FROM deliveries \
+      INDEXED BY deliveries_recent ORDER BY attempted_at LIMIT ?2) WHERE expires_at < ?1)";
+
+/// Deletes rows past their retention, a bounded chunk per table; whether a table had a
+/// whole chunk to delete (more may be waiting).
+pub(crate) fn purge_expired(conn: &Connection) -> rusqlite::Result<bool> {
     let now = now_ms();
+    let mut more = false;
     // `key`: the columns that name a row (tables keyed WITHOUT ROWID have no rowid).
     for (table, key, column, before) in [
         ("events", "rowid", "expires_at", now / 1000),
-        ("deliveries", "event_id, sk", "expires_at", now / 1000),
+        ("deliveries", "", "", now / 1000),
         ("dedup", "key", "expires_at_ms", now),
         ("flow_lanes", "rowid", "expires_at", now / 1000),
     ] {
-        let deleted = conn.execute(
-            &format!(
+        let sql = if table == "deliveries" {
+            PURGE_ATTEMPTS.to_owned()
+        } else {
+            format!(
                 "DELETE FROM {table} WHERE ({key}) IN \
                  (SELECT {key} FROM {table} WHERE {column} < ?1 LIMIT ?2)"
-            ),
-            rusqlite::params![before, PURGE_CHUNK],
-        )?;
+            )
+        };
+        let deleted = conn.execute(&sql, rusqlite::params![before, PURGE_CHUNK])?;
+        more |= i64::try_from(deleted).unwrap_or(i64::MAX) >= PURGE_CHUNK;
         if deleted > 0 {
             tracing::info!(table, deleted, "purged expired rows");
         }
     }
-    Ok(())
+    Ok(more)
 }
 
 #[cfg(test)]
@@ -372,6 +390,60 @@ mod tests {
                 .unwrap();
             assert_eq!(left, ["evt_1"], "{table}");
         }
+    }
+
+    /// An attempt of `evt_{n}` attempted at `at`, expiring at `expires` (epoch seconds).
+    fn attempt(conn: &Connection, n: i64, at: &str, expires: i64) {
+        conn.execute(
+            "INSERT INTO deliveries VALUES (?1, 'sub#000001', 'sub', 1, 'succeeded', NULL, ?2, \
+             '{}', ?3)",
+            rusqlite::params![format!("evt_{n:05}"), at, expires],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn attempts_are_purged_oldest_first_past_an_older_one_kept_longer() {
+        // Given an attempt kept longer (written before the retention was lowered) and three
+        // newer ones past their retention
+        let conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&conn).unwrap();
+        let secs = now_ms() / 1000;
+        attempt(&conn, 9, "2026-01-01T00:00:00.000000Z", secs + 600);
+        for n in 0..3 {
+            attempt(
+                &conn,
+                n,
+                &format!("2026-02-0{}T00:00:00.000000Z", n + 1),
+                secs - 10,
+            );
+        }
+        // When the writer purges, then the expired ones are gone, the other kept
+        assert!(!purge_expired(&conn).unwrap(), "less than a chunk");
+        let left: Vec<String> = conn
+            .prepare("SELECT event_id FROM deliveries")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(left, ["evt_00009"]);
+    }
+
+    #[test]
+    fn a_purge_that_deletes_a_whole_chunk_says_more_may_wait() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&conn).unwrap();
+        let secs = now_ms() / 1000;
+        for n in 0..PURGE_CHUNK + 1 {
+            attempt(&conn, n, &format!("2026-02-01T00:00:00.{n:06}Z"), secs - 10);
+        }
+        assert!(purge_expired(&conn).unwrap(), "a whole chunk was deleted");
+        assert!(!purge_expired(&conn).unwrap(), "one row was left");
+        let count: i64 = conn
+            .query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 0);
     }
 
     #[test]

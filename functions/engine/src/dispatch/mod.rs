@@ -102,6 +102,9 @@ struct Incoming {
     /// What the queue says of the event it stored with the message (see
     /// [`ReceivedMessage::event_stored`]).
     event_stored: Option<Stored>,
+    /// The event's envelope already serialised by the queue (see
+    /// [`ReceivedMessage::envelope_json`]).
+    envelope_json: Option<bytes::Bytes>,
 }
 
 enum Body {
@@ -183,6 +186,7 @@ impl Dispatcher {
                 },
                 trace: m.trace,
                 event_stored: m.event_stored,
+                envelope_json: m.envelope_json,
             })
             .collect();
         self.handle_incoming(incoming, None).await
@@ -202,6 +206,7 @@ impl Dispatcher {
                 message: Body::Json(r.body),
                 trace: r.trace,
                 event_stored: None,
+                envelope_json: None,
             })
             .collect();
         self.handle_incoming(incoming, deadline).await
@@ -275,8 +280,18 @@ impl Dispatcher {
         permits.check_open()?;
         match message {
             QueueMessage::Event { event } => {
-                self.fan_out(event, record.event_stored, subscriptions, permits)
-                    .await
+                let envelope = match &record.envelope_json {
+                    Some(json) => EnvelopeJson::serialised_as(json.clone()),
+                    None => EnvelopeJson::default(),
+                };
+                self.fan_out(
+                    event,
+                    record.event_stored,
+                    &envelope,
+                    subscriptions,
+                    permits,
+                )
+                .await
             }
             QueueMessage::Deliver {
                 event_id,
@@ -311,17 +326,18 @@ impl Dispatcher {
     /// A new event: store it (unless the queue stored it with the message), then deliver
     /// to every subscription that wants it and has no attempt yet (a redelivered message
     /// skips pairs already handled).
+    /// `envelope`: the event's envelope JSON, serialised once for the store and every
+    /// subscription of the event (or by the queue already).
     async fn fan_out(
         &self,
         event: &std::sync::Arc<StoredEvent>,
         stored_by_queue: Option<Stored>,
+        envelope: &EnvelopeJson,
         subscriptions: &[Subscription],
         permits: &Slots,
     ) -> Result<(), DispatchError> {
         let expires =
             now() + chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
-        // One serialised envelope for the store and every subscription of the event.
-        let envelope = EnvelopeJson::default();
         let put = match stored_by_queue {
             Some(stored) => Ok(stored),
             None => match envelope.serialised(event) {
@@ -388,7 +404,7 @@ impl Dispatcher {
                 event,
                 sub,
                 Ticket::initial(),
-                &envelope,
+                envelope,
                 subscriptions,
                 permits,
             )

@@ -79,6 +79,10 @@ pub struct ReceivedMessage {
     /// first receipt, when no attempt of the event can exist yet, `Existing` on a later one.
     /// Dispatch then writes no event. `None`: the queue stored no event (every other queue).
     pub event_stored: Option<Stored>,
+    /// The event's envelope serialised (`serde_json::to_vec`), when the queue serialised it
+    /// already to store the event: dispatch sends it to envelope-format subscriptions
+    /// instead of serialising it again. `None`: dispatch serialises it.
+    pub envelope_json: Option<bytes::Bytes>,
 }
 
 /// Consumer side of the events queue (Lambda's event source mapping does this in AWS;

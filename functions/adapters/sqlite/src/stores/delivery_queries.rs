@@ -41,7 +41,6 @@ impl Index {
 }
 
 const BY_SUBSCRIPTION: Index = Index::whole("deliveries_by_subscription");
-const BY_CALL: Index = Index::whole("deliveries_by_call");
 const RECENT: Index = Index::whole("deliveries_recent");
 /// Holds no successes (see the schema): they are most attempts, and `RECENT` lists them.
 const BY_STATUS: Index = Index {
@@ -66,6 +65,34 @@ fn event_sql(
         values.push(Value::Text(c.get("sk")?.to_owned()));
     }
     sql.push_str(" ORDER BY sk LIMIT ?");
+    Ok((sql, values))
+}
+
+/// A call's attempts: those of the call's events (through `events_by_call`), sorted like
+/// every other listing. A call has few events, so sorting its attempts costs little, and
+/// the attempts need no index of their own by call (nor does the DynamoDB store have one).
+fn call_sql(
+    call_id: &str,
+    status: Option<AttemptStatus>,
+    range: &TimeRange,
+    cursor: Option<&Cursor>,
+) -> StoreResult<(String, Vec<Value>)> {
+    let mut sql = "SELECT d.body FROM events e INDEXED BY events_by_call \
+                   JOIN deliveries d ON d.event_id = e.id WHERE e.call_id = ?"
+        .to_owned();
+    let mut values = vec![Value::Text(call_id.to_owned())];
+    if let Some(status) = status {
+        sql.push_str(" AND d.status = ?");
+        values.push(Value::Text(status.as_str().to_owned()));
+    }
+    push_range(&mut sql, &mut values, "d.attempted_at", range);
+    if let Some(c) = cursor {
+        sql.push_str(" AND (d.attempted_at, d.event_id, d.sk) < (?, ?, ?)");
+        for name in ["attempted_at", "event_id", "sk"] {
+            values.push(Value::Text(c.get(name)?.to_owned()));
+        }
+    }
+    sql.push_str(" ORDER BY d.attempted_at DESC, d.event_id DESC, d.sk DESC LIMIT ?");
     Ok((sql, values))
 }
 
@@ -141,14 +168,7 @@ impl DeliveryQueries for SqliteDeliveryStore {
                 call_id,
                 status,
                 range,
-            } => index_sql(
-                BY_CALL,
-                Some(("call_id", call_id)),
-                *status,
-                range,
-                None,
-                cursor,
-            )?,
+            } => call_sql(call_id, *status, range, cursor)?,
             // Successes are most attempts: read in order of recency, the others from the
             // status index (the query states its condition, so SQLite may use it).
             DeliveryQuery::Status {

@@ -1,9 +1,10 @@
 //! Stored events, by id, listed by source or call id through their indexes.
 
 use super::listing::{push_range, read_page};
+use super::raw_column::{pack, RawColumn};
 use super::rows::{from_json, to_json};
 use crate::domain::time::{epoch_secs, sortable, Timestamp};
-use crate::domain::{Envelope, RawRequest, StoredEvent};
+use crate::domain::{Envelope, StoredEvent};
 use crate::error::{StoreError, StoreResult};
 use crate::ports::queries::{EventQueries, EventQuery};
 use crate::ports::{EventStore, Page, PageRequest, Stored};
@@ -41,7 +42,7 @@ impl EventRow {
                 .map_or(Value::Null, |c| Value::Text(c.to_owned())),
             Value::Text(sortable(&e.received_at)),
             Value::Text(envelope_json),
-            Value::Text(to_json(&event.raw)?),
+            Value::Blob(pack(&event.raw)?),
             event.dedup_key.clone().map_or(Value::Null, Value::Text),
             Value::Integer(epoch_secs(expires_at)),
         ]))
@@ -75,12 +76,12 @@ impl EventRow {
 /// The stored event of an events row's JSON columns.
 pub(crate) fn event_of_row(
     envelope: &str,
-    raw: &str,
+    raw: &RawColumn,
     dedup_key: Option<String>,
 ) -> StoreResult<StoredEvent> {
     Ok(StoredEvent {
         envelope: from_json::<Envelope>(envelope)?,
-        raw: from_json::<RawRequest>(raw)?,
+        raw: raw.to_raw()?,
         dedup_key,
     })
 }
@@ -122,7 +123,7 @@ impl EventStore for SqliteEventStore {
         let id = id.to_owned();
         self.db
             .read(move |conn| {
-                let row: Option<(String, String, Option<String>)> = conn
+                let row: Option<(String, RawColumn, Option<String>)> = conn
                     .prepare_cached("SELECT envelope, raw, dedup_key FROM events WHERE id = ?1")
                     .and_then(|mut s| {
                         s.query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))

@@ -8,6 +8,7 @@ mod delivery_queries;
 mod events;
 mod flow;
 mod listing;
+mod raw_column;
 mod rows;
 
 pub use config::{SqliteConfigStore, Table};
@@ -16,4 +17,5 @@ pub use deliveries::SqliteDeliveryStore;
 pub use events::SqliteEventStore;
 pub(crate) use events::{event_of_row, EventRow};
 pub use flow::SqliteFlowStore;
+pub(crate) use raw_column::RawColumn;
 pub(crate) use rows::to_json;
