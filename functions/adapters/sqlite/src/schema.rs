@@ -59,8 +59,8 @@ macro_rules! deliveries_table {
 
 /// No index of attempts by call: a call's attempts are those of its events, found through
 /// `events_by_call` as the DynamoDB store finds them. None by expiry: the purge takes the
-/// oldest attempts through `deliveries_recent` (`writer::purge_expired`). Each attempt
-/// written updated seven B-trees with them, five without.
+/// oldest attempts through `deliveries_recent` (`writer::purge_expired`). A successful
+/// attempt written updated five B-trees with them, three without.
 macro_rules! deliveries_indexes {
     () => {
         "CREATE INDEX IF NOT EXISTS deliveries_by_subscription ON deliveries (subscription_id, attempted_at, event_id, sk);
