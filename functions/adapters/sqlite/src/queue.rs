@@ -302,6 +302,19 @@ impl Taken {
             }
             None => None,
         };
+        // A row whose raw request is packed was written in this version's layout (schema 7
+        // on): its envelope JSON is what dispatch would serialise. An older row's may not be.
+        let envelope_json = match (&content, &whole) {
+            (
+                Content::Event {
+                    envelope,
+                    raw: RawColumn::Packed(_),
+                    ..
+                },
+                Some(_),
+            ) => Some(bytes::Bytes::copy_from_slice(envelope.as_bytes())),
+            _ => None,
+        };
         let (body, event_stored) = match &whole {
             Some(message) if with_body => (message.to_json().unwrap_or_default(), true),
             Some(_) => (String::new(), true),
@@ -312,6 +325,7 @@ impl Taken {
                 (content.into_json(), false)
             }
         };
+
         // The first receipt of a message whose event it wrote: nobody has tried to deliver
         // the event yet (a redriven message is queued whole, so it never counts as first).
         let event_stored = event_stored.then_some(if receive_count == 1 {
@@ -327,9 +341,7 @@ impl Taken {
             sent: whole,
             trace: trace.as_deref().and_then(TraceHeader::from_xray),
             event_stored,
-            // A row read back may have been written by an earlier version, in an earlier
-            // layout: dispatch serialises the envelope as this version writes it.
-            envelope_json: None,
+            envelope_json,
         }
     }
 }

@@ -41,6 +41,13 @@ fn claim_in(
 ) -> StoreResult<Claim> {
     let at = terms.at;
     let at_ms = millis(&at);
+    let expires_ms = at_ms.saturating_add(crate::duration_ms(terms.ttl));
+    // The usual case, a key nobody holds: one statement, no lookup before it.
+    let sql = "INSERT OR IGNORE INTO dedup (key, event_id, expires_at_ms, claimed_at_ms, queued) \
+               VALUES (?1, ?2, ?3, ?4, ?5)";
+    if execute(conn, sql, params![key, event_id, expires_ms, at_ms, queued])? == 1 {
+        return Ok(Claim::New);
+    }
     let held: Option<(String, i64, i64, bool)> = conn
         .prepare_cached(
             "SELECT event_id, expires_at_ms, claimed_at_ms, queued FROM dedup WHERE key = ?1",
@@ -62,7 +69,6 @@ fn claim_in(
     if let Some(answer) = held.and_then(|h| h.answer(at, terms)) {
         return Ok(answer);
     }
-    let expires_ms = at_ms.saturating_add(crate::duration_ms(terms.ttl));
     let sql = "INSERT OR REPLACE INTO dedup (key, event_id, expires_at_ms, claimed_at_ms, queued) \
                VALUES (?1, ?2, ?3, ?4, ?5)";
     execute(conn, sql, params![key, event_id, expires_ms, at_ms, queued])?;

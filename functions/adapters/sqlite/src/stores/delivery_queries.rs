@@ -68,6 +68,26 @@ fn event_sql(
     Ok((sql, values))
 }
 
+/// Ends a listing newest first, after `cursor` when given; `table`: the attempts' table
+/// prefix in the query (`d.` in a join, empty otherwise).
+fn push_newest_first(
+    sql: &mut String,
+    values: &mut Vec<Value>,
+    table: &str,
+    cursor: Option<&Cursor>,
+) -> StoreResult<()> {
+    let key = format!("{table}attempted_at, {table}event_id, {table}sk");
+    if let Some(c) = cursor {
+        sql.push_str(&format!(" AND ({key}) < (?, ?, ?)"));
+        for name in ["attempted_at", "event_id", "sk"] {
+            values.push(Value::Text(c.get(name)?.to_owned()));
+        }
+    }
+    let order = key.replace(',', " DESC,");
+    sql.push_str(&format!(" ORDER BY {order} DESC LIMIT ?"));
+    Ok(())
+}
+
 /// A call's attempts: those of the call's events (through `events_by_call`), sorted like
 /// every other listing. A call has few events, so sorting its attempts costs little, and
 /// the attempts need no index of their own by call (nor does the DynamoDB store have one).
@@ -86,13 +106,7 @@ fn call_sql(
         values.push(Value::Text(status.as_str().to_owned()));
     }
     push_range(&mut sql, &mut values, "d.attempted_at", range);
-    if let Some(c) = cursor {
-        sql.push_str(" AND (d.attempted_at, d.event_id, d.sk) < (?, ?, ?)");
-        for name in ["attempted_at", "event_id", "sk"] {
-            values.push(Value::Text(c.get(name)?.to_owned()));
-        }
-    }
-    sql.push_str(" ORDER BY d.attempted_at DESC, d.event_id DESC, d.sk DESC LIMIT ?");
+    push_newest_first(&mut sql, &mut values, "d.", cursor)?;
     Ok((sql, values))
 }
 
@@ -123,13 +137,7 @@ fn index_sql(
         values.push(Value::Text(from));
         values.push(Value::Text(before));
     }
-    if let Some(c) = cursor {
-        sql.push_str(" AND (attempted_at, event_id, sk) < (?, ?, ?)");
-        for name in ["attempted_at", "event_id", "sk"] {
-            values.push(Value::Text(c.get(name)?.to_owned()));
-        }
-    }
-    sql.push_str(" ORDER BY attempted_at DESC, event_id DESC, sk DESC LIMIT ?");
+    push_newest_first(&mut sql, &mut values, "", cursor)?;
     Ok((sql, values))
 }
 
