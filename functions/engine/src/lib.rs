@@ -15,4 +15,6 @@ pub mod ports;
 pub mod providers;
 pub mod source_cache;
 pub mod state;
+#[cfg(test)]
+mod test_events;
 pub mod tls;

@@ -325,7 +325,6 @@ impl Taken {
                 (content.into_json(), false)
             }
         };
-
         // The first receipt of a message whose event it wrote: nobody has tried to deliver
         // the event yet (a redriven message is queued whole, so it never counts as first).
         let event_stored = event_stored.then_some(if receive_count == 1 {

@@ -271,22 +271,28 @@ const PURGE_ATTEMPTS: &str = "DELETE FROM deliveries WHERE (event_id, sk) IN \
 /// whole chunk to delete (more may be waiting).
 pub(crate) fn purge_expired(conn: &Connection) -> rusqlite::Result<bool> {
     let now = now_ms();
-    let mut more = false;
     // `key`: the columns that name a row (tables keyed WITHOUT ROWID have no rowid).
-    for (table, key, column, before) in [
-        ("events", "rowid", "expires_at", now / 1000),
-        ("deliveries", "", "", now / 1000),
-        ("dedup", "key", "expires_at_ms", now),
-        ("flow_lanes", "rowid", "expires_at", now / 1000),
+    let by_expiry = |table: &str, key: &str, column: &str| {
+        format!(
+            "DELETE FROM {table} WHERE ({key}) IN \
+             (SELECT {key} FROM {table} WHERE {column} < ?1 LIMIT ?2)"
+        )
+    };
+    let mut more = false;
+    for (table, sql, before) in [
+        (
+            "events",
+            by_expiry("events", "rowid", "expires_at"),
+            now / 1000,
+        ),
+        ("deliveries", PURGE_ATTEMPTS.to_owned(), now / 1000),
+        ("dedup", by_expiry("dedup", "key", "expires_at_ms"), now),
+        (
+            "flow_lanes",
+            by_expiry("flow_lanes", "rowid", "expires_at"),
+            now / 1000,
+        ),
     ] {
-        let sql = if table == "deliveries" {
-            PURGE_ATTEMPTS.to_owned()
-        } else {
-            format!(
-                "DELETE FROM {table} WHERE ({key}) IN \
-                 (SELECT {key} FROM {table} WHERE {column} < ?1 LIMIT ?2)"
-            )
-        };
         let deleted = conn.execute(&sql, rusqlite::params![before, PURGE_CHUNK])?;
         more |= i64::try_from(deleted).unwrap_or(i64::MAX) >= PURGE_CHUNK;
         if deleted > 0 {

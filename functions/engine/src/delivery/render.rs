@@ -140,28 +140,8 @@ mod tests {
     }
 
     fn event() -> StoredEvent {
-        use crate::domain::{Envelope, RawRequest};
-        StoredEvent {
-            envelope: Envelope {
-                id: "evt_1".into(),
-                event_type: "call.ended".into(),
-                provider_event: None,
-                source: "s".into(),
-                occurred_at: None,
-                received_at: chrono::DateTime::from_timestamp_millis(1_800_000_000_000)
-                    .unwrap_or_default(),
-                call: None,
-                data: None,
-                raw_unparsed: false,
-            },
-            raw: RawRequest {
-                method: "POST".into(),
-                content_type: None,
-                query: None,
-                body: Bytes::new(),
-            },
-            dedup_key: None,
-        }
+        let received = chrono::DateTime::from_timestamp_millis(1_800_000_000_000);
+        crate::test_events::stored_event("evt_1", received.unwrap_or_default(), None)
     }
 
     #[test]

@@ -491,33 +491,13 @@ impl Defer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Envelope, RawRequest};
 
     fn t(ms: i64) -> Timestamp {
         chrono::DateTime::from_timestamp_millis(1_800_000_000_000 + ms).unwrap_or_default()
     }
 
     fn event(id: &str, received: i64, occurred: i64) -> StoredEvent {
-        StoredEvent {
-            envelope: Envelope {
-                id: id.into(),
-                event_type: "call.ended".into(),
-                provider_event: None,
-                source: "s".into(),
-                occurred_at: Some(t(occurred)),
-                received_at: t(received),
-                call: None,
-                data: None,
-                raw_unparsed: false,
-            },
-            raw: RawRequest {
-                method: "POST".into(),
-                content_type: None,
-                query: None,
-                body: bytes::Bytes::new(),
-            },
-            dedup_key: None,
-        }
+        crate::test_events::stored_event(id, t(received), Some(t(occurred)))
     }
 
     fn entry(order: String, received: i64) -> LaneEntry {

@@ -76,15 +76,17 @@ fn push_newest_first(
     table: &str,
     cursor: Option<&Cursor>,
 ) -> StoreResult<()> {
-    let key = format!("{table}attempted_at, {table}event_id, {table}sk");
     if let Some(c) = cursor {
-        sql.push_str(&format!(" AND ({key}) < (?, ?, ?)"));
+        sql.push_str(&format!(
+            " AND ({table}attempted_at, {table}event_id, {table}sk) < (?, ?, ?)"
+        ));
         for name in ["attempted_at", "event_id", "sk"] {
             values.push(Value::Text(c.get(name)?.to_owned()));
         }
     }
-    let order = key.replace(',', " DESC,");
-    sql.push_str(&format!(" ORDER BY {order} DESC LIMIT ?"));
+    sql.push_str(&format!(
+        " ORDER BY {table}attempted_at DESC, {table}event_id DESC, {table}sk DESC LIMIT ?"
+    ));
     Ok(())
 }
 
