@@ -37,7 +37,13 @@ async fn serve_request(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
     let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => handler(peer, Request::from_parts(parts, collected.to_bytes())).await,
+        Ok(collected) => {
+            // A body read in one chunk is a view into the connection's read buffer: an event
+            // keeps its raw body (stored, queued, handed to dispatch), and a view would keep
+            // that whole buffer alive with it. An exact copy lets the buffer go now.
+            let body = Bytes::copy_from_slice(&collected.to_bytes());
+            handler(peer, Request::from_parts(parts, body)).await
+        }
         Err(e) => {
             let too_large = e
                 .downcast_ref::<http_body_util::LengthLimitError>()
@@ -111,4 +117,52 @@ pub async fn run_with(
         while connections.try_join_next().is_some() {}
     }
     while connections.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The handler gets a body in an allocation of its own size, not a view into the
+    /// connection's read buffer (which an event kept in memory would keep alive whole).
+    #[tokio::test]
+    async fn handler_gets_a_body_of_its_own() {
+        let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+        let handler: Handler = Arc::new(move |_peer, req: Request<Bytes>| {
+            let seen = seen_tx.clone();
+            Box::pin(async move {
+                // Capacity of the allocation behind the body (from the body's start).
+                let held = req
+                    .into_body()
+                    .try_into_mut()
+                    .map(|b| (b.len(), b.capacity()));
+                let _ = seen.send(held);
+                Response::new(Bytes::new())
+            })
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let server = tokio::spawn(run_with(handler, listener, stopped));
+
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let body = "x".repeat(1300);
+        let request = format!(
+            "POST /hook HTTP/1.1\r\nhost: a\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        client.write_all(request.as_bytes()).await.unwrap();
+        let held = seen_rx.recv().await.unwrap();
+        let (len, capacity) = held.expect("the handler holds the only reference");
+        assert_eq!(len, body.len());
+        assert_eq!(capacity, len, "the body keeps a larger buffer alive");
+        let mut answer = [0u8; 12];
+        client.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 200");
+
+        stop.send(true).unwrap();
+        drop(client);
+        server.await.unwrap();
+    }
 }
