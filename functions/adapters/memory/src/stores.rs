@@ -3,8 +3,8 @@
 use super::lock;
 use crate::domain::attempt::AttemptStatus;
 use crate::domain::time::Timestamp;
-use crate::domain::Envelope;
 use crate::domain::{Attempt, StoredEvent};
+use crate::domain::{Envelope, RawRequest};
 use crate::error::{StoreError, StoreResult};
 use crate::ports::queries::{Cursor, DeliveryQueries, DeliveryQuery, EventQueries, EventQuery};
 use crate::ports::{
@@ -12,12 +12,14 @@ use crate::ports::{
     PageRequest, Record, Stored,
 };
 use async_trait::async_trait;
+use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 /// How much `serve --memory` keeps: past either cap the oldest records are dropped first,
 /// as are records past their retention. Without caps the store grows with every event
-/// (about 14 KB per event with its three attempts).
+/// (serve's whole peak RSS was 176 MiB with these defaults after 10,000 events of 1.3 KB,
+/// each delivered to 3 subscriptions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryLimits {
     /// Events kept (their envelopes and raw requests).
@@ -142,7 +144,55 @@ impl<T: Record> ConfigStore<T> for MemoryConfigStore<T> {
 }
 
 pub struct MemoryEventStore {
-    events: Mutex<Bounded<String, Arc<StoredEvent>>>,
+    events: Mutex<Bounded<String, KeptEvent>>,
+}
+
+/// An event as this store keeps it: its envelope without the payload (what listings filter
+/// and sort by), the envelope's JSON (decoded whole when the event is read) and the raw
+/// request. Kept as a tree, the payload took about five times the size of its JSON (a
+/// 1.3 KB Hipcall payload is a 7 KB tree in 70 allocations), for events read back rarely.
+struct KeptEvent {
+    head: Envelope,
+    json: Bytes,
+    raw: RawRequest,
+    dedup_key: Option<String>,
+}
+
+impl KeptEvent {
+    /// `json`: the event's envelope as JSON (`serde_json::to_vec(&event.envelope)`).
+    fn new(event: &StoredEvent, json: Bytes) -> Self {
+        let e = &event.envelope;
+        // Field by field: cloning the envelope would copy the payload tree only to drop it.
+        let head = Envelope {
+            id: e.id.clone(),
+            event_type: e.event_type.clone(),
+            provider_event: e.provider_event.clone(),
+            source: e.source.clone(),
+            occurred_at: e.occurred_at,
+            received_at: e.received_at,
+            call: e.call.clone(),
+            data: None,
+            raw_unparsed: e.raw_unparsed,
+        };
+        Self {
+            head,
+            json,
+            raw: event.raw.clone(),
+            dedup_key: event.dedup_key.clone(),
+        }
+    }
+
+    fn envelope(&self) -> StoreResult<Envelope> {
+        serde_json::from_slice(&self.json).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    fn event(&self) -> StoreResult<StoredEvent> {
+        Ok(StoredEvent {
+            envelope: self.envelope()?,
+            raw: self.raw.clone(),
+            dedup_key: self.dedup_key.clone(),
+        })
+    }
 }
 
 impl Default for MemoryEventStore {
@@ -167,38 +217,43 @@ impl MemoryEventStore {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    fn keep(&self, event: &StoredEvent, json: Bytes, expires_at: Timestamp) -> Stored {
+        let kept = KeptEvent::new(event, json);
+        if lock(&self.events).insert(event.envelope.id.clone(), kept, expires_at) {
+            Stored::New
+        } else {
+            Stored::Existing
+        }
+    }
 }
 
 #[async_trait]
 impl EventStore for MemoryEventStore {
     async fn put(&self, event: &StoredEvent, expires_at: Timestamp) -> StoreResult<()> {
-        let shared = Arc::new(event.clone());
-        lock(&self.events).insert(event.envelope.id.clone(), shared, expires_at);
+        let json =
+            serde_json::to_vec(&event.envelope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.keep(event, json.into(), expires_at);
         Ok(())
     }
 
-    /// Keeps the event as dispatch holds it (no copy), and tells a new id from a stored one.
+    /// Tells a new id from a stored one.
     async fn put_serialised(
         &self,
         event: &Arc<StoredEvent>,
-        _envelope_json: &[u8],
+        envelope_json: &[u8],
         expires_at: Timestamp,
     ) -> StoreResult<Stored> {
-        let id = event.envelope.id.clone();
-        Ok(
-            if lock(&self.events).insert(id, event.clone(), expires_at) {
-                Stored::New
-            } else {
-                Stored::Existing
-            },
-        )
+        let json = Bytes::copy_from_slice(envelope_json);
+        Ok(self.keep(event, json, expires_at))
     }
 
     async fn get(&self, id: &str) -> StoreResult<Option<StoredEvent>> {
-        Ok(lock(&self.events)
+        lock(&self.events)
             .map
             .get(id)
-            .map(|e| StoredEvent::clone(e)))
+            .map(KeptEvent::event)
+            .transpose()
     }
 }
 
@@ -265,20 +320,26 @@ impl EventQueries for MemoryEventStore {
             )),
             None => None,
         };
-        let items = lock(&self.events)
+        let events = lock(&self.events);
+        let items = events
             .map
             .values()
-            .filter(|e| query.matches(&e.envelope))
+            .filter(|e| query.matches(&e.head))
             .map(|e| {
-                let cursor = query.cursor_after(&e.envelope);
-                (
-                    sort_key_of(&cursor, "received_at", &order),
-                    cursor,
-                    e.envelope.clone(),
-                )
+                let cursor = query.cursor_after(&e.head);
+                (sort_key_of(&cursor, "received_at", &order), cursor, e)
             })
             .collect();
-        Ok(page_of(items, after, true, page.limit))
+        // Only the page's events are decoded.
+        let found = page_of(items, after, true, page.limit);
+        Ok(Page {
+            items: found
+                .items
+                .into_iter()
+                .map(KeptEvent::envelope)
+                .collect::<StoreResult<_>>()?,
+            next_cursor: found.next_cursor,
+        })
     }
 }
 
