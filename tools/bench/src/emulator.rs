@@ -121,6 +121,7 @@ pub async fn exercise(args: EmulatorArgs, log: Option<&RequestLog>) -> Result<us
         subscriptions: args.subscriptions,
         concurrency: args.concurrency,
         timeout: Duration::from_secs(args.timeout_secs),
+        rate: None,
     };
     println!(
         "switchboard-bench emulator: ingest handler + SQS + DynamoDB adapters against the emulator at {endpoint}, \

@@ -88,6 +88,7 @@ async fn round(args: &LocalArgs, variant: Variant, sink: &Sink) -> Result<f64, S
     if args.warmup > 0 {
         let warm = Spec {
             events: args.warmup,
+            rate: None,
             ..spec
         };
         let bodies = load::bodies(&format!("{run}w"), args.warmup);

@@ -62,6 +62,10 @@ pub struct Spec {
     pub subscriptions: usize,
     pub concurrency: usize,
     pub timeout: Duration,
+    /// Events per second offered (open loop: event `i` is sent no earlier than `i / rate`
+    /// seconds after the start, `concurrency` still capping those in flight); `None` sends
+    /// each as soon as a request is free (closed loop, the most the server accepts).
+    pub rate: Option<f64>,
 }
 
 pub struct Outcome {
@@ -121,6 +125,7 @@ pub async fn drive(
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
+    let rate = spec.rate.filter(|r| *r > 0.0);
     let mut tasks = Vec::new();
     for _ in 0..spec.concurrency.max(1) {
         let (client, bodies, next, url) =
@@ -131,6 +136,10 @@ pub async fn drive(
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(body) = bodies.get(i) else { break };
+                if let Some(rate) = rate {
+                    let due = start + Duration::from_secs_f64(i as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 let sent = Instant::now();
                 let resp = client
                     .post(&url)
@@ -323,6 +332,9 @@ pub fn memory_kib() -> Option<(u64, u64)> {
 /// Prints the load figures; `label` names the pipeline.
 pub fn print_outcome(label: &str, spec: &Spec, o: &Outcome) {
     println!("{label}");
+    if let Some(rate) = spec.rate {
+        println!("  offered              {rate:.0} events/s (open loop)");
+    }
     println!(
         "  events accepted      {} of {} ({} rejected) in {:.2} s: {:.0} events/s",
         o.accepted,

@@ -34,6 +34,11 @@ pub struct LocalArgs {
     /// in a fresh temporary directory removed afterwards) and/or `memory`.
     #[arg(long, value_delimiter = ',', default_value = "durable,memory")]
     pub store: Vec<String>,
+    /// Offer events at this many per second instead of as fast as serve accepts them (open
+    /// loop, `--concurrency` still caps those in flight): below the rate delivery sustains,
+    /// the backlog at the last 202 and the end-to-end latency stay small.
+    #[arg(long)]
+    pub events_per_sec: Option<f64>,
     /// serve's queue pollers.
     #[arg(long, default_value_t = 8)]
     pub workers: usize,
@@ -68,6 +73,7 @@ impl LocalArgs {
             subscriptions,
             concurrency: self.concurrency.unwrap_or(if one { 32 } else { 64 }),
             timeout: Duration::from_secs(self.timeout_secs),
+            rate: self.events_per_sec,
         }
     }
 }
@@ -224,6 +230,7 @@ async fn run_one(
     if args.warmup > 0 {
         let warm = Spec {
             events: args.warmup,
+            rate: None,
             ..spec
         };
         load::drive(

@@ -32,3 +32,14 @@ async fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Flattened argument groups (`flow` takes `local`'s) cannot clash on a flag name: clap
+    /// would only refuse it when the command runs.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}
