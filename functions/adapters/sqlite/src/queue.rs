@@ -302,27 +302,31 @@ impl Taken {
             }
             None => None,
         };
-        // A row whose raw request is packed was written in this version's layout (schema 7
-        // on): its envelope JSON is what dispatch would serialise. An older row's may not be.
-        let envelope_json = match (&content, &whole) {
-            (
-                Content::Event {
-                    envelope,
-                    raw: RawColumn::Packed(_),
-                    ..
-                },
-                Some(_),
-            ) => Some(bytes::Bytes::copy_from_slice(envelope.as_bytes())),
-            _ => None,
-        };
-        let (body, event_stored) = match &whole {
-            Some(message) if with_body => (message.to_json().unwrap_or_default(), true),
-            Some(_) => (String::new(), true),
+        let (body, event_stored, envelope_json) = match &whole {
+            Some(message) => {
+                let body = if with_body {
+                    message.to_json().unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                // A row whose raw request is packed was written in this version's layout
+                // (schema 7 on): its envelope JSON is what dispatch would serialise, handed
+                // on as it was read. An older row's may not be.
+                let envelope_json = match content {
+                    Content::Event {
+                        envelope,
+                        raw: RawColumn::Packed(_),
+                        ..
+                    } => Some(bytes::Bytes::from(envelope)),
+                    _ => None,
+                };
+                (body, true, envelope_json)
+            }
             None => {
                 if let Content::Lost { event_id } = &content {
                     tracing::warn!(message_id = seq, %event_id, "queued event no longer stored");
                 }
-                (content.into_json(), false)
+                (content.into_json(), false, None)
             }
         };
         // The first receipt of a message whose event it wrote: nobody has tried to deliver
