@@ -242,7 +242,11 @@ async fn run_one(
         .await?;
         sink.reset();
     }
+    let cpu_before = serve.cpu_time();
     let outcome = load::drive(&url, load::bodies(&run, spec.events), spec, sink).await?;
+    let cpu = cpu_before
+        .zip(serve.cpu_time())
+        .map(|(before, after)| after.saturating_sub(before));
     let expected = outcome.accepted * subscriptions;
     // Every accepted event's attempts, read back from serve's delivery store.
     let report = serve.finish(&outcome.event_ids, expected).await?;
@@ -258,6 +262,13 @@ async fn run_one(
             " — MISSING OR FAILED DELIVERIES"
         }
     );
+    if let Some(cpu) = cpu.filter(|_| outcome.delivered > 0) {
+        println!(
+            "  serve's CPU time     {:.2} s over the run: {:.0} µs per delivery (user + system, its whole process)",
+            cpu.as_secs_f64(),
+            cpu.as_secs_f64() * 1e6 / outcome.delivered as f64
+        );
+    }
     if let Some(kib) = report.peak_rss_kib {
         println!(
             "  serve's peak RSS     {:.1} MiB (VmHWM of serve's own process)",

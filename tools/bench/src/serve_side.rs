@@ -72,6 +72,15 @@ impl ServeSide {
         }
     }
 
+    /// CPU time serve's process has used so far (user + system, its threads that ended
+    /// included); `None` when serve shares this process or /proc cannot tell.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        match self {
+            Self::Embedded(_) => None,
+            Self::Child(c) => process_cpu_time(c.child.id()?),
+        }
+    }
+
     /// Waits for the attempts on record, then stops serve.
     pub async fn finish(
         self,
@@ -162,6 +171,18 @@ pub fn serve_config(opts: &ServeOpts, run: &str) -> Result<(ServeConfig, Option<
         }
         other => Err(format!("--store takes memory and durable, not {other:?}")),
     }
+}
+
+/// `utime + stime` of process `pid` (Linux's /proc, in clock ticks of 1/100 s: USER_HZ is
+/// 100 on every architecture Linux exposes it on).
+fn process_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: the fields after it follow its ')'.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 /// serve in a child process (`switchboard-bench serve-child`).
@@ -299,4 +320,27 @@ pub async fn run_child(opts: ServeOpts) -> Result<(), String> {
     });
     println!("{report}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_process_cpu_time_is_read_and_grows_with_work() {
+        let pid = std::process::id();
+        let before = process_cpu_time(pid).unwrap();
+        // Busy until the next clock tick is counted (bounded, however loaded the machine)
+        let started = std::time::Instant::now();
+        let mut x = 0u64;
+        let mut after = before;
+        while after == before && started.elapsed() < Duration::from_secs(30) {
+            for _ in 0..1_000_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+            after = process_cpu_time(pid).unwrap();
+        }
+        assert!(after > before, "{before:?} → {after:?}");
+    }
 }

@@ -17,8 +17,9 @@
 //! # Writes: one writer, group commits
 //! Every write (queue send, receive, delete; event put; attempt record; dedup claim; config
 //! changes) is a job sent to one writer thread that owns the only writing connection. The
-//! thread takes every job waiting (up to [`MAX_BATCH`]), runs each in its own savepoint of
-//! one transaction (a job that fails rolls back alone), commits once, and only then answers
+//! thread takes every job waiting (up to [`MAX_BATCH`]), runs them in one transaction (a
+//! job that fails rolls back alone: when one fails part-way, the batch is run again with a
+//! savepoint around each job, see `writer::run_batch`), commits once, and only then answers
 //! each caller. Many concurrent requests therefore share one commit, and no caller is
 //! answered before its write is committed: ingest answers 202 only once the queued message
 //! is in a committed transaction. Those writes (queue sends, dedup claims) go into the next
@@ -306,7 +307,7 @@ impl Db {
     pub(crate) async fn write<R, F>(&self, work: F) -> StoreResult<R>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<R> + Send + 'static,
     {
         self.write_as(WriteKind::Ordinary, work).await
     }
@@ -317,7 +318,7 @@ impl Db {
     pub(crate) async fn write_one<R, F>(&self, work: F) -> StoreResult<R>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<R> + Send + 'static,
     {
         self.write_as(WriteKind::OneStatement, work).await
     }
@@ -327,7 +328,7 @@ impl Db {
     pub(crate) async fn write_first<R, F>(&self, work: F) -> StoreResult<R>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<R> + Send + 'static,
     {
         self.write_as(WriteKind::First, work).await
     }
@@ -335,11 +336,11 @@ impl Db {
     async fn write_as<R, F>(&self, kind: WriteKind, work: F) -> StoreResult<R>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<R> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(TypedJob {
-            work: Some(work),
+            work,
             result: None,
             reply,
             one_statement: kind == WriteKind::OneStatement,

@@ -714,7 +714,7 @@ impl QueueConsumer for SqliteQueue {
                 let mut stmt = conn
                     .prepare_cached("DELETE FROM queue WHERE seq = ?1 AND receive_count = ?2")
                     .map_err(db_err)?;
-                for (seq, count) in keys {
+                for (seq, count) in &keys {
                     stmt.execute(params![seq, count]).map_err(db_err)?;
                 }
                 Ok(())

@@ -42,7 +42,7 @@ impl DeliveryStore for SqliteDeliveryStore {
         );
         self.db
             .write_one(move |conn| {
-                let (event_id, sk, sub, n, status, call_id, attempted_at, body, expires) = values;
+                let (event_id, sk, sub, n, status, call_id, attempted_at, body, expires) = &values;
                 // Replaces a failed record of the same key, never a success.
                 let written = conn
                     .prepare_cached(
