@@ -318,7 +318,9 @@ impl Dispatcher {
                     trigger: *trigger,
                     rate_slot: *rate_slot,
                 };
-                self.deliver_one(pair, ticket, subscriptions, permits).await
+                // Boxed: a retry's future (read the event, the history, then deliver) is
+                // the largest of a message's; inline, it sized every message's future.
+                Box::pin(self.deliver_one(pair, ticket, subscriptions, permits)).await
             }
         }
     }

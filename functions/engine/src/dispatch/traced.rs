@@ -13,9 +13,13 @@ tokio::task_local! {
     static TRACE: Option<TraceHeader>;
 }
 
-/// Runs `work` as the handling of a message sent with `trace`.
-pub(super) async fn within<F: Future>(trace: Option<TraceHeader>, work: F) -> F::Output {
-    TRACE.scope(trace, work).await
+/// Runs `work` as the handling of a message sent with `trace`. Not an `async fn`: that would
+/// hold `work` twice (its argument and the scope it moves into), doubling the future.
+pub(super) fn within<F: Future>(
+    trace: Option<TraceHeader>,
+    work: F,
+) -> impl Future<Output = F::Output> {
+    TRACE.scope(trace, work)
 }
 
 /// The trace of the message being handled, if it came with one.

@@ -174,7 +174,10 @@ impl Transport {
         loop {
             let (mut connection, pooled) = match self.pool.take(origin) {
                 Some(c) => (c, true),
-                None => (self.connector.connect(origin).await?, false),
+                // Boxed: a new connection (resolve, connect, TLS and HTTP handshakes) is a
+                // large future, rarely awaited; inline, it made every delivery's future 5 KiB
+                // that the dispatcher moves several times per attempt.
+                None => (Box::pin(self.connector.connect(origin)).await?, false),
             };
             if let Err(e) = connection.sender.ready().await {
                 if pooled {
