@@ -233,17 +233,25 @@ fn json(body: &[u8]) -> Option<Value> {
 }
 
 /// Nesting depth of a JSON value (a scalar is 0, `[]` and `{}` are 1), without recursion.
+/// Only containers go on the stack, and no iterator is boxed: this runs for every JSON body.
 fn depth(value: &Value) -> usize {
+    fn nested(v: &Value) -> bool {
+        matches!(v, Value::Array(_) | Value::Object(_))
+    }
     let mut deepest = 0;
-    let mut stack = vec![(value, 0usize)];
+    let mut stack = vec![(value, 1usize)];
     while let Some((v, d)) = stack.pop() {
-        let children: Box<dyn Iterator<Item = &Value>> = match v {
-            Value::Array(items) => Box::new(items.iter()),
-            Value::Object(map) => Box::new(map.values()),
-            _ => continue,
-        };
-        deepest = deepest.max(d + 1);
-        stack.extend(children.map(|c| (c, d + 1)));
+        match v {
+            Value::Array(items) => {
+                deepest = deepest.max(d);
+                stack.extend(items.iter().filter(|c| nested(c)).map(|c| (c, d + 1)));
+            }
+            Value::Object(map) => {
+                deepest = deepest.max(d);
+                stack.extend(map.values().filter(|c| nested(c)).map(|c| (c, d + 1)));
+            }
+            _ => {}
+        }
     }
     deepest
 }
@@ -335,6 +343,13 @@ mod tests {
         let nested = |d: usize| format!("{}{}", "[".repeat(d), "]".repeat(d));
         assert_eq!(depth(&serde_json::json!(1)), 0);
         assert_eq!(depth(&serde_json::json!({"a": [1, {"b": []}]})), 4);
+        assert_eq!(depth(&serde_json::json!([])), 1);
+        assert_eq!(depth(&serde_json::json!({})), 1);
+        assert_eq!(depth(&serde_json::json!([[], [[1]], {"a": {"b": "c"}}])), 3);
+        assert_eq!(
+            depth(&serde_json::json!({"x": 1, "y": [[[[]]]], "z": []})),
+            5
+        );
         let ok = nested(MAX_JSON_DEPTH);
         assert!(decode(&inc(Some("application/json"), None, ok.as_bytes())).is_some());
         let deep = nested(MAX_JSON_DEPTH + 1);
@@ -347,5 +362,38 @@ mod tests {
         assert_eq!(bounded_key("k".into()), "k");
         let long = bounded_key("x".repeat(500));
         assert!(long.starts_with("sha256:") && long.len() == 71);
+    }
+
+    /// The depth as the plain recursive definition gives it.
+    fn depth_by_recursion(v: &Value) -> usize {
+        match v {
+            Value::Array(items) => 1 + items.iter().map(depth_by_recursion).max().unwrap_or(0),
+            Value::Object(map) => 1 + map.values().map(depth_by_recursion).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| serde_json::json!(n)),
+            "[a-z]{0,4}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(8, 64, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z]{1,3}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn depth_agrees_with_the_recursive_definition(v in arb_json()) {
+            proptest::prop_assert_eq!(depth(&v), depth_by_recursion(&v));
+        }
     }
 }
