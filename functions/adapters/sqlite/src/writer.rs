@@ -64,6 +64,8 @@ where
 struct WriterStats {
     transactions: u64,
     writes: u64,
+    /// Batches run a second time because a job failed part-way (see [`run_batch`]).
+    run_again: u64,
     busy: Duration,
 }
 
@@ -73,6 +75,7 @@ impl WriterStats {
             transactions = self.transactions,
             writes = self.writes,
             per_transaction = self.writes as f64 / self.transactions.max(1) as f64,
+            run_again = self.run_again,
             busy_secs = self.busy.as_secs_f64(),
             "SQLite writer stopped"
         );
@@ -170,7 +173,7 @@ pub(crate) fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Queued>) {
             continue;
         }
         let started = Instant::now();
-        let commit = run_batch(&conn, &mut batch);
+        let commit = run_batch(&conn, &mut batch, &mut stats);
         stats.transactions += 1;
         stats.writes += batch.len() as u64;
         stats.busy += started.elapsed();
@@ -222,7 +225,11 @@ pub(crate) fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
 /// rolled back and the batch run again with a savepoint around each such job, so that the
 /// failing one is rolled back alone. Jobs fail rarely (a full disk, a versioned write that
 /// lost), so the second run is rarely paid for.
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+fn run_batch(
+    conn: &Connection,
+    batch: &mut [Box<dyn Job>],
+    stats: &mut WriterStats,
+) -> Result<(), String> {
     let step = |sql: &str| -> Result<(), String> {
         conn.prepare_cached(sql)
             .and_then(|mut s| s.execute([]))
@@ -247,6 +254,7 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String
         if clean {
             return step("COMMIT");
         }
+        stats.run_again += 1;
         step("ROLLBACK")?;
         step("BEGIN IMMEDIATE")?;
         for job in batch.iter_mut() {
@@ -352,7 +360,7 @@ mod tests {
 
     fn run(conn: &Connection, jobs: Vec<Box<dyn Job>>) {
         let mut batch = jobs;
-        let commit = run_batch(conn, &mut batch);
+        let commit = run_batch(conn, &mut batch, &mut WriterStats::default());
         for job in batch {
             job.finish(commit.clone().map_err(StoreError::Unavailable));
         }
