@@ -276,9 +276,13 @@ impl Db {
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| unavailable("cannot start the writer for", &e))?;
         let (stop_checkpoints, stopped) = mpsc::channel::<()>();
+        // Only ever synced (see `checkpoint_loop`); without it the checkpoints still run.
+        let db_file = File::open(path)
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot open the database file to sync it"))
+            .ok();
         let checkpointer = std::thread::Builder::new()
             .name("switchboard-sqlite-checkpointer".into())
-            .spawn(move || checkpoint_loop(checkpoint_conn, stopped))
+            .spawn(move || checkpoint_loop(checkpoint_conn, db_file, stopped))
             .map_err(|e| unavailable("cannot start the checkpointer for", &e))?;
         Ok(Self {
             inner: Arc::new(Inner {
