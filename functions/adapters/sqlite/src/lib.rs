@@ -51,10 +51,13 @@
 //! of their own every 50 ms (PASSIVE), so they block neither the writer nor
 //! the readers. Under sustained writes such a checkpoint never catches up completely and
 //! the WAL would only grow, so the writer also checkpoints itself between two
-//! transactions once the WAL passes 4,096 pages (16 MiB); having the checkpointer run
+//! transactions once the WAL passes 16,384 pages (64 MiB); having the checkpointer run
 //! often leaves the writer only the last 50 ms of frames to copy then (at 500 ms the
-//! writer's own checkpoints were 18 % of its time under load); the next transaction
-//! restarts the WAL from its beginning.
+//! writer's own checkpoints were 18 % of its time under load), and having it sync the
+//! database file after each run leaves the writer's sync only those frames' pages; the
+//! next transaction restarts the WAL from its beginning. Commits wait while the writer
+//! checkpoints (a few milliseconds), which is what set ingest's p99: at 4,096 pages it
+//! did so four times as often (docs/performance.md).
 //!
 //! # One process per store
 //! Opening takes an exclusive lock on `<database>.lock`; a second process opening the same
@@ -125,11 +128,14 @@ const CHECKPOINTER_CACHE_KIB: u32 = 256;
 /// writer's own checkpoint (at [`WAL_CHECKPOINT_PAGES`]) finds little left to copy.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
-/// WAL pages after which a commit checkpoints (the writer's part of keeping it bounded).
-const WAL_CHECKPOINT_PAGES: u32 = 4096;
+/// WAL pages after which a commit checkpoints (the writer's part of keeping it bounded):
+/// 64 MiB of WAL at most on disk, and a quarter of the commit stalls of 4,096 pages.
+const WAL_CHECKPOINT_PAGES: u32 = 16_384;
 
-/// The size the WAL file is truncated back to after a checkpoint, in bytes.
-const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+/// The size the WAL file is truncated back to after a checkpoint, in bytes: above what
+/// the WAL reaches before the writer's checkpoint (66 MiB seen), so that it is not
+/// truncated and grown again every time.
+const WAL_SIZE_LIMIT: u64 = 80 * 1024 * 1024;
 
 /// The name of the database file in a data directory.
 pub const DB_FILE: &str = "switchboard.db";
