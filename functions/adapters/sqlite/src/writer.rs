@@ -345,14 +345,27 @@ pub(crate) fn purge_expired(conn: &Connection) -> rusqlite::Result<bool> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     type Answer = oneshot::Receiver<StoreResult<()>>;
 
     /// A job that inserts `n` into `t`, then fails when `fail` says so; `one_statement` as
     /// the job declares it.
     fn job(n: i64, fail: bool, one_statement: bool) -> (Box<dyn Job>, Answer) {
+        job_counted(n, fail, one_statement, Arc::default())
+    }
+
+    /// [`job`], counting its runs in `runs`.
+    fn job_counted(
+        n: i64,
+        fail: bool,
+        one_statement: bool,
+        runs: Arc<AtomicUsize>,
+    ) -> (Box<dyn Job>, Answer) {
         let (reply, answer) = oneshot::channel();
         let work = move |conn: &Connection| -> StoreResult<()> {
+            runs.fetch_add(1, Ordering::SeqCst);
             conn.execute("INSERT INTO t VALUES (?1)", [n])
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             if fail {
@@ -520,27 +533,14 @@ mod tests {
     }
 
     /// A job that inserts `n` into `t`, counting its runs.
-    fn counted(n: i64, runs: &std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Box<dyn Job> {
-        let runs = runs.clone();
-        let (reply, _answer) = oneshot::channel();
-        Box::new(TypedJob {
-            work: move |conn: &Connection| -> StoreResult<()> {
-                runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                conn.execute("INSERT INTO t VALUES (?1)", [n])
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                Ok(())
-            },
-            result: None,
-            reply,
-            one_statement: false,
-        })
+    fn counted(n: i64, runs: &Arc<AtomicUsize>) -> Box<dyn Job> {
+        job_counted(n, false, false, runs.clone()).0
     }
 
     #[test]
     fn a_batch_runs_each_job_once_unless_one_fails_part_way() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
         let conn = table();
-        let runs = std::sync::Arc::new(AtomicUsize::new(0));
+        let runs = Arc::new(AtomicUsize::new(0));
         // A batch where every job succeeds runs each once
         run(&conn, vec![counted(1, &runs), counted(2, &runs)]);
         assert_eq!(runs.load(Ordering::SeqCst), 2);
