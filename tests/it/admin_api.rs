@@ -44,7 +44,7 @@ fn stored_event(id: &str, source: &str, call_id: Option<&str>, minutes_ago: i64)
         id: Some(c.into()),
         ..Default::default()
     });
-    e.envelope.data = Some(json!({"uuid": call_id}));
+    e.envelope.data = Some(json!({"uuid": call_id}).into());
     e.raw.body = Bytes::from_static(b"{\"raw\":true}");
     e
 }

@@ -48,7 +48,7 @@ fn event(id: &str, call_id: Option<&str>) -> StoredEvent {
                 id: Some(c.into()),
                 ..Default::default()
             }),
-            data: Some(serde_json::json!({"k": "v"})),
+            data: Some(serde_json::json!({"k": "v"}).into()),
             raw_unparsed: false,
         },
         raw: RawRequest {
@@ -322,7 +322,7 @@ async fn event_store_contract(ports: &Ports) {
     decoded.envelope.data = Some(serde_json::from_slice(body).unwrap());
     let mut null = event("evt_contract_3", None);
     null.raw.body = bytes::Bytes::from_static(b"null");
-    null.envelope.data = Some(serde_json::Value::Null);
+    null.envelope.data = Some(serde_json::Value::Null.into());
     let mut unparsed = event("evt_contract_4", None);
     unparsed.raw.content_type = None;
     unparsed.raw.body = bytes::Bytes::from_static(b"\x00 not a payload");

@@ -121,7 +121,7 @@ fn event(id: &str, call: &str, occurred_at: Option<Timestamp>) -> QueueMessage {
                     id: Some(call.into()),
                     ..Default::default()
                 }),
-                data: Some(serde_json::json!({"n": id})),
+                data: Some(serde_json::json!({"n": id}).into()),
                 raw_unparsed: false,
             },
             raw: RawRequest {

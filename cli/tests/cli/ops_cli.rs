@@ -87,7 +87,7 @@ async fn seed(running: &Running) {
                 id: Some("call-42".into()),
                 ..Default::default()
             }),
-            data: Some(json!({"uuid": "call-42"})),
+            data: Some(json!({"uuid": "call-42"}).into()),
             raw_unparsed: false,
         },
         raw: RawRequest {

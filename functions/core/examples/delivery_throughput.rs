@@ -78,7 +78,7 @@ fn event(i: usize) -> StoredEvent {
             occurred_at: Some(now()),
             received_at: now(),
             call: None,
-            data: Some(data.clone()),
+            data: Some(data.clone().into()),
             raw_unparsed: false,
         },
         raw: RawRequest {

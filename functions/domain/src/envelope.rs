@@ -1,10 +1,10 @@
 //! The canonical envelope subscribers receive, and the raw request it came from.
 
+use super::payload::Payload;
 use super::time::{rfc3339, Timestamp};
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// The normalized event: what subscribers get in `envelope` format.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,15 +30,16 @@ pub struct Envelope {
     pub received_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<CallInfo>,
-    /// The provider payload as JSON; absent when it could not be parsed. A payload that is
-    /// JSON `null` stays `Some(Null)` through the queue and the stores (present means parsed).
+    /// The provider payload, a JSON body as the provider sent it; absent when it could not be
+    /// parsed. A payload that is JSON `null` stays present through the queue and the stores
+    /// (present means parsed).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present"
     )]
     #[cfg_attr(feature = "openapi", schemars(with = "Option<serde_json::Value>"))]
-    pub data: Option<Value>,
+    pub data: Option<Payload>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub raw_unparsed: bool,
 }
@@ -136,8 +137,8 @@ pub struct StoredEvent {
 }
 
 /// A field that is present decodes to `Some`, even when its value is `null`.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Payload>, D::Error> {
+    Payload::deserialize(d).map(Some)
 }
 
 mod base64_bytes {
@@ -160,6 +161,7 @@ mod base64_bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn a_null_payload_stays_a_parsed_payload() {
@@ -169,7 +171,7 @@ mod tests {
         assert_eq!(absent.data, None);
         let with_null = json.replace("}", r#","data":null}"#);
         let null: Envelope = serde_json::from_str(&with_null).unwrap();
-        assert_eq!(null.data, Some(Value::Null));
+        assert_eq!(null.data, Some(Payload::from(Value::Null)));
         assert_eq!(serde_json::to_string(&null).unwrap(), with_null);
     }
 

@@ -6,8 +6,10 @@ use super::Trigger;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
+/// Written internally tagged (`"kind"`), read through [`WireMessage`]: serde buffers an
+/// internally tagged enum before reading it, and a buffered payload cannot be read as text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "WireMessage")]
 pub enum QueueMessage {
     /// A newly accepted event: store it, then fan it out to every matching subscription.
     Event { event: std::sync::Arc<StoredEvent> },
@@ -44,6 +46,49 @@ impl QueueMessage {
             Self::Event { event } => &event.envelope.id,
             Self::Deliver { event_id, .. } => event_id,
         }
+    }
+}
+
+/// A queue message's fields, of either kind, read as they come (no buffering).
+#[derive(Deserialize)]
+struct WireMessage {
+    kind: Kind,
+    event: Option<std::sync::Arc<StoredEvent>>,
+    event_id: Option<String>,
+    subscription_id: Option<String>,
+    attempt: Option<u32>,
+    not_before: Option<Timestamp>,
+    trigger: Option<Trigger>,
+    rate_slot: Option<Timestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Event,
+    Deliver,
+}
+
+impl TryFrom<WireMessage> for QueueMessage {
+    type Error = String;
+
+    fn try_from(w: WireMessage) -> Result<Self, String> {
+        fn required<T>(field: Option<T>, name: &str) -> Result<T, String> {
+            field.ok_or_else(|| format!("missing field `{name}`"))
+        }
+        Ok(match w.kind {
+            Kind::Event => Self::Event {
+                event: required(w.event, "event")?,
+            },
+            Kind::Deliver => Self::Deliver {
+                event_id: required(w.event_id, "event_id")?,
+                subscription_id: required(w.subscription_id, "subscription_id")?,
+                attempt: required(w.attempt, "attempt")?,
+                not_before: w.not_before,
+                trigger: required(w.trigger, "trigger")?,
+                rate_slot: w.rate_slot,
+            },
+        })
     }
 }
 
@@ -92,7 +137,7 @@ mod tests {
                     occurred_at: None,
                     received_at: "2024-11-17T10:41:00Z".parse().unwrap(),
                     call: None,
-                    data: Some(serde_json::json!({ "note": text, text: 1 })),
+                    data: Some(serde_json::json!({ "note": text, text: 1 }).into()),
                     raw_unparsed: false,
                 },
                 raw: RawRequest {
@@ -130,6 +175,24 @@ mod tests {
             proptest::prop_assert!(body.chars().all(sqs_allows), "{:?}", body);
             proptest::prop_assert_eq!(QueueMessage::from_json(&body).unwrap(), m);
         }
+    }
+
+    #[test]
+    fn both_kinds_read_back_and_a_missing_field_is_named() {
+        let deliver = QueueMessage::Deliver {
+            event_id: "evt_1".into(),
+            subscription_id: "sub_1".into(),
+            attempt: 2,
+            not_before: Some("2024-11-17T10:41:00Z".parse().unwrap()),
+            trigger: Trigger::Retry,
+            rate_slot: None,
+        };
+        for m in [deliver, event_with("x")] {
+            assert_eq!(QueueMessage::from_json(&m.to_json().unwrap()).unwrap(), m);
+        }
+        let err = QueueMessage::from_json(r#"{"kind":"deliver","event_id":"e"}"#).unwrap_err();
+        assert!(err.to_string().contains("subscription_id"), "{err}");
+        assert!(QueueMessage::from_json(r#"{"kind":"other"}"#).is_err());
     }
 
     #[test]

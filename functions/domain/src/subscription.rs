@@ -412,7 +412,7 @@ mod tests {
             occurred_at: None,
             received_at: "2024-11-17T10:41:00Z".parse().unwrap(),
             call: None,
-            data: Some(serde_json::json!({"queue": "Que1"})),
+            data: Some(serde_json::json!({"queue": "Que1"}).into()),
             raw_unparsed: false,
         }
     }

@@ -17,7 +17,7 @@ pub fn event(id: &str, source: &str) -> StoredEvent {
             occurred_at: None,
             received_at: now(),
             call: None,
-            data: Some(serde_json::json!({"event": "call_hangup"})),
+            data: Some(serde_json::json!({"event": "call_hangup"}).into()),
             raw_unparsed: false,
         },
         raw: RawRequest {

@@ -19,7 +19,7 @@ pub fn verify(
         query: None,
         body: req.body(),
     };
-    let payload = providers::decode(&incoming).ok_or("missing token")?;
+    let payload = providers::decode(&incoming).ok_or("missing token")?.value;
     let given = providers::field_text(&payload, field).ok_or("missing token")?;
     if same(given.as_bytes(), token.as_bytes()) {
         Ok(())

@@ -247,7 +247,7 @@ pub fn event(event_type: &str) -> StoredEvent {
                 duration_secs: Some(417),
                 ..CallInfo::default()
             }),
-            data: Some(data.clone()),
+            data: Some(data.clone().into()),
             raw_unparsed: false,
         },
         raw: RawRequest {

@@ -265,7 +265,7 @@ async fn override_schedule_exhausts_and_emits_delivery_exhausted() {
     assert_eq!(ops_events.len(), 1);
     let oe = &ops_events[0];
     assert_eq!(oe.envelope.event_type, "delivery.exhausted");
-    let data = oe.envelope.data.as_ref().unwrap();
+    let data = oe.envelope.data.as_ref().unwrap().to_value();
     assert_eq!(data["subscription_id"], sub.id.as_str());
     assert_eq!(data["event_id"], ev.envelope.id.as_str());
     assert_eq!(data["attempts"], 3);
@@ -378,7 +378,7 @@ async fn gone_disables_the_subscription_and_tells_ops() {
     assert_eq!(ops_events.len(), 1);
     assert_eq!(ops_events[0].envelope.event_type, "subscription.disabled");
     assert_eq!(
-        ops_events[0].envelope.data.as_ref().unwrap()["subscription_id"],
+        ops_events[0].envelope.data.as_ref().unwrap().to_value()["subscription_id"],
         sub.id.as_str()
     );
     // Later events skip it

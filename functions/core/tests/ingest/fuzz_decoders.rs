@@ -89,7 +89,7 @@ fn envelope() -> BoxedStrategy<Envelope> {
                     occurred_at,
                     received_at,
                     call,
-                    data,
+                    data: data.map(Into::into),
                     raw_unparsed,
                 }
             },

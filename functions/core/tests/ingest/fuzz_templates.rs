@@ -169,7 +169,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 
 fn event(data: Value, body: Vec<u8>) -> StoredEvent {
     let mut envelope: Envelope = serde_json::from_value(sample_envelope()).unwrap();
-    envelope.data = Some(data);
+    envelope.data = Some(data.into());
     StoredEvent {
         envelope,
         raw: RawRequest {

@@ -157,7 +157,14 @@ async fn query_token_is_checked_and_never_stored() {
         Some("event=call.ended&CallSid=1")
     );
     assert_eq!(generic.envelope.event_type, "call.ended");
-    assert!(generic.envelope.data.as_ref().unwrap().get("key").is_none());
+    assert!(generic
+        .envelope
+        .data
+        .as_ref()
+        .unwrap()
+        .to_value()
+        .get("key")
+        .is_none());
     for e in &events {
         let stored = serde_json::to_string(e).unwrap();
         assert!(!stored.contains(TOKEN), "token leaked into {stored}");

@@ -261,7 +261,7 @@ pub fn operational_event(event_type: &str, data: serde_json::Value) -> StoredEve
             occurred_at: Some(at),
             received_at: at,
             call: None,
-            data: Some(data),
+            data: Some(data.into()),
             raw_unparsed: false,
         },
         raw: RawRequest {

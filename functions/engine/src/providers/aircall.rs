@@ -29,9 +29,9 @@ pub(super) fn canonical_type(event: &str) -> Option<&'static str> {
     })
 }
 
-pub(super) fn normalize(payload: Value) -> Parsed {
+pub(super) fn normalize(payload: &Value) -> Parsed {
     let Some(event) = text(payload.get("event")) else {
-        return Parsed::untyped(payload, None);
+        return Parsed::untyped(None);
     };
     let event_type =
         canonical_type(&event).map_or_else(|| super::namespaced("aircall", &event), str::to_owned);
@@ -48,7 +48,7 @@ pub(super) fn normalize(payload: Value) -> Parsed {
         occurred_at: unix_secs(payload.get("timestamp")),
         call,
         dedup_key,
-        ..Parsed::decoded(event_type, Some(event), payload)
+        ..Parsed::decoded(event_type, Some(event))
     }
 }
 

@@ -100,29 +100,29 @@ fn has(p: &Value, name: &str) -> bool {
     text(field(p, name)).is_some()
 }
 
-pub(super) fn normalize(payload: Value, incoming: &Incoming<'_>, tz: Tz) -> Parsed {
+pub(super) fn normalize(payload: &Value, incoming: &Incoming<'_>, tz: Tz) -> Parsed {
     let named = incoming.query_param("event");
     let named_kind = named.as_deref().and_then(kind_from_name);
-    if !CORE_FIELDS.iter().any(|f| has(&payload, f)) {
-        let mut p = Parsed::untyped(payload, named);
+    if !CORE_FIELDS.iter().any(|f| has(payload, f)) {
+        let mut p = Parsed::untyped(named);
         if let Some(k) = named_kind {
             p.event_type = k.default_type().into();
         }
         return p;
     }
     let kind = named_kind.unwrap_or_else(|| {
-        if REPORT_FIELDS.iter().any(|f| has(&payload, f)) {
+        if REPORT_FIELDS.iter().any(|f| has(payload, f)) {
             Kind::Report
         } else {
             Kind::Live
         }
     });
-    let status = text(field(&payload, "Status"));
+    let status = text(field(payload, "Status"));
     let event_type = match kind {
         Kind::Report => "call.report",
         Kind::Live => live_type(status.as_deref()),
     };
-    let call = call_info(&payload, tz);
+    let call = call_info(payload, tz);
     let occurred_at = match (kind, event_type) {
         (Kind::Report, _) => call.ended_at.or(call.started_at),
         (Kind::Live, "call.ringing") => call.started_at,
@@ -139,7 +139,6 @@ pub(super) fn normalize(payload: Value, incoming: &Incoming<'_>, tz: Tz) -> Pars
         ..Parsed::decoded(
             event_type.to_owned(),
             Some(kind.provider_event().to_owned()),
-            payload,
         )
     }
 }

@@ -28,10 +28,10 @@ pub(super) fn canonical_type(name: &str) -> Option<&'static str> {
     })
 }
 
-pub(super) fn normalize(payload: Value, tz: Tz) -> Parsed {
+pub(super) fn normalize(payload: &Value, tz: Tz) -> Parsed {
     let get = |k: &str| text(payload.get(k));
-    let Some(name) = first_text(&payload, &["EventType", "Status", "CallType"]) else {
-        return Parsed::untyped(payload, None);
+    let Some(name) = first_text(payload, &["EventType", "Status", "CallType"]) else {
+        return Parsed::untyped(None);
     };
     let event_type =
         canonical_type(&name).map_or_else(|| super::namespaced("exotel", &name), str::to_owned);
@@ -39,15 +39,15 @@ pub(super) fn normalize(payload: Value, tz: Tz) -> Parsed {
     let call = CallInfo {
         id: get("CallSid"),
         direction: get("Direction").as_deref().and_then(direction),
-        from: first_text(&payload, &["From", "CallFrom"]),
-        to: first_text(&payload, &["To", "CallTo"]),
+        from: first_text(payload, &["From", "CallFrom"]),
+        to: first_text(payload, &["To", "CallTo"]),
         agent: get("DialWhomNumber"),
         started_at: time("StartTime"),
         ended_at: time("EndTime"),
         talk_duration_secs: uint(payload.get("ConversationDuration"))
             .or_else(|| uint(payload.get("DialCallDuration"))),
         recording_url: get("RecordingUrl"),
-        status: first_text(&payload, &["Status", "CallType"]),
+        status: first_text(payload, &["Status", "CallType"]),
         ..CallInfo::default()
     };
     let occurred_at =
@@ -66,6 +66,6 @@ pub(super) fn normalize(payload: Value, tz: Tz) -> Parsed {
         occurred_at,
         call: non_empty(call),
         dedup_key,
-        ..Parsed::decoded(event_type, Some(name), payload)
+        ..Parsed::decoded(event_type, Some(name))
     }
 }

@@ -26,19 +26,19 @@ pub(super) fn canonical_type(mapping: Option<&GenericMapping>, name: &str) -> Op
 }
 
 pub(super) fn normalize(
-    payload: Value,
+    payload: &Value,
     incoming: &Incoming<'_>,
     mapping: Option<&GenericMapping>,
     tz: Tz,
 ) -> Parsed {
     let default = GenericMapping::default();
     let m = mapping.unwrap_or(&default);
-    let (provider_event, event_type) = event(&payload, incoming, m);
-    let call = call_info(&payload, m, tz);
+    let (provider_event, event_type) = event(payload, incoming, m);
+    let call = call_info(payload, m, tz);
     let occurred_at = m
         .occurred_at
         .as_ref()
-        .and_then(|f| read_time(&payload, f, tz));
+        .and_then(|f| read_time(payload, f, tz));
     let dedup_key = if m.dedup_fields.is_empty() {
         let event = provider_event
             .clone()
@@ -50,7 +50,7 @@ pub(super) fn normalize(
     } else {
         m.dedup_fields
             .iter()
-            .map(|f| text(get(&payload, f)))
+            .map(|f| text(get(payload, f)))
             .collect::<Option<Vec<String>>>()
             .map(|values| {
                 let mut parts = vec!["generic"];
@@ -62,7 +62,7 @@ pub(super) fn normalize(
         occurred_at,
         call: non_empty(call),
         dedup_key,
-        ..Parsed::decoded(event_type, provider_event, payload)
+        ..Parsed::decoded(event_type, provider_event)
     }
 }
 

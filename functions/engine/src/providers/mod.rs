@@ -2,7 +2,8 @@
 //!
 //! Every request yields something to deliver. The body is first decoded into a JSON value
 //! (a JSON body, a form body, or the query string of a body-less request, see [`decode`]);
-//! the source's provider then normalizes that value. A body that cannot be decoded is kept
+//! the source's provider then reads that value, and the envelope's `data` is its JSON text
+//! (a JSON body's own text, not the value written out again). A body that cannot be decoded is kept
 //! raw, flagged `raw_unparsed`, and typed from the URL's `?event=` when it names one, read
 //! through the provider's own event names (`?event=Call:Hangup` is `call.ended` for
 //! VoIPappz).
@@ -22,7 +23,7 @@ mod vonage;
 use crate::domain::envelope::Envelope;
 use crate::domain::source::{is_type_like, GenericMapping, Provider};
 use crate::domain::time::Timestamp;
-use crate::domain::{CallInfo, Source};
+use crate::domain::{CallInfo, Payload, Source};
 use serde_json::{Map, Value};
 use sha2::Digest as _;
 
@@ -58,7 +59,7 @@ pub struct Parsed {
     pub provider_event: Option<String>,
     pub occurred_at: Option<Timestamp>,
     pub call: Option<CallInfo>,
-    pub data: Option<Value>,
+    pub data: Option<Payload>,
     /// Identifies the provider's retries of the same event; `None` is never deduplicated.
     pub dedup_key: Option<String>,
     pub unparsed: bool,
@@ -102,22 +103,22 @@ impl Parsed {
     }
 
     /// A decoded payload of a known type, before its call, time and dedup key are read:
-    /// normalizers fill those in with `..Parsed::decoded(..)`.
-    fn decoded(event_type: String, provider_event: Option<String>, data: Value) -> Self {
+    /// normalizers fill those in with `..Parsed::decoded(..)`, and [`parse`] its `data`.
+    fn decoded(event_type: String, provider_event: Option<String>) -> Self {
         Self {
             event_type,
             provider_event,
             occurred_at: None,
             call: None,
-            data: Some(data),
+            data: None,
             dedup_key: None,
             unparsed: false,
         }
     }
 
     /// A decoded payload whose event nothing names or recognises.
-    fn untyped(data: Value, provider_event: Option<String>) -> Self {
-        Self::decoded(UNKNOWN.into(), provider_event, data)
+    fn untyped(provider_event: Option<String>) -> Self {
+        Self::decoded(UNKNOWN.into(), provider_event)
     }
 }
 
@@ -130,7 +131,7 @@ const MAX_KEY_LEN: usize = 200;
 
 /// Parses a request for a source; always yields something to deliver.
 pub fn parse(source: &Source, incoming: &Incoming<'_>) -> Parsed {
-    let Some(payload) = decode(incoming) else {
+    let Some(Decoded { value, text }) = decode(incoming) else {
         let mut parsed = Parsed::unparsed(incoming);
         if let Some(t) = parsed
             .provider_event
@@ -142,6 +143,7 @@ pub fn parse(source: &Source, incoming: &Incoming<'_>) -> Parsed {
         return parsed;
     };
     let tz = source.zone();
+    let payload = &value;
     let mut parsed = match source.provider {
         Provider::Hipcall => hipcall::normalize(payload, incoming),
         Provider::Voipappz => voipappz::normalize(payload, incoming, tz),
@@ -154,6 +156,7 @@ pub fn parse(source: &Source, incoming: &Incoming<'_>) -> Parsed {
         Provider::Aircall => aircall::normalize(payload),
         Provider::Exotel => exotel::normalize(payload, tz),
     };
+    parsed.data = Some(text);
     parsed.dedup_key = parsed.dedup_key.map(bounded_key);
     parsed
 }
@@ -178,7 +181,23 @@ pub fn canonical_type(
     }
 }
 
-/// The request's payload as a JSON value, or `None` when the body cannot be read:
+/// A request's payload: the value the providers read, and its JSON text for the envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub value: Value,
+    /// A JSON body's own text (compacted only when it spans lines); for a form or a query
+    /// string, `value` written out.
+    pub text: Payload,
+}
+
+impl Decoded {
+    fn of_value(value: Value) -> Self {
+        let text = Payload::from_value(&value);
+        Self { value, text }
+    }
+}
+
+/// The request's payload, or `None` when the body cannot be read:
 ///
 /// - an empty (or blank) body: the query string's parameters (GET webhooks), possibly `{}`;
 /// - `application/x-www-form-urlencoded`: the form's fields (UTF-8 only);
@@ -188,10 +207,12 @@ pub fn canonical_type(
 ///   single line of `key=value` pairs, else nothing.
 ///
 /// Form and query values are strings; a repeated key keeps its last value.
-pub fn decode(incoming: &Incoming<'_>) -> Option<Value> {
+pub fn decode(incoming: &Incoming<'_>) -> Option<Decoded> {
     let body = incoming.body;
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Some(pairs(incoming.query.unwrap_or("").as_bytes()));
+        return Some(Decoded::of_value(pairs(
+            incoming.query.unwrap_or("").as_bytes(),
+        )));
     }
     let ct = incoming
         .content_type
@@ -202,7 +223,9 @@ pub fn decode(incoming: &Incoming<'_>) -> Option<Value> {
         .trim()
         .to_ascii_lowercase();
     if ct == "application/x-www-form-urlencoded" {
-        return std::str::from_utf8(body).ok().map(|s| pairs(s.as_bytes()));
+        return std::str::from_utf8(body)
+            .ok()
+            .map(|s| Decoded::of_value(pairs(s.as_bytes())));
     }
     if ct.ends_with("/json") || ct.ends_with("+json") {
         return json(body);
@@ -217,7 +240,7 @@ pub fn decode(incoming: &Incoming<'_>) -> Option<Value> {
     let looks_like_form = text.contains('=')
         && !text.starts_with(['{', '['])
         && !text.chars().any(char::is_whitespace);
-    looks_like_form.then(|| pairs(text.as_bytes()))
+    looks_like_form.then(|| Decoded::of_value(pairs(text.as_bytes())))
 }
 
 /// Deepest JSON payload decoded. The queue message and the stored event wrap the payload in
@@ -227,9 +250,16 @@ pub fn decode(incoming: &Incoming<'_>) -> Option<Value> {
 pub const MAX_JSON_DEPTH: usize = 64;
 
 /// The body as JSON, if it parses and is at most [`MAX_JSON_DEPTH`] levels deep.
-fn json(body: &[u8]) -> Option<Value> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    (depth(&value) <= MAX_JSON_DEPTH).then_some(value)
+fn json(body: &[u8]) -> Option<Decoded> {
+    // Checked as one value first (a scan, no tree), then read into the value the providers
+    // look at; the text is kept from the scan.
+    let raw: &serde_json::value::RawValue = serde_json::from_slice(body).ok()?;
+    let value: Value = serde_json::from_str(raw.get()).ok()?;
+    if depth(&value) > MAX_JSON_DEPTH {
+        return None;
+    }
+    let text = Payload::from_text(raw);
+    Some(Decoded { value, text })
 }
 
 /// Nesting depth of a JSON value (a scalar is 0, `[]` and `{}` are 1), without recursion.
@@ -309,22 +339,29 @@ mod tests {
 
     #[test]
     fn decode_picks_the_payload() {
-        let json = decode(&inc(Some("application/json"), None, br#"{"a":1}"#)).unwrap();
+        let json = decode(&inc(Some("application/json"), None, br#"{"a":1}"#))
+            .unwrap()
+            .value;
         assert_eq!(json["a"], 1);
         let form = decode(&inc(
             Some("application/x-www-form-urlencoded; charset=utf-8"),
             None,
             b"CallSid=1.2&Status=ANSWER&Status=BUSY",
         ))
-        .unwrap();
+        .unwrap()
+        .value;
         assert_eq!(form["CallSid"], "1.2");
         assert_eq!(form["Status"], "BUSY");
-        let get = decode(&inc(None, Some("event=Call%3AHangup&uuid=u1"), b"")).unwrap();
+        let get = decode(&inc(None, Some("event=Call%3AHangup&uuid=u1"), b""))
+            .unwrap()
+            .value;
         assert_eq!(get["event"], "Call:Hangup");
-        let sniffed = decode(&inc(Some("text/plain"), None, b"a=1&b=2")).unwrap();
+        let sniffed = decode(&inc(Some("text/plain"), None, b"a=1&b=2"))
+            .unwrap()
+            .value;
         assert_eq!(sniffed["b"], "2");
         assert_eq!(
-            decode(&inc(None, None, b"")).unwrap(),
+            decode(&inc(None, None, b"")).unwrap().value,
             serde_json::json!({})
         );
         assert!(decode(&inc(Some("application/json"), None, b"{\"a\": 01}")).is_none());

@@ -26,7 +26,7 @@ pub(super) fn canonical_type(event: &str) -> Option<&'static str> {
     })
 }
 
-pub(super) fn normalize(payload: Value, tz: Tz) -> Parsed {
+pub(super) fn normalize(payload: &Value, tz: Tz) -> Parsed {
     let get = |k: &str| text(payload.get(k));
     let time = |k: &str| local_time(payload.get(k), tz);
     let uuid = get("CallUUID");
@@ -34,7 +34,7 @@ pub(super) fn normalize(payload: Value, tz: Tz) -> Parsed {
     let recording = get("RecordUrl").or_else(|| get("RecordingUrl"));
     let event = get("Event").or_else(|| recording.as_ref().map(|_| "Record".to_owned()));
     let Some(event) = event else {
-        return Parsed::untyped(payload, None);
+        return Parsed::untyped(None);
     };
     let event_type = match (event.to_ascii_lowercase().as_str(), status.as_deref()) {
         ("startapp", Some("in-progress")) => "call.answered".to_owned(),
@@ -52,7 +52,7 @@ pub(super) fn normalize(payload: Value, tz: Tz) -> Parsed {
         recording_url: recording,
         status: status.clone().or_else(|| get("HangupCauseName")),
         hangup_by: get("HangupSource"),
-        ..form_parties(&payload, uuid.clone())
+        ..form_parties(payload, uuid.clone())
     };
     let occurred_at = match event_type.as_str() {
         "call.ended" => call.ended_at,
@@ -73,6 +73,6 @@ pub(super) fn normalize(payload: Value, tz: Tz) -> Parsed {
         occurred_at,
         call: non_empty(call),
         dedup_key,
-        ..Parsed::decoded(event_type, Some(event), payload)
+        ..Parsed::decoded(event_type, Some(event))
     }
 }

@@ -25,10 +25,10 @@ pub(super) fn canonical_type(event_type: &str) -> Option<&'static str> {
     })
 }
 
-pub(super) fn normalize(payload: Value) -> Parsed {
+pub(super) fn normalize(payload: &Value) -> Parsed {
     let data = payload.get("data").unwrap_or(&Value::Null);
     let Some(event) = text(data.get("event_type")) else {
-        return Parsed::untyped(payload, None);
+        return Parsed::untyped(None);
     };
     let event_type =
         canonical_type(&event).map_or_else(|| super::namespaced("telnyx", &event), str::to_owned);
@@ -68,6 +68,6 @@ pub(super) fn normalize(payload: Value) -> Parsed {
         occurred_at,
         call: non_empty(call),
         dedup_key: text(data.get("id")).map(|id| key(&["telnyx", &id])),
-        ..Parsed::decoded(event_type, Some(event), payload)
+        ..Parsed::decoded(event_type, Some(event))
     }
 }

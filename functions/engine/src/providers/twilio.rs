@@ -26,7 +26,7 @@ pub(super) fn canonical_type(status: &str) -> Option<&'static str> {
     })
 }
 
-pub(super) fn normalize(payload: Value) -> Parsed {
+pub(super) fn normalize(payload: &Value) -> Parsed {
     let get = |k: &str| text(payload.get(k));
     let call_sid = get("CallSid");
     let occurred_at = get("Timestamp").as_deref().and_then(rfc2822);
@@ -42,15 +42,11 @@ pub(super) fn normalize(payload: Value) -> Parsed {
             occurred_at,
             call: non_empty(call),
             dedup_key: Some(key(&["twilio", &rec, &status])),
-            ..Parsed::decoded(
-                "call.recording".into(),
-                Some(format!("recording-{status}")),
-                payload,
-            )
+            ..Parsed::decoded("call.recording".into(), Some(format!("recording-{status}")))
         };
     }
     let Some(status) = get("CallStatus") else {
-        return Parsed::untyped(payload, None);
+        return Parsed::untyped(None);
     };
     let event_type =
         canonical_type(&status).map_or_else(|| super::namespaced("twilio", &status), str::to_owned);
@@ -62,7 +58,7 @@ pub(super) fn normalize(payload: Value) -> Parsed {
         duration_secs: uint(payload.get("CallDuration")),
         recording_url: get("RecordingUrl"),
         status: Some(status.clone()),
-        ..form_parties(&payload, call_sid.clone())
+        ..form_parties(payload, call_sid.clone())
     };
     let dedup_key = call_sid.map(|sid| {
         let seq = get("SequenceNumber").unwrap_or_default();
@@ -72,7 +68,7 @@ pub(super) fn normalize(payload: Value) -> Parsed {
         occurred_at,
         call: non_empty(call),
         dedup_key,
-        ..Parsed::decoded(event_type, Some(status), payload)
+        ..Parsed::decoded(event_type, Some(status))
     }
 }
 

@@ -37,7 +37,7 @@ pub(super) fn canonical_type(name: &str) -> Option<&'static str> {
 
 const EVENT_FIELDS: [&str; 3] = ["event", "event_name", "event_type"];
 
-pub(super) fn normalize(payload: Value, incoming: &Incoming<'_>, tz: Tz) -> Parsed {
+pub(super) fn normalize(payload: &Value, incoming: &Incoming<'_>, tz: Tz) -> Parsed {
     let from_body = EVENT_FIELDS
         .iter()
         .filter_map(|k| text(payload.get(*k)))
@@ -46,12 +46,12 @@ pub(super) fn normalize(payload: Value, incoming: &Incoming<'_>, tz: Tz) -> Pars
     let (provider_event, event_type) = match (from_body, from_url) {
         (Some(b), _) => (Some(b.clone()), canonical_type(&b)),
         (None, Some(u)) => (Some(u.clone()), canonical_type(&u)),
-        (None, None) => (first_text(&payload, &EVENT_FIELDS), None),
+        (None, None) => (first_text(payload, &EVENT_FIELDS), None),
     };
     let Some(event_type) = event_type else {
-        return Parsed::untyped(payload, provider_event);
+        return Parsed::untyped(provider_event);
     };
-    let call = call_info(&payload, tz);
+    let call = call_info(payload, tz);
     let occurred_at = match event_type {
         "call.ringing" | "ivr.started" => call.started_at,
         "call.answered" => call.answered_at,
@@ -69,7 +69,7 @@ pub(super) fn normalize(payload: Value, incoming: &Incoming<'_>, tz: Tz) -> Pars
         occurred_at,
         call: non_empty(call),
         dedup_key,
-        ..Parsed::decoded(event_type.to_owned(), provider_event, payload)
+        ..Parsed::decoded(event_type.to_owned(), provider_event)
     }
 }
 

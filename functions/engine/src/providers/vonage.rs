@@ -30,12 +30,12 @@ pub(super) fn canonical_type(status: &str) -> Option<&'static str> {
     })
 }
 
-pub(super) fn normalize(payload: Value) -> Parsed {
+pub(super) fn normalize(payload: &Value) -> Parsed {
     let get = |k: &str| text(payload.get(k));
     let recording = get("recording_url");
     let status = get("status").or_else(|| recording.as_ref().map(|_| "recording".to_owned()));
     let Some(status) = status else {
-        return Parsed::untyped(payload, None);
+        return Parsed::untyped(None);
     };
     let event_type =
         canonical_type(&status).map_or_else(|| super::namespaced("vonage", &status), str::to_owned);
@@ -67,6 +67,6 @@ pub(super) fn normalize(payload: Value) -> Parsed {
         occurred_at,
         call: non_empty(call),
         dedup_key,
-        ..Parsed::decoded(event_type, Some(status), payload)
+        ..Parsed::decoded(event_type, Some(status))
     }
 }

@@ -6,7 +6,7 @@ use crate::providers::fields::{direction, rfc3339, text, uint, unix_secs};
 use crate::providers::{non_empty, Parsed};
 use serde_json::Value;
 
-pub(super) fn normalize(event: String, body: Value) -> Parsed {
+pub(super) fn normalize(event: String, body: &Value) -> Parsed {
     let null = Value::Null;
     let data = body.get("data").unwrap_or(&null);
     let call = if event.starts_with("call_") {
@@ -25,7 +25,7 @@ pub(super) fn normalize(event: String, body: Value) -> Parsed {
         dedup_key: dedup_key(&event, data),
         occurred_at,
         call,
-        ..Parsed::decoded(event_type(&event), Some(event), body)
+        ..Parsed::decoded(event_type(&event), Some(event))
     }
 }
 

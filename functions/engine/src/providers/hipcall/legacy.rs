@@ -21,7 +21,7 @@ pub(super) fn current_name(event: &str) -> String {
         .replace("::", "_")
 }
 
-pub(super) fn normalize(event: String, body: Value) -> Parsed {
+pub(super) fn normalize(event: String, body: &Value) -> Parsed {
     let null = Value::Null;
     let data = body.get("data").unwrap_or(&null);
     let is_call = event.starts_with("call::");
@@ -39,7 +39,7 @@ pub(super) fn normalize(event: String, body: Value) -> Parsed {
         dedup_key: dedup_key(&event, data),
         occurred_at,
         call,
-        ..Parsed::decoded(event_type(&event), Some(event), body)
+        ..Parsed::decoded(event_type(&event), Some(event))
     }
 }
 

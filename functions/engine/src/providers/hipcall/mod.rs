@@ -14,7 +14,7 @@ use super::{key, Incoming, Parsed};
 use crate::domain::time::Timestamp;
 use serde_json::Value;
 
-pub(super) fn normalize(payload: Value, incoming: &Incoming<'_>) -> Parsed {
+pub(super) fn normalize(payload: &Value, incoming: &Incoming<'_>) -> Parsed {
     let event = payload
         .get("event")
         .and_then(Value::as_str)
@@ -26,7 +26,7 @@ pub(super) fn normalize(payload: Value, incoming: &Incoming<'_>) -> Parsed {
         Some(e) => current::normalize(e, payload),
         None => {
             let named = incoming.query_param("event");
-            let mut p = Parsed::untyped(payload, named.clone());
+            let mut p = Parsed::untyped(named.clone());
             if let Some(t) = named.as_deref().and_then(canonical_type) {
                 p.event_type = t;
             }

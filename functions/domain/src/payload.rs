@@ -1,0 +1,345 @@
+//! An event's payload as JSON text: what the envelope's `data` holds.
+//!
+//! The payload is kept, queued and sent as the text it was decoded from, never as a tree:
+//! building, copying and dropping a tree of every payload was a fifth of the work of
+//! handling an event, and only filters and templates look inside one ([`Payload::to_value`]).
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// One JSON value as text, on one line: it never holds a raw newline (a pretty-printed
+/// body is compacted), so that a record holding it stays one line.
+#[derive(Clone)]
+pub struct Payload(Box<RawValue>);
+
+impl Payload {
+    /// `value`'s compact JSON text.
+    pub fn from_value(value: &Value) -> Self {
+        // A `Value` always serialises: its map keys are strings.
+        Self(serde_json::value::to_raw_value(value).unwrap_or_else(|_| null()))
+    }
+
+    /// Checked JSON text, kept as it is unless it spans lines (then without the whitespace
+    /// between its tokens).
+    pub fn from_text(raw: &RawValue) -> Self {
+        if spans_lines(raw.get()) {
+            Self::compacted(raw.get())
+        } else {
+            Self(raw.to_owned())
+        }
+    }
+
+    /// Checked JSON text without the whitespace between its tokens.
+    fn compacted(json: &str) -> Self {
+        Self(RawValue::from_string(compact(json)).unwrap_or_else(|_| null()))
+    }
+
+    /// The JSON text.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The payload as a tree, for what looks inside it (filters, templates).
+    pub fn to_value(&self) -> Value {
+        // The text was checked JSON when this was made.
+        serde_json::from_str(self.text()).unwrap_or(Value::Null)
+    }
+}
+
+fn spans_lines(text: &str) -> bool {
+    text.bytes().any(|b| b == b'\n' || b == b'\r')
+}
+
+/// JSON text without the whitespace outside its strings: the same tokens, so the same
+/// value. Only for checked JSON (a raw newline, tab or control character can then only be
+/// whitespace between tokens; inside a string each is escaped).
+pub fn compact(json: &str) -> String {
+    let bytes = json.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    for run in runs(bytes) {
+        if !run.space {
+            out.extend_from_slice(&bytes[run.start..run.end]);
+        }
+    }
+    // Cut only before or after ASCII bytes, so still UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A stretch of JSON text: whitespace between tokens, or tokens (strings whole) up to the
+/// next such whitespace.
+struct Run {
+    space: bool,
+    start: usize,
+    end: usize,
+}
+
+fn runs(bytes: &[u8]) -> impl Iterator<Item = Run> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let start = i;
+        let &first = bytes.get(i)?;
+        let space = is_space(first);
+        while let Some(&b) = bytes.get(i) {
+            if is_space(b) != space {
+                break;
+            }
+            i = if b == b'"' {
+                string_end(bytes, i)
+            } else {
+                i + 1
+            };
+        }
+        Some(Run {
+            space,
+            start,
+            end: i.min(bytes.len()),
+        })
+    })
+}
+
+/// The index just past the string whose opening quote is at `start`, or the end.
+fn string_end(bytes: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while let Some(k) = memchr::memchr2(b'"', b'\\', bytes.get(i..).unwrap_or_default()) {
+        i += k;
+        if bytes.get(i) == Some(&b'"') {
+            return i + 1;
+        }
+        i += 2;
+    }
+    bytes.len()
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn is_structural(b: u8) -> bool {
+    matches!(b, b'{' | b'}' | b'[' | b']' | b',' | b':')
+}
+
+impl Payload {
+    /// Whether `body` is this payload's text as [`Payload::from_text`] would take it from
+    /// the body: the same text, or (a body over several lines) the same text once the
+    /// whitespace between tokens is gone. Without parsing or allocating: every run of
+    /// whitespace left out must touch a structural character or an end, so that leaving
+    /// it out joins no two tokens, and the body is then JSON because the text is.
+    pub fn is_text_of(&self, body: &[u8]) -> bool {
+        let text = self.text().as_bytes();
+        let body = trim_spaces(body);
+        if memchr::memchr2(b'\n', b'\r', body).is_none() {
+            return body == text;
+        }
+        let mut j = 0;
+        for run in runs(body) {
+            if run.space {
+                let before = run.start.checked_sub(1).and_then(|k| body.get(k)).copied();
+                let after = body.get(run.end).copied();
+                if !(before.is_none_or(is_structural) || after.is_none_or(is_structural)) {
+                    return false;
+                }
+                continue;
+            }
+            let token = &body[run.start..run.end];
+            if text.get(j..j + token.len()) != Some(token) {
+                return false;
+            }
+            j += token.len();
+        }
+        j == text.len()
+    }
+}
+
+fn trim_spaces(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&b| !is_space(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_space(b))
+        .map_or(start, |e| e + 1);
+    bytes.get(start..end).unwrap_or_default()
+}
+
+fn null() -> Box<RawValue> {
+    RawValue::NULL.to_owned()
+}
+
+/// The same JSON value: the same text, or text that parses to the same tree.
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text() || self.to_value() == other.to_value()
+    }
+}
+
+impl From<Value> for Payload {
+    fn from(value: Value) -> Self {
+        Self::from_value(&value)
+    }
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// Read as text with serde_json's deserializers (text or a `Value`). It cannot be read
+/// through serde's buffering of internally tagged or untagged enums: a type holding a
+/// payload is never one of those (see `QueueMessage`).
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        if spans_lines(raw.get()) {
+            return Ok(Self::compacted(raw.get()));
+        }
+        Ok(Self(raw))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn raw(text: &str) -> Payload {
+        Payload::from_text(serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn one_line_text_is_kept_as_it_came() {
+        let p = raw(r#"  {"b": 1,  "a": [true, null]} "#);
+        assert_eq!(p.text(), r#"{"b": 1,  "a": [true, null]}"#);
+        assert_eq!(p.to_value(), json!({"a": [true, null], "b": 1}));
+    }
+
+    #[test]
+    fn text_over_lines_is_compacted() {
+        let p = raw("{\n  \"a\": \"x\\ny\",\r\n  \"b\": 2\n}");
+        assert_eq!(p.text(), r#"{"a":"x\ny","b":2}"#);
+        let read: Payload = serde_json::from_str("[1,\n2]").unwrap();
+        assert_eq!(read.text(), "[1,2]");
+        let strings = raw("[\"a b\\\" \\\\\",\n \"\\\\\", \"\\u0020 x\"]");
+        assert_eq!(strings.text(), r#"["a b\" \\","\\","\u0020 x"]"#);
+    }
+
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<f64>().prop_map(|n| json!(n)),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[ \"\\\\\t\n\ra-z\u{7f}\u{e9}\u{1F600}]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[ \"a-z\\\\]{0,3}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// What a body gives as its payload, as the stores read it back.
+    fn of_body(body: &[u8]) -> Option<Payload> {
+        serde_json::from_slice::<&RawValue>(body)
+            .ok()
+            .map(Payload::from_text)
+    }
+
+    #[test]
+    fn a_payload_knows_the_bodies_it_is_the_text_of() {
+        let p = raw("{\n \"a\": [1, 2],\n \"b\": \"x y\"\n}\n");
+        assert_eq!(p.text(), r#"{"a":[1,2],"b":"x y"}"#);
+        for same in [
+            "{\n \"a\": [1, 2],\n \"b\": \"x y\"\n}\n",
+            "  {\"a\":[1,2],\"b\":\"x y\"}",
+            "{\"a\":\r\n[1,2],\"b\":\"x y\"}",
+        ] {
+            assert!(p.is_text_of(same.as_bytes()), "{same:?}");
+        }
+        for other in [
+            "{\"a\": [1, 2], \"b\": \"x y\"}",
+            "{\n\"a\":[1 ,2],\"b\":\"xy\"}",
+            "{\"a\":[1,2],\"b\":\"x y\"}}",
+            "{\"a\":[1,2]",
+            "{\n\"a\":[1\n2],\"b\":\"x y\"}",
+        ] {
+            assert!(!p.is_text_of(other.as_bytes()), "{other:?}");
+        }
+        // A join of two tokens is refused though the bytes match once spaces are gone.
+        let n = raw("[12]");
+        assert!(!n.is_text_of(b"[1\n2]"));
+        assert!(n.is_text_of(b"[\n12\n]"));
+    }
+
+    proptest::proptest! {
+        /// A body a payload says it is the text of gives that payload back; a pretty one
+        /// always is.
+        #[test]
+        fn is_text_of_agrees_with_reading_the_body(
+            v in arb_json(),
+            cuts in proptest::collection::vec((0usize..400, 0usize..4), 0..6),
+        ) {
+            let pretty = serde_json::to_string_pretty(&v).unwrap();
+            let p = raw(&pretty);
+            proptest::prop_assert!(p.is_text_of(pretty.as_bytes()));
+            let mut body = pretty.into_bytes();
+            for (at, what) in cuts {
+                let at = at % (body.len() + 1);
+                let ws: &[u8] = [&b" "[..], b"\n", b"\t\r\n", b"x"][what];
+                body.splice(at..at, ws.iter().copied());
+            }
+            if p.is_text_of(&body) {
+                proptest::prop_assert_eq!(of_body(&body).map(|b| b.text().to_owned()), Some(p.text().to_owned()));
+            }
+        }
+
+        /// Pretty-printed JSON compacts to the text serde_json writes for its value.
+        #[test]
+        fn compacting_pretty_json_gives_the_compact_writing(v in arb_json()) {
+            let pretty = serde_json::to_string_pretty(&v).unwrap();
+            proptest::prop_assert_eq!(compact(&pretty), serde_json::to_string(&v).unwrap());
+            // (Against a parse of the same text: float parsing may move the last digit.)
+            let parsed: Value = serde_json::from_str(&pretty).unwrap();
+            proptest::prop_assert_eq!(raw(&pretty).to_value(), parsed);
+        }
+    }
+
+    #[test]
+    fn equal_means_the_same_json_value() {
+        assert_eq!(
+            raw(r#"{"a": 1, "b": 2}"#),
+            Payload::from(json!({"b": 2, "a": 1}))
+        );
+        assert_ne!(raw(r#"{"a": 1}"#), Payload::from(json!({"a": 2})));
+    }
+
+    #[test]
+    fn serialises_as_the_json_it_holds() {
+        let p = raw(r#"{"k": [1, 2]}"#);
+        let wrapped = serde_json::to_string(&json!({"data": p.to_value()})).unwrap();
+        assert_eq!(wrapped, r#"{"data":{"k":[1,2]}}"#);
+        #[derive(Serialize, Deserialize)]
+        struct Holder {
+            data: Payload,
+        }
+        let text = serde_json::to_string(&Holder { data: p.clone() }).unwrap();
+        assert_eq!(text, r#"{"data":{"k": [1, 2]}}"#);
+        let back: Holder = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.data.text(), p.text());
+        let as_tree = serde_json::to_value(Holder { data: p }).unwrap();
+        assert_eq!(as_tree, json!({"data": {"k": [1, 2]}}));
+        let from_tree: Holder = serde_json::from_value(as_tree).unwrap();
+        assert_eq!(from_tree.data.text(), r#"{"k":[1,2]}"#);
+    }
+}
