@@ -238,8 +238,9 @@ enum Content {
 }
 
 impl Content {
-    /// The message, when the row held an event.
-    fn event(&self) -> Option<StoreResult<QueueMessage>> {
+    /// The message, when the row held an event, and whether the row's envelope JSON is the
+    /// whole envelope.
+    fn event(&self) -> Option<StoreResult<(QueueMessage, bool)>> {
         let Self::Event {
             envelope,
             raw,
@@ -250,8 +251,11 @@ impl Content {
             return None;
         };
         Some(
-            event_of_row(envelope, raw, dedup_key.clone()).map(|event| QueueMessage::Event {
-                event: Arc::new(event),
+            event_of_row(envelope, raw, dedup_key.clone()).map(|(event, whole)| {
+                let message = QueueMessage::Event {
+                    event: Arc::new(event),
+                };
+                (message, whole)
             }),
         )
     }
@@ -262,7 +266,7 @@ impl Content {
     fn into_json(self) -> String {
         let why = match self.event() {
             None => None,
-            Some(Ok(message)) => match message.to_json() {
+            Some(Ok((message, _))) => match message.to_json() {
                 Ok(json) => return json,
                 Err(e) => Some(e.to_string()),
             },
@@ -294,8 +298,12 @@ impl Taken {
             trace,
             content,
         } = self;
+        let mut envelope_whole = false;
         let whole = match content.event() {
-            Some(Ok(message)) => Some(Arc::new(message)),
+            Some(Ok((message, complete))) => {
+                envelope_whole = complete;
+                Some(Arc::new(message))
+            }
             Some(Err(e)) => {
                 tracing::error!(message_id = seq, error = %e, "the stored event of a queued message cannot be read");
                 None
@@ -311,13 +319,14 @@ impl Taken {
                 };
                 // A row whose raw request is packed was written in this version's layout
                 // (schema 7 on): its envelope JSON is what dispatch would serialise, handed
-                // on as it was read. An older row's may not be.
+                // on as it was read, unless the row keeps the payload as the body (schema 8
+                // on). An older row's may not be.
                 let envelope_json = match content {
                     Content::Event {
                         envelope,
                         raw: RawColumn::Packed(_),
                         ..
-                    } => Some(bytes::Bytes::from(envelope)),
+                    } if envelope_whole => Some(bytes::Bytes::from(envelope)),
                     _ => None,
                 };
                 (body, true, envelope_json)

@@ -124,6 +124,12 @@ CREATE INDEX IF NOT EXISTS dedup_by_expiry ON dedup (expires_at_ms);
     "DROP INDEX IF EXISTS deliveries_by_call;
 DROP INDEX IF EXISTS deliveries_by_expiry;
 ",
+    // 8: a new event whose payload is its body's own is stored once, as the body (the
+    // envelope column leaves `data` out, `stores::raw_column`); a build before this one
+    // would read such an event without its payload, so it must refuse the store, which the
+    // version does. Nothing to change in the tables.
+    "-- 8: bodies stored once
+",
 ];
 
 /// Creates the schema, or checks the one found.

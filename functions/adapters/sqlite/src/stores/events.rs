@@ -1,10 +1,10 @@
 //! Stored events, by id, listed by source or call id through their indexes.
 
-use super::listing::{push_range, read_page};
-use super::raw_column::{pack, RawColumn};
+use super::listing::{push_range, read_page_of_rows};
+use super::raw_column::{data_is_body, pack, payload_of_body, RawColumn};
 use super::rows::{from_json, to_json};
 use crate::domain::time::{epoch_secs, sortable, Timestamp};
-use crate::domain::{Envelope, StoredEvent};
+use crate::domain::{Envelope, RawRequest, StoredEvent};
 use crate::error::{StoreError, StoreResult};
 use crate::ports::queries::{EventQueries, EventQuery};
 use crate::ports::{EventStore, Page, PageRequest, Stored};
@@ -24,7 +24,8 @@ impl SqliteEventStore {
 }
 
 /// An events row, ready to be written by the event store or, with the event's message, by
-/// the queue (see `SqliteQueue::storing_events`).
+/// the queue (see `SqliteQueue::storing_events`). A payload that is the body's own (nearly
+/// every JSON body) is stored once, as the body: the envelope column leaves it out.
 pub(crate) struct EventRow([Value; 8]);
 
 impl EventRow {
@@ -35,6 +36,15 @@ impl EventRow {
         expires_at: &Timestamp,
     ) -> StoreResult<Self> {
         let e = &event.envelope;
+        let data_from_body = data_is_body(&event.raw, e.data.as_ref());
+        let envelope_json = if data_from_body {
+            to_json(&Envelope {
+                data: None,
+                ..e.clone()
+            })?
+        } else {
+            envelope_json
+        };
         Ok(Self([
             Value::Text(e.id.clone()),
             Value::Text(e.source.clone()),
@@ -42,7 +52,7 @@ impl EventRow {
                 .map_or(Value::Null, |c| Value::Text(c.to_owned())),
             Value::Text(sortable(&e.received_at)),
             Value::Text(envelope_json),
-            Value::Blob(pack(&event.raw)?),
+            Value::Blob(pack(&event.raw, data_from_body)?),
             event.dedup_key.clone().map_or(Value::Null, Value::Text),
             Value::Integer(epoch_secs(expires_at)),
         ]))
@@ -73,17 +83,37 @@ impl EventRow {
     }
 }
 
-/// The stored event of an events row's JSON columns.
+/// The stored event of an events row's JSON columns, and whether its envelope column is
+/// the whole envelope (not when the payload was stored as the body).
 pub(crate) fn event_of_row(
     envelope: &str,
     raw: &RawColumn,
     dedup_key: Option<String>,
-) -> StoreResult<StoredEvent> {
-    Ok(StoredEvent {
-        envelope: from_json::<Envelope>(envelope)?,
-        raw: raw.to_raw()?,
+) -> StoreResult<(StoredEvent, bool)> {
+    let (envelope, raw, data_from_body) = envelope_of_row(envelope, raw)?;
+    let event = StoredEvent {
+        envelope,
+        raw,
         dedup_key,
-    })
+    };
+    Ok((event, !data_from_body))
+}
+
+/// The envelope and raw request of an events row, the payload read from the body when the
+/// row stored it there (then `true`).
+fn envelope_of_row(envelope: &str, raw: &RawColumn) -> StoreResult<(Envelope, RawRequest, bool)> {
+    let mut envelope = from_json::<Envelope>(envelope)?;
+    let unpacked = raw.to_raw()?;
+    if unpacked.data_from_body {
+        let data = payload_of_body(&unpacked.raw.body).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "event {}: its body is not its payload",
+                envelope.id
+            ))
+        })?;
+        envelope.data = Some(data);
+    }
+    Ok((envelope, unpacked.raw, unpacked.data_from_body))
 }
 
 impl SqliteEventStore {
@@ -133,7 +163,7 @@ impl EventStore for SqliteEventStore {
                 let Some((envelope, raw, dedup_key)) = row else {
                     return Ok(None);
                 };
-                event_of_row(&envelope, &raw, dedup_key).map(Some)
+                event_of_row(&envelope, &raw, dedup_key).map(|(event, _)| Some(event))
             })
             .await
     }
@@ -157,7 +187,8 @@ impl EventQueries for SqliteEventStore {
             EventQuery::Source { .. } => "events_by_source",
             EventQuery::Call { .. } => "events_by_call",
         };
-        let mut sql = format!("SELECT envelope FROM events INDEXED BY {index} WHERE {column} = ?");
+        let mut sql =
+            format!("SELECT envelope, raw FROM events INDEXED BY {index} WHERE {column} = ?");
         let mut values = vec![Value::Text(value.to_owned())];
         push_range(&mut sql, &mut values, "received_at", query.range());
         if let Some(c) = &cursor {
@@ -167,7 +198,12 @@ impl EventQueries for SqliteEventStore {
         }
         sql.push_str(" ORDER BY received_at DESC, id DESC LIMIT ?");
         let query = query.clone();
-        read_page(&self.db, sql, values, limit, move |e: &Envelope| {
+        let record = |row: &rusqlite::Row<'_>| {
+            let envelope: String = row.get(0).map_err(db_err)?;
+            let raw: RawColumn = row.get(1).map_err(db_err)?;
+            envelope_of_row(&envelope, &raw).map(|(e, _, _)| e)
+        };
+        read_page_of_rows(&self.db, sql, values, limit, record, move |e: &Envelope| {
             query.cursor_after(e).encode()
         })
         .await

@@ -44,8 +44,8 @@ fn limit_value(limit: usize) -> Value {
     Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1)
 }
 
-/// Runs a listing whose SQL ends in `LIMIT ?` (bound here) and cuts it to a page of
-/// `limit` records, the cursor taken from the last one kept.
+/// Runs a listing whose SQL ends in `LIMIT ?` (bound here) and selects one JSON column,
+/// and cuts it to a page of `limit` records, the cursor taken from the last one kept.
 pub(super) async fn read_page<T, C>(
     db: &Db,
     sql: String,
@@ -64,6 +64,35 @@ where
             .map(|b| from_json::<T>(b))
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(page_from(rows, limit, cursor))
+    })
+    .await
+}
+
+/// [`read_page`] for a listing whose records are read from their rows by `record`.
+pub(super) async fn read_page_of_rows<T, R, C>(
+    db: &Db,
+    sql: String,
+    mut values: Vec<Value>,
+    limit: usize,
+    record: R,
+    cursor: C,
+) -> StoreResult<Page<T>>
+where
+    T: Send + 'static,
+    R: Fn(&rusqlite::Row<'_>) -> StoreResult<T> + Send + 'static,
+    C: Fn(&T) -> String + Send + 'static,
+{
+    values.push(limit_value(limit));
+    db.read(move |conn| {
+        let mut stmt = conn.prepare_cached(&sql).map_err(crate::db_err)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(values))
+            .map_err(crate::db_err)?;
+        let mut records = Vec::new();
+        while let Some(row) = rows.next().map_err(crate::db_err)? {
+            records.push(record(row)?);
+        }
+        Ok(page_from(records, limit, cursor))
     })
     .await
 }

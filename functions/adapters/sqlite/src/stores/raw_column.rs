@@ -2,9 +2,10 @@
 //! JSON, a newline, then the body's bytes as they came, all in one BLOB. Written so since
 //! schema 7: as JSON text the body went through base64 (a third larger, encoded on every
 //! ingest and decoded on every read). Rows written before hold that JSON text and are read
-//! as such.
+//! as such. Since schema 8 the head also says whether the event's payload (`data`) is
+//! the body's own: the envelope column then leaves it out, and it is read from the body.
 
-use crate::domain::RawRequest;
+use crate::domain::{Payload, RawRequest};
 use crate::error::{StoreError, StoreResult};
 use bytes::Bytes;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
@@ -29,14 +30,38 @@ struct Head<'a> {
     content_type: Option<Cow<'a, str>>,
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     query: Option<Cow<'a, str>>,
+    /// The event's `data` is [`payload_of_body`], left out of its envelope column.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    data_from_body: bool,
 }
 
-/// The column's value for `raw`.
-pub(crate) fn pack(raw: &RawRequest) -> StoreResult<Vec<u8>> {
+/// A raw request as read from its column.
+pub(crate) struct Unpacked {
+    pub(crate) raw: RawRequest,
+    /// The event's payload is the body's (see [`payload_of_body`]).
+    pub(crate) data_from_body: bool,
+}
+
+/// The payload a JSON body gives: its text, compacted when it spans lines (as ingest keeps
+/// it). `None` for a body that is not one JSON value.
+pub(crate) fn payload_of_body(body: &[u8]) -> Option<Payload> {
+    let text: &serde_json::value::RawValue = serde_json::from_slice(body).ok()?;
+    Some(Payload::from_text(text))
+}
+
+/// Whether `data` is what the body gives, so that storing the body stores it too.
+pub(crate) fn data_is_body(raw: &RawRequest, data: Option<&Payload>) -> bool {
+    data.is_some_and(|d| d.is_text_of(&raw.body))
+}
+
+/// The column's value for `raw` (of an event whose `data` is the body's when
+/// `data_from_body`).
+pub(crate) fn pack(raw: &RawRequest, data_from_body: bool) -> StoreResult<Vec<u8>> {
     let head = Head {
         method: Cow::Borrowed(&raw.method),
         content_type: raw.content_type.as_deref().map(Cow::Borrowed),
         query: raw.query.as_deref().map(Cow::Borrowed),
+        data_from_body,
     };
     let mut out = Vec::with_capacity(64 + raw.body.len());
     serde_json::to_writer(&mut out, &head).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -46,9 +71,12 @@ pub(crate) fn pack(raw: &RawRequest) -> StoreResult<Vec<u8>> {
 }
 
 impl RawColumn {
-    pub(crate) fn to_raw(&self) -> StoreResult<RawRequest> {
+    pub(crate) fn to_raw(&self) -> StoreResult<Unpacked> {
         match self {
-            Self::Json(json) => super::rows::from_json(json),
+            Self::Json(json) => Ok(Unpacked {
+                raw: super::rows::from_json(json)?,
+                data_from_body: false,
+            }),
             Self::Packed(packed) => {
                 let corrupt = |why: String| StoreError::Corrupt(format!("raw request: {why}"));
                 let end = packed
@@ -58,11 +86,14 @@ impl RawColumn {
                 let (head, body) = packed.split_at(end);
                 let head: Head<'_> =
                     serde_json::from_slice(head).map_err(|e| corrupt(e.to_string()))?;
-                Ok(RawRequest {
-                    method: head.method.into_owned(),
-                    content_type: head.content_type.map(Cow::into_owned),
-                    query: head.query.map(Cow::into_owned),
-                    body: Bytes::copy_from_slice(body.get(1..).unwrap_or_default()),
+                Ok(Unpacked {
+                    raw: RawRequest {
+                        method: head.method.into_owned(),
+                        content_type: head.content_type.map(Cow::into_owned),
+                        query: head.query.map(Cow::into_owned),
+                        body: Bytes::copy_from_slice(body.get(1..).unwrap_or_default()),
+                    },
+                    data_from_body: head.data_from_body,
                 })
             }
         }
@@ -104,19 +135,40 @@ mod tests {
     #[test]
     fn the_body_is_kept_as_its_bytes_after_a_head_of_one_line() {
         let raw = request("POST", Some("application/json"), None, b"{\"a\":\n1}\xff");
-        let packed = pack(&raw).unwrap();
+        let packed = pack(&raw, false).unwrap();
         assert_eq!(
             packed,
             b"{\"method\":\"POST\",\"content_type\":\"application/json\"}\n{\"a\":\n1}\xff"
         );
-        assert_eq!(RawColumn::Packed(packed).to_raw().unwrap(), raw);
+        assert_eq!(RawColumn::Packed(packed).to_raw().unwrap().raw, raw);
+    }
+
+    #[test]
+    fn the_head_says_whether_the_payload_is_the_bodys() {
+        let body = b"{\n  \"a\": [1, 2]\n}";
+        let raw = request("POST", None, None, body);
+        let data = payload_of_body(body).unwrap();
+        assert_eq!(data.text(), r#"{"a":[1,2]}"#);
+        assert!(data_is_body(&raw, Some(&data)));
+        assert!(!data_is_body(&raw, None));
+        let other: Payload = serde_json::from_str(r#"{"a":[2,1]}"#).unwrap();
+        assert!(!data_is_body(&raw, Some(&other)));
+        assert!(!data_is_body(
+            &request("POST", None, None, b"a=1"),
+            Some(&data)
+        ));
+        let packed = pack(&raw, true).unwrap();
+        assert!(packed.starts_with(b"{\"method\":\"POST\",\"data_from_body\":true}\n"));
+        let back = RawColumn::Packed(packed).to_raw().unwrap();
+        assert!(back.data_from_body);
+        assert_eq!(back.raw, raw);
     }
 
     #[test]
     fn a_row_of_schema_6_is_read_from_its_json() {
         let raw = request("GET", None, Some("a=1\nb=2"), b"");
         let json = serde_json::to_string(&raw).unwrap();
-        assert_eq!(RawColumn::Json(json).to_raw().unwrap(), raw);
+        assert_eq!(RawColumn::Json(json).to_raw().unwrap().raw, raw);
     }
 
     #[test]
@@ -136,8 +188,10 @@ mod tests {
             body in proptest::collection::vec(any::<u8>(), 0..512),
         ) {
             let raw = request(&method, content_type.as_deref(), query.as_deref(), &body);
-            let back = RawColumn::Packed(pack(&raw).unwrap()).to_raw().unwrap();
-            prop_assert_eq!(back, raw);
+            let flag = body.first() == Some(&b'{');
+            let back = RawColumn::Packed(pack(&raw, flag).unwrap()).to_raw().unwrap();
+            prop_assert_eq!(back.raw, raw);
+            prop_assert_eq!(back.data_from_body, flag);
         }
 
         #[test]
