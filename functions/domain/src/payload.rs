@@ -55,60 +55,68 @@ fn spans_lines(text: &str) -> bool {
 /// value. Only for checked JSON (a raw newline, tab or control character can then only be
 /// whitespace between tokens; inside a string each is escaped).
 pub fn compact(json: &str) -> String {
-    let bytes = json.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    for run in runs(bytes) {
-        if !run.space {
-            out.extend_from_slice(&bytes[run.start..run.end]);
+    let mut out = Vec::with_capacity(json.len());
+    spans(json.as_bytes(), |span| {
+        if let Span::Kept(kept) = span {
+            out.extend_from_slice(kept);
         }
-    }
+        true
+    });
     // Cut only before or after ASCII bytes, so still UTF-8.
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// A stretch of JSON text: whitespace between tokens, or tokens (strings whole) up to the
-/// next such whitespace.
-struct Run {
-    space: bool,
-    start: usize,
-    end: usize,
+/// A stretch of JSON text: tokens (strings whole) up to the next whitespace between
+/// tokens, or such whitespace, with the bytes on either side of it.
+enum Span<'a> {
+    Kept(&'a [u8]),
+    Space {
+        before: Option<u8>,
+        after: Option<u8>,
+    },
 }
 
-fn runs(bytes: &[u8]) -> impl Iterator<Item = Run> + '_ {
+/// Hands `bytes`' spans in order to `each` while it answers `true`; `false` if it stopped.
+/// One pass over the bytes with no allocation (it runs on every pretty-printed body).
+fn spans<'a>(bytes: &'a [u8], mut each: impl FnMut(Span<'a>) -> bool) -> bool {
+    let n = bytes.len();
+    let mut start = 0;
     let mut i = 0;
-    std::iter::from_fn(move || {
-        let start = i;
-        let &first = bytes.get(i)?;
-        let space = is_space(first);
-        while let Some(&b) = bytes.get(i) {
-            if is_space(b) != space {
-                break;
+    while i < n {
+        let b = bytes[i];
+        i += 1;
+        if b == b'"' {
+            while i < n {
+                let c = bytes[i];
+                i += 1;
+                if c == b'\\' {
+                    i += 1;
+                } else if c == b'"' {
+                    break;
+                }
             }
-            i = if b == b'"' {
-                string_end(bytes, i)
-            } else {
-                i + 1
-            };
+        } else if is_space(b) {
+            let space_start = i - 1;
+            while i < n && is_space(bytes[i]) {
+                i += 1;
+            }
+            if space_start > start && !each(Span::Kept(&bytes[start..space_start])) {
+                return false;
+            }
+            let before = space_start.checked_sub(1).map(|k| bytes[k]);
+            if !each(Span::Space {
+                before,
+                after: bytes.get(i).copied(),
+            }) {
+                return false;
+            }
+            start = i;
         }
-        Some(Run {
-            space,
-            start,
-            end: i.min(bytes.len()),
-        })
-    })
-}
-
-/// The index just past the string whose opening quote is at `start`, or the end.
-fn string_end(bytes: &[u8], start: usize) -> usize {
-    let mut i = start + 1;
-    while let Some(k) = memchr::memchr2(b'"', b'\\', bytes.get(i..).unwrap_or_default()) {
-        i += k;
-        if bytes.get(i) == Some(&b'"') {
-            return i + 1;
-        }
-        i += 2;
     }
-    bytes.len()
+    match bytes.get(start..) {
+        Some(rest) if !rest.is_empty() => each(Span::Kept(rest)),
+        _ => true,
+    }
 }
 
 fn is_space(b: u8) -> bool {
@@ -132,22 +140,17 @@ impl Payload {
             return body == text;
         }
         let mut j = 0;
-        for run in runs(body) {
-            if run.space {
-                let before = run.start.checked_sub(1).and_then(|k| body.get(k)).copied();
-                let after = body.get(run.end).copied();
-                if !(before.is_none_or(is_structural) || after.is_none_or(is_structural)) {
-                    return false;
-                }
-                continue;
+        let same = spans(body, |span| match span {
+            Span::Space { before, after } => {
+                before.is_none_or(is_structural) || after.is_none_or(is_structural)
             }
-            let token = &body[run.start..run.end];
-            if text.get(j..j + token.len()) != Some(token) {
-                return false;
+            Span::Kept(kept) => {
+                let matched = text.get(j..j + kept.len()) == Some(kept);
+                j += kept.len();
+                matched
             }
-            j += token.len();
-        }
-        j == text.len()
+        });
+        same && j == text.len()
     }
 }
 
