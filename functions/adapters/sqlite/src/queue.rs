@@ -298,17 +298,13 @@ impl Taken {
             trace,
             content,
         } = self;
-        let mut envelope_whole = false;
-        let whole = match content.event() {
-            Some(Ok((message, complete))) => {
-                envelope_whole = complete;
-                Some(Arc::new(message))
-            }
+        let (whole, envelope_whole) = match content.event() {
+            Some(Ok((message, complete))) => (Some(Arc::new(message)), complete),
             Some(Err(e)) => {
                 tracing::error!(message_id = seq, error = %e, "the stored event of a queued message cannot be read");
-                None
+                (None, false)
             }
-            None => None,
+            None => (None, false),
         };
         let (body, event_stored, envelope_json) = match &whole {
             Some(message) => {

@@ -1,10 +1,10 @@
 //! Stored events, by id, listed by source or call id through their indexes.
 
 use super::listing::{push_range, read_page_of_rows};
-use super::raw_column::{data_is_body, pack, payload_of_body, RawColumn};
+use super::raw_column::{data_is_body, pack, RawColumn};
 use super::rows::{from_json, to_json};
 use crate::domain::time::{epoch_secs, sortable, Timestamp};
-use crate::domain::{Envelope, RawRequest, StoredEvent};
+use crate::domain::{Envelope, Payload, RawRequest, StoredEvent};
 use crate::error::{StoreError, StoreResult};
 use crate::ports::queries::{EventQueries, EventQuery};
 use crate::ports::{EventStore, Page, PageRequest, Stored};
@@ -105,7 +105,7 @@ fn envelope_of_row(envelope: &str, raw: &RawColumn) -> StoreResult<(Envelope, Ra
     let mut envelope = from_json::<Envelope>(envelope)?;
     let unpacked = raw.to_raw()?;
     if unpacked.data_from_body {
-        let data = payload_of_body(&unpacked.raw.body).ok_or_else(|| {
+        let data = Payload::from_json_body(&unpacked.raw.body).ok_or_else(|| {
             StoreError::Corrupt(format!(
                 "event {}: its body is not its payload",
                 envelope.id

@@ -1,7 +1,7 @@
 //! The one shape of every listing: a WHERE clause built from optional parts, read with one
 //! row more than the page to tell whether more follow, then cut to a page with a cursor.
 
-use super::rows::{from_json, strings};
+use super::rows::from_json;
 use crate::error::StoreResult;
 use crate::ports::queries::TimeRange;
 use crate::ports::Page;
@@ -49,7 +49,7 @@ fn limit_value(limit: usize) -> Value {
 pub(super) async fn read_page<T, C>(
     db: &Db,
     sql: String,
-    mut values: Vec<Value>,
+    values: Vec<Value>,
     limit: usize,
     cursor: C,
 ) -> StoreResult<Page<T>>
@@ -57,18 +57,13 @@ where
     T: serde::de::DeserializeOwned + Send + 'static,
     C: Fn(&T) -> String + Send + 'static,
 {
-    values.push(limit_value(limit));
-    db.read(move |conn| {
-        let rows = strings(conn, &sql, values)?
-            .iter()
-            .map(|b| from_json::<T>(b))
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(page_from(rows, limit, cursor))
-    })
-    .await
+    let record =
+        |row: &rusqlite::Row<'_>| from_json::<T>(&row.get::<_, String>(0).map_err(crate::db_err)?);
+    read_page_of_rows(db, sql, values, limit, record, cursor).await
 }
 
-/// [`read_page`] for a listing whose records are read from their rows by `record`.
+/// Runs a listing whose SQL ends in `LIMIT ?` (bound here), reads each row with `record`
+/// and cuts them to a page of `limit` records, the cursor taken from the last one kept.
 pub(super) async fn read_page_of_rows<T, R, C>(
     db: &Db,
     sql: String,

@@ -30,7 +30,8 @@ struct Head<'a> {
     content_type: Option<Cow<'a, str>>,
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     query: Option<Cow<'a, str>>,
-    /// The event's `data` is [`payload_of_body`], left out of its envelope column.
+    /// The event's `data` is `Payload::from_json_body` of the body, left out of its envelope
+    /// column.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     data_from_body: bool,
 }
@@ -38,15 +39,8 @@ struct Head<'a> {
 /// A raw request as read from its column.
 pub(crate) struct Unpacked {
     pub(crate) raw: RawRequest,
-    /// The event's payload is the body's (see [`payload_of_body`]).
+    /// The event's payload is the body's (see `Payload::from_json_body`).
     pub(crate) data_from_body: bool,
-}
-
-/// The payload a JSON body gives: its text, compacted when it spans lines (as ingest keeps
-/// it). `None` for a body that is not one JSON value.
-pub(crate) fn payload_of_body(body: &[u8]) -> Option<Payload> {
-    let text: &serde_json::value::RawValue = serde_json::from_slice(body).ok()?;
-    Some(Payload::from_text(text))
 }
 
 /// Whether `data` is what the body gives, so that storing the body stores it too.
@@ -147,7 +141,7 @@ mod tests {
     fn the_head_says_whether_the_payload_is_the_bodys() {
         let body = b"{\n  \"a\": [1, 2]\n}";
         let raw = request("POST", None, None, body);
-        let data = payload_of_body(body).unwrap();
+        let data = Payload::from_json_body(body).unwrap();
         assert_eq!(data.text(), r#"{"a":[1,2]}"#);
         assert!(data_is_body(&raw, Some(&data)));
         assert!(!data_is_body(&raw, None));
