@@ -130,6 +130,11 @@ DROP INDEX IF EXISTS deliveries_by_expiry;
     // version does. Nothing to change in the tables.
     "-- 8: bodies stored once
 ",
+    // 9: events lose their index by expiry: the purge takes the oldest events in the order
+    // they were written (`writer::PURGE_EVENTS`), as it takes attempts. Each event written
+    // updated one B-tree fewer (about 3 % of the pages a loaded serve's commits write).
+    "DROP INDEX IF EXISTS events_by_expiry;
+",
 ];
 
 /// Creates the schema, or checks the one found.
@@ -198,7 +203,6 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_source ON events (source, received_at, id);
 CREATE INDEX IF NOT EXISTS events_by_call ON events (call_id, received_at, id) WHERE call_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_by_expiry ON events (expires_at);
 ",
     deliveries_table!("deliveries"),
     deliveries_indexes!(),

@@ -306,6 +306,13 @@ const PURGE_ATTEMPTS: &str = "DELETE FROM deliveries WHERE (event_id, sk) IN \
      (SELECT event_id, sk FROM (SELECT event_id, sk, expires_at FROM deliveries \
       INDEXED BY deliveries_recent ORDER BY attempted_at LIMIT ?2) WHERE expires_at < ?1)";
 
+/// Events past their retention among the oldest [`PURGE_CHUNK`] events, in the order they
+/// were written (rowid: events are only ever appended, and the purge deletes from the
+/// oldest end): like attempts, events have no index by expiry.
+const PURGE_EVENTS: &str = "DELETE FROM events WHERE rowid IN \
+     (SELECT rowid FROM (SELECT rowid, expires_at FROM events ORDER BY rowid LIMIT ?2) \
+      WHERE expires_at < ?1)";
+
 /// Deletes rows past their retention, a bounded chunk per table; whether a table had a
 /// whole chunk to delete (more may be waiting).
 pub(crate) fn purge_expired(conn: &Connection) -> rusqlite::Result<bool> {
@@ -319,11 +326,7 @@ pub(crate) fn purge_expired(conn: &Connection) -> rusqlite::Result<bool> {
     };
     let mut more = false;
     for (table, sql, before) in [
-        (
-            "events",
-            by_expiry("events", "rowid", "expires_at"),
-            now / 1000,
-        ),
+        ("events", PURGE_EVENTS.to_owned(), now / 1000),
         ("deliveries", PURGE_ATTEMPTS.to_owned(), now / 1000),
         ("dedup", by_expiry("dedup", "key", "expires_at_ms"), now),
         (
@@ -486,6 +489,37 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(left, ["evt_00009"]);
+    }
+
+    #[test]
+    fn events_are_purged_oldest_first_past_an_older_one_kept_longer() {
+        // Given an event kept longer (written before the retention was lowered) and three
+        // newer ones past their retention
+        let conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&conn).unwrap();
+        let secs = now_ms() / 1000;
+        for (n, expires) in [
+            (9, secs + 600),
+            (0, secs - 10),
+            (1, secs - 10),
+            (2, secs - 10),
+        ] {
+            conn.execute(
+                "INSERT INTO events VALUES (?1, 's', NULL, 't', '{}', '{}', NULL, ?2)",
+                rusqlite::params![format!("evt_{n}"), expires],
+            )
+            .unwrap();
+        }
+        // When the writer purges, then the expired ones are gone, the other kept
+        assert!(!purge_expired(&conn).unwrap(), "less than a chunk");
+        let left: Vec<String> = conn
+            .prepare("SELECT id FROM events")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(left, ["evt_9"]);
     }
 
     #[test]
