@@ -460,6 +460,20 @@ async fn attempt_race_contract(ports: &Ports, race: bool) {
     again.http_status = Some(503);
     store.record(&again, expires).await.unwrap();
     assert_eq!(stored("evt_rd").await.http_status, Some(503));
+    // The shared form (dispatch records through it) keeps the same rule
+    store
+        .record_shared(&Arc::new(ok("evt_re", 201)), expires)
+        .await
+        .unwrap();
+    let lost = store
+        .record_shared(&Arc::new(retrying("evt_re")), expires)
+        .await;
+    assert!(matches!(lost, Err(StoreError::Conflict)), "{lost:?}");
+    let kept = stored("evt_re").await;
+    assert_eq!(
+        (kept.status, kept.http_status),
+        (AttemptStatus::Succeeded, Some(201))
+    );
 
     // Racing, round after round: the success always survives
     let rounds = if race { 0..8 } else { 0..0 };

@@ -345,7 +345,8 @@ impl EventQueries for MemoryEventStore {
 
 /// Attempts keyed like the DynamoDB table: (event id, subscription id, attempt number).
 pub struct MemoryDeliveryStore {
-    attempts: Mutex<Bounded<(String, String, u32), Attempt>>,
+    /// Shared with dispatch, which records each attempt it made without a copy.
+    attempts: Mutex<Bounded<(String, String, u32), Arc<Attempt>>>,
 }
 
 impl Default for MemoryDeliveryStore {
@@ -375,6 +376,15 @@ impl MemoryDeliveryStore {
 #[async_trait]
 impl DeliveryStore for MemoryDeliveryStore {
     async fn record(&self, attempt: &Attempt, expires_at: Timestamp) -> StoreResult<()> {
+        self.record_shared(&Arc::new(attempt.clone()), expires_at)
+            .await
+    }
+
+    async fn record_shared(
+        &self,
+        attempt: &Arc<Attempt>,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
         let key = (
             attempt.event_id.clone(),
             attempt.subscription_id.clone(),
@@ -388,7 +398,7 @@ impl DeliveryStore for MemoryDeliveryStore {
         {
             return Err(StoreError::Conflict);
         }
-        attempts.insert(key, attempt.clone(), expires_at);
+        attempts.insert(key, Arc::clone(attempt), expires_at);
         Ok(())
     }
 
@@ -408,7 +418,7 @@ impl DeliveryStore for MemoryDeliveryStore {
                     .as_ref()
                     .is_none_or(|(cs, cn)| (s.as_str(), *n) > (cs.as_str(), *cn))
             })
-            .map(|(_, a)| a.clone())
+            .map(|(_, a)| Attempt::clone(a))
             .take(page.limit + 1)
             .collect();
         let next_cursor = if items.len() > page.limit {
@@ -480,7 +490,7 @@ impl DeliveryQueries for MemoryDeliveryStore {
             })
             .map(|a| {
                 let cursor = query.cursor_after(a);
-                (sort_key_of(&cursor, time, order), cursor, a.clone())
+                (sort_key_of(&cursor, time, order), cursor, Attempt::clone(a))
             })
             .collect();
         Ok(page_of(items, after, !by_event, page.limit))

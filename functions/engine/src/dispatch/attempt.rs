@@ -109,7 +109,7 @@ impl Dispatcher {
             }
             let record = attempt_record(event, sub, n, trigger, status, next_at, outcome);
             tracing::info!(status = status.as_str(), http_status = ?record.http_status, duration_ms = record.duration_ms, "attempt");
-            self.record(&record, event).await?;
+            self.record(record, event).await?;
             Ok(status)
         }
     }
@@ -134,8 +134,9 @@ impl Dispatcher {
         }
         let why = "subscription is disabled";
         let record = self.record_without_request(event, sub, ticket.attempt, ticket.trigger, why);
-        self.record(&record, event).await?;
-        self.after_attempt(event, sub, record.status).await
+        let status = record.status;
+        self.record(record, event).await?;
+        self.after_attempt(event, sub, status).await
     }
 
     /// The attempt's status and, when retrying, the time of the next attempt.

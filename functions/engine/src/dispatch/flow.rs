@@ -458,7 +458,7 @@ impl Dispatcher {
             reason: defer.reason,
             wait: delay,
         };
-        self.record_hold(&record, event, Some(hold)).await
+        self.record_hold(record, event, Some(hold)).await
     }
 }
 

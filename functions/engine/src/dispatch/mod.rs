@@ -397,7 +397,7 @@ impl Dispatcher {
             for sub in pending {
                 let why = "the event could not be stored (over the store's limits)";
                 let record = self.record_without_request(event, sub, 1, Trigger::Initial, why);
-                self.record(&record, event).await?;
+                self.record(record, event).await?;
             }
             return Ok(());
         }

@@ -11,7 +11,7 @@ impl Dispatcher {
     /// Each attempt on record is counted once (`event` gives the delivery lag).
     pub(super) async fn record(
         &self,
-        attempt: &Attempt,
+        attempt: Attempt,
         event: &StoredEvent,
     ) -> Result<(), DispatchError> {
         self.record_hold(attempt, event, None).await
@@ -20,10 +20,13 @@ impl Dispatcher {
     /// [`Self::record`] of a deferral, counted as a hold of its own as well.
     pub(super) async fn record_hold(
         &self,
-        attempt: &Attempt,
+        attempt: Attempt,
         event: &StoredEvent,
         hold: Option<Hold>,
     ) -> Result<(), DispatchError> {
+        // Shared with the store: the memory store keeps it as it is, without a copy.
+        let attempt = std::sync::Arc::new(attempt);
+        let attempt = &attempt;
         let expires = attempt.attempted_at
             + chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
         if self.write(attempt, expires).await? {
@@ -48,8 +51,12 @@ impl Dispatcher {
     }
 
     /// Writes the attempt; `false` when a concurrent success kept its place (not ours).
-    async fn write(&self, attempt: &Attempt, expires: Timestamp) -> Result<bool, DispatchError> {
-        match self.ports.deliveries.record(attempt, expires).await {
+    async fn write(
+        &self,
+        attempt: &std::sync::Arc<Attempt>,
+        expires: Timestamp,
+    ) -> Result<bool, DispatchError> {
+        match self.ports.deliveries.record_shared(attempt, expires).await {
             Ok(()) => Ok(true),
             Err(StoreError::Conflict) => {
                 tracing::warn!(

@@ -226,6 +226,15 @@ pub trait DeliveryStore: Send + Sync {
     /// record of the same key but never a `succeeded` one: then it fails with `Conflict`
     /// and the stored success stays (one success per key, whatever the interleaving).
     async fn record(&self, attempt: &Attempt, expires_at: Timestamp) -> StoreResult<()>;
+    /// [`Self::record`] of an attempt the caller shares: a store that keeps attempts in
+    /// memory keeps this one instead of a copy (dispatch records every attempt this way).
+    async fn record_shared(
+        &self,
+        attempt: &std::sync::Arc<Attempt>,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        self.record(attempt, expires_at).await
+    }
     /// Attempts of one event, by subscription then attempt number.
     async fn list_by_event(&self, event_id: &str, page: &PageRequest)
         -> StoreResult<Page<Attempt>>;
