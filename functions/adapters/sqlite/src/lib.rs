@@ -537,6 +537,33 @@ mod tests {
     }
 
     #[test]
+    fn a_store_of_schema_8_keeps_its_events_and_loses_their_index_by_expiry() {
+        // A version-8 store (the current schema with the events' index by expiry), one event
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "{} CREATE INDEX events_by_expiry ON events (expires_at); \
+             INSERT INTO events VALUES ('evt_1', 's', NULL, 't', '{{}}', '{{}}', NULL, 99); \
+             PRAGMA user_version = 8;",
+            schema::SCHEMA
+        ))
+        .unwrap();
+        migrate(&conn).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let (events, expiry_index): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM sqlite_schema \
+                 WHERE name = 'events_by_expiry')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((events, expiry_index), (1, 0));
+    }
+
+    #[test]
     fn a_store_of_schema_5_keeps_its_attempts_and_claims_keyed_by_their_primary_keys() {
         // A version-5 store: attempts and claims in row tables, one of each
         let conn = Connection::open_in_memory().unwrap();
