@@ -493,6 +493,15 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// Migrates `conn`'s store and checks it is at this build's schema.
+    fn migrate_to_current(conn: &Connection) {
+        migrate(conn).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
     #[test]
     fn a_store_of_schema_1_gets_dedup_claim_states_and_keeps_its_claims_queued() {
         // A version-1 store: its dedup table as that version wrote it, with one claim, and
@@ -513,11 +522,7 @@ mod tests {
              PRAGMA user_version = 1;",
         )
         .unwrap();
-        migrate(&conn).unwrap();
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        migrate_to_current(&conn);
         let (queued, claimed_at): (bool, i64) = conn
             .query_row(
                 "SELECT queued, claimed_at_ms FROM dedup WHERE key = 'src:k'",
@@ -547,11 +552,7 @@ mod tests {
             schema::SCHEMA
         ))
         .unwrap();
-        migrate(&conn).unwrap();
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        migrate_to_current(&conn);
         let (events, expiry_index): (i64, i64) = conn
             .query_row(
                 "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM sqlite_schema \

@@ -453,6 +453,16 @@ mod tests {
         }
     }
 
+    /// The first column of every row `sql` selects, as text.
+    fn texts(conn: &Connection, sql: &str) -> Vec<String> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     /// An attempt of `evt_{n}` attempted at `at`, expiring at `expires` (epoch seconds).
     fn attempt(conn: &Connection, n: i64, at: &str, expires: i64) {
         conn.execute(
@@ -481,13 +491,7 @@ mod tests {
         }
         // When the writer purges, then the expired ones are gone, the other kept
         assert!(!purge_expired(&conn).unwrap(), "less than a chunk");
-        let left: Vec<String> = conn
-            .prepare("SELECT event_id FROM deliveries")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let left = texts(&conn, "SELECT event_id FROM deliveries");
         assert_eq!(left, ["evt_00009"]);
     }
 
@@ -512,13 +516,7 @@ mod tests {
         }
         // When the writer purges, then the expired ones are gone, the other kept
         assert!(!purge_expired(&conn).unwrap(), "less than a chunk");
-        let left: Vec<String> = conn
-            .prepare("SELECT id FROM events")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let left = texts(&conn, "SELECT id FROM events");
         assert_eq!(left, ["evt_9"]);
     }
 
