@@ -4,21 +4,48 @@
 
 use crate::ports::ReceivedMessage;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The most messages waiting in a hand-off, or committing to get there. Each holds its
-/// decoded event, about 16 KiB of a loaded serve's memory: with 2,048 the durable serve's
-/// peak went from 77–80 to 105–108 MiB in a 10,000-event burst, with 8,192 to 134–142 MiB
-/// (past its 128 MB budget) for 8–10 % more deliveries/s (docs/performance.md). A send
-/// beyond it queues the message as an ordinary visible row.
-pub(crate) const HANDOFF_MAX: usize = 256;
+/// The most messages waiting in a hand-off, or committing to get there. A send beyond it
+/// (or beyond [`HANDOFF_MAX_BYTES`]) queues the message as an ordinary visible row, which
+/// dispatch then reads back from the store. When a message held its decoded event (about
+/// 16 KiB) this was 256, as 8,192 took serve past its memory budget; since the payload
+/// travels as its JSON text a 1.3 KB event's message holds about 4 KiB, and a burst whose
+/// backlog the hand-off holds is no longer read back (docs/performance.md).
+pub(crate) const HANDOFF_MAX: usize = 8_192;
+
+/// The most bytes the messages waiting in a hand-off may hold, by [`weight`]: what bounds
+/// serve's memory when events are large (8,192 of 1 MB bodies would be 8 GB). At the
+/// bench's 1.3 KB events the count binds first at about 5,900 messages; a 10,000-event
+/// burst with 3 subscriptions leaves a backlog of about 4,000.
+pub(crate) const HANDOFF_MAX_BYTES: usize = 32 << 20;
+
+/// What a message waiting in the hand-off holds in memory, estimated from its event's
+/// sizes: the body as received, the payload's text twice (the envelope, and its JSON that
+/// dispatch signs and sends), and the rest of the envelope and the message.
+pub(crate) fn weight(body_bytes: usize, payload_bytes: usize) -> usize {
+    const REST: usize = 2048;
+    REST.saturating_add(body_bytes)
+        .saturating_add(payload_bytes.saturating_mul(2))
+}
+
+/// Places taken in a hand-off: messages waiting plus sends not yet committed.
+#[derive(Default)]
+struct Taken {
+    messages: usize,
+    bytes: usize,
+}
+
+struct Waiting {
+    at: Instant,
+    weight: usize,
+    message: ReceivedMessage,
+}
 
 pub(crate) struct Handoff {
-    waiting: Mutex<VecDeque<(Instant, ReceivedMessage)>>,
-    /// Places taken: messages waiting plus sends not yet committed.
-    taken: AtomicUsize,
+    waiting: Mutex<VecDeque<Waiting>>,
+    taken: Mutex<Taken>,
     /// A message waiting longer is dropped from here: its lease may be over, and the
     /// database hands it out again then, with its next receive count.
     fresh_for: Duration,
@@ -29,36 +56,57 @@ impl Handoff {
     pub(crate) fn new(lease: Duration) -> Self {
         Self {
             waiting: Mutex::new(VecDeque::new()),
-            taken: AtomicUsize::new(0),
+            taken: Mutex::new(Taken::default()),
             fresh_for: lease / 2,
         }
     }
 
-    /// A place for a message about to be sent; `None` when the hand-off is full.
-    pub(crate) fn reserve(self: &Arc<Self>) -> Option<Reservation> {
-        let reserved = self
-            .taken
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < HANDOFF_MAX).then_some(n + 1)
-            })
-            .is_ok();
-        reserved.then(|| Reservation {
+    /// A place for a message of `weight` bytes about to be sent; `None` when the hand-off
+    /// has no room for it.
+    pub(crate) fn reserve(self: &Arc<Self>, weight: usize) -> Option<Reservation> {
+        let mut taken = switchboard_adapters_memory::lock(&self.taken);
+        let room =
+            taken.messages < HANDOFF_MAX && taken.bytes.saturating_add(weight) <= HANDOFF_MAX_BYTES;
+        if !room {
+            return None;
+        }
+        taken.messages += 1;
+        taken.bytes += weight;
+        Some(Reservation {
             handoff: Some(self.clone()),
+            weight,
         })
+    }
+
+    fn give_back(&self, weight: usize) {
+        let mut taken = switchboard_adapters_memory::lock(&self.taken);
+        taken.messages = taken.messages.saturating_sub(1);
+        taken.bytes = taken.bytes.saturating_sub(weight);
     }
 
     /// Up to `max` waiting messages, oldest first.
     pub(crate) fn take(&self, max: usize) -> Vec<ReceivedMessage> {
-        let mut waiting = switchboard_adapters_memory::lock(&self.waiting);
         let mut out = Vec::new();
-        while out.len() < max {
-            let Some((at, message)) = waiting.pop_front() else {
-                break;
-            };
-            self.taken.fetch_sub(1, Ordering::AcqRel);
-            if at.elapsed() < self.fresh_for {
-                out.push(message);
+        let mut freed = Vec::new();
+        {
+            let mut waiting = switchboard_adapters_memory::lock(&self.waiting);
+            while out.len() < max {
+                let Some(Waiting {
+                    at,
+                    weight,
+                    message,
+                }) = waiting.pop_front()
+                else {
+                    break;
+                };
+                freed.push(weight);
+                if at.elapsed() < self.fresh_for {
+                    out.push(message);
+                }
             }
+        }
+        for weight in freed {
+            self.give_back(weight);
         }
         out
     }
@@ -71,14 +119,18 @@ impl Handoff {
 /// A place in the hand-off, given back when dropped unless a message took it.
 pub(crate) struct Reservation {
     handoff: Option<Arc<Handoff>>,
+    weight: usize,
 }
 
 impl Reservation {
     /// Hands over a message whose row is committed, leased for its first receipt.
     pub(crate) fn hand_over(mut self, message: ReceivedMessage) {
         if let Some(handoff) = self.handoff.take() {
-            switchboard_adapters_memory::lock(&handoff.waiting)
-                .push_back((Instant::now(), message));
+            switchboard_adapters_memory::lock(&handoff.waiting).push_back(Waiting {
+                at: Instant::now(),
+                weight: self.weight,
+                message,
+            });
         }
     }
 }
@@ -86,7 +138,7 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if let Some(handoff) = self.handoff.take() {
-            handoff.taken.fetch_sub(1, Ordering::AcqRel);
+            handoff.give_back(self.weight);
         }
     }
 }
@@ -113,30 +165,54 @@ mod tests {
     fn places_are_bounded_and_given_back_by_unused_reservations_and_takes() {
         let handoff = Arc::new(Handoff::new(Duration::from_secs(60)));
         let mut held: Vec<Reservation> = (0..HANDOFF_MAX)
-            .map(|_| handoff.reserve().unwrap())
+            .map(|_| handoff.reserve(1).unwrap())
             .collect();
-        assert!(handoff.reserve().is_none(), "full");
+        assert!(handoff.reserve(1).is_none(), "full");
         // A reservation dropped unused (its send failed) gives its place back
         held.pop();
-        let again = handoff.reserve().unwrap();
+        let again = handoff.reserve(1).unwrap();
         again.hand_over(message(1));
         assert!(
-            handoff.reserve().is_none(),
+            handoff.reserve(1).is_none(),
             "the handed-over message holds its place"
         );
         // Taking it frees the place
         let taken = handoff.take(10);
         assert_eq!(taken.len(), 1);
         assert_eq!(taken[0].message_id, "1");
-        assert!(handoff.reserve().is_some());
+        assert!(handoff.reserve(1).is_some());
+    }
+
+    #[test]
+    fn bytes_are_bounded_too_and_given_back_by_takes() {
+        let handoff = Arc::new(Handoff::new(Duration::from_secs(60)));
+        let half = HANDOFF_MAX_BYTES / 2;
+        handoff.reserve(half).unwrap().hand_over(message(1));
+        let second = handoff.reserve(half).unwrap();
+        // Two messages, far fewer than the count allows, and no room for a third byte
+        assert!(handoff.reserve(1).is_none(), "the bytes are taken");
+        assert!(
+            handoff.reserve(HANDOFF_MAX_BYTES + 1).is_none(),
+            "a message heavier than the bound never goes through the hand-off"
+        );
+        drop(second);
+        assert!(
+            handoff.reserve(1).is_some(),
+            "an unused reservation gives its bytes back"
+        );
+        assert_eq!(handoff.take(10).len(), 1);
+        assert!(
+            handoff.reserve(HANDOFF_MAX_BYTES - 1).is_some(),
+            "taking the message gave its bytes back"
+        );
     }
 
     #[test]
     fn a_message_that_waited_past_half_its_lease_is_dropped_not_given() {
         let handoff = Arc::new(Handoff::new(Duration::from_millis(40)));
-        handoff.reserve().unwrap().hand_over(message(1));
+        handoff.reserve(1).unwrap().hand_over(message(1));
         std::thread::sleep(Duration::from_millis(30));
-        handoff.reserve().unwrap().hand_over(message(2));
+        handoff.reserve(1).unwrap().hand_over(message(2));
         // The first waited 30 ms of a 40 ms lease: the database hands it out instead
         let taken = handoff.take(10);
         assert_eq!(taken.len(), 1);

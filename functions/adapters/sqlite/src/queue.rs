@@ -10,7 +10,7 @@
 use super::{db_err, duration_ms, now_ms, Db};
 use crate::domain::{QueueMessage, StoredEvent, TraceHeader};
 use crate::error::{StoreError, StoreResult};
-use crate::handoff::{Handoff, Reservation};
+use crate::handoff::{self, Handoff, Reservation};
 use crate::ports::{EventQueue, Outgoing, QueueConsumer, ReceivedMessage, Stored, MAX_QUEUE_DELAY};
 use crate::stores::{event_of_row, to_json, EventRow, RawColumn};
 use async_trait::async_trait;
@@ -67,8 +67,8 @@ impl SqliteQueue {
     /// timeout): no read of the row, no decoding, no write to lease it. A crash loses
     /// nothing (the row is there, in flight, and `recover` makes it visible), and a message
     /// not taken within half its lease is left to the database, which hands it out when
-    /// the lease ends. At most `HANDOFF_MAX` messages wait; beyond, a send queues an
-    /// ordinary visible row.
+    /// the lease ends. At most 8,192 messages wait, holding 32 MiB at most (by their events'
+    /// sizes); beyond, a send queues an ordinary visible row.
     pub fn with_handoff(mut self) -> Self {
         self.handoff = Some(Arc::new(Handoff::new(self.visibility)));
         self
@@ -89,12 +89,14 @@ impl SqliteQueue {
     /// what hands it over once committed when it goes through the hand-off.
     pub(crate) fn message(&self, out: Outgoing<'_>) -> StoreResult<(NewMessage, Option<Outbound>)> {
         let mut outbound = match &self.handoff {
-            Some(handoff) if out.delay.is_zero() => handoff.reserve().map(|reservation| Outbound {
-                reservation,
-                message: Arc::new(out.message.clone()),
-                trace: out.trace.cloned(),
-                envelope_json: None,
-            }),
+            Some(handoff) if out.delay.is_zero() => handoff
+                .reserve(handoff_weight(out.message))
+                .map(|reservation| Outbound {
+                    reservation,
+                    message: Arc::new(out.message.clone()),
+                    trace: out.trace.cloned(),
+                    envelope_json: None,
+                }),
             _ => None,
         };
         let lease_ms = outbound.as_ref().map(|_| duration_ms(self.visibility));
@@ -735,6 +737,17 @@ impl QueueConsumer for SqliteQueue {
                     .collect()
             }
         }
+    }
+}
+
+/// What `message` holds while it waits in the hand-off (see `handoff::weight`).
+fn handoff_weight(message: &QueueMessage) -> usize {
+    match message {
+        QueueMessage::Event { event } => handoff::weight(
+            event.raw.body.len(),
+            event.envelope.data.as_ref().map_or(0, |d| d.text().len()),
+        ),
+        QueueMessage::Deliver { .. } => handoff::weight(0, 0),
     }
 }
 
