@@ -460,9 +460,10 @@ async fn a_later_receipt_of_a_message_whose_event_the_queue_stored_skips_the_pai
     assert_eq!(sink.count_at("/b"), 1);
 }
 
-/// serve's durable queue: events stored with their messages, messages handed over as sent.
+/// serve's durable queue: events stored with their messages, messages handed over as sent
+/// (through a hand-off of 256 messages, which the tests fill; serve's holds 8,192).
 fn open_as_serve(dir: &TempDir, visibility: Duration) -> Arc<SqliteQueue> {
-    Arc::new(storing(dir, visibility, 5).with_handoff())
+    Arc::new(storing(dir, visibility, 5).with_handoff_of(256, 32 << 20))
 }
 
 fn event_message(id: &str) -> QueueMessage {
@@ -577,6 +578,24 @@ async fn handed_over_messages_survive_a_crash_and_a_full_hand_off_queues_the_res
     }
     assert_eq!(ids.len(), sent);
     assert!(q.is_empty().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_message_heavier_than_the_hand_off_holds_is_queued_as_a_row() {
+    let dir = TempDir::new("switchboard-handoff-bytes");
+    {
+        // Given a hand-off with room for many messages but fewer bytes than one event holds
+        let q = Arc::new(storing(&dir, Duration::from_secs(60), 5).with_handoff_of(1_000, 1_024));
+        for n in 0..3 {
+            q.send(&event_message(&format!("evt_{n:04}")), Duration::ZERO)
+                .await
+                .unwrap();
+        }
+    }
+    // Then none was handed over: on restart none is in flight, all three are queued rows
+    let q = open_as_serve(&dir, Duration::from_secs(60));
+    let recovered = q.recover().await.unwrap();
+    assert_eq!((recovered.queued, recovered.in_flight), (3, 0));
 }
 
 #[tokio::test]

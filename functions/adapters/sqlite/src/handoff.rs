@@ -46,17 +46,23 @@ struct Waiting {
 pub(crate) struct Handoff {
     waiting: Mutex<VecDeque<Waiting>>,
     taken: Mutex<Taken>,
+    /// At most this many messages, holding at most `max_bytes` by [`weight`].
+    max_messages: usize,
+    max_bytes: usize,
     /// A message waiting longer is dropped from here: its lease may be over, and the
     /// database hands it out again then, with its next receive count.
     fresh_for: Duration,
 }
 
 impl Handoff {
-    /// `lease`: how long a handed-off message's row stays hidden in the database.
-    pub(crate) fn new(lease: Duration) -> Self {
+    /// `lease`: how long a handed-off message's row stays hidden in the database; room for
+    /// `max_messages` holding `max_bytes` (by [`weight`]).
+    pub(crate) fn new(lease: Duration, max_messages: usize, max_bytes: usize) -> Self {
         Self {
             waiting: Mutex::new(VecDeque::new()),
             taken: Mutex::new(Taken::default()),
+            max_messages,
+            max_bytes,
             fresh_for: lease / 2,
         }
     }
@@ -65,8 +71,8 @@ impl Handoff {
     /// has no room for it.
     pub(crate) fn reserve(self: &Arc<Self>, weight: usize) -> Option<Reservation> {
         let mut taken = switchboard_adapters_memory::lock(&self.taken);
-        let room =
-            taken.messages < HANDOFF_MAX && taken.bytes.saturating_add(weight) <= HANDOFF_MAX_BYTES;
+        let room = taken.messages < self.max_messages
+            && taken.bytes.saturating_add(weight) <= self.max_bytes;
         if !room {
             return None;
         }
@@ -163,7 +169,11 @@ mod tests {
 
     #[test]
     fn places_are_bounded_and_given_back_by_unused_reservations_and_takes() {
-        let handoff = Arc::new(Handoff::new(Duration::from_secs(60)));
+        let handoff = Arc::new(Handoff::new(
+            Duration::from_secs(60),
+            HANDOFF_MAX,
+            HANDOFF_MAX_BYTES,
+        ));
         let mut held: Vec<Reservation> = (0..HANDOFF_MAX)
             .map(|_| handoff.reserve(1).unwrap())
             .collect();
@@ -185,7 +195,11 @@ mod tests {
 
     #[test]
     fn bytes_are_bounded_too_and_given_back_by_takes() {
-        let handoff = Arc::new(Handoff::new(Duration::from_secs(60)));
+        let handoff = Arc::new(Handoff::new(
+            Duration::from_secs(60),
+            HANDOFF_MAX,
+            HANDOFF_MAX_BYTES,
+        ));
         let half = HANDOFF_MAX_BYTES / 2;
         handoff.reserve(half).unwrap().hand_over(message(1));
         let second = handoff.reserve(half).unwrap();
@@ -209,7 +223,11 @@ mod tests {
 
     #[test]
     fn a_message_that_waited_past_half_its_lease_is_dropped_not_given() {
-        let handoff = Arc::new(Handoff::new(Duration::from_millis(40)));
+        let handoff = Arc::new(Handoff::new(
+            Duration::from_millis(40),
+            HANDOFF_MAX,
+            HANDOFF_MAX_BYTES,
+        ));
         handoff.reserve(1).unwrap().hand_over(message(1));
         std::thread::sleep(Duration::from_millis(30));
         handoff.reserve(1).unwrap().hand_over(message(2));

@@ -69,8 +69,14 @@ impl SqliteQueue {
     /// not taken within half its lease is left to the database, which hands it out when
     /// the lease ends. At most 8,192 messages wait, holding 32 MiB at most (by their events'
     /// sizes); beyond, a send queues an ordinary visible row.
-    pub fn with_handoff(mut self) -> Self {
-        self.handoff = Some(Arc::new(Handoff::new(self.visibility)));
+    pub fn with_handoff(self) -> Self {
+        self.with_handoff_of(handoff::HANDOFF_MAX, handoff::HANDOFF_MAX_BYTES)
+    }
+
+    /// [`Self::with_handoff`] with room for `messages` holding `bytes` (estimated from their
+    /// events' sizes) instead of the defaults: the tests fill a small one.
+    pub fn with_handoff_of(mut self, messages: usize, bytes: usize) -> Self {
+        self.handoff = Some(Arc::new(Handoff::new(self.visibility, messages, bytes)));
         self
     }
 
