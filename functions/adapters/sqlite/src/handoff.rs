@@ -167,13 +167,14 @@ mod tests {
         }
     }
 
+    /// A hand-off of serve's size for rows leased for `lease`.
+    fn handoff(lease: Duration) -> Arc<Handoff> {
+        Arc::new(Handoff::new(lease, HANDOFF_MAX, HANDOFF_MAX_BYTES))
+    }
+
     #[test]
     fn places_are_bounded_and_given_back_by_unused_reservations_and_takes() {
-        let handoff = Arc::new(Handoff::new(
-            Duration::from_secs(60),
-            HANDOFF_MAX,
-            HANDOFF_MAX_BYTES,
-        ));
+        let handoff = handoff(Duration::from_secs(60));
         let mut held: Vec<Reservation> = (0..HANDOFF_MAX)
             .map(|_| handoff.reserve(1).unwrap())
             .collect();
@@ -195,11 +196,7 @@ mod tests {
 
     #[test]
     fn bytes_are_bounded_too_and_given_back_by_takes() {
-        let handoff = Arc::new(Handoff::new(
-            Duration::from_secs(60),
-            HANDOFF_MAX,
-            HANDOFF_MAX_BYTES,
-        ));
+        let handoff = handoff(Duration::from_secs(60));
         let half = HANDOFF_MAX_BYTES / 2;
         handoff.reserve(half).unwrap().hand_over(message(1));
         let second = handoff.reserve(half).unwrap();
@@ -223,11 +220,7 @@ mod tests {
 
     #[test]
     fn a_message_that_waited_past_half_its_lease_is_dropped_not_given() {
-        let handoff = Arc::new(Handoff::new(
-            Duration::from_millis(40),
-            HANDOFF_MAX,
-            HANDOFF_MAX_BYTES,
-        ));
+        let handoff = handoff(Duration::from_millis(40));
         handoff.reserve(1).unwrap().hand_over(message(1));
         std::thread::sleep(Duration::from_millis(30));
         handoff.reserve(1).unwrap().hand_over(message(2));
