@@ -51,8 +51,10 @@ pub struct LocalArgs {
     /// Events of a warm-up round before each measured one (connections, allocator).
     #[arg(long, default_value_t = 500)]
     pub warmup: usize,
-    /// Seconds of `wrk` against the sink when `wrk` is installed (0: skip).
-    #[arg(long, default_value_t = 5)]
+    /// Seconds of each `wrk` sample against the sink when `wrk` is installed (0: skip): one
+    /// before and one after each measured run (its ratio is to their mean: the machine's
+    /// speed drifts between runs), and one at the end.
+    #[arg(long, default_value_t = 3)]
     pub wrk_secs: u64,
     /// The sink: `nginx` (when installed; else the built-in one) or `builtin`.
     #[arg(long, default_value = "nginx")]
@@ -181,6 +183,8 @@ pub(crate) fn serve_opts(
 struct RunFigures {
     label: String,
     deliveries_per_sec: f64,
+    /// wrk's requests/s just before and just after the run (those it could measure).
+    wrk_beside: Vec<f64>,
     /// serve's own peak RSS (when it ran in a process of its own).
     peak_rss_kib: Option<u64>,
     ok: bool,
@@ -219,7 +223,7 @@ async fn run_one(
 ) -> Result<(RunFigures, Option<Sample>), String> {
     let run = load::run_id();
     let opts = serve_opts(args, store, subscriptions, sink.addr);
-    let serve = ServeSide::start(&opts, !args.in_process).await?;
+    let mut serve = ServeSide::start(&opts, !args.in_process).await?;
     let url = serve.url().to_owned();
     let spec = args.spec(subscriptions);
     println!(
@@ -227,19 +231,26 @@ async fn run_one(
         spec.events, spec.concurrency, args.workers, args.delivery_concurrency,
     );
     sink.reset();
+    let mut wrk_beside = Vec::new();
     if args.warmup > 0 {
         let warm = Spec {
             events: args.warmup,
             rate: None,
             ..spec
         };
-        load::drive(
+        let warmed = load::drive(
             &url,
             load::bodies(&format!("{run}w"), args.warmup),
             warm,
             sink,
         )
         .await?;
+        // wrk just before the load, serve idle, with a delivery of the warm-up as its body.
+        if let (true, Some(id)) = (args.wrk_secs > 0, warmed.event_ids.first()) {
+            if let Some(sample) = serve.sample(id).await? {
+                wrk_beside.extend(wrk_sample(sink, &sample, args.wrk_secs, "before the run"));
+            }
+        }
         sink.reset();
     }
     let cpu_before = serve.cpu_time();
@@ -287,13 +298,34 @@ async fn run_one(
             size as f64 / 1_048_576.0
         );
     }
+    // wrk just after the load, serve stopped.
+    if let (true, Some(sample)) = (args.wrk_secs > 0, &sample) {
+        wrk_beside.extend(wrk_sample(sink, sample, args.wrk_secs, "after the run"));
+    }
     let figures = RunFigures {
         label: format!("{store}, {subscriptions} sub"),
         deliveries_per_sec: outcome.deliveries_per_sec(),
+        wrk_beside,
         peak_rss_kib: report.peak_rss_kib,
         ok,
     };
     Ok((figures, sample))
+}
+
+/// One wrk sample against the sink, printed as part of a run.
+fn wrk_sample(sink: &Sink, sample: &Sample, secs: u64, when: &str) -> Option<f64> {
+    sink.reset();
+    // wrk blocks: off the runtime's worker (serve shares it with --in-process).
+    let rate = tokio::task::block_in_place(|| load::wrk(sink, sample, BASELINE_CONNECTIONS, secs));
+    if let Some(rate) = rate {
+        println!("  wrk {when:<16} {rate:.0} requests/s ({secs} s, same sink and body)");
+    }
+    rate
+}
+
+/// The mean of a run's wrk samples, if any.
+fn mean(rates: &[f64]) -> Option<f64> {
+    (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64)
 }
 
 fn print_memory(after: &str) {
@@ -366,14 +398,17 @@ pub async fn run(args: LocalArgs) -> Result<(), String> {
         }
     }
     sink.stop();
-    println!("\nsummary (deliveries/s ÷ the baselines' requests/s, same run):");
-    println!("  | run | deliveries/s | ÷ wrk | ÷ bare client | × a conventional server (~{CONVENTIONAL_DELIVERIES_PER_SEC:.0}/s) | serve's peak RSS |");
+    println!("\nsummary (deliveries/s ÷ the baselines' requests/s, same run; \"beside\": the mean of wrk just before and just after that run):");
+    println!("  | run | deliveries/s | wrk beside | ÷ wrk beside | ÷ wrk at the end | ÷ bare client | × a conventional server (~{CONVENTIONAL_DELIVERIES_PER_SEC:.0}/s) | serve's peak RSS |");
     for f in &figures {
         let ratio = |base: f64| f.deliveries_per_sec / base.max(1e-9);
+        let beside = mean(&f.wrk_beside);
         println!(
-            "  | {} | {:.0} | {} | {:.3} | {:.1}× | {} |{}",
+            "  | {} | {:.0} | {} | {} | {} | {:.3} | {:.1}× | {} |{}",
             f.label,
             f.deliveries_per_sec,
+            beside.map_or("-".into(), |w| format!("{w:.0}")),
+            beside.map_or("-".into(), |w| format!("{:.3}", ratio(w))),
             wrk.map_or("-".into(), |w| format!("{:.3}", ratio(w))),
             ratio(bare),
             f.deliveries_per_sec / CONVENTIONAL_DELIVERIES_PER_SEC,

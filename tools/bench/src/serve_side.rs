@@ -81,6 +81,15 @@ impl ServeSide {
         }
     }
 
+    /// A delivery as serve sends it for one of its accepted events (the wrk baseline's body
+    /// and headers, before the measured load).
+    pub async fn sample(&mut self, event_id: &str) -> Result<Option<Sample>, String> {
+        match self {
+            Self::Embedded(e) => Ok(rebuilt_sample(&e.running.ports, event_id).await),
+            Self::Child(c) => c.sample(event_id).await,
+        }
+    }
+
     /// Waits for the attempts on record, then stops serve.
     pub async fn finish(
         self,
@@ -120,10 +129,14 @@ impl Embedded {
     async fn finish(self, event_ids: &[String], expected: usize, own_process: bool) -> ServeReport {
         let ports = &self.running.ports;
         let recorded = recorded(ports, event_ids, expected, Duration::from_secs(30)).await;
-        let sample = match event_ids.first() {
-            Some(id) => rebuilt_sample(ports, id).await,
-            None => None,
-        };
+        // Any accepted event still held (the memory store keeps the newest few thousand).
+        let mut sample = None;
+        for id in event_ids.iter().rev().take(256) {
+            sample = rebuilt_sample(ports, id).await;
+            if sample.is_some() {
+                break;
+            }
+        }
         let peak_rss_kib = own_process
             .then(load::memory_kib)
             .flatten()
@@ -228,18 +241,29 @@ impl ChildServe {
         })
     }
 
-    async fn finish(
-        mut self,
-        event_ids: &[String],
-        expected: usize,
-    ) -> Result<ServeReport, String> {
-        let ask = serde_json::json!({"expected": expected, "event_ids": event_ids});
+    /// Sends one request line to serve's process and reads its answer.
+    async fn ask(&mut self, ask: serde_json::Value) -> Result<serde_json::Value, String> {
         let line = format!("{ask}\n");
         self.stdin
             .write_all(line.as_bytes())
             .await
             .map_err(|e| format!("cannot write to serve's process: {e}"))?;
-        let r = next_json(&mut self.stdout).await?;
+        next_json(&mut self.stdout).await
+    }
+
+    async fn sample(&mut self, event_id: &str) -> Result<Option<Sample>, String> {
+        let r = self.ask(serde_json::json!({"sample_of": event_id})).await?;
+        Ok(sample_from_json(&r["sample"]))
+    }
+
+    async fn finish(
+        mut self,
+        event_ids: &[String],
+        expected: usize,
+    ) -> Result<ServeReport, String> {
+        let r = self
+            .ask(serde_json::json!({"expected": expected, "event_ids": event_ids}))
+            .await?;
         let status = self
             .child
             .wait()
@@ -294,13 +318,22 @@ pub async fn run_child(opts: ServeOpts) -> Result<(), String> {
     let serve = Embedded::start(&opts).await?;
     println!("{}", serde_json::json!({"url": serve.url}));
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-    let line = stdin
-        .next_line()
-        .await
-        .map_err(|e| format!("cannot read the parent: {e}"))?
-        .ok_or("the parent went away")?;
-    let ask: serde_json::Value =
-        serde_json::from_str(&line).map_err(|e| format!("the parent said {line:?}: {e}"))?;
+    // Samples asked for, then the finish (the request without `sample_of`).
+    let ask = loop {
+        let line = stdin
+            .next_line()
+            .await
+            .map_err(|e| format!("cannot read the parent: {e}"))?
+            .ok_or("the parent went away")?;
+        let ask: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| format!("the parent said {line:?}: {e}"))?;
+        let Some(id) = ask["sample_of"].as_str() else {
+            break ask;
+        };
+        let sample = rebuilt_sample(&serve.running.ports, id).await;
+        let answer = serde_json::json!({"sample": sample.as_ref().map(sample_to_json)});
+        println!("{answer}");
+    };
     let ids: Vec<String> = ask["event_ids"]
         .as_array()
         .map(|a| {
