@@ -48,6 +48,9 @@ impl Default for MemoryLimits {
 
 /// Records by key, with their insertion order and expiry: the oldest go first once there
 /// are more than `cap`, and any whose retention has passed go when a write reaches them.
+/// An attempt's key: (event id, subscription id, attempt).
+type AttemptKey = (String, String, u32);
+
 struct Bounded<K, V> {
     map: BTreeMap<K, V>,
     order: VecDeque<(K, Timestamp)>,
@@ -346,7 +349,9 @@ impl EventQueries for MemoryEventStore {
 /// Attempts keyed like the DynamoDB table: (event id, subscription id, attempt number).
 pub struct MemoryDeliveryStore {
     /// Shared with dispatch, which records each attempt it made without a copy.
-    attempts: Mutex<Bounded<(String, String, u32), Arc<Attempt>>>,
+    /// Keyed by (event id, subscription id, attempt), shared with the eviction order (one
+    /// copy of the ids per attempt, not two).
+    attempts: Mutex<Bounded<Arc<AttemptKey>, Arc<Attempt>>>,
 }
 
 impl Default for MemoryDeliveryStore {
@@ -385,11 +390,11 @@ impl DeliveryStore for MemoryDeliveryStore {
         attempt: &Arc<Attempt>,
         expires_at: Timestamp,
     ) -> StoreResult<()> {
-        let key = (
+        let key = Arc::new((
             attempt.event_id.clone(),
             attempt.subscription_id.clone(),
             attempt.attempt,
-        );
+        ));
         let mut attempts = lock(&self.attempts);
         if attempts
             .map
@@ -411,9 +416,10 @@ impl DeliveryStore for MemoryDeliveryStore {
         let after = page.cursor.as_deref().map(parse_cursor).transpose()?;
         let mut items: Vec<Attempt> = attempts
             .map
-            .range((event_id.to_owned(), String::new(), 0)..)
-            .take_while(|((e, _, _), _)| e == event_id)
-            .filter(|((_, s, n), _)| {
+            .range::<AttemptKey, _>((event_id.to_owned(), String::new(), 0)..)
+            .take_while(|(k, _)| k.0 == event_id)
+            .filter(|(k, _)| {
+                let (_, s, n) = &***k;
                 after
                     .as_ref()
                     .is_none_or(|(cs, cn)| (s.as_str(), *n) > (cs.as_str(), *cn))
@@ -438,11 +444,12 @@ impl DeliveryStore for MemoryDeliveryStore {
     ) -> StoreResult<Vec<(String, u32, AttemptStatus)>> {
         let attempts = lock(&self.attempts);
         let mut latest: BTreeMap<String, (u32, AttemptStatus)> = BTreeMap::new();
-        for ((_, sub, n), a) in attempts
+        for (key, a) in attempts
             .map
-            .range((event_id.to_owned(), String::new(), 0)..)
-            .take_while(|((e, _, _), _)| e == event_id)
+            .range::<AttemptKey, _>((event_id.to_owned(), String::new(), 0)..)
+            .take_while(|(k, _)| k.0 == event_id)
         {
+            let (_, sub, n) = &**key;
             latest.insert(sub.clone(), (*n, a.status));
         }
         Ok(latest.into_iter().map(|(s, (n, st))| (s, n, st)).collect())

@@ -75,6 +75,12 @@ async fn delivers_signed_envelope_once_and_records_it() {
     assert_eq!(a.request_headers["authorization"], "[redacted]");
     assert_eq!(a.request_headers["webhook-signature"], "[redacted]");
     assert_eq!(a.request_headers["x-team"], "crm");
+    // The webhook headers that are not credentials are recorded as sent.
+    assert_eq!(a.request_headers["content-type"], "application/json");
+    assert!(a.request_headers["webhook-id"].starts_with(&ev.envelope.id));
+    assert!(a.request_headers["webhook-timestamp"]
+        .parse::<i64>()
+        .is_ok());
     assert!(a.url.contains("team=crm"));
     assert!(h.queue.take().is_empty(), "nothing to retry");
 }
