@@ -131,7 +131,7 @@ impl Embedded {
         let recorded = recorded(ports, event_ids, expected, Duration::from_secs(30)).await;
         // Any accepted event still held (the memory store keeps the newest few thousand).
         let mut sample = None;
-        for id in event_ids.iter().rev().take(256) {
+        for id in event_ids.iter().take(256) {
             sample = rebuilt_sample(ports, id).await;
             if sample.is_some() {
                 break;

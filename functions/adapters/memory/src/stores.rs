@@ -46,11 +46,11 @@ impl Default for MemoryLimits {
     }
 }
 
-/// Records by key, with their insertion order and expiry: the oldest go first once there
-/// are more than `cap`, and any whose retention has passed go when a write reaches them.
 /// An attempt's key: (event id, subscription id, attempt).
 type AttemptKey = (String, String, u32);
 
+/// Records by key, with their insertion order and expiry: the oldest go first once there
+/// are more than `cap`, and any whose retention has passed go when a write reaches them.
 struct Bounded<K, V> {
     map: BTreeMap<K, V>,
     order: VecDeque<(K, Timestamp)>,
@@ -348,9 +348,8 @@ impl EventQueries for MemoryEventStore {
 
 /// Attempts keyed like the DynamoDB table: (event id, subscription id, attempt number).
 pub struct MemoryDeliveryStore {
-    /// Shared with dispatch, which records each attempt it made without a copy.
-    /// Keyed by (event id, subscription id, attempt), shared with the eviction order (one
-    /// copy of the ids per attempt, not two).
+    /// Each attempt shared with dispatch, which records it without a copy; each key shared
+    /// with the eviction order (one copy of the ids per attempt, not two).
     attempts: Mutex<Bounded<Arc<AttemptKey>, Arc<Attempt>>>,
 }
 
@@ -419,7 +418,7 @@ impl DeliveryStore for MemoryDeliveryStore {
             .range::<AttemptKey, _>((event_id.to_owned(), String::new(), 0)..)
             .take_while(|(k, _)| k.0 == event_id)
             .filter(|(k, _)| {
-                let (_, s, n) = &***k;
+                let (_, s, n) = k.as_ref();
                 after
                     .as_ref()
                     .is_none_or(|(cs, cn)| (s.as_str(), *n) > (cs.as_str(), *cn))
@@ -449,7 +448,7 @@ impl DeliveryStore for MemoryDeliveryStore {
             .range::<AttemptKey, _>((event_id.to_owned(), String::new(), 0)..)
             .take_while(|(k, _)| k.0 == event_id)
         {
-            let (_, sub, n) = &**key;
+            let (_, sub, n) = key.as_ref();
             latest.insert(sub.clone(), (*n, a.status));
         }
         Ok(latest.into_iter().map(|(s, (n, st))| (s, n, st)).collect())

@@ -220,24 +220,21 @@ impl DeliveryClient {
         if let Some(ct) = &rendered.content_type {
             headers.push(("content-type".into(), ct.clone()));
         }
-        outcome.request_headers = headers
+        // A subscription's own headers are scanned for credential names; of the headers
+        // added here only the signature is one (no name scan per delivery).
+        let (own, added) = headers.split_at(custom);
+        let recorded = |(k, v): &(String, String), sensitive: bool| {
+            let shown = if sensitive { REDACTED } else { v.as_str() };
+            (k.clone(), shown.to_owned())
+        };
+        outcome.request_headers = own
             .iter()
-            .enumerate()
-            .map(|(i, (k, v))| {
-                // The names of the headers added here are known: of those, only the
-                // signature is a credential (no name scan per delivery).
-                let sensitive = if i < custom {
-                    is_sensitive_name(k)
-                } else {
-                    k == "webhook-signature"
-                };
-                let shown = if sensitive {
-                    REDACTED.to_owned()
-                } else {
-                    v.clone()
-                };
-                (k.clone(), shown)
-            })
+            .map(|h| recorded(h, is_sensitive_name(&h.0)))
+            .chain(
+                added
+                    .iter()
+                    .map(|h| recorded(h, h.0 == "webhook-signature")),
+            )
             .collect();
 
         let request = match build_request(&target, sub.method, &headers, rendered.body.clone()) {

@@ -25,8 +25,7 @@ impl Dispatcher {
         hold: Option<Hold>,
     ) -> Result<(), DispatchError> {
         // Shared with the store: the memory store keeps it as it is, without a copy.
-        let attempt = std::sync::Arc::new(attempt);
-        let attempt = &attempt;
+        let attempt = &std::sync::Arc::new(attempt);
         let expires = attempt.attempted_at
             + chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
         if self.write(attempt, expires).await? {
