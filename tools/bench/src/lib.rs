@@ -20,6 +20,7 @@ pub mod lambda;
 pub mod load;
 pub mod local;
 pub mod nginx;
+pub mod poster;
 pub mod serve_side;
 pub mod sink;
 

@@ -3,7 +3,9 @@
 //! subscription) pair arrived, and the baseline (a bare pooled client POSTing the same
 //! bodies to the same sink at the same concurrency).
 
+use crate::poster::{Poster, Target};
 use crate::sink::{Sample, Sink};
+use http::StatusCode;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -116,20 +118,15 @@ pub async fn drive(
     spec: Spec,
     sink: &Sink,
 ) -> Result<Outcome, String> {
-    switchboard_core::tls::install_default_provider();
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(spec.concurrency)
-        .build()
-        .map_err(|e| format!("cannot build the load client: {e}"))?;
+    let target = Target::parse(url).await?;
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let rate = spec.rate.filter(|r| *r > 0.0);
     let mut tasks = Vec::new();
     for _ in 0..spec.concurrency.max(1) {
-        let (client, bodies, next, url) =
-            (client.clone(), bodies.clone(), next.clone(), url.to_owned());
+        let (mut poster, bodies, next) =
+            (Poster::new(target.clone()), bodies.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut mine: Vec<(String, Sent)> = Vec::new();
             let mut rejected = 0usize;
@@ -141,17 +138,11 @@ pub async fn drive(
                     tokio::time::sleep_until(due.into()).await;
                 }
                 let sent = Instant::now();
-                let resp = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await;
-                let ok = match resp {
-                    Ok(r) if r.status() == reqwest::StatusCode::ACCEPTED => r.bytes().await.ok(),
-                    Ok(r) => {
+                let ok = match poster.post(body.clone()).await {
+                    Ok((StatusCode::ACCEPTED, b)) => Some(b),
+                    Ok((status, _)) => {
                         if rejected == 0 {
-                            eprintln!("ingest answered {}", r.status());
+                            eprintln!("ingest answered {status}");
                         }
                         None
                     }
