@@ -37,6 +37,18 @@ impl Payload {
         Some(Self::from_text(raw))
     }
 
+    /// [`Payload::from_json_body`] for a body the caller has already parsed as one JSON
+    /// value: a pretty-printed body is compacted without being checked twice.
+    pub fn from_parsed_json_body(body: &[u8]) -> Option<Self> {
+        // The value's own text, as `from_json_body` takes it: spaces around it are not its.
+        let body = trim_spaces(body);
+        if !spans_lines(body) {
+            return Self::from_json_body(body);
+        }
+        let text = std::str::from_utf8(body).ok()?;
+        RawValue::from_string(compact(text)).ok().map(Self)
+    }
+
     /// Checked JSON text without the whitespace between its tokens.
     fn compacted(json: &str) -> Self {
         Self(RawValue::from_string(compact(json)).unwrap_or_else(|_| null()))
@@ -93,13 +105,24 @@ fn spans<'a>(bytes: &'a [u8], mut each: impl FnMut(Span<'a>) -> bool) -> bool {
         let b = bytes[i];
         i += 1;
         if b == b'"' {
-            while i < n {
-                let c = bytes[i];
-                i += 1;
-                if c == b'\\' {
-                    i += 1;
-                } else if c == b'"' {
-                    break;
+            // To the closing quote, a jump at a time: strings are most of a payload's bytes.
+            loop {
+                match bytes
+                    .get(i..)
+                    .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                {
+                    Some(k) => {
+                        let c = bytes[i + k];
+                        // Past the quote, or past the backslash and the byte it escapes.
+                        i += k + if c == b'"' { 1 } else { 2 };
+                        if c == b'"' {
+                            break;
+                        }
+                    }
+                    None => {
+                        i = n;
+                        break;
+                    }
                 }
             }
         } else if is_space(b) {
@@ -276,6 +299,9 @@ mod tests {
             "{\"a\":[1,2],\"b\":\"x y\"}}",
             "{\"a\":[1,2]",
             "{\n\"a\":[1\n2],\"b\":\"x y\"}",
+            // Cut inside a string, and after an escaping backslash.
+            "{\n\"a\":[1,2],\"b\":\"x y",
+            "{\n\"a\":[1,2],\"b\":\"x y\\",
         ] {
             assert!(!p.is_text_of(other.as_bytes()), "{other:?}");
         }
@@ -315,6 +341,27 @@ mod tests {
             // (Against a parse of the same text: float parsing may move the last digit.)
             let parsed: Value = serde_json::from_str(&pretty).unwrap();
             proptest::prop_assert_eq!(raw(&pretty).to_value(), parsed);
+        }
+
+        /// A body already parsed as JSON gives the payload the unparsed path gives, whatever
+        /// whitespace (and escapes) it holds.
+        #[test]
+        fn a_parsed_body_gives_the_same_payload(
+            v in arb_json(),
+            cuts in proptest::collection::vec((0usize..400, 0usize..3), 0..6),
+        ) {
+            let mut body = serde_json::to_string_pretty(&v).unwrap().into_bytes();
+            for (at, what) in cuts {
+                let at = at % (body.len() + 1);
+                let ws: &[u8] = [&b" "[..], b"\n", b"\t\r\n"][what];
+                body.splice(at..at, ws.iter().copied());
+            }
+            if serde_json::from_slice::<Value>(&body).is_ok() {
+                proptest::prop_assert_eq!(
+                    Payload::from_parsed_json_body(&body).map(|p| p.text().to_owned()),
+                    Payload::from_json_body(&body).map(|p| p.text().to_owned())
+                );
+            }
         }
     }
 

@@ -251,11 +251,14 @@ pub const MAX_JSON_DEPTH: usize = 64;
 
 /// The body as JSON, if it parses and is at most [`MAX_JSON_DEPTH`] levels deep.
 fn json(body: &[u8]) -> Option<Decoded> {
-    // Checked as one value first (a scan, no tree), then read into the value the providers
-    // look at.
-    let text = Payload::from_json_body(body)?;
-    let value: Value = serde_json::from_str(text.text()).ok()?;
-    (depth(&value) <= MAX_JSON_DEPTH).then_some(Decoded { value, text })
+    // Read once into the value the providers look at (which checks it is JSON), then kept
+    // as its own text.
+    let value: Value = serde_json::from_slice(body).ok()?;
+    if depth(&value) > MAX_JSON_DEPTH {
+        return None;
+    }
+    let text = Payload::from_parsed_json_body(body)?;
+    Some(Decoded { value, text })
 }
 
 /// Nesting depth of a JSON value (a scalar is 0, `[]` and `{}` are 1), without recursion.
