@@ -528,10 +528,10 @@ impl NewMessage {
                 let expires = crate::domain::time::now()
                     + chrono::Duration::from_std(retention).unwrap_or_default();
                 let envelope = to_json(&event.envelope)?;
+                let row = EventRow::new(event, &envelope, &expires)?;
                 if lease_ms.is_some() {
-                    envelope_json = Some(bytes::Bytes::copy_from_slice(envelope.as_bytes()));
+                    envelope_json = Some(bytes::Bytes::from(envelope));
                 }
-                let row = EventRow::new(event, envelope, &expires)?;
                 Some((event.clone(), row))
             }
             _ => None,

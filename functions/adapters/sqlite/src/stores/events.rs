@@ -32,18 +32,20 @@ impl EventRow {
     /// `envelope_json`: the envelope as `to_json` writes it.
     pub(crate) fn new(
         event: &StoredEvent,
-        envelope_json: String,
+        envelope_json: &str,
         expires_at: &Timestamp,
     ) -> StoreResult<Self> {
         let e = &event.envelope;
         let data_from_body = data_is_body(&event.raw, e.data.as_ref());
-        let envelope_json = if data_from_body {
-            to_json(&Envelope {
-                data: None,
-                ..e.clone()
-            })?
-        } else {
-            envelope_json
+        let envelope_json = match e.data.as_ref().filter(|_| data_from_body) {
+            Some(data) => match without_trailing_data(envelope_json, data) {
+                Some(cut) => cut,
+                None => to_json(&Envelope {
+                    data: None,
+                    ..e.clone()
+                })?,
+            },
+            None => envelope_json.to_owned(),
         };
         Ok(Self([
             Value::Text(e.id.clone()),
@@ -81,6 +83,19 @@ impl EventRow {
         .map_err(db_err)?;
         Ok(Stored::Existing)
     }
+}
+
+/// The envelope's JSON without its `data`, cut from the whole envelope's JSON when `data` is
+/// what it ends with (its last field written; `None` otherwise): writing the envelope again
+/// without it cost as much as writing it.
+fn without_trailing_data(envelope_json: &str, data: &Payload) -> Option<String> {
+    const FIELD: &str = ",\"data\":";
+    let rest = envelope_json.strip_suffix('}')?.strip_suffix(data.text())?;
+    let head = rest.strip_suffix(FIELD)?;
+    let mut out = String::with_capacity(head.len() + 1);
+    out.push_str(head);
+    out.push('}');
+    Some(out)
 }
 
 /// The stored event of an events row's JSON columns, and whether its envelope column is
@@ -123,7 +138,7 @@ impl SqliteEventStore {
         envelope: String,
         expires_at: Timestamp,
     ) -> StoreResult<Stored> {
-        let row = EventRow::new(event, envelope, &expires_at)?;
+        let row = EventRow::new(event, &envelope, &expires_at)?;
         self.db.write_one(move |conn| row.write(conn)).await
     }
 }
@@ -207,5 +222,48 @@ impl EventQueries for SqliteEventStore {
             query.cursor_after(e).encode()
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(data: Option<&str>, raw_unparsed: bool) -> Envelope {
+        Envelope {
+            id: "evt_1".into(),
+            event_type: "call.ended".into(),
+            provider_event: Some("call_hangup".into()),
+            source: "src_1".into(),
+            occurred_at: None,
+            received_at: crate::domain::time::now(),
+            call: None,
+            data: data.map(|d| serde_json::from_str(d).unwrap()),
+            raw_unparsed,
+        }
+    }
+
+    #[test]
+    fn the_envelope_without_its_data_is_cut_as_it_would_be_written() {
+        for data in [r#"{"a":"}","b":[1,2]}"#, "null", r#""x\"}""#, "[]"] {
+            let e = envelope(Some(data), false);
+            let whole = to_json(&e).unwrap();
+            let payload = e.data.clone().unwrap();
+            let written = to_json(&Envelope { data: None, ..e }).unwrap();
+            assert_eq!(without_trailing_data(&whole, &payload), Some(written));
+        }
+    }
+
+    #[test]
+    fn an_envelope_not_ending_with_its_data_is_not_cut() {
+        let e = envelope(Some("{}"), true);
+        let whole = to_json(&e).unwrap();
+        assert_eq!(
+            without_trailing_data(&whole, &Payload::from(serde_json::json!({}))),
+            None
+        );
+        let other: Payload = serde_json::from_str("[1]").unwrap();
+        let e = envelope(Some("{}"), false);
+        assert_eq!(without_trailing_data(&to_json(&e).unwrap(), &other), None);
     }
 }
