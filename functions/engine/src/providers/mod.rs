@@ -251,14 +251,8 @@ pub const MAX_JSON_DEPTH: usize = 64;
 
 /// The body as JSON, if it parses and is at most [`MAX_JSON_DEPTH`] levels deep.
 fn json(body: &[u8]) -> Option<Decoded> {
-    // Read once into the value the providers look at (which checks it is JSON), then kept
-    // as its own text.
-    let value: Value = serde_json::from_slice(body).ok()?;
-    if depth(&value) > MAX_JSON_DEPTH {
-        return None;
-    }
-    let text = Payload::from_parsed_json_body(body)?;
-    Some(Decoded { value, text })
+    let (text, value) = Payload::read_json_body(body)?;
+    (depth(&value) <= MAX_JSON_DEPTH).then_some(Decoded { value, text })
 }
 
 /// Nesting depth of a JSON value (a scalar is 0, `[]` and `{}` are 1), without recursion.
