@@ -530,6 +530,10 @@ impl NewMessage {
                 let envelope = to_json(&event.envelope)?;
                 let row = EventRow::new(event, &envelope, &expires)?;
                 if lease_ms.is_some() {
+                    // Held while the message waits in the hand-off: without the room the
+                    // writing left over (up to as much again), which its weight leaves out.
+                    let mut envelope = envelope;
+                    envelope.shrink_to_fit();
                     envelope_json = Some(bytes::Bytes::from(envelope));
                 }
                 Some((event.clone(), row))
