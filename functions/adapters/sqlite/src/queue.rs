@@ -12,7 +12,7 @@ use crate::domain::{QueueMessage, StoredEvent, TraceHeader};
 use crate::error::{StoreError, StoreResult};
 use crate::handoff::{self, Handoff, Reservation};
 use crate::ports::{EventQueue, Outgoing, QueueConsumer, ReceivedMessage, Stored, MAX_QUEUE_DELAY};
-use crate::stores::{event_of_row, to_json, EventRow, RawColumn};
+use crate::stores::{event_of_row, to_json, with_trailing_data, EventRow, RawColumn};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -289,6 +289,18 @@ impl Content {
     }
 }
 
+/// The whole envelope's JSON of an event message whose row left the payload out of it.
+fn restored_envelope(column: &str, message: &QueueMessage) -> Option<String> {
+    let QueueMessage::Event { event } = message else {
+        return None;
+    };
+    let envelope = &event.envelope;
+    if envelope.raw_unparsed {
+        return None;
+    }
+    with_trailing_data(column, envelope.data.as_ref()?)
+}
+
 /// A message [`take`] handed out.
 struct Taken {
     seq: i64,
@@ -323,14 +335,21 @@ impl Taken {
                 };
                 // A row whose raw request is packed was written in this version's layout
                 // (schema 7 on): its envelope JSON is what dispatch would serialise, handed
-                // on as it was read, unless the row keeps the payload as the body (schema 8
-                // on). An older row's may not be.
+                // on as it was read, or (the row keeps the payload as the body, schema 8
+                // on) with the payload put back as its last field. An older row's may not
+                // be.
                 let envelope_json = match content {
                     Content::Event {
                         envelope,
                         raw: RawColumn::Packed(_),
                         ..
-                    } if envelope_whole => Some(bytes::Bytes::from(envelope)),
+                    } => {
+                        if envelope_whole {
+                            Some(bytes::Bytes::from(envelope))
+                        } else {
+                            restored_envelope(&envelope, message).map(bytes::Bytes::from)
+                        }
+                    }
                     _ => None,
                 };
                 (body, true, envelope_json)

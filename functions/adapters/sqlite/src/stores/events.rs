@@ -89,14 +89,34 @@ impl EventRow {
 /// what it ends with (its last field written; `None` otherwise): writing the envelope again
 /// without it cost as much as writing it.
 fn without_trailing_data(envelope_json: &str, data: &Payload) -> Option<String> {
-    const FIELD: &str = ",\"data\":";
     let rest = envelope_json.strip_suffix('}')?.strip_suffix(data.text())?;
-    let head = rest.strip_suffix(FIELD)?;
+    let head = rest.strip_suffix(DATA_FIELD)?;
     let mut out = String::with_capacity(head.len() + 1);
     out.push_str(head);
     out.push('}');
     Some(out)
 }
+
+/// The whole envelope's JSON from a column that leaves its `data` out (the payload stored
+/// as the body): the inverse of [`without_trailing_data`], so that dispatch does not write
+/// the envelope again for a message read back from the store. Only for an envelope whose
+/// `data` is its last field written (`raw_unparsed` unset).
+pub(crate) fn with_trailing_data(envelope_without: &str, data: &Payload) -> Option<String> {
+    let head = envelope_without.strip_suffix('}')?;
+    // An envelope always has fields before its data: `{` here is no envelope.
+    if head.ends_with('{') {
+        return None;
+    }
+    let mut out = String::with_capacity(head.len() + DATA_FIELD.len() + data.text().len() + 1);
+    out.push_str(head);
+    out.push_str(DATA_FIELD);
+    out.push_str(data.text());
+    out.push('}');
+    Some(out)
+}
+
+/// How the envelope's JSON introduces its last field, `data`.
+const DATA_FIELD: &str = ",\"data\":";
 
 /// The stored event of an events row's JSON columns, and whether its envelope column is
 /// the whole envelope (not when the payload was stored as the body).
@@ -244,13 +264,18 @@ mod tests {
     }
 
     #[test]
-    fn the_envelope_without_its_data_is_cut_as_it_would_be_written() {
+    fn the_envelope_without_its_data_is_cut_and_restored_as_it_would_be_written() {
         for data in [r#"{"a":"}","b":[1,2]}"#, "null", r#""x\"}""#, "[]"] {
             let e = envelope(Some(data), false);
             let whole = to_json(&e).unwrap();
             let payload = e.data.clone().unwrap();
             let written = to_json(&Envelope { data: None, ..e }).unwrap();
-            assert_eq!(without_trailing_data(&whole, &payload), Some(written));
+            assert_eq!(
+                without_trailing_data(&whole, &payload),
+                Some(written.clone())
+            );
+            // and the column gives the whole envelope back
+            assert_eq!(with_trailing_data(&written, &payload), Some(whole));
         }
     }
 

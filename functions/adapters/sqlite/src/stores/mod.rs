@@ -15,7 +15,7 @@ pub use config::{SqliteConfigStore, Table};
 pub use dedup::SqliteDedupStore;
 pub use deliveries::SqliteDeliveryStore;
 pub use events::SqliteEventStore;
-pub(crate) use events::{event_of_row, EventRow};
+pub(crate) use events::{event_of_row, with_trailing_data, EventRow};
 pub use flow::SqliteFlowStore;
 pub(crate) use raw_column::RawColumn;
 pub(crate) use rows::to_json;
