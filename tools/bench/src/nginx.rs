@@ -127,7 +127,7 @@ impl Nginx {
 
     /// Deliveries (requests with a `webhook-id`) logged this round. Reads only the lines
     /// written since the last call: reading the round's whole log again every 50 ms took
-    /// a third of the bench's CPU while serve drained a backlog on the same two cores.
+    /// a third of the bench's CPU in a profile of a run, on the two cores serve runs on.
     pub fn requests(&self) -> usize {
         let offset = *crate::sink::lock(&self.offset);
         let mut counted = crate::sink::lock(&self.counted);
