@@ -77,17 +77,10 @@ fn spans_lines(text: &[u8]) -> bool {
 
 /// JSON text without the whitespace outside its strings: the same tokens, so the same
 /// value. Only for checked JSON (a raw newline, tab or control character can then only be
-/// whitespace between tokens; inside a string each is escaped).
+/// whitespace between tokens; inside a string each is escaped), which never has a space
+/// between two tokens that [`compact_between_tokens`] refuses.
 pub fn compact(json: &str) -> String {
-    let mut out = Vec::with_capacity(json.len());
-    spans(json.as_bytes(), |span| {
-        if let Span::Kept(kept) = span {
-            out.extend_from_slice(kept);
-        }
-        true
-    });
-    // Cut only before or after ASCII bytes, so still UTF-8.
-    String::from_utf8(out).unwrap_or_default()
+    compact_between_tokens(json.as_bytes()).unwrap_or_default()
 }
 
 /// `bytes` without the whitespace outside its strings, when each run of it touches a
@@ -101,9 +94,7 @@ fn compact_between_tokens(bytes: &[u8]) -> Option<String> {
             out.extend_from_slice(kept);
             true
         }
-        Span::Space { before, after } => {
-            before.is_none_or(is_structural) || after.is_none_or(is_structural)
-        }
+        space => space.joins_no_tokens(),
     });
     // Cut only before or after ASCII bytes, so UTF-8 when `bytes` was.
     joins_none.then(|| String::from_utf8(out).ok()).flatten()
@@ -117,6 +108,19 @@ enum Span<'a> {
         before: Option<u8>,
         after: Option<u8>,
     },
+}
+
+impl Span<'_> {
+    /// Whether leaving this span out joins no two tokens: true of tokens (they are kept) and
+    /// of whitespace that touches a structural character or an end.
+    fn joins_no_tokens(&self) -> bool {
+        match self {
+            Self::Kept(_) => true,
+            Self::Space { before, after } => {
+                before.is_none_or(is_structural) || after.is_none_or(is_structural)
+            }
+        }
+    }
 }
 
 /// Hands `bytes`' spans in order to `each` while it answers `true`; `false` if it stopped.
@@ -135,14 +139,12 @@ fn spans<'a>(bytes: &'a [u8], mut each: impl FnMut(Span<'a>) -> bool) -> bool {
                     .get(i..)
                     .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
                 {
-                    Some(k) => {
-                        let c = bytes[i + k];
-                        // Past the quote, or past the backslash and the byte it escapes.
-                        i += k + if c == b'"' { 1 } else { 2 };
-                        if c == b'"' {
-                            break;
-                        }
+                    Some(k) if bytes[i + k] == b'"' => {
+                        i += k + 1;
+                        break;
                     }
+                    // A backslash: past it and the byte it escapes.
+                    Some(k) => i += k + 2,
                     None => {
                         i = n;
                         break;
@@ -195,14 +197,12 @@ impl Payload {
         }
         let mut j = 0;
         let same = spans(body, |span| match span {
-            Span::Space { before, after } => {
-                before.is_none_or(is_structural) || after.is_none_or(is_structural)
-            }
             Span::Kept(kept) => {
                 let matched = text.get(j..j + kept.len()) == Some(kept);
                 j += kept.len();
                 matched
             }
+            space => space.joins_no_tokens(),
         });
         same && j == text.len()
     }

@@ -29,12 +29,10 @@ struct Counted {
     deliveries: usize,
 }
 
-/// Whether a log line (`<msec> <webhook-id>`) is a delivery's: nginx logs `-` for a request
-/// without the header.
-fn is_delivery(line: &[u8]) -> bool {
-    line.iter()
-        .position(|b| *b == b' ')
-        .is_some_and(|i| &line[i + 1..] != b"-")
+/// A delivery's log line (`<msec> <webhook-id>`) as its time and webhook id; `None` for
+/// a request without the header (nginx logs `-`) or a line that is not one.
+fn delivery(line: &str) -> Option<(&str, &str)> {
+    line.split_once(' ').filter(|(_, id)| *id != "-")
 }
 
 /// How often nginx writes its log buffer out (and how stale a count can be).
@@ -113,16 +111,17 @@ impl Nginx {
         self.dir.join("access.log")
     }
 
-    /// The current round's log text, from the round's offset.
-    fn round_text(&self) -> String {
-        let offset = *crate::sink::lock(&self.offset);
-        let mut text = String::new();
+    /// The log's text from byte `at` on, up to its last whole line: nginx may be part-way
+    /// through writing the one after.
+    fn lines_from(&self, at: u64) -> String {
+        let mut bytes = Vec::new();
         if let Ok(mut f) = std::fs::File::open(self.log_path()) {
-            if f.seek(SeekFrom::Start(offset)).is_ok() {
-                let _ = f.read_to_string(&mut text);
+            if f.seek(SeekFrom::Start(at)).is_ok() {
+                let _ = f.read_to_end(&mut bytes);
             }
         }
-        text
+        bytes.truncate(bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1));
+        String::from_utf8(bytes).unwrap_or_default()
     }
 
     /// Deliveries (requests with a `webhook-id`) logged this round. Reads only the lines
@@ -131,19 +130,9 @@ impl Nginx {
     pub fn requests(&self) -> usize {
         let offset = *crate::sink::lock(&self.offset);
         let mut counted = crate::sink::lock(&self.counted);
-        let mut fresh = Vec::new();
-        if let Ok(mut f) = std::fs::File::open(self.log_path()) {
-            if f.seek(SeekFrom::Start(offset + counted.bytes)).is_ok() {
-                let _ = f.read_to_end(&mut fresh);
-            }
-        }
-        // Whole lines only: nginx may be part-way through writing the last one.
-        let whole = fresh.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        counted.deliveries += fresh[..whole]
-            .split(|b| *b == b'\n')
-            .filter(|l| is_delivery(l))
-            .count();
-        counted.bytes += whole as u64;
+        let fresh = self.lines_from(offset + counted.bytes);
+        counted.deliveries += fresh.lines().filter_map(delivery).count();
+        counted.bytes += fresh.len() as u64;
         counted.deliveries
     }
 
@@ -162,13 +151,11 @@ impl Nginx {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs_f64();
-        self.round_text()
+        let offset = *crate::sink::lock(&self.offset);
+        self.lines_from(offset)
             .lines()
             .filter_map(|l| {
-                let (msec, id) = l.split_once(' ')?;
-                if id == "-" {
-                    return None;
-                }
+                let (msec, id) = delivery(l)?;
                 let secs: f64 = msec.parse().ok()?;
                 let delta = secs - wall0;
                 let at = if delta >= 0.0 {
@@ -216,9 +203,9 @@ mod tests {
 
     #[test]
     fn only_lines_with_a_webhook_id_are_deliveries() {
-        assert!(is_delivery(b"1764500000.123 evt_01_sub_1"));
-        assert!(!is_delivery(b"1764500000.123 -"));
-        assert!(!is_delivery(b"1764500000.123"));
-        assert!(!is_delivery(b""));
+        assert!(delivery("1764500000.123 evt_01_sub_1").is_some());
+        assert!(delivery("1764500000.123 -").is_none());
+        assert!(delivery("1764500000.123").is_none());
+        assert!(delivery("").is_none());
     }
 }

@@ -291,14 +291,10 @@ impl Content {
 
 /// The whole envelope's JSON of an event message whose row left the payload out of it.
 fn restored_envelope(column: &str, message: &QueueMessage) -> Option<String> {
-    let QueueMessage::Event { event } = message else {
-        return None;
-    };
-    let envelope = &event.envelope;
-    if envelope.raw_unparsed {
-        return None;
+    match message {
+        QueueMessage::Event { event } => with_trailing_data(column, &event.envelope),
+        QueueMessage::Deliver { .. } => None,
     }
-    with_trailing_data(column, envelope.data.as_ref()?)
 }
 
 /// A message [`take`] handed out.

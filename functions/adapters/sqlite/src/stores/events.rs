@@ -99,9 +99,10 @@ fn without_trailing_data(envelope_json: &str, data: &Payload) -> Option<String> 
 
 /// The whole envelope's JSON from a column that leaves its `data` out (the payload stored
 /// as the body): the inverse of [`without_trailing_data`], so that dispatch does not write
-/// the envelope again for a message read back from the store. Only for an envelope whose
-/// `data` is its last field written (`raw_unparsed` unset).
-pub(crate) fn with_trailing_data(envelope_without: &str, data: &Payload) -> Option<String> {
+/// the envelope again for a message read back from the store. `None` unless `data` is the
+/// envelope's last field written (it has data, `raw_unparsed` unset).
+pub(crate) fn with_trailing_data(envelope_without: &str, envelope: &Envelope) -> Option<String> {
+    let data = envelope.data.as_ref().filter(|_| !envelope.raw_unparsed)?;
     let head = envelope_without.strip_suffix('}')?;
     // An envelope always has fields before its data: `{` here is no envelope.
     if head.ends_with('{') {
@@ -269,13 +270,17 @@ mod tests {
             let e = envelope(Some(data), false);
             let whole = to_json(&e).unwrap();
             let payload = e.data.clone().unwrap();
-            let written = to_json(&Envelope { data: None, ..e }).unwrap();
+            let written = to_json(&Envelope {
+                data: None,
+                ..e.clone()
+            })
+            .unwrap();
             assert_eq!(
                 without_trailing_data(&whole, &payload),
                 Some(written.clone())
             );
             // and the column gives the whole envelope back
-            assert_eq!(with_trailing_data(&written, &payload), Some(whole));
+            assert_eq!(with_trailing_data(&written, &e), Some(whole));
         }
     }
 
